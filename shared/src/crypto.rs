@@ -1,0 +1,186 @@
+//! Small cryptographic helpers: CSPRNG tokens, at-rest hashes, constant-time comparison,
+//! secret wrappers and argon2id password hashing. No protocol rules live here.
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use subtle::ConstantTimeEq;
+
+/// `n` bytes from the operating system's CSPRNG.
+///
+/// # Errors
+/// Fails only if the OS random source fails, which is treated as a server error.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], rand::rand_core::OsError> {
+    let mut buf = [0u8; N];
+    OsRng.try_fill_bytes(&mut buf)?;
+    Ok(buf)
+}
+
+/// A 256-bit CSPRNG value in URL-safe base64 without padding (43 characters).
+///
+/// # Errors
+/// Fails only if the OS random source fails.
+pub fn random_token() -> Result<String, rand::rand_core::OsError> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
+}
+
+/// A 128-bit CSPRNG identifier with a type prefix (`usr_…`, `cl_…`, `jti_…`).
+///
+/// # Errors
+/// Fails only if the OS random source fails.
+pub fn random_id(prefix: &str) -> Result<String, rand::rand_core::OsError> {
+    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<16>()?)))
+}
+
+/// SHA-256 of a high-entropy secret, URL-safe base64: how codes, tokens and client
+/// secrets are kept at rest. (They are 256-bit random values; a slow hash adds cost only.)
+pub fn sha256_b64(secret: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Raw SHA-256 digest (cache keys).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Constant-time equality of two byte strings. Unequal lengths return early, which only
+/// reveals the length; every caller compares fixed-length hashes.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// A secret string whose `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is used, never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Errors of password hashing.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// argon2 refused the input or a stored hash is malformed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    /// The blocking task was cancelled or panicked.
+    #[error("password hashing task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// argon2id with the OWASP parameters (m=19456 KiB, t=2, p=1), which are the crate's defaults.
+fn argon2() -> Argon2<'static> {
+    Argon2::default()
+}
+
+/// Hash a password with argon2id and a fresh 16-byte salt, on a blocking thread so the
+/// async runtime is never stalled (~25 ms of CPU). Returns the PHC string.
+///
+/// # Errors
+/// Fails if argon2 rejects the input or the blocking task fails.
+pub async fn hash_password(password: Secret) -> Result<String, PasswordError> {
+    tokio::task::spawn_blocking(move || {
+        argon2()
+            .hash_password(password.expose().as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| PasswordError::Hash(e.to_string()))
+    })
+    .await?
+}
+
+/// A valid argon2id hash of a random password: unknown usernames are verified against it
+/// so they cost the same work as a wrong password.
+pub const DUMMY_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0b7FzZ7S1Ko+Gz9m1mQ1a8bXxS4QJkXQ4m1b2Vd6x0c";
+
+/// Verify a password against a PHC string on a blocking thread. `None` as the hash runs
+/// the same work against [`DUMMY_PASSWORD_HASH`] and returns `false`.
+///
+/// # Errors
+/// Fails if the stored hash is malformed or the blocking task fails.
+pub async fn verify_password(password: Secret, phc: Option<String>) -> Result<bool, PasswordError> {
+    tokio::task::spawn_blocking(move || {
+        let real = phc.is_some();
+        let stored = phc.unwrap_or_else(|| DUMMY_PASSWORD_HASH.to_owned());
+        let parsed = PasswordHash::new(&stored).map_err(|e| PasswordError::Hash(e.to_string()))?;
+        let ok = argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        Ok(ok && real)
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret::new("hunter2hunter2");
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
+        assert_eq!(format!("{s}"), "[redacted]");
+    }
+
+    #[test]
+    fn random_tokens_are_256_bit_url_safe_and_distinct() -> Result<(), Box<dyn std::error::Error>> {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let t = random_token()?;
+            assert_eq!(t.len(), 43);
+            assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert!(seen.insert(t));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn ct_eq_compares_exactly() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn sha256_matches_known_vector() {
+        // SHA-256("abc") = ba7816bf…
+        assert_eq!(sha256_b64("abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+    }
+
+    #[tokio::test]
+    async fn argon2id_hash_uses_owasp_parameters_and_unique_salts() -> Result<(), PasswordError> {
+        let a = hash_password(Secret::new("correct horse battery staple")).await?;
+        let b = hash_password(Secret::new("correct horse battery staple")).await?;
+        assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
+        assert_ne!(a, b);
+        assert!(verify_password(Secret::new("correct horse battery staple"), Some(a.clone())).await?);
+        assert!(!verify_password(Secret::new("correct horse battery stapl"), Some(a)).await?);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn dummy_hash_is_valid_and_never_matches() -> Result<(), PasswordError> {
+        assert!(PasswordHash::new(DUMMY_PASSWORD_HASH).is_ok());
+        assert!(!verify_password(Secret::new("anything"), None).await?);
+        Ok(())
+    }
+}

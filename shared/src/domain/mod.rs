@@ -1,0 +1,127 @@
+//! Validated newtypes and stored records. A value of these types has passed its `parse`
+//! rules; nothing here knows about HTTP, storage backends or keys.
+mod redirect_uri;
+mod scope;
+mod user;
+
+pub use redirect_uri::RedirectUri;
+pub use scope::{Scope, ScopeSet};
+pub use user::{Email, Password, Username};
+
+use serde::{Deserialize, Serialize};
+
+/// A grant type a client may be registered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 §4.1.
+    AuthorizationCode,
+    /// RFC 6749 §6.
+    RefreshToken,
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Parse the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            "client_credentials" => Some(Self::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with form-urlencoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` form fields.
+    ClientSecretPost,
+    /// Public client: `client_id` only.
+    None,
+}
+
+impl AuthMethod {
+    /// Parse the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// A registered OAuth client. The secret is kept only as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// Server-assigned id (`cl_…`).
+    pub client_id: String,
+    /// SHA-256 (base64url) of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    /// Human-readable name shown on the consent page.
+    pub client_name: Option<String>,
+    /// Registered redirect URIs, compared by exact string.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Grants this client may use.
+    pub grant_types: Vec<GrantType>,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: AuthMethod,
+    /// Scopes it may request.
+    pub scope: ScopeSet,
+    /// `RS256` or `ES256`.
+    pub id_token_signed_response_alg: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl Client {
+    /// Whether the client registered `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// A registered resource owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable subject identifier (`usr_…`).
+    pub sub: String,
+    /// The username as registered (display form).
+    pub username: Username,
+    /// Optional e-mail address.
+    pub email: Option<Email>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// One value stored through `POST /api/data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataItem {
+    /// Server-assigned id.
+    pub id: String,
+    /// Owner (the token's `sub`).
+    #[serde(skip_serializing)]
+    pub sub: String,
+    /// The stored JSON value, as JSON text.
+    pub value: serde_json::Value,
+    /// Unix milliseconds.
+    #[serde(skip_serializing)]
+    pub created_at_ms: i64,
+}

@@ -1,0 +1,117 @@
+//! One adapter per endpoint: parse, call one `oauth::` function, build the response.
+use super::{Request, Response, has_media_type, header_values, json_response, single_header};
+use crate::App;
+use crate::crypto::{ct_eq, sha256};
+use crate::domain::Scope;
+use crate::oauth::client_auth::{self, Credentials};
+use crate::oauth::params::Params;
+use crate::oauth::{OAuthError, access, client_registration, data, discovery, introspect as intro, register, revoke as rev, token as tok};
+use http::{HeaderValue, StatusCode, header};
+
+fn json_body(req: &Request, bad: fn(&'static str) -> OAuthError) -> Result<serde_json::Value, OAuthError> {
+    if !has_media_type(req, "application/json")? {
+        return Err(bad("the body must be application/json"));
+    }
+    serde_json::from_slice(req.body().as_ref()).map_err(|_| bad("the body is not valid JSON"))
+}
+
+fn form_body(req: &Request) -> Result<Params, OAuthError> {
+    if !has_media_type(req, "application/x-www-form-urlencoded")? {
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+    }
+    Params::parse(req.body().as_ref())
+}
+
+fn credentials(req: &Request, params: &Params) -> Result<Credentials, OAuthError> {
+    Ok(Credentials {
+        authorization: single_header(req, header::AUTHORIZATION)?.map(str::to_owned),
+        client_id: params.get("client_id").map(str::to_owned),
+        client_secret: params.get("client_secret").map(str::to_owned),
+    })
+}
+
+fn no_cache(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+pub(super) async fn register_user(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let body = json_body(req, OAuthError::invalid_request)?;
+    let input: register::RegisterUser =
+        serde_json::from_value(body).map_err(|_| OAuthError::invalid_request("the body must be a JSON object"))?;
+    let out = register::register_user(app, input).await?;
+    Ok(json_response(StatusCode::CREATED, &out))
+}
+
+pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    if let Some(expected) = &app.settings.registration_token {
+        let presented = access::bearer_token(&header_values(req, header::AUTHORIZATION))
+            .map_err(|_| OAuthError::InvalidToken("a valid registration token is required".into()))?;
+        if !ct_eq(&sha256(presented.as_bytes()), &sha256(expected.expose().as_bytes())) {
+            return Err(OAuthError::InvalidToken("a valid registration token is required".into()));
+        }
+    }
+    let body = json_body(req, |d| OAuthError::InvalidClientMetadata(d.into()))?;
+    let out = client_registration::register_client(app, &body).await?;
+    Ok(json_response(StatusCode::CREATED, &out))
+}
+
+pub(super) async fn token(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let params = form_body(req)?;
+    let out = tok::token(app, &credentials(req, &params)?, &params).await?;
+    Ok(no_cache(json_response(StatusCode::OK, &out)))
+}
+
+pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let params = form_body(req)?;
+    let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
+    rev::revoke(app, &client, params.require("token")?, params.get("token_type_hint")).await?;
+    // RFC 7009 §2.2: 200 with no content to process.
+    let mut resp = no_cache(json_response(StatusCode::OK, &()));
+    *resp.body_mut() = lambda_http::Body::Empty;
+    resp.headers_mut().remove(header::CONTENT_TYPE);
+    Ok(resp)
+}
+
+pub(super) async fn introspect(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let params = form_body(req)?;
+    let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
+    let out = intro::introspect(app, &client, params.require("token")?, params.get("token_type_hint")).await?;
+    Ok(no_cache(json_response(StatusCode::OK, &out)))
+}
+
+async fn bearer(app: &App, req: &Request, scope: Scope) -> Result<crate::jwt::AccessClaims, OAuthError> {
+    let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
+    let claims = access::authenticate(app, token).await?;
+    access::require_scope(&claims, scope)?;
+    Ok(claims)
+}
+
+pub(super) async fn read_data(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let claims = bearer(app, req, Scope::DataRead).await?;
+    Ok(json_response(StatusCode::OK, &data::read(app, claims).await?))
+}
+
+pub(super) async fn write_data(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let claims = bearer(app, req, Scope::DataWrite).await?;
+    let mut body = json_body(req, OAuthError::invalid_request)?;
+    let value = body.get_mut("value").map(serde_json::Value::take).ok_or_else(|| OAuthError::invalid_request("value is required"))?;
+    Ok(json_response(StatusCode::CREATED, &data::write(app, &claims, value).await?))
+}
+
+fn public_cache(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    resp
+}
+
+pub(super) fn welcome(app: &App) -> Response {
+    public_cache(json_response(StatusCode::OK, &discovery::welcome(&app.settings)))
+}
+
+pub(super) fn metadata(app: &App) -> Response {
+    public_cache(json_response(StatusCode::OK, &discovery::metadata(&app.settings)))
+}
+
+pub(super) fn jwks(app: &App) -> Result<Response, OAuthError> {
+    Ok(public_cache(json_response(StatusCode::OK, app.keys.jwks())))
+}

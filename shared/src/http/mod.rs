@@ -1,0 +1,148 @@
+//! HTTP adapters: `lambda_http::Request` in, `Response` out. One small adapter per
+//! endpoint parses, calls one `oauth::` function and maps the result; [`handle`] routes a
+//! request to its adapter for a given Lambda function (or all of them, locally).
+pub mod error;
+mod endpoints;
+
+use crate::App;
+use crate::oauth::OAuthError;
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::Body;
+use std::net::IpAddr;
+
+/// The request type every adapter takes (what `lambda_http` hands a function).
+pub type Request = lambda_http::Request;
+/// The response type every adapter returns.
+pub type Response = http::Response<Body>;
+
+/// Largest request body accepted on any endpoint (API.md: 413 above it).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Which deployed function is handling the request; each serves only its own routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// `/register`, `/register_client`.
+    Register,
+    /// `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`.
+    Token,
+    /// `/api/data`.
+    Protected,
+    /// `/`, `/.well-known/*`.
+    Discovery,
+    /// The local server: every route.
+    All,
+}
+
+/// The caller's address as the local server saw it (Lambda requests carry it in their
+/// request context instead).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+struct Route {
+    path: &'static str,
+    function: Function,
+    allow: &'static str,
+}
+
+const ROUTES: &[Route] = &[
+    Route { path: "/register", function: Function::Register, allow: "POST" },
+    Route { path: "/register_client", function: Function::Register, allow: "POST" },
+    Route { path: "/oauth/token", function: Function::Token, allow: "POST" },
+    Route { path: "/oauth/revoke", function: Function::Token, allow: "POST" },
+    Route { path: "/oauth/introspect", function: Function::Token, allow: "POST" },
+    Route { path: "/api/data", function: Function::Protected, allow: "GET, POST" },
+    Route { path: "/", function: Function::Discovery, allow: "GET" },
+    Route { path: "/.well-known/oauth-authorization-server", function: Function::Discovery, allow: "GET" },
+    Route { path: "/.well-known/openid-configuration", function: Function::Discovery, allow: "GET" },
+    Route { path: "/.well-known/jwks.json", function: Function::Discovery, allow: "GET" },
+];
+
+/// Every `(method, path)` this build serves (for the template and docs tests).
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    ROUTES.iter().flat_map(|r| r.allow.split(", ").map(move |m| (m, r.path))).collect()
+}
+
+/// Handle one request as `function`. Never fails: protocol errors are 4xx responses and
+/// unexpected failures a generic 500 body.
+pub async fn handle(app: &App, function: Function, req: Request) -> Response {
+    match route(app, function, req).await {
+        Ok(resp) => resp,
+        Err(e) => error::into_response(&e),
+    }
+}
+
+async fn route(app: &App, function: Function, req: Request) -> Result<Response, OAuthError> {
+    let path = req.uri().path();
+    let route = ROUTES
+        .iter()
+        .find(|r| r.path == path && (function == Function::All || function == r.function))
+        .ok_or(OAuthError::NotFound)?;
+    if req.body().len() > MAX_BODY_BYTES {
+        return Err(OAuthError::PayloadTooLarge("the request body is larger than 64 KiB".into()));
+    }
+    let method = req.method().clone();
+    match (route.path, method) {
+        ("/register", Method::POST) => endpoints::register_user(app, &req).await,
+        ("/register_client", Method::POST) => endpoints::register_client(app, &req).await,
+        ("/oauth/token", Method::POST) => endpoints::token(app, &req).await,
+        ("/oauth/revoke", Method::POST) => endpoints::revoke(app, &req).await,
+        ("/oauth/introspect", Method::POST) => endpoints::introspect(app, &req).await,
+        ("/api/data", Method::GET) => endpoints::read_data(app, &req).await,
+        ("/api/data", Method::POST) => endpoints::write_data(app, &req).await,
+        ("/", Method::GET) => Ok(endpoints::welcome(app)),
+        ("/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration", Method::GET) => Ok(endpoints::metadata(app)),
+        ("/.well-known/jwks.json", Method::GET) => endpoints::jwks(app),
+        _ => Err(OAuthError::MethodNotAllowed { allow: route.allow }),
+    }
+}
+
+/// A JSON response with the headers every response carries.
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| r#"{"error":"server_error"}"#.to_owned());
+    let mut resp = Response::new(Body::Text(text));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// All values of a header that are valid visible ASCII; any other value is kept as an
+/// empty string so it can never be mistaken for a well-formed one.
+fn header_values<'a>(req: &'a Request, name: header::HeaderName) -> Vec<&'a str> {
+    req.headers().get_all(name).iter().map(|v| v.to_str().unwrap_or("")).collect()
+}
+
+/// The single value of a header; repeated headers are an error.
+fn single_header<'a>(req: &'a Request, name: header::HeaderName) -> Result<Option<&'a str>, OAuthError> {
+    let mut values = header_values(req, name.clone());
+    match values.len() {
+        0 => Ok(None),
+        1 => Ok(values.pop()),
+        _ => Err(OAuthError::invalid_request(format!("the {name} header is repeated"))),
+    }
+}
+
+/// Whether the request's media type (parameters ignored, case-insensitive) is `want`.
+fn has_media_type(req: &Request, want: &str) -> Result<bool, OAuthError> {
+    let ct = single_header(req, header::CONTENT_TYPE)?.unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    Ok(media.eq_ignore_ascii_case(want))
+}
+
+/// The caller's IP address: the local server's socket address or API Gateway's
+/// `sourceIp`. Never taken from `X-Forwarded-For`, which a client can forge.
+pub fn source_ip(req: &Request) -> Option<IpAddr> {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    if let Some(ClientAddr(ip)) = req.extensions().get::<ClientAddr>() {
+        return Some(*ip);
+    }
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.as_deref()?.parse().ok(),
+        RequestContext::ApiGatewayV1(ctx) => ctx.identity.source_ip.as_deref()?.parse().ok(),
+        #[allow(unreachable_patterns)] // other variants exist only with other lambda_http features
+        _ => None,
+    }
+}

@@ -1,0 +1,179 @@
+//! JWT access tokens (RFC 9068): the claims, issuing and verifying. Verification accepts
+//! only the one algorithm of the key named by `kid`, never `none` or HMAC, and checks
+//! `typ`, `iss`, `aud`, `exp`, `nbf` and `iat` against the process clock with ≤ 60 s leeway.
+use crate::config::Settings;
+use crate::keys::{KeyError, KeySet};
+use serde::{Deserialize, Serialize};
+
+/// Leeway for `exp`, `nbf` and `iat` of inbound tokens, in seconds (RFC 9068 §4: "small").
+pub const LEEWAY_SECONDS: i64 = 60;
+/// Longest token accepted for verification; longer input is refused before any parsing.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// The signature algorithms this server signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SigningAlg {
+    /// ECDSA P-256 with SHA-256 (default).
+    #[serde(rename = "ES256")]
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    #[serde(rename = "RS256")]
+    Rs256,
+    /// Ed25519.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl SigningAlg {
+    /// Parse the JOSE name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(Self::Es256),
+            "RS256" => Some(Self::Rs256),
+            "EdDSA" => Some(Self::EdDsa),
+            _ => None,
+        }
+    }
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+    /// The `jsonwebtoken` algorithm.
+    pub fn jwt_alg(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+/// `aud` as it may appear: one string or an array (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+/// Claims of an access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: a user id (`usr_…`) or, for client_credentials, the client id (`cl_…`).
+    pub sub: String,
+    /// The API audience.
+    pub aud: Audience,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Issued at (unix seconds).
+    pub iat: i64,
+    /// Expires at (unix seconds).
+    pub exp: i64,
+    /// Unique token id, the key of revocation.
+    pub jti: String,
+    /// Not before (only checked when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+}
+
+/// Why an inbound token was refused. Logged; clients only see `invalid_token`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejected {
+    /// Not a well-formed compact JWS of acceptable size.
+    #[error("malformed token")]
+    Malformed,
+    /// `typ` is not `at+jwt`.
+    #[error("wrong typ")]
+    WrongType,
+    /// No `kid`, or a `kid` this server does not know.
+    #[error("unknown kid")]
+    UnknownKey,
+    /// Signature, algorithm, issuer, audience or required claims failed.
+    #[error("verification failed: {0}")]
+    Invalid(String),
+    /// `exp` is past (beyond the leeway).
+    #[error("expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    #[error("not yet valid")]
+    NotYetValid,
+}
+
+/// Sign an access token for `sub`/`client_id` with `scope`, valid from `now` for the
+/// configured lifetime. Returns the token and its claims.
+///
+/// # Errors
+/// The key set cannot sign with the configured algorithm.
+pub fn issue_access_token(
+    keys: &KeySet,
+    settings: &Settings,
+    sub: &str,
+    client_id: &str,
+    scope: String,
+    jti: String,
+    now: i64,
+) -> Result<(String, AccessClaims), KeyError> {
+    let claims = AccessClaims {
+        iss: settings.issuer.clone(),
+        sub: sub.to_owned(),
+        aud: Audience::One(settings.audience.clone()),
+        client_id: client_id.to_owned(),
+        scope,
+        iat: now,
+        exp: now + settings.access_token_ttl,
+        jti,
+        nbf: None,
+    };
+    let payload = serde_json::to_vec(&claims).map_err(|e| KeyError::Invalid(e.to_string()))?;
+    let token = keys.sign(settings.access_token_alg, "at+jwt", &payload)?;
+    Ok((token, claims))
+}
+
+/// Verify an access token at unix time `now` (RFC 9068 §4).
+///
+/// # Errors
+/// The reason it was refused.
+pub fn verify_access_token(keys: &KeySet, settings: &Settings, token: &str, now: i64) -> Result<AccessClaims, TokenRejected> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.bytes().filter(|b| *b == b'.').count() != 2 {
+        return Err(TokenRejected::Malformed);
+    }
+    // Unknown algorithms, `none` among them, fail to parse here.
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejected::Malformed)?;
+    // "Resource servers MUST verify that the typ header value is at+jwt or
+    // application/at+jwt and reject tokens carrying any other value." (RFC 9068 §4)
+    let typ_ok = header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    if !typ_ok {
+        return Err(TokenRejected::WrongType);
+    }
+    let kid = header.kid.as_deref().ok_or(TokenRejected::UnknownKey)?;
+    let vk = keys.verify_key(kid).ok_or(TokenRejected::UnknownKey)?;
+    // The algorithm comes from the key, never from the header (RFC 8725 §3.1).
+    let mut validation = jsonwebtoken::Validation::new(vk.alg);
+    validation.validate_exp = false; // checked below against the injectable clock
+    validation.validate_nbf = false;
+    validation.leeway = 0;
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&[&settings.audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &vk.key, &validation)
+        .map_err(|e| TokenRejected::Invalid(format!("{:?}", e.kind())))?;
+    let claims = data.claims;
+    if now > claims.exp.saturating_add(LEEWAY_SECONDS) {
+        return Err(TokenRejected::Expired);
+    }
+    let future = now.saturating_add(LEEWAY_SECONDS);
+    if claims.nbf.is_some_and(|nbf| nbf > future) || claims.iat > future {
+        return Err(TokenRejected::NotYetValid);
+    }
+    Ok(claims)
+}

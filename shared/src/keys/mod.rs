@@ -1,0 +1,153 @@
+//! Signing keys: the key-set document, the parsed [`KeySet`] that signs and verifies, and
+//! the [`KeySource`] trait with its file and in-memory implementations.
+//!
+//! Private keys are parsed once per process (signing with a parsed key is ~1.8× faster);
+//! the JWKS is built once and holds public parameters only.
+mod file;
+mod set;
+
+pub use file::FileKeySource;
+pub use set::{KeySet, VerifyKey};
+
+use crate::jwt::SigningAlg;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why keys could not be loaded, generated or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key-set document or a key in it is malformed.
+    #[error("invalid key material: {0}")]
+    Invalid(String),
+    /// No key can sign with the configured algorithm.
+    #[error("no signing key for {0}")]
+    NoSigningKey(&'static str),
+    /// Reading or writing the key file failed.
+    #[error("key storage failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The crypto library failed (key generation, signing).
+    #[error("crypto operation failed: {0}")]
+    Crypto(&'static str),
+    /// A backend (e.g. Secrets Manager) failed.
+    #[error("key source failed")]
+    Backend(#[source] anyhow::Error),
+}
+
+/// One private key as stored: `{"kid", "alg", "private_key_pem"}` (PKCS#8 PEM).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeyMaterial {
+    /// Key id; when empty, the RFC 7638 SHA-256 thumbprint is used.
+    #[serde(default)]
+    pub kid: String,
+    /// `ES256`, `RS256` or `EdDSA`.
+    pub alg: SigningAlg,
+    /// PKCS#8 private key in PEM.
+    pub private_key_pem: String,
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("private_key_pem", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The stored key-set document: `{"keys": [...]}`. The first key of each algorithm signs;
+/// every key verifies and appears in the JWKS.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KeySetDoc {
+    /// Keys, newest first.
+    pub keys: Vec<KeyMaterial>,
+}
+
+impl KeySetDoc {
+    /// Generate a fresh document with one key per algorithm in `algs`.
+    ///
+    /// # Errors
+    /// Key generation failed.
+    pub fn generate(algs: &[SigningAlg]) -> Result<Self, KeyError> {
+        let keys = algs.iter().map(|a| generate_key(*a)).collect::<Result<_, _>>()?;
+        Ok(Self { keys })
+    }
+}
+
+/// Generate one private key (PKCS#8 PEM). RSA keys are 2048-bit.
+///
+/// # Errors
+/// The crypto library failed.
+pub fn generate_key(alg: SigningAlg) -> Result<KeyMaterial, KeyError> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+    let der: Vec<u8> = match alg {
+        SigningAlg::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .and_then(|k| k.to_pkcs8v1())
+            .map_err(|_| KeyError::Crypto("EC key generation"))?
+            .as_ref()
+            .to_vec(),
+        SigningAlg::EdDsa => Ed25519KeyPair::generate()
+            .and_then(|k| k.to_pkcs8v1())
+            .map_err(|_| KeyError::Crypto("Ed25519 key generation"))?
+            .as_ref()
+            .to_vec(),
+        SigningAlg::Rs256 => aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(|_| KeyError::Crypto("RSA key generation"))
+            .and_then(|k| {
+                use aws_lc_rs::encoding::AsDer;
+                k.as_der().map_err(|_| KeyError::Crypto("RSA key encoding"))
+            })?
+            .as_ref()
+            .to_vec(),
+    };
+    let material = KeyMaterial { kid: String::new(), alg, private_key_pem: pem_encode("PRIVATE KEY", &der) };
+    // Fill in the RFC 7638 thumbprint so every process agrees on the kid.
+    let kid = set::thumbprint(&material)?;
+    Ok(KeyMaterial { kid, ..material })
+}
+
+/// Encode DER as PEM with 64-character lines.
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Where a process gets its key-set document. Called once at start (and, for backends that
+/// rotate, again when an unknown `kid` shows up).
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    /// Load the current key-set document.
+    ///
+    /// # Errors
+    /// The backend failed or holds no usable keys.
+    async fn load(&self) -> Result<KeySetDoc, KeyError>;
+}
+
+/// Keys held in memory: tests, benchmarks, and processes given keys by other means.
+#[derive(Debug, Clone)]
+pub struct StaticKeys(pub KeySetDoc);
+
+impl StaticKeys {
+    /// Fresh keys for the given algorithms.
+    ///
+    /// # Errors
+    /// Key generation failed.
+    pub fn generate(algs: &[SigningAlg]) -> Result<Self, KeyError> {
+        KeySetDoc::generate(algs).map(Self)
+    }
+}
+
+#[async_trait]
+impl KeySource for StaticKeys {
+    async fn load(&self) -> Result<KeySetDoc, KeyError> {
+        Ok(self.0.clone())
+    }
+}

@@ -1,0 +1,186 @@
+//! `POST /register_client` (RFC 7591 shape): validate metadata, assign an id and a
+//! 256-bit secret, store only the secret's SHA-256.
+use super::{OAuthError, store_failure};
+use crate::App;
+use crate::crypto::{random_id, random_token, sha256_b64};
+use crate::domain::{AuthMethod, Client, GrantType, RedirectUri, ScopeSet};
+use crate::store::StoreError;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Upper bounds on metadata, so a registration cannot store unbounded data.
+const MAX_REDIRECT_URIS: usize = 20;
+const MAX_CLIENT_NAME: usize = 200;
+
+/// The 201 body: the stored metadata plus the credentials (RFC 7591 §3.2.1).
+#[derive(Debug, Serialize)]
+pub struct ClientRegistered {
+    /// Server-assigned id.
+    pub client_id: String,
+    /// Shown only here; absent for public clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Unix seconds.
+    pub client_id_issued_at: i64,
+    /// 0: the secret does not expire.
+    pub client_secret_expires_at: i64,
+    /// As registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// As registered.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// As registered.
+    pub grant_types: Vec<GrantType>,
+    /// Always `["code"]`.
+    pub response_types: Vec<&'static str>,
+    /// As registered.
+    pub token_endpoint_auth_method: &'static str,
+    /// As registered.
+    pub scope: ScopeSet,
+    /// `RS256` or `ES256`.
+    pub id_token_signed_response_alg: String,
+}
+
+fn meta(d: impl Into<super::Description>) -> OAuthError {
+    OAuthError::InvalidClientMetadata(d.into())
+}
+
+fn opt_str<'a>(body: &'a serde_json::Map<String, Value>, name: &'static str) -> Result<Option<&'a str>, OAuthError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(meta(format!("{name} must be a string"))),
+    }
+}
+
+fn opt_str_array<'a>(body: &'a serde_json::Map<String, Value>, name: &'static str) -> Result<Option<Vec<&'a str>>, OAuthError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| meta(format!("{name} must be an array of strings"))))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(meta(format!("{name} must be an array of strings"))),
+    }
+}
+
+/// Validate metadata into a client record (without id and secret yet).
+///
+/// # Errors
+/// `invalid_redirect_uri` or `invalid_client_metadata`.
+pub fn validate(body: &Value) -> Result<(Option<String>, Vec<RedirectUri>, Vec<GrantType>, AuthMethod, ScopeSet, String), OAuthError> {
+    let body = body.as_object().ok_or_else(|| meta("the body must be a JSON object"))?;
+    let client_name = opt_str(body, "client_name")?.map(str::to_owned);
+    if let Some(name) = &client_name {
+        if name.chars().count() > MAX_CLIENT_NAME || name.chars().any(char::is_control) {
+            return Err(meta("client_name must be at most 200 characters without control characters"));
+        }
+    }
+    let grant_types = match opt_str_array(body, "grant_types")? {
+        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        Some(list) => {
+            let mut out = Vec::new();
+            for g in list {
+                let g = GrantType::parse(g).ok_or_else(|| meta(format!("unsupported grant type {:?}", g.chars().take(40).collect::<String>())))?;
+                if !out.contains(&g) {
+                    out.push(g);
+                }
+            }
+            if out.is_empty() {
+                return Err(meta("grant_types must not be empty"));
+            }
+            out
+        }
+    };
+    if grant_types.contains(&GrantType::RefreshToken) && !grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(meta("refresh_token requires authorization_code"));
+    }
+    if let Some(rt) = opt_str_array(body, "response_types")? {
+        if rt != ["code"] {
+            return Err(meta("response_types must be [\"code\"]"));
+        }
+    }
+    let auth_method = match opt_str(body, "token_endpoint_auth_method")? {
+        None => AuthMethod::ClientSecretBasic,
+        Some(m) => AuthMethod::parse(m).ok_or_else(|| meta("token_endpoint_auth_method must be client_secret_basic, client_secret_post or none"))?,
+    };
+    if auth_method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(meta("public clients (token_endpoint_auth_method none) cannot use client_credentials"));
+    }
+    let scope = match opt_str(body, "scope")? {
+        None | Some("") => ScopeSet::client_default(),
+        Some(s) => ScopeSet::parse(s).map_err(|bad| meta(format!("unknown scope {bad:?}")))?,
+    };
+    let id_alg = match opt_str(body, "id_token_signed_response_alg")? {
+        None | Some("RS256") => "RS256".to_owned(),
+        Some("ES256") => "ES256".to_owned(),
+        Some(_) => return Err(meta("id_token_signed_response_alg must be RS256 or ES256")),
+    };
+    let uris = opt_str_array(body, "redirect_uris").map_err(|_| OAuthError::InvalidRedirectUri("redirect_uris must be an array of strings".into()))?;
+    let uris = uris.unwrap_or_default();
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::InvalidRedirectUri("at most 20 redirect URIs".into()));
+    }
+    let mut redirect_uris = Vec::new();
+    for u in uris {
+        let parsed = RedirectUri::parse(u).map_err(|d| OAuthError::InvalidRedirectUri(d.into()))?;
+        if !redirect_uris.contains(&parsed) {
+            redirect_uris.push(parsed);
+        }
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(OAuthError::InvalidRedirectUri("redirect_uris is required for the authorization_code grant".into()));
+    }
+    Ok((client_name, redirect_uris, grant_types, auth_method, scope, id_alg))
+}
+
+/// Register a client from its JSON metadata. Any `client_id` or `client_secret` in the
+/// request is ignored: both are server-assigned (RFC 7591 §3.2.1, RFC 9700 §4.15.2).
+///
+/// # Errors
+/// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
+#[tracing::instrument(skip_all)]
+pub async fn register_client(app: &App, body: &Value) -> Result<ClientRegistered, OAuthError> {
+    let (client_name, redirect_uris, grant_types, auth_method, scope, id_alg) = validate(body)?;
+    let secret = match auth_method {
+        AuthMethod::None => None,
+        _ => Some(random_token().map_err(OAuthError::server)?),
+    };
+    let now = app.clock.now().unix_timestamp();
+    // Ids are 128 random bits; a collision is astronomically unlikely but still handled.
+    for _ in 0..3 {
+        let client = Client {
+            client_id: random_id("cl_").map_err(OAuthError::server)?,
+            secret_hash: secret.as_deref().map(sha256_b64),
+            client_name: client_name.clone(),
+            redirect_uris: redirect_uris.clone(),
+            grant_types: grant_types.clone(),
+            auth_method,
+            scope: scope.clone(),
+            id_token_signed_response_alg: id_alg.clone(),
+            created_at: now,
+        };
+        match app.clients.create_client(&client).await {
+            Ok(()) => {
+                tracing::info!(event = "client_registered", client_id = %client.client_id, "client registered");
+                return Ok(ClientRegistered {
+                    client_id: client.client_id,
+                    client_secret: secret,
+                    client_id_issued_at: now,
+                    client_secret_expires_at: 0,
+                    client_name: client.client_name,
+                    redirect_uris: client.redirect_uris,
+                    grant_types: client.grant_types,
+                    response_types: vec!["code"],
+                    token_endpoint_auth_method: client.auth_method.as_str(),
+                    scope: client.scope,
+                    id_token_signed_response_alg: client.id_token_signed_response_alg,
+                });
+            }
+            Err(StoreError::AlreadyExists) => continue,
+            Err(e) => return Err(store_failure(e)),
+        }
+    }
+    Err(OAuthError::server(anyhow::anyhow!("could not allocate a unique client id")))
+}

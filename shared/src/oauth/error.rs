@@ -1,0 +1,173 @@
+//! `OAuthError`: one variant per error code of RFC 6749 §4.1.2.1 / §5.2, RFC 6750 §3.1,
+//! RFC 7591 §3.2.2 and the contract's own codes. Descriptions are safe to show a client;
+//! internal causes live only in `ServerError`'s source and are logged, never serialized.
+use std::borrow::Cow;
+
+/// Client-safe text for `error_description`.
+pub type Description = Cow<'static, str>;
+
+/// A protocol error. HTTP mapping lives only in `http::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// RFC 6749 §5.2 `invalid_request`.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Description),
+    /// A body over the 64 KiB limit (or a value over its own limit): `invalid_request` with 413.
+    #[error("invalid_request: {0}")]
+    PayloadTooLarge(Description),
+    /// RFC 6749 §5.2 `invalid_client`; `basic` says whether HTTP Basic was tried.
+    #[error("invalid_client: {description}")]
+    InvalidClient {
+        /// Client-safe text.
+        description: Description,
+        /// HTTP Basic was used, so the answer carries `WWW-Authenticate: Basic`.
+        basic: bool,
+    },
+    /// RFC 6749 §5.2 `invalid_grant`.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Description),
+    /// RFC 6749 §5.2 `unauthorized_client`.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Description),
+    /// RFC 6749 §5.2 `unsupported_grant_type`.
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(Description),
+    /// RFC 6749 §4.1.2.1 `unsupported_response_type`.
+    #[error("unsupported_response_type: {0}")]
+    UnsupportedResponseType(Description),
+    /// RFC 6749 §5.2 `invalid_scope`.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Description),
+    /// RFC 6749 §4.1.2.1 `access_denied`.
+    #[error("access_denied: {0}")]
+    AccessDenied(Description),
+    /// No access token at all (RFC 6750 §3.1: no error code in the challenge).
+    #[error("missing bearer token")]
+    MissingToken,
+    /// RFC 6750 §3.1 `invalid_token`.
+    #[error("invalid_token: {0}")]
+    InvalidToken(Description),
+    /// RFC 6750 §3.1 `insufficient_scope`, naming the scope needed.
+    #[error("insufficient_scope: {scope}")]
+    InsufficientScope {
+        /// The scope the request needs.
+        scope: &'static str,
+    },
+    /// `POST /register`: the username exists.
+    #[error("username_taken")]
+    UsernameTaken,
+    /// RFC 7591 §3.2.2 `invalid_redirect_uri`.
+    #[error("invalid_redirect_uri: {0}")]
+    InvalidRedirectUri(Description),
+    /// RFC 7591 §3.2.2 `invalid_client_metadata`.
+    #[error("invalid_client_metadata: {0}")]
+    InvalidClientMetadata(Description),
+    /// No route for this path.
+    #[error("not_found")]
+    NotFound,
+    /// The path exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// Value of the `Allow` header.
+        allow: &'static str,
+    },
+    /// A dependency is failing; retrying later may work (503).
+    #[error("temporarily_unavailable")]
+    TemporarilyUnavailable(#[source] anyhow::Error),
+    /// A bug or an unexpected failure (500); the source is logged, never sent.
+    #[error("server_error")]
+    ServerError(#[source] anyhow::Error),
+}
+
+impl OAuthError {
+    /// The exact wire string of the `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::PayloadTooLarge(_) | Self::NotFound | Self::MethodNotAllowed { .. } => {
+                "invalid_request"
+            }
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::UnsupportedResponseType(_) => "unsupported_response_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::AccessDenied(_) => "access_denied",
+            Self::MissingToken | Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::UsernameTaken => "username_taken",
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            Self::ServerError(_) => "server_error",
+        }
+    }
+
+    /// Client-safe human text for `error_description`.
+    pub fn description(&self) -> Cow<'static, str> {
+        match self {
+            Self::InvalidRequest(d)
+            | Self::PayloadTooLarge(d)
+            | Self::InvalidClient { description: d, .. }
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::UnsupportedResponseType(d)
+            | Self::InvalidScope(d)
+            | Self::AccessDenied(d)
+            | Self::InvalidToken(d)
+            | Self::InvalidRedirectUri(d)
+            | Self::InvalidClientMetadata(d) => d.clone(),
+            Self::MissingToken => "a Bearer access token is required".into(),
+            Self::InsufficientScope { scope } => format!("this request needs the {scope} scope").into(),
+            Self::UsernameTaken => "that username is already registered".into(),
+            Self::NotFound => "no such endpoint".into(),
+            Self::MethodNotAllowed { allow } => format!("method not allowed; use {allow}").into(),
+            Self::TemporarilyUnavailable(_) => "the service is temporarily unavailable; retry later".into(),
+            Self::ServerError(_) => "the server failed to handle the request".into(),
+        }
+    }
+
+    /// Shorthand for an `invalid_request` with a static description.
+    pub fn invalid_request(d: impl Into<Description>) -> Self {
+        Self::InvalidRequest(d.into())
+    }
+    /// Shorthand for a server error with context.
+    pub fn server(e: impl Into<anyhow::Error>) -> Self {
+        Self::ServerError(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_wire_code() {
+        let cases: Vec<(OAuthError, &str)> = vec![
+            (OAuthError::InvalidRequest("x".into()), "invalid_request"),
+            (OAuthError::PayloadTooLarge("x".into()), "invalid_request"),
+            (OAuthError::InvalidClient { description: "x".into(), basic: true }, "invalid_client"),
+            (OAuthError::InvalidGrant("x".into()), "invalid_grant"),
+            (OAuthError::UnauthorizedClient("x".into()), "unauthorized_client"),
+            (OAuthError::UnsupportedGrantType("x".into()), "unsupported_grant_type"),
+            (OAuthError::UnsupportedResponseType("x".into()), "unsupported_response_type"),
+            (OAuthError::InvalidScope("x".into()), "invalid_scope"),
+            (OAuthError::AccessDenied("x".into()), "access_denied"),
+            (OAuthError::MissingToken, "invalid_token"),
+            (OAuthError::InvalidToken("x".into()), "invalid_token"),
+            (OAuthError::InsufficientScope { scope: "data:read" }, "insufficient_scope"),
+            (OAuthError::UsernameTaken, "username_taken"),
+            (OAuthError::InvalidRedirectUri("x".into()), "invalid_redirect_uri"),
+            (OAuthError::InvalidClientMetadata("x".into()), "invalid_client_metadata"),
+            (OAuthError::NotFound, "invalid_request"),
+            (OAuthError::MethodNotAllowed { allow: "GET" }, "invalid_request"),
+            (OAuthError::TemporarilyUnavailable(anyhow::anyhow!("db down")), "temporarily_unavailable"),
+            (OAuthError::ServerError(anyhow::anyhow!("secret internals")), "server_error"),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.code(), code, "{err:?}");
+            assert!(!err.description().contains("internals"), "{err:?} leaks its source");
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Protocol logic, one module per action. Functions take `&App` (or narrower), typed
+//! inputs and `now`; they return typed outputs or an [`OAuthError`]. No HTTP or AWS types.
+pub mod access;
+pub mod client_auth;
+pub mod client_registration;
+pub mod data;
+pub mod discovery;
+mod error;
+pub mod introspect;
+pub mod params;
+pub mod register;
+pub mod revoke;
+pub mod token;
+
+pub use error::{Description, OAuthError};
+
+use crate::store::StoreError;
+
+/// The usual mapping of a store failure in a flow: backend trouble is a 503 (retryable),
+/// anything else unexpected a 500. Callers handle `NotFound`/`AlreadyExists` themselves.
+pub(crate) fn store_failure(e: StoreError) -> OAuthError {
+    match e {
+        StoreError::Backend(src) => OAuthError::TemporarilyUnavailable(src),
+        other => OAuthError::ServerError(anyhow::Error::new(other)),
+    }
+}

@@ -1,0 +1,51 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client acting for
+//! itself. Scope defaults to the client's non-user scopes; never a refresh or ID token.
+use crate::App;
+use crate::crypto::random_id;
+use crate::domain::{AuthMethod, Client, GrantType, ScopeSet};
+use crate::oauth::OAuthError;
+use crate::oauth::token::TokenResponse;
+
+/// Issue an access token to `client` for `requested` scope (or the default).
+///
+/// # Errors
+/// `unauthorized_client` if the client may not use this grant; `invalid_scope` for
+/// unknown scopes, scopes outside the client's, or user scopes.
+pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    // "The client credentials grant type MUST only be used by confidential clients." (§4.4)
+    if client.auth_method == AuthMethod::None || !client.allows(GrantType::ClientCredentials) {
+        return Err(OAuthError::UnauthorizedClient("this client may not use the client_credentials grant".into()));
+    }
+    let scope = match requested {
+        None => client.scope.without_user_scopes(),
+        Some(s) => {
+            let s = ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?;
+            if !s.is_subset_of(&client.scope) {
+                return Err(OAuthError::InvalidScope("requested scope exceeds the client's registered scope".into()));
+            }
+            if s.iter().any(|sc| sc.is_user_scope()) {
+                return Err(OAuthError::InvalidScope("user scopes cannot be granted to a client acting for itself".into()));
+            }
+            s
+        }
+    };
+    if scope.is_empty() {
+        return Err(OAuthError::InvalidScope("no scope is available to this client for client_credentials".into()));
+    }
+    let now = app.clock.now().unix_timestamp();
+    let jti = random_id("at_").map_err(OAuthError::server)?;
+    // RFC 9068 §2.2: for a client acting for itself, sub is the client id. Client ids
+    // (`cl_…`) and user ids (`usr_…`) are both server-assigned and cannot collide.
+    let (access_token, claims) =
+        crate::jwt::issue_access_token(&app.keys, &app.settings, &client.client_id, &client.client_id, scope.to_string(), jti, now)
+            .map_err(OAuthError::server)?;
+    tracing::info!(event = "token_issued", client_id = %client.client_id, grant_type = "client_credentials", jti = %claims.jti, "token issued");
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: app.settings.access_token_ttl,
+        scope: claims.scope,
+        refresh_token: None,
+        id_token: None,
+    })
+}

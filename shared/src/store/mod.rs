@@ -1,0 +1,87 @@
+//! The store traits: one small async trait per stored thing, each operation atomic on its
+//! own. Their doc comments are the contract; the conformance suite in the tests crate is
+//! its executable form and runs against every implementation.
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::domain::{Client, DataItem, User};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// Failures of a store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The item does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness condition failed (e.g. the username exists).
+    #[error("already exists")]
+    AlreadyExists,
+    /// A single-use item was already used.
+    #[error("already consumed")]
+    AlreadyConsumed,
+    /// A stored item could not be read back (schema drift, corruption).
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    /// The backend failed; the operation may or may not have happened.
+    #[error("store backend failed")]
+    Backend(#[source] anyhow::Error),
+}
+
+/// Users (resource owners).
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Create a user. Fails with `AlreadyExists` if a user with the same
+    /// [`Username::key`](crate::domain::Username::key) exists; of concurrent creates with
+    /// one key exactly one succeeds.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// The user whose username key is `username_key`, if any.
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<User>, StoreError>;
+    /// The user with subject `sub`, if any.
+    async fn user_by_sub(&self, sub: &str) -> Result<Option<User>, StoreError>;
+}
+
+/// OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Create a client; `AlreadyExists` if the id is taken (ids are random, so callers retry
+    /// with a new one).
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// The client with this id, if any.
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+}
+
+/// Revocation list: revoked access-token ids (and, later, refresh families), each kept
+/// until the token it stands for would have expired anyway.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Record that the token with `jti` is revoked until `until`. Idempotent.
+    async fn revoke_jti(&self, jti: &str, until: OffsetDateTime) -> Result<(), StoreError>;
+    /// Whether `jti` (or, when given, the refresh family `family`) is revoked at `now`,
+    /// in one round trip.
+    async fn is_revoked(&self, jti: &str, family: Option<&str>, now: OffsetDateTime) -> Result<bool, StoreError>;
+}
+
+/// Values stored through `POST /api/data`.
+#[async_trait]
+pub trait DataStore: Send + Sync {
+    /// Store an item.
+    async fn put_item(&self, item: &DataItem) -> Result<(), StoreError>;
+    /// The newest `limit` items of `sub`, newest first.
+    async fn items_for(&self, sub: &str, limit: usize) -> Result<Vec<DataItem>, StoreError>;
+}
+
+/// Fixed-window counters with expiry, for login throttling and abuse limits.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Atomically add one to the counter `key` and return the new count. A counter whose
+    /// window has ended (or that does not exist) restarts at 1 with a window ending at
+    /// `now + window_secs`; otherwise its window is extended to `now + window_secs`
+    /// ("until N minutes after the last failure"). No lost updates under concurrency.
+    async fn hit(&self, key: &str, window_secs: i64, now: OffsetDateTime) -> Result<u32, StoreError>;
+    /// The counter's value at `now` (0 if missing or expired).
+    async fn count(&self, key: &str, now: OffsetDateTime) -> Result<u32, StoreError>;
+    /// Remove the counter.
+    async fn reset(&self, key: &str) -> Result<(), StoreError>;
+}

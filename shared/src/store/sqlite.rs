@@ -1,0 +1,281 @@
+//! The embedded store: SQLite through rusqlite (bundled), a file for the local server and
+//! `:memory:` for tests. Each operation is one statement or one transaction under the
+//! connection's lock, so each is atomic. Not the production store (that is DynamoDB).
+use super::{ClientStore, DataStore, StoreError, ThrottleStore, TokenStore, UserStore};
+use crate::domain::{Client, DataItem, Email, User, Username};
+use anyhow::Context;
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use time::OffsetDateTime;
+
+const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS users (
+    sub TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    username_key TEXT NOT NULL UNIQUE,
+    email TEXT,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revocations (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS data_items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    sub TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS data_items_by_sub ON data_items (sub, seq DESC);
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+";
+
+/// SQLite implementation of every store trait.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(anyhow::Error::new(e).context("SQLite statement failed"))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be opened or the schema cannot be created.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = Connection::open(path).with_context(|| format!("Failed to open SQLite database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL").context("Failed to enable WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL").context("Failed to set synchronous")?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    ///
+    /// # Errors
+    /// The schema cannot be created.
+    pub fn in_memory() -> anyhow::Result<Self> {
+        Self::init(Connection::open_in_memory().context("Failed to open in-memory SQLite")?)
+    }
+
+    fn init(conn: Connection) -> anyhow::Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).context("Failed to set busy timeout")?;
+        conn.execute_batch(SCHEMA).context("Failed to create the SQLite schema")?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        // A poisoned lock means a panic mid-statement; SQLite rolled the statement back.
+        self.conn.lock().or_else(|p| Ok(p.into_inner()))
+    }
+
+    /// Delete revocations and counters whose time is over (housekeeping; the reads ignore
+    /// them anyway).
+    ///
+    /// # Errors
+    /// The statement failed.
+    pub fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
+        let conn = self.conn()?;
+        let t = now.unix_timestamp();
+        let a = conn.execute("DELETE FROM revocations WHERE expires_at <= ?1", [t]).map_err(backend)?;
+        let b = conn.execute("DELETE FROM counters WHERE expires_at <= ?1", [t]).map_err(backend)?;
+        Ok(a + b)
+    }
+}
+
+fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Option<String>, String, i64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn build_user((sub, username, email, password_hash, created_at): (String, String, Option<String>, String, i64)) -> Result<User, StoreError> {
+    let username = Username::parse(&username).map_err(|e| StoreError::Corrupt(format!("user {sub}: {e}")))?;
+    let email = email.map(|e| Email::parse(&e)).transpose().map_err(|e| StoreError::Corrupt(format!("user {sub}: {e}")))?;
+    Ok(User { sub, username, email, password_hash, created_at })
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let r = conn.prepare_cached(
+            "INSERT INTO users (sub, username, username_key, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                user.sub,
+                user.username.as_str(),
+                user.username.key(),
+                user.email.as_ref().map(Email::as_str),
+                user.password_hash,
+                user.created_at
+            ])
+        });
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<User>, StoreError> {
+        let row = {
+            let conn = self.conn()?;
+            let mut st = conn
+                .prepare_cached("SELECT sub, username, email, password_hash, created_at FROM users WHERE username_key = ?1")
+                .map_err(backend)?;
+            st.query_row([username_key], row_to_user).optional().map_err(backend)?
+        };
+        row.map(build_user).transpose()
+    }
+
+    async fn user_by_sub(&self, sub: &str) -> Result<Option<User>, StoreError> {
+        let row = {
+            let conn = self.conn()?;
+            let mut st = conn
+                .prepare_cached("SELECT sub, username, email, password_hash, created_at FROM users WHERE sub = ?1")
+                .map_err(backend)?;
+            st.query_row([sub], row_to_user).optional().map_err(backend)?
+        };
+        row.map(build_user).transpose()
+    }
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        let record = serde_json::to_string(client).map_err(|e| StoreError::Backend(e.into()))?;
+        let conn = self.conn()?;
+        let r = conn
+            .prepare_cached("INSERT INTO clients (client_id, record) VALUES (?1, ?2)")
+            .and_then(|mut st| st.execute(params![client.client_id, record]));
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let record: Option<String> = {
+            let conn = self.conn()?;
+            let mut st = conn.prepare_cached("SELECT record FROM clients WHERE client_id = ?1").map_err(backend)?;
+            st.query_row([client_id], |r| r.get(0)).optional().map_err(backend)?
+        };
+        record
+            .map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(format!("client {client_id}: {e}"))))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn revoke_jti(&self, jti: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT INTO revocations (key, expires_at) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+        )
+        .and_then(|mut st| st.execute(params![format!("jti#{jti}"), until.unix_timestamp()]))
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str, family: Option<&str>, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM revocations WHERE key IN (?1, ?2) AND expires_at > ?3)")
+            .map_err(backend)?;
+        let fam = family.map(|f| format!("fam#{f}")).unwrap_or_default();
+        st.query_row(params![format!("jti#{jti}"), fam, now.unix_timestamp()], |r| r.get::<_, bool>(0)).map_err(backend)
+    }
+}
+
+#[async_trait]
+impl DataStore for SqliteStore {
+    async fn put_item(&self, item: &DataItem) -> Result<(), StoreError> {
+        let value = serde_json::to_string(&item.value).map_err(|e| StoreError::Backend(e.into()))?;
+        let conn = self.conn()?;
+        let r = conn
+            .prepare_cached("INSERT INTO data_items (id, sub, value, created_at_ms) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut st| st.execute(params![item.id, item.sub, value, item.created_at_ms]));
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn items_for(&self, sub: &str, limit: usize) -> Result<Vec<DataItem>, StoreError> {
+        let rows: Vec<(String, String, i64)> = {
+            let conn = self.conn()?;
+            let mut st = conn
+                .prepare_cached("SELECT id, value, created_at_ms FROM data_items WHERE sub = ?1 ORDER BY seq DESC LIMIT ?2")
+                .map_err(backend)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            st.query_map(params![sub, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .and_then(Iterator::collect)
+                .map_err(backend)?
+        };
+        rows.into_iter()
+            .map(|(id, value, created_at_ms)| {
+                let value = serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(format!("data item {id}: {e}")))?;
+                Ok(DataItem { id, sub: sub.to_owned(), value, created_at_ms })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn hit(&self, key: &str, window_secs: i64, now: OffsetDateTime) -> Result<u32, StoreError> {
+        let conn = self.conn()?;
+        let t = now.unix_timestamp();
+        let mut st = conn
+            .prepare_cached(
+                "INSERT INTO counters (key, count, expires_at) VALUES (?1, 1, ?2 + ?3)
+                 ON CONFLICT(key) DO UPDATE SET
+                    count = CASE WHEN expires_at <= ?2 THEN 1 ELSE count + 1 END,
+                    expires_at = ?2 + ?3
+                 RETURNING count",
+            )
+            .map_err(backend)?;
+        let n: i64 = st.query_row(params![key, t, window_secs], |r| r.get(0)).map_err(backend)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn count(&self, key: &str, now: OffsetDateTime) -> Result<u32, StoreError> {
+        let conn = self.conn()?;
+        let mut st = conn.prepare_cached("SELECT count FROM counters WHERE key = ?1 AND expires_at > ?2").map_err(backend)?;
+        let n: Option<i64> = st.query_row(params![key, now.unix_timestamp()], |r| r.get(0)).optional().map_err(backend)?;
+        Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute("DELETE FROM counters WHERE key = ?1", [key]).map_err(backend)?;
+        Ok(())
+    }
+}
