@@ -61,14 +61,12 @@ impl Settings {
         let audience = get("API_AUDIENCE").unwrap_or_else(|| format!("{issuer}/api"));
         let access_token_ttl = match get("ACCESS_TOKEN_TTL_SECONDS") {
             None => 900,
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (60..=86_400).contains(n))
-                .ok_or_else(|| ConfigError::Invalid {
+            Some(v) => {
+                v.parse::<i64>().ok().filter(|n| (60..=86_400).contains(n)).ok_or_else(|| ConfigError::Invalid {
                     name: "ACCESS_TOKEN_TTL_SECONDS",
                     reason: format!("{v:?} is not a whole number of seconds between 60 and 86400"),
-                })?,
+                })?
+            }
         };
         let access_token_alg = match get("ACCESS_TOKEN_ALG") {
             None => SigningAlg::Es256,
@@ -135,15 +133,28 @@ mod tests {
 
     #[test]
     fn bad_values_fail_with_the_variable_name() {
-        let cases: &[(&str, &'static [(&'static str, &'static str)], &str)] = &[
+        type Vars = &'static [(&'static str, &'static str)];
+        let cases: &[(&str, Vars, &str)] = &[
             ("missing issuer", &[], "ISSUER is not set"),
             ("trailing slash", &[("ISSUER", "https://as.test/")], "ISSUER is invalid"),
             ("http off loopback", &[("ISSUER", "http://as.test")], "ISSUER is invalid"),
             ("not a url", &[("ISSUER", "as.test")], "ISSUER is invalid"),
-            ("ttl garbage", &[("ISSUER", "https://as.test"), ("ACCESS_TOKEN_TTL_SECONDS", "ten")], "ACCESS_TOKEN_TTL_SECONDS"),
-            ("ttl too long", &[("ISSUER", "https://as.test"), ("ACCESS_TOKEN_TTL_SECONDS", "999999")], "ACCESS_TOKEN_TTL_SECONDS"),
+            (
+                "ttl garbage",
+                &[("ISSUER", "https://as.test"), ("ACCESS_TOKEN_TTL_SECONDS", "ten")],
+                "ACCESS_TOKEN_TTL_SECONDS",
+            ),
+            (
+                "ttl too long",
+                &[("ISSUER", "https://as.test"), ("ACCESS_TOKEN_TTL_SECONDS", "999999")],
+                "ACCESS_TOKEN_TTL_SECONDS",
+            ),
             ("alg hmac", &[("ISSUER", "https://as.test"), ("ACCESS_TOKEN_ALG", "HS256")], "ACCESS_TOKEN_ALG"),
-            ("short reg token", &[("ISSUER", "https://as.test"), ("OAUTH_REGISTRATION_TOKEN", "short")], "OAUTH_REGISTRATION_TOKEN"),
+            (
+                "short reg token",
+                &[("ISSUER", "https://as.test"), ("OAUTH_REGISTRATION_TOKEN", "short")],
+                "OAUTH_REGISTRATION_TOKEN",
+            ),
         ];
         for (name, pairs, want) in cases {
             let err = Settings::from_lookup(lookup(pairs)).err().map(|e| e.to_string()).unwrap_or_default();

@@ -112,7 +112,8 @@ pub async fn hash_password(password: Secret) -> Result<String, PasswordError> {
 
 /// A valid argon2id hash of a random password: unknown usernames are verified against it
 /// so they cost the same work as a wrong password.
-pub const DUMMY_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0b7FzZ7S1Ko+Gz9m1mQ1a8bXxS4QJkXQ4m1b2Vd6x0c";
+pub const DUMMY_PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0b7FzZ7S1Ko+Gz9m1mQ1a8bXxS4QJkXQ4m1b2Vd6x0c";
 
 /// Verify a password against a PHC string on a blocking thread. `None` as the hash runs
 /// the same work against [`DUMMY_PASSWORD_HASH`] and returns `false`.

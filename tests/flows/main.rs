@@ -1,1 +1,11 @@
-fn main(){}
+//! End-to-end and integration tests: one binary (faster to link), one module per area.
+mod bad_input;
+mod clients;
+mod conformance;
+mod discovery;
+mod events;
+mod forged_tokens;
+mod protected;
+mod register;
+mod revoke_introspect;
+mod token;

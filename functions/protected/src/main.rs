@@ -9,5 +9,6 @@ async fn main() -> Result<(), Error> {
     let app = oauth_core::runtime::app_from_env().await?;
     // The app lives as long as the process; leaking it gives handlers a plain reference.
     let app: &'static oauth_core::App = Box::leak(Box::new(app));
-    run(service_fn(move |req: Request| async move { Ok::<_, Error>(handle(app, Function::Protected, req).await) })).await
+    run(service_fn(move |req: Request| async move { Ok::<_, Error>(handle(app, Function::Protected, req).await) }))
+        .await
 }

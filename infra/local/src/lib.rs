@@ -2,8 +2,8 @@
 //! request into the `lambda_http::Request` the Lambda functions receive and calls the very
 //! same [`oauth_core::http::handle`], so local runs and Lambda run identical code.
 #![forbid(unsafe_code)]
-use hyper::body::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;

@@ -54,13 +54,12 @@ async fn main() -> anyhow::Result<()> {
     let flags = parse_args()?;
     let get = |k: &str| flags.get(k).cloned().or_else(|| std::env::var(k).ok()).filter(|v| !v.is_empty());
     for (k, supported) in [("OAUTH_STORE", "sqlite"), ("OAUTH_KEYS", "file")] {
-        if let Some(v) = get(k) {
-            if v != supported {
-                bail!("{k}={v} is not available yet: this build supports only {supported}");
-            }
+        if let Some(v) = get(k).filter(|v| v != supported) {
+            bail!("{k}={v} is not available yet: this build supports only {supported}");
         }
     }
-    let addr: std::net::SocketAddr = get("OAUTH_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()).parse().context("Invalid --addr")?;
+    let addr: std::net::SocketAddr =
+        get("OAUTH_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()).parse().context("Invalid --addr")?;
     let default_issuer = format!("http://{addr}");
     let mut vars: HashMap<&str, String> = VARIABLES.iter().filter_map(|k| get(k).map(|v| (*k, v))).collect();
     vars.entry("ISSUER").or_insert(default_issuer);
@@ -77,7 +76,9 @@ async fn main() -> anyhow::Result<()> {
     if open_registration {
         println!("client registration is OPEN (set OAUTH_REGISTRATION_TOKEN to require a token)");
     }
-    println!("try:       curl -s -X POST http://{bound}/register_client -H 'Content-Type: application/json' -d '{{\"grant_types\":[\"client_credentials\"],\"scope\":\"data:read data:write\"}}'");
+    println!(
+        "try:       curl -s -X POST http://{bound}/register_client -H 'Content-Type: application/json' -d '{{\"grant_types\":[\"client_credentials\"],\"scope\":\"data:read data:write\"}}'"
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let shutdown = async move {
         tokio::select! {

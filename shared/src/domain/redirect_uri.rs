@@ -20,7 +20,12 @@ impl RedirectUri {
             return Err("redirect URI must be 1 to 2000 characters".into());
         }
         // RFC 3986 allows none of these raw; browsers "fix" them in ways that defeat exact matching.
-        if s.chars().any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii() || matches!(c, '\\' | '*' | '<' | '>' | '"' | '{' | '}' | '|' | '^' | '`')) {
+        if s.chars().any(|c| {
+            c.is_control()
+                || c.is_whitespace()
+                || !c.is_ascii()
+                || matches!(c, '\\' | '*' | '<' | '>' | '"' | '{' | '}' | '|' | '^' | '`')
+        }) {
             return Err("redirect URI contains characters that are not allowed".into());
         }
         let url = url::Url::parse(s).map_err(|_| "redirect URI must be an absolute URI".to_owned())?;
@@ -32,7 +37,14 @@ impl RedirectUri {
             return Err("redirect URI must not contain user information".into());
         }
         let lower = s.to_ascii_lowercase();
-        if lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") || url.path().split('/').any(|seg| seg == ".." || seg == ".") || s.contains("/../") || s.contains("/./") {
+        if lower.contains("%2e")
+            || lower.contains("%2f")
+            || lower.contains("%5c")
+            || lower.contains("%00")
+            || url.path().split('/').any(|seg| seg == ".." || seg == ".")
+            || s.contains("/../")
+            || s.contains("/./")
+        {
             return Err("redirect URI must not contain dot segments or encoded separators".into());
         }
         match url.scheme() {
@@ -45,7 +57,9 @@ impl RedirectUri {
                 // RFC 8252 §7.3 / RFC 9700 §2.6: plain http only for loopback redirects.
                 let host = url.host_str().unwrap_or_default();
                 if !(LOOPBACK_IPS.contains(&host) || host == "localhost") {
-                    return Err("http redirect URIs are allowed only on loopback hosts (127.0.0.1, [::1], localhost)".into());
+                    return Err(
+                        "http redirect URIs are allowed only on loopback hosts (127.0.0.1, [::1], localhost)".into()
+                    );
                 }
             }
             "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
@@ -54,7 +68,9 @@ impl RedirectUri {
             scheme => {
                 // RFC 8252 §7.1: private-use schemes are reverse domain names.
                 if !scheme.contains('.') {
-                    return Err("private-use URI schemes must be reverse domain names (e.g. com.example.app:/cb)".into());
+                    return Err(
+                        "private-use URI schemes must be reverse domain names (e.g. com.example.app:/cb)".into()
+                    );
                 }
             }
         }
@@ -140,12 +156,26 @@ mod tests {
     fn matching_is_exact_except_loopback_port() -> Result<(), String> {
         let web = RedirectUri::parse("https://client.example/cb")?;
         assert!(web.matches("https://client.example/cb"));
-        for v in ["https://client.example/cb/", "https://CLIENT.example/cb", "https://client.example:443/cb", "https://client.example/cb?x=1", "http://client.example/cb", ""] {
+        for v in [
+            "https://client.example/cb/",
+            "https://CLIENT.example/cb",
+            "https://client.example:443/cb",
+            "https://client.example/cb?x=1",
+            "http://client.example/cb",
+            "",
+        ] {
             assert!(!web.matches(v), "{v}");
         }
         let native = RedirectUri::parse("http://127.0.0.1/cb")?;
         assert!(native.matches("http://127.0.0.1:51234/cb"));
-        for v in ["http://127.0.0.1:51234/cb2", "http://localhost:51234/cb", "http://127.0.0.1.evil.test/cb", "https://127.0.0.1:51234/cb", "http://127.0.0.1:/cb", "http://127.0.0.1:1x/cb"] {
+        for v in [
+            "http://127.0.0.1:51234/cb2",
+            "http://localhost:51234/cb",
+            "http://127.0.0.1.evil.test/cb",
+            "https://127.0.0.1:51234/cb",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:1x/cb",
+        ] {
             assert!(!native.matches(v), "{v}");
         }
         Ok(())

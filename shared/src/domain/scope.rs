@@ -138,7 +138,10 @@ mod tests {
 
     #[test]
     fn parse_sorts_deduplicates_and_refuses_unknown() {
-        assert_eq!(ScopeSet::parse("data:write openid data:write").map(|s| s.to_string()), Ok("openid data:write".into()));
+        assert_eq!(
+            ScopeSet::parse("data:write openid data:write").map(|s| s.to_string()),
+            Ok("openid data:write".into())
+        );
         assert_eq!(ScopeSet::parse("openid admin"), Err("admin".into()));
         assert_eq!(ScopeSet::parse("").map(|s| s.is_empty()), Ok(true));
         assert!(ScopeSet::parse("openid\tprofile").is_err());

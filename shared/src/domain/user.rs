@@ -42,15 +42,72 @@ pub struct Password(Secret);
 
 /// The most common passwords of 8+ characters (breach corpora top lists); refused outright.
 const COMMON_PASSWORDS: &[&str] = &[
-    "password", "password1", "password12", "password123", "password1234", "12345678", "123456789",
-    "1234567890", "12345678910", "qwertyuiop", "qwerty123", "qwerty12345", "1q2w3e4r", "1q2w3e4r5t",
-    "1qaz2wsx", "iloveyou", "iloveyou1", "sunshine", "princess", "football", "baseball", "welcome1",
-    "welcome123", "abc12345", "abcd1234", "admin123", "administrator", "letmein1", "trustno1",
-    "passw0rd", "p@ssw0rd", "p@ssword", "11111111", "00000000", "88888888", "87654321", "asdfghjkl",
-    "zaq12wsx", "superman", "starwars", "whatever", "computer", "michelle", "jennifer", "corvette",
-    "changeme", "qwertyui", "aa123456", "123123123", "987654321", "monkey123", "dragon123",
-    "shadow123", "master123", "password!", "Password1", "Password123", "Password1!", "Qwerty123",
-    "qazwsxedc", "1234qwer", "q1w2e3r4", "q1w2e3r4t5", "access14", "mustang1", "michael1",
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "12345678910",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty12345",
+    "1q2w3e4r",
+    "1q2w3e4r5t",
+    "1qaz2wsx",
+    "iloveyou",
+    "iloveyou1",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "welcome123",
+    "abc12345",
+    "abcd1234",
+    "admin123",
+    "administrator",
+    "letmein1",
+    "trustno1",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "11111111",
+    "00000000",
+    "88888888",
+    "87654321",
+    "asdfghjkl",
+    "zaq12wsx",
+    "superman",
+    "starwars",
+    "whatever",
+    "computer",
+    "michelle",
+    "jennifer",
+    "corvette",
+    "changeme",
+    "qwertyui",
+    "aa123456",
+    "123123123",
+    "987654321",
+    "monkey123",
+    "dragon123",
+    "shadow123",
+    "master123",
+    "password!",
+    "Password1",
+    "Password123",
+    "Password1!",
+    "Qwerty123",
+    "qazwsxedc",
+    "1234qwer",
+    "q1w2e3r4",
+    "q1w2e3r4t5",
+    "access14",
+    "mustang1",
+    "michael1",
 ];
 
 impl Password {
@@ -100,7 +157,10 @@ impl Email {
     pub fn parse(s: &str) -> Result<Self, &'static str> {
         let ok = s.len() <= 254
             && s.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !domain.contains('@') && !domain.starts_with('.')
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.contains('@')
+                    && !domain.starts_with('.')
                     && !domain.ends_with('.')
             })
             && !s.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\\'));
@@ -164,7 +224,8 @@ mod tests {
 
     #[test]
     fn email_rules() {
-        for (input, ok) in [("a@b.co", true), ("a@b", false), ("@b.co", false), ("a b@c.co", false), ("a@@b.co", false)] {
+        for (input, ok) in [("a@b.co", true), ("a@b", false), ("@b.co", false), ("a b@c.co", false), ("a@@b.co", false)]
+        {
             assert_eq!(Email::parse(input).is_ok(), ok, "{input}");
         }
     }

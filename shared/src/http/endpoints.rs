@@ -5,14 +5,28 @@ use crate::crypto::{ct_eq, sha256};
 use crate::domain::Scope;
 use crate::oauth::client_auth::{self, Credentials};
 use crate::oauth::params::Params;
-use crate::oauth::{OAuthError, access, client_registration, data, discovery, introspect as intro, register, revoke as rev, token as tok};
+use crate::oauth::{
+    OAuthError, access, client_registration, data, discovery, introspect as intro, register, revoke as rev,
+    token as tok,
+};
 use http::{HeaderValue, StatusCode, header};
 
-fn json_body(req: &Request, bad: fn(&'static str) -> OAuthError) -> Result<serde_json::Value, OAuthError> {
+/// Decode a JSON body straight into its typed request: a repeated field, wrong shape or
+/// invalid UTF-8 is refused by the decoder (no "last key wins" differentials).
+fn json_body<T: serde::de::DeserializeOwned>(
+    req: &Request,
+    bad: fn(&'static str) -> OAuthError,
+) -> Result<T, OAuthError> {
     if !has_media_type(req, "application/json")? {
         return Err(bad("the body must be application/json"));
     }
-    serde_json::from_slice(req.body().as_ref()).map_err(|_| bad("the body is not valid JSON"))
+    serde_json::from_slice(req.body().as_ref()).map_err(|e| {
+        if e.is_data() {
+            bad("the body is not a JSON object with the expected fields")
+        } else {
+            bad("the body is not valid JSON")
+        }
+    })
 }
 
 fn form_body(req: &Request) -> Result<Params, OAuthError> {
@@ -36,9 +50,7 @@ fn no_cache(mut resp: Response) -> Response {
 }
 
 pub(super) async fn register_user(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let body = json_body(req, OAuthError::invalid_request)?;
-    let input: register::RegisterUser =
-        serde_json::from_value(body).map_err(|_| OAuthError::invalid_request("the body must be a JSON object"))?;
+    let input: register::RegisterUser = json_body(req, OAuthError::invalid_request)?;
     let out = register::register_user(app, input).await?;
     Ok(json_response(StatusCode::CREATED, &out))
 }
@@ -51,7 +63,7 @@ pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response
             return Err(OAuthError::InvalidToken("a valid registration token is required".into()));
         }
     }
-    let body = json_body(req, |d| OAuthError::InvalidClientMetadata(d.into()))?;
+    let body: client_registration::ClientMetadata = json_body(req, |d| OAuthError::InvalidClientMetadata(d.into()))?;
     let out = client_registration::register_client(app, &body).await?;
     Ok(json_response(StatusCode::CREATED, &out))
 }
@@ -94,8 +106,8 @@ pub(super) async fn read_data(app: &App, req: &Request) -> Result<Response, OAut
 
 pub(super) async fn write_data(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let claims = bearer(app, req, Scope::DataWrite).await?;
-    let mut body = json_body(req, OAuthError::invalid_request)?;
-    let value = body.get_mut("value").map(serde_json::Value::take).ok_or_else(|| OAuthError::invalid_request("value is required"))?;
+    let body: data::WriteRequest = json_body(req, OAuthError::invalid_request)?;
+    let value = body.value.ok_or_else(|| OAuthError::invalid_request("value is required"))?;
     Ok(json_response(StatusCode::CREATED, &data::write(app, &claims, value).await?))
 }
 

@@ -7,7 +7,9 @@ use http::{HeaderValue, StatusCode, header};
 /// Map an error to its response (status, challenge headers, JSON body).
 pub fn into_response(err: &OAuthError) -> Response {
     let status = match err {
-        OAuthError::InvalidClient { .. } | OAuthError::MissingToken | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+        OAuthError::InvalidClient { .. } | OAuthError::MissingToken | OAuthError::InvalidToken(_) => {
+            StatusCode::UNAUTHORIZED
+        }
         OAuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
         OAuthError::UsernameTaken => StatusCode::CONFLICT,
         OAuthError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -29,7 +31,9 @@ pub fn into_response(err: &OAuthError) -> Response {
         OAuthError::InvalidClient { basic: true, .. } => Some("Basic realm=\"oauth\"".to_owned()),
         OAuthError::MissingToken => Some("Bearer realm=\"api\"".to_owned()),
         OAuthError::InvalidToken(_) => Some("Bearer error=\"invalid_token\"".to_owned()),
-        OAuthError::InsufficientScope { scope } => Some(format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"")),
+        OAuthError::InsufficientScope { scope } => {
+            Some(format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""))
+        }
         _ => None,
     };
     let headers = resp.headers_mut();

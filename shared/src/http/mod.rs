@@ -1,8 +1,8 @@
 //! HTTP adapters: `lambda_http::Request` in, `Response` out. One small adapter per
 //! endpoint parses, calls one `oauth::` function and maps the result; [`handle`] routes a
 //! request to its adapter for a given Lambda function (or all of them, locally).
-pub mod error;
 mod endpoints;
+pub mod error;
 
 use crate::App;
 use crate::oauth::OAuthError;
@@ -90,7 +90,9 @@ async fn route(app: &App, function: Function, req: Request) -> Result<Response, 
         ("/api/data", Method::GET) => endpoints::read_data(app, &req).await,
         ("/api/data", Method::POST) => endpoints::write_data(app, &req).await,
         ("/", Method::GET) => Ok(endpoints::welcome(app)),
-        ("/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration", Method::GET) => Ok(endpoints::metadata(app)),
+        ("/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration", Method::GET) => {
+            Ok(endpoints::metadata(app))
+        }
         ("/.well-known/jwks.json", Method::GET) => endpoints::jwks(app),
         _ => Err(OAuthError::MethodNotAllowed { allow: route.allow }),
     }
@@ -110,12 +112,12 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
 
 /// All values of a header that are valid visible ASCII; any other value is kept as an
 /// empty string so it can never be mistaken for a well-formed one.
-fn header_values<'a>(req: &'a Request, name: header::HeaderName) -> Vec<&'a str> {
+fn header_values(req: &Request, name: header::HeaderName) -> Vec<&str> {
     req.headers().get_all(name).iter().map(|v| v.to_str().unwrap_or("")).collect()
 }
 
 /// The single value of a header; repeated headers are an error.
-fn single_header<'a>(req: &'a Request, name: header::HeaderName) -> Result<Option<&'a str>, OAuthError> {
+fn single_header(req: &Request, name: header::HeaderName) -> Result<Option<&str>, OAuthError> {
     let mut values = header_values(req, name.clone());
     match values.len() {
         0 => Ok(None),

@@ -143,7 +143,12 @@ pub fn issue_access_token(
 ///
 /// # Errors
 /// The reason it was refused.
-pub fn verify_access_token(keys: &KeySet, settings: &Settings, token: &str, now: i64) -> Result<AccessClaims, TokenRejected> {
+pub fn verify_access_token(
+    keys: &KeySet,
+    settings: &Settings,
+    token: &str,
+    now: i64,
+) -> Result<AccessClaims, TokenRejected> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.bytes().filter(|b| *b == b'.').count() != 2 {
         return Err(TokenRejected::Malformed);
     }
@@ -151,7 +156,10 @@ pub fn verify_access_token(keys: &KeySet, settings: &Settings, token: &str, now:
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejected::Malformed)?;
     // "Resource servers MUST verify that the typ header value is at+jwt or
     // application/at+jwt and reject tokens carrying any other value." (RFC 9068 §4)
-    let typ_ok = header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+    let typ_ok = header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
     if !typ_ok {
         return Err(TokenRejected::WrongType);
     }

@@ -69,8 +69,6 @@ impl FileKeySource {
 impl KeySource for FileKeySource {
     async fn load(&self) -> Result<KeySetDoc, KeyError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.load_or_generate())
-            .await
-            .map_err(|e| KeyError::Backend(e.into()))?
+        tokio::task::spawn_blocking(move || this.load_or_generate()).await.map_err(|e| KeyError::Backend(e.into()))?
     }
 }

@@ -93,15 +93,17 @@ impl KeySet {
             }
             let der = pem_der(&m.private_key_pem)?;
             let key = match m.alg {
-                SigningAlg::Es256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).map(SignerKey::Ec),
+                SigningAlg::Es256 => {
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).map(SignerKey::Ec)
+                }
                 SigningAlg::Rs256 => aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).map(SignerKey::Rsa),
                 SigningAlg::EdDsa => Ed25519KeyPair::from_pkcs8(&der).map(SignerKey::Ed),
             }
             .map_err(|e| KeyError::Invalid(format!("{} key {kid}: {e}", m.alg.as_str())))?;
-            if let SignerKey::Rsa(k) = &key {
-                if k.public_modulus_len() < 256 {
-                    return Err(KeyError::Invalid(format!("RSA key {kid} is shorter than 2048 bits")));
-                }
+            if let SignerKey::Rsa(k) = &key
+                && k.public_modulus_len() < 256
+            {
+                return Err(KeyError::Invalid(format!("RSA key {kid} is shorter than 2048 bits")));
             }
             jwk.common.key_id = Some(kid.clone());
             jwk.common.public_key_use = Some(PublicKeyUse::Signature);
@@ -145,7 +147,9 @@ impl KeySet {
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(payload, &mut out);
         let sig: Vec<u8> = match &signer.key {
-            SignerKey::Ec(k) => k.sign(&self.rng, out.as_bytes()).map_err(|_| KeyError::Crypto("ES256 sign"))?.as_ref().to_vec(),
+            SignerKey::Ec(k) => {
+                k.sign(&self.rng, out.as_bytes()).map_err(|_| KeyError::Crypto("ES256 sign"))?.as_ref().to_vec()
+            }
             SignerKey::Ed(k) => k.sign(out.as_bytes()).as_ref().to_vec(),
             SignerKey::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];

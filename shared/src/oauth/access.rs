@@ -49,7 +49,8 @@ pub fn bearer_token<'a>(headers: &[&'a str]) -> Result<&'a str, OAuthError> {
         [one] => *one,
         _ => return Err(OAuthError::InvalidToken("send exactly one Authorization header".into())),
     };
-    let (scheme, token) = value.split_once(' ').ok_or_else(|| OAuthError::InvalidToken("malformed Authorization header".into()))?;
+    let (scheme, token) =
+        value.split_once(' ').ok_or_else(|| OAuthError::InvalidToken("malformed Authorization header".into()))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(OAuthError::InvalidToken("the Authorization scheme must be Bearer".into()));
     }

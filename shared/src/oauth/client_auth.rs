@@ -86,7 +86,10 @@ pub fn form_decode(s: &str) -> Option<String> {
 /// fails (unknown client, wrong secret, wrong method, no credentials).
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(app: &App, creds: &Credentials) -> Result<Client, OAuthError> {
-    let basic_header = creds.authorization.as_deref().filter(|h| h.len() >= 6 && h.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("basic ")));
+    let basic_header = creds
+        .authorization
+        .as_deref()
+        .filter(|h| h.len() >= 6 && h.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("basic ")));
     if creds.authorization.is_some() && basic_header.is_none() {
         return Err(invalid(false, "unsupported Authorization scheme; use Basic"));
     }
@@ -102,7 +105,10 @@ pub async fn authenticate(app: &App, creds: &Credentials) -> Result<Client, OAut
             (id, Some(secret), AuthMethod::ClientSecretBasic)
         }
         (None, Some(secret)) => {
-            let id = creds.client_id.clone().ok_or_else(|| OAuthError::invalid_request("client_secret requires client_id"))?;
+            let id = creds
+                .client_id
+                .clone()
+                .ok_or_else(|| OAuthError::invalid_request("client_secret requires client_id"))?;
             (id, Some(secret.clone()), AuthMethod::ClientSecretPost)
         }
         (None, None) => match &creds.client_id {
@@ -143,7 +149,8 @@ mod tests {
 
     #[test]
     fn basic_decoding_follows_rfc6749_2_3_1() {
-        let cases: Vec<(&str, String, Option<(&str, &str)>)> = vec![
+        type Case = (&'static str, String, Option<(&'static str, &'static str)>);
+        let cases: Vec<Case> = vec![
             ("plain", format!("Basic {}", b64("c1:s1")), Some(("c1", "s1"))),
             ("lowercase scheme", format!("basic {}", b64("c1:s1")), Some(("c1", "s1"))),
             ("encoded colon and percent", format!("Basic {}", b64("c3:a%3Ab%25c")), Some(("c3", "a:b%c"))),

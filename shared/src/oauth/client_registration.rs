@@ -5,7 +5,7 @@ use crate::App;
 use crate::crypto::{random_id, random_token, sha256_b64};
 use crate::domain::{AuthMethod, Client, GrantType, RedirectUri, ScopeSet};
 use crate::store::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Upper bounds on metadata, so a registration cannot store unbounded data.
@@ -41,20 +41,40 @@ pub struct ClientRegistered {
     pub id_token_signed_response_alg: String,
 }
 
+/// The request body (RFC 7591 §2). Fields are raw JSON so each gets its own error;
+/// unknown fields are ignored, and a repeated known field is refused by the decoder.
+#[derive(Debug, Default, Deserialize)]
+pub struct ClientMetadata {
+    /// `client_name`.
+    pub client_name: Option<Value>,
+    /// `redirect_uris`.
+    pub redirect_uris: Option<Value>,
+    /// `grant_types`.
+    pub grant_types: Option<Value>,
+    /// `response_types`.
+    pub response_types: Option<Value>,
+    /// `token_endpoint_auth_method`.
+    pub token_endpoint_auth_method: Option<Value>,
+    /// `scope`.
+    pub scope: Option<Value>,
+    /// `id_token_signed_response_alg`.
+    pub id_token_signed_response_alg: Option<Value>,
+}
+
 fn meta(d: impl Into<super::Description>) -> OAuthError {
     OAuthError::InvalidClientMetadata(d.into())
 }
 
-fn opt_str<'a>(body: &'a serde_json::Map<String, Value>, name: &'static str) -> Result<Option<&'a str>, OAuthError> {
-    match body.get(name) {
+fn opt_str<'a>(v: Option<&'a Value>, name: &'static str) -> Result<Option<&'a str>, OAuthError> {
+    match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(meta(format!("{name} must be a string"))),
     }
 }
 
-fn opt_str_array<'a>(body: &'a serde_json::Map<String, Value>, name: &'static str) -> Result<Option<Vec<&'a str>>, OAuthError> {
-    match body.get(name) {
+fn opt_str_array<'a>(v: Option<&'a Value>, name: &'static str) -> Result<Option<Vec<&'a str>>, OAuthError> {
+    match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
@@ -65,24 +85,40 @@ fn opt_str_array<'a>(body: &'a serde_json::Map<String, Value>, name: &'static st
     }
 }
 
-/// Validate metadata into a client record (without id and secret yet).
+/// Metadata that passed validation: everything of a client but its id and secret.
+#[derive(Debug, Clone)]
+pub struct ValidMetadata {
+    /// Display name.
+    pub client_name: Option<String>,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Allowed grants.
+    pub grant_types: Vec<GrantType>,
+    /// Token endpoint authentication.
+    pub auth_method: AuthMethod,
+    /// Allowed scopes.
+    pub scope: ScopeSet,
+    /// ID token algorithm.
+    pub id_token_alg: String,
+}
+
+/// Validate metadata.
 ///
 /// # Errors
 /// `invalid_redirect_uri` or `invalid_client_metadata`.
-pub fn validate(body: &Value) -> Result<(Option<String>, Vec<RedirectUri>, Vec<GrantType>, AuthMethod, ScopeSet, String), OAuthError> {
-    let body = body.as_object().ok_or_else(|| meta("the body must be a JSON object"))?;
-    let client_name = opt_str(body, "client_name")?.map(str::to_owned);
-    if let Some(name) = &client_name {
-        if name.chars().count() > MAX_CLIENT_NAME || name.chars().any(char::is_control) {
-            return Err(meta("client_name must be at most 200 characters without control characters"));
-        }
+pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
+    let client_name = opt_str(body.client_name.as_ref(), "client_name")?.map(str::to_owned);
+    if client_name.as_ref().is_some_and(|n| n.chars().count() > MAX_CLIENT_NAME || n.chars().any(char::is_control)) {
+        return Err(meta("client_name must be at most 200 characters without control characters"));
     }
-    let grant_types = match opt_str_array(body, "grant_types")? {
+    let grant_types = match opt_str_array(body.grant_types.as_ref(), "grant_types")? {
         None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         Some(list) => {
             let mut out = Vec::new();
             for g in list {
-                let g = GrantType::parse(g).ok_or_else(|| meta(format!("unsupported grant type {:?}", g.chars().take(40).collect::<String>())))?;
+                let g = GrantType::parse(g).ok_or_else(|| {
+                    meta(format!("unsupported grant type {:?}", g.chars().take(40).collect::<String>()))
+                })?;
                 if !out.contains(&g) {
                     out.push(g);
                 }
@@ -96,28 +132,29 @@ pub fn validate(body: &Value) -> Result<(Option<String>, Vec<RedirectUri>, Vec<G
     if grant_types.contains(&GrantType::RefreshToken) && !grant_types.contains(&GrantType::AuthorizationCode) {
         return Err(meta("refresh_token requires authorization_code"));
     }
-    if let Some(rt) = opt_str_array(body, "response_types")? {
-        if rt != ["code"] {
-            return Err(meta("response_types must be [\"code\"]"));
-        }
+    if opt_str_array(body.response_types.as_ref(), "response_types")?.is_some_and(|rt| rt != ["code"]) {
+        return Err(meta("response_types must be [\"code\"]"));
     }
-    let auth_method = match opt_str(body, "token_endpoint_auth_method")? {
+    let auth_method = match opt_str(body.token_endpoint_auth_method.as_ref(), "token_endpoint_auth_method")? {
         None => AuthMethod::ClientSecretBasic,
-        Some(m) => AuthMethod::parse(m).ok_or_else(|| meta("token_endpoint_auth_method must be client_secret_basic, client_secret_post or none"))?,
+        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
+            meta("token_endpoint_auth_method must be client_secret_basic, client_secret_post or none")
+        })?,
     };
     if auth_method == AuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(meta("public clients (token_endpoint_auth_method none) cannot use client_credentials"));
     }
-    let scope = match opt_str(body, "scope")? {
+    let scope = match opt_str(body.scope.as_ref(), "scope")? {
         None | Some("") => ScopeSet::client_default(),
         Some(s) => ScopeSet::parse(s).map_err(|bad| meta(format!("unknown scope {bad:?}")))?,
     };
-    let id_alg = match opt_str(body, "id_token_signed_response_alg")? {
+    let id_alg = match opt_str(body.id_token_signed_response_alg.as_ref(), "id_token_signed_response_alg")? {
         None | Some("RS256") => "RS256".to_owned(),
         Some("ES256") => "ES256".to_owned(),
         Some(_) => return Err(meta("id_token_signed_response_alg must be RS256 or ES256")),
     };
-    let uris = opt_str_array(body, "redirect_uris").map_err(|_| OAuthError::InvalidRedirectUri("redirect_uris must be an array of strings".into()))?;
+    let uris = opt_str_array(body.redirect_uris.as_ref(), "redirect_uris")
+        .map_err(|_| OAuthError::InvalidRedirectUri("redirect_uris must be an array of strings".into()))?;
     let uris = uris.unwrap_or_default();
     if uris.len() > MAX_REDIRECT_URIS {
         return Err(OAuthError::InvalidRedirectUri("at most 20 redirect URIs".into()));
@@ -130,9 +167,11 @@ pub fn validate(body: &Value) -> Result<(Option<String>, Vec<RedirectUri>, Vec<G
         }
     }
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-        return Err(OAuthError::InvalidRedirectUri("redirect_uris is required for the authorization_code grant".into()));
+        return Err(OAuthError::InvalidRedirectUri(
+            "redirect_uris is required for the authorization_code grant".into(),
+        ));
     }
-    Ok((client_name, redirect_uris, grant_types, auth_method, scope, id_alg))
+    Ok(ValidMetadata { client_name, redirect_uris, grant_types, auth_method, scope, id_token_alg: id_alg })
 }
 
 /// Register a client from its JSON metadata. Any `client_id` or `client_secret` in the
@@ -141,9 +180,9 @@ pub fn validate(body: &Value) -> Result<(Option<String>, Vec<RedirectUri>, Vec<G
 /// # Errors
 /// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
 #[tracing::instrument(skip_all)]
-pub async fn register_client(app: &App, body: &Value) -> Result<ClientRegistered, OAuthError> {
-    let (client_name, redirect_uris, grant_types, auth_method, scope, id_alg) = validate(body)?;
-    let secret = match auth_method {
+pub async fn register_client(app: &App, body: &ClientMetadata) -> Result<ClientRegistered, OAuthError> {
+    let m = validate(body)?;
+    let secret = match m.auth_method {
         AuthMethod::None => None,
         _ => Some(random_token().map_err(OAuthError::server)?),
     };
@@ -153,12 +192,12 @@ pub async fn register_client(app: &App, body: &Value) -> Result<ClientRegistered
         let client = Client {
             client_id: random_id("cl_").map_err(OAuthError::server)?,
             secret_hash: secret.as_deref().map(sha256_b64),
-            client_name: client_name.clone(),
-            redirect_uris: redirect_uris.clone(),
-            grant_types: grant_types.clone(),
-            auth_method,
-            scope: scope.clone(),
-            id_token_signed_response_alg: id_alg.clone(),
+            client_name: m.client_name.clone(),
+            redirect_uris: m.redirect_uris.clone(),
+            grant_types: m.grant_types.clone(),
+            auth_method: m.auth_method,
+            scope: m.scope.clone(),
+            id_token_signed_response_alg: m.id_token_alg.clone(),
             created_at: now,
         };
         match app.clients.create_client(&client).await {

@@ -13,6 +13,13 @@ pub const MAX_VALUE_BYTES: usize = 4096;
 /// Most items a GET returns.
 pub const LIST_LIMIT: usize = 100;
 
+/// The `POST /api/data` body.
+#[derive(Debug, serde::Deserialize)]
+pub struct WriteRequest {
+    /// Any JSON value of at most 4 KiB (`null` counts as missing).
+    pub value: Option<serde_json::Value>,
+}
+
 /// An item as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct ItemView {
@@ -40,7 +47,8 @@ pub struct DataView {
 }
 
 fn view(item: DataItem) -> Result<ItemView, OAuthError> {
-    let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(item.created_at_ms) * 1_000_000).map_err(OAuthError::server)?;
+    let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(item.created_at_ms) * 1_000_000)
+        .map_err(OAuthError::server)?;
     Ok(ItemView { id: item.id, value: item.value, created_at: ts.format(&Rfc3339).map_err(OAuthError::server)? })
 }
 
@@ -70,7 +78,8 @@ pub async fn write(app: &App, claims: &AccessClaims, value: serde_json::Value) -
     }
     let now = app.clock.now();
     let created_at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).map_err(OAuthError::server)?;
-    let item = DataItem { id: random_id("itm_").map_err(OAuthError::server)?, sub: claims.sub.clone(), value, created_at_ms };
+    let item =
+        DataItem { id: random_id("itm_").map_err(OAuthError::server)?, sub: claims.sub.clone(), value, created_at_ms };
     app.data.put_item(&item).await.map_err(store_failure)?;
     view(item)
 }

@@ -49,7 +49,12 @@ const INACTIVE: Introspection = Introspection { active: false, details: None };
 /// # Errors
 /// Only store failures.
 #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
-pub async fn introspect(app: &App, client: &Client, token: &str, _hint: Option<&str>) -> Result<Introspection, OAuthError> {
+pub async fn introspect(
+    app: &App,
+    client: &Client,
+    token: &str,
+    _hint: Option<&str>,
+) -> Result<Introspection, OAuthError> {
     let now = app.clock.now();
     let Ok(claims) = verify_access_token(&app.keys, &app.settings, token, now.unix_timestamp()) else {
         return Ok(INACTIVE);

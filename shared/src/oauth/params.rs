@@ -39,7 +39,10 @@ impl Params {
                 continue;
             }
             if v.contains('\0') {
-                return Err(OAuthError::invalid_request(format!("parameter {} contains a NUL character", truncate(&k))));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} contains a NUL character",
+                    truncate(&k)
+                )));
             }
             if out.iter().any(|(name, _)| *name == k) {
                 return Err(OAuthError::invalid_request(format!("parameter {} is repeated", truncate(&k))));

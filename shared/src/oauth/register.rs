@@ -43,8 +43,10 @@ fn string_field<'a>(v: Option<&'a serde_json::Value>, name: &'static str) -> Res
 /// `invalid_request` for a missing or invalid field, `username_taken` for a duplicate.
 #[tracing::instrument(skip_all)]
 pub async fn register_user(app: &App, req: RegisterUser) -> Result<UserRegistered, OAuthError> {
-    let username = string_field(req.username.as_ref(), "username")?.ok_or_else(|| OAuthError::invalid_request("username is required"))?;
-    let password = string_field(req.password.as_ref(), "password")?.ok_or_else(|| OAuthError::invalid_request("password is required"))?;
+    let username = string_field(req.username.as_ref(), "username")?
+        .ok_or_else(|| OAuthError::invalid_request("username is required"))?;
+    let password = string_field(req.password.as_ref(), "password")?
+        .ok_or_else(|| OAuthError::invalid_request("password is required"))?;
     let email = string_field(req.email.as_ref(), "email")?;
     let username = Username::parse(username).map_err(OAuthError::invalid_request)?;
     let password = Password::parse(password, &username).map_err(OAuthError::invalid_request)?;
@@ -68,5 +70,9 @@ pub async fn register_user(app: &App, req: RegisterUser) -> Result<UserRegistere
         Err(e) => return Err(store_failure(e)),
     }
     tracing::info!(event = "user_registered", sub = %user.sub, "user registered");
-    Ok(UserRegistered { message: "User registered successfully!", sub: user.sub, username: user.username.as_str().to_owned() })
+    Ok(UserRegistered {
+        message: "User registered successfully!",
+        sub: user.sub,
+        username: user.username.as_str().to_owned(),
+    })
 }

@@ -21,7 +21,8 @@ pub async fn revoke(app: &App, client: &Client, token: &str, _hint: Option<&str>
     if claims.client_id != client.client_id {
         return Ok(());
     }
-    let until = time::OffsetDateTime::from_unix_timestamp(claims.exp.saturating_add(LEEWAY_SECONDS)).map_err(OAuthError::server)?;
+    let until = time::OffsetDateTime::from_unix_timestamp(claims.exp.saturating_add(LEEWAY_SECONDS))
+        .map_err(OAuthError::server)?;
     app.tokens.revoke_jti(&claims.jti, until).await.map_err(store_failure)?;
     tracing::info!(event = "token_revoked", jti = %claims.jti, "token revoked");
     Ok(())

@@ -67,7 +67,8 @@ impl SqliteStore {
     /// # Errors
     /// The file cannot be opened or the schema cannot be created.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn = Connection::open(path).with_context(|| format!("Failed to open SQLite database {}", path.display()))?;
+        let conn =
+            Connection::open(path).with_context(|| format!("Failed to open SQLite database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL").context("Failed to enable WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL").context("Failed to set synchronous")?;
         Self::init(conn)
@@ -110,9 +111,12 @@ fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Opt
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
 }
 
-fn build_user((sub, username, email, password_hash, created_at): (String, String, Option<String>, String, i64)) -> Result<User, StoreError> {
+fn build_user(
+    (sub, username, email, password_hash, created_at): (String, String, Option<String>, String, i64),
+) -> Result<User, StoreError> {
     let username = Username::parse(&username).map_err(|e| StoreError::Corrupt(format!("user {sub}: {e}")))?;
-    let email = email.map(|e| Email::parse(&e)).transpose().map_err(|e| StoreError::Corrupt(format!("user {sub}: {e}")))?;
+    let email =
+        email.map(|e| Email::parse(&e)).transpose().map_err(|e| StoreError::Corrupt(format!("user {sub}: {e}")))?;
     Ok(User { sub, username, email, password_hash, created_at })
 }
 
@@ -144,7 +148,9 @@ impl UserStore for SqliteStore {
         let row = {
             let conn = self.conn()?;
             let mut st = conn
-                .prepare_cached("SELECT sub, username, email, password_hash, created_at FROM users WHERE username_key = ?1")
+                .prepare_cached(
+                    "SELECT sub, username, email, password_hash, created_at FROM users WHERE username_key = ?1",
+                )
                 .map_err(backend)?;
             st.query_row([username_key], row_to_user).optional().map_err(backend)?
         };
@@ -232,7 +238,9 @@ impl DataStore for SqliteStore {
         let rows: Vec<(String, String, i64)> = {
             let conn = self.conn()?;
             let mut st = conn
-                .prepare_cached("SELECT id, value, created_at_ms FROM data_items WHERE sub = ?1 ORDER BY seq DESC LIMIT ?2")
+                .prepare_cached(
+                    "SELECT id, value, created_at_ms FROM data_items WHERE sub = ?1 ORDER BY seq DESC LIMIT ?2",
+                )
                 .map_err(backend)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             st.query_map(params![sub, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -241,7 +249,8 @@ impl DataStore for SqliteStore {
         };
         rows.into_iter()
             .map(|(id, value, created_at_ms)| {
-                let value = serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(format!("data item {id}: {e}")))?;
+                let value =
+                    serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(format!("data item {id}: {e}")))?;
                 Ok(DataItem { id, sub: sub.to_owned(), value, created_at_ms })
             })
             .collect()
@@ -268,8 +277,10 @@ impl ThrottleStore for SqliteStore {
 
     async fn count(&self, key: &str, now: OffsetDateTime) -> Result<u32, StoreError> {
         let conn = self.conn()?;
-        let mut st = conn.prepare_cached("SELECT count FROM counters WHERE key = ?1 AND expires_at > ?2").map_err(backend)?;
-        let n: Option<i64> = st.query_row(params![key, now.unix_timestamp()], |r| r.get(0)).optional().map_err(backend)?;
+        let mut st =
+            conn.prepare_cached("SELECT count FROM counters WHERE key = ?1 AND expires_at > ?2").map_err(backend)?;
+        let n: Option<i64> =
+            st.query_row(params![key, now.unix_timestamp()], |r| r.get(0)).optional().map_err(backend)?;
         Ok(n.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 

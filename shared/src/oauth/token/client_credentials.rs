@@ -19,12 +19,15 @@ pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Resul
     let scope = match requested {
         None => client.scope.without_user_scopes(),
         Some(s) => {
-            let s = ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?;
+            let s =
+                ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?;
             if !s.is_subset_of(&client.scope) {
                 return Err(OAuthError::InvalidScope("requested scope exceeds the client's registered scope".into()));
             }
             if s.iter().any(|sc| sc.is_user_scope()) {
-                return Err(OAuthError::InvalidScope("user scopes cannot be granted to a client acting for itself".into()));
+                return Err(OAuthError::InvalidScope(
+                    "user scopes cannot be granted to a client acting for itself".into(),
+                ));
             }
             s
         }
@@ -36,9 +39,16 @@ pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Resul
     let jti = random_id("at_").map_err(OAuthError::server)?;
     // RFC 9068 §2.2: for a client acting for itself, sub is the client id. Client ids
     // (`cl_…`) and user ids (`usr_…`) are both server-assigned and cannot collide.
-    let (access_token, claims) =
-        crate::jwt::issue_access_token(&app.keys, &app.settings, &client.client_id, &client.client_id, scope.to_string(), jti, now)
-            .map_err(OAuthError::server)?;
+    let (access_token, claims) = crate::jwt::issue_access_token(
+        &app.keys,
+        &app.settings,
+        &client.client_id,
+        &client.client_id,
+        scope.to_string(),
+        jti,
+        now,
+    )
+    .map_err(OAuthError::server)?;
     tracing::info!(event = "token_issued", client_id = %client.client_id, grant_type = "client_credentials", jti = %claims.jti, "token issued");
     Ok(TokenResponse {
         access_token,

@@ -1,0 +1,193 @@
+//! Hostile input on every endpoint: contract errors, never a 500, nothing stored.
+use oauth_tests::harness::TestEnv;
+use serde_json::Value;
+
+const PATHS: &[(&str, &str)] = &[
+    ("/register", "POST"),
+    ("/register_client", "POST"),
+    ("/oauth/token", "POST"),
+    ("/oauth/revoke", "POST"),
+    ("/oauth/introspect", "POST"),
+    ("/api/data", "GET, POST"),
+    ("/", "GET"),
+    ("/.well-known/oauth-authorization-server", "GET"),
+    ("/.well-known/openid-configuration", "GET"),
+    ("/.well-known/jwks.json", "GET"),
+];
+
+#[tokio::test]
+async fn other_methods_get_405_with_allow() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    for (path, allow) in PATHS {
+        for method in ["HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"] {
+            if allow.contains(method) {
+                continue;
+            }
+            let r = env.http.request(reqwest::Method::from_bytes(method.as_bytes())?, env.url(path)).send().await?;
+            assert_eq!(r.status(), 405, "{method} {path}");
+            assert_eq!(r.headers()["allow"], *allow, "{method} {path}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_paths_get_404_json() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    for path in ["/nope", "/register/", "/oauth/token/", "/API/DATA", "/.well-known/"] {
+        let r = env.http.get(env.url(path)).send().await?;
+        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(r.json::<Value>().await?["error"], "invalid_request", "{path}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_get_413_on_every_post_endpoint() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let big = vec![b'a'; 64 * 1024 + 1];
+    for (path, allow) in PATHS.iter().filter(|(_, a)| a.contains("POST")) {
+        let r =
+            env.http.post(env.url(path)).header("content-type", "application/json").body(big.clone()).send().await?;
+        assert_eq!(r.status(), 413, "{path} ({allow})");
+        assert_eq!(r.json::<Value>().await?["error"], "invalid_request", "{path}");
+        // Chunked, with no Content-Length: refused while reading.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..17).map(|_| Ok(vec![b'a'; 4096])).collect();
+        let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+        let r = env
+            .http
+            .post(env.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 413, "chunked {path}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_contract_errors_and_store_nothing() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = env.service_client("data:read").await?;
+    let nested = "[".repeat(10_000) + &"]".repeat(10_000);
+    let json_cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "application/json"),
+        (
+            "invalid utf-8",
+            b"{\"username\": \"al\xffice\", \"password\": \"correct horse battery\"}".to_vec(),
+            "application/json",
+        ),
+        ("deeply nested", nested.clone().into_bytes(), "application/json"),
+        (
+            "NUL in username",
+            b"{\"username\": \"alice\\u0000\", \"password\": \"correct horse battery\"}".to_vec(),
+            "application/json",
+        ),
+        (
+            "duplicate keys",
+            b"{\"username\": \"alice\", \"username\": \"bob\", \"password\": \"correct horse battery\"}".to_vec(),
+            "application/json",
+        ),
+        (
+            "wrong content type",
+            b"{\"username\": \"alice\", \"password\": \"correct horse battery\"}".to_vec(),
+            "text/plain",
+        ),
+        (
+            "odd content type",
+            b"{\"username\": \"alice\", \"password\": \"correct horse battery\"}".to_vec(),
+            "application/jsonx; charset=utf-8",
+        ),
+    ];
+    for (name, body, ct) in json_cases {
+        let r = env.http.post(env.url("/register")).header("content-type", ct).body(body.clone()).send().await?;
+        assert_eq!(r.status(), 400, "/register {name}");
+        assert_eq!(r.json::<Value>().await?["error"], "invalid_request", "/register {name}");
+        let r = env.http.post(env.url("/register_client")).header("content-type", ct).body(body).send().await?;
+        assert_eq!(r.status(), 400, "/register_client {name}");
+    }
+    // Content-Type parameters and case are accepted.
+    let r = env
+        .http
+        .post(env.url("/register"))
+        .header("content-type", "Application/JSON; charset=UTF-8")
+        .body(r#"{"username":"zed","password":"correct horse battery"}"#)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let form_cases: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid utf-8", b"grant_type=client_credentials&scope=\xff".to_vec()),
+        ("broken escape", b"grant_type=client_credentials&scope=%E".to_vec()),
+        ("NUL", b"grant_type=client_credentials&scope=data%3Aread%00".to_vec()),
+        ("5000 parameters", (0..5000).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&").into_bytes()),
+        ("repeated mixed", b"grant_type=client_credentials&GRANT_TYPE=x&grant_type=client_credentials".to_vec()),
+    ];
+    for (name, body) in form_cases {
+        for path in ["/oauth/token", "/oauth/revoke", "/oauth/introspect"] {
+            let r = env
+                .http
+                .post(env.url(path))
+                .basic_auth(&id, Some(&secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone())
+                .send()
+                .await?;
+            assert_eq!(r.status(), 400, "{path} {name}");
+            assert_eq!(r.json::<Value>().await?["error"], "invalid_request", "{path} {name}");
+        }
+    }
+    // Mixed-case parameter names are different parameters (and unknown ones are ignored).
+    let r = env
+        .http
+        .post(env.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("Grant_Type", "password"), ("grant_type", "client_credentials")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    for name in ["alice", "bob"] {
+        assert!(env.app.users.user_by_username(name).await?.is_none(), "{name} was stored");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn garbage_authorization_headers_never_cause_a_server_error() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let huge = format!("Basic {}", "QUFB".repeat(25_000));
+    let values: Vec<reqwest::header::HeaderValue> =
+        ["", "Basic", "Basic ", "Basic ====", "Bearer", "Bearer  ", "Negotiate abc", "Basic Og==", huge.as_str()]
+            .iter()
+            .map(|v| reqwest::header::HeaderValue::from_str(v))
+            .chain([
+                reqwest::header::HeaderValue::from_bytes(b"Basic \xff\xfe"),
+                reqwest::header::HeaderValue::from_bytes(b"Bearer \xc3\xa9t\xc3\xa9"),
+            ])
+            .collect::<Result<_, _>>()?;
+    for v in values {
+        for (path, method) in [
+            ("/oauth/token", "POST"),
+            ("/oauth/introspect", "POST"),
+            ("/api/data", "GET"),
+            ("/register_client", "POST"),
+        ] {
+            let req = env
+                .http
+                .request(reqwest::Method::from_bytes(method.as_bytes())?, env.url(path))
+                .header("authorization", v.clone());
+            let req = if path == "/register_client" {
+                req.json(&serde_json::json!({"grant_types": ["client_credentials"]}))
+            } else {
+                req.form(&[("grant_type", "client_credentials"), ("token", "x")])
+            };
+            let r = req.send().await?;
+            let status = r.status().as_u16();
+            assert!(
+                (400..500).contains(&status) || (path == "/register_client" && status == 201),
+                "{path} {v:?}: {status}"
+            );
+        }
+    }
+    Ok(())
+}

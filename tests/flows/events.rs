@@ -1,0 +1,127 @@
+//! Handler tests: committed API Gateway events, parsed by `lambda_http`'s own event
+//! parsing, handled by the function that owns the route, exactly as Lambda would.
+use base64::Engine;
+use oauth_core::http::{Function, handle, source_ip};
+use oauth_tests::harness::{TestEnv, str_field};
+use serde_json::Value;
+
+struct Live {
+    basic: String,
+    token: String,
+}
+
+async fn invoke(
+    env: &TestEnv,
+    function: Function,
+    event: &str,
+    live: &Live,
+) -> anyhow::Result<(u16, Value, http::HeaderMap)> {
+    let event = event.replace("REPLACE_BASIC_CREDENTIALS", &live.basic).replace("REPLACE_ACCESS_TOKEN", &live.token);
+    let req = lambda_http::request::from_str(&event)?;
+    let resp = handle(&env.app, function, req).await;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.body().as_ref();
+    let json = if body.is_empty() { Value::Null } else { serde_json::from_slice(body)? };
+    Ok((status, json, headers))
+}
+
+async fn live(env: &TestEnv) -> anyhow::Result<Live> {
+    let (id, secret) = env.service_client("data:read data:write").await?;
+    let token = env.cc_token(&id, &secret, None).await?;
+    Ok(Live { basic: base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")), token })
+}
+
+#[tokio::test]
+async fn every_committed_event_is_handled_by_its_function() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let live = live(&env).await?;
+    let cases: Vec<(&str, Function, &str, u16)> = vec![
+        ("register-user", Function::Register, include_str!("../../events/register-user.json"), 201),
+        ("register-user-malformed", Function::Register, include_str!("../../events/register-user-malformed.json"), 400),
+        ("register-client", Function::Register, include_str!("../../events/register-client.json"), 201),
+        (
+            "register-client-bad-redirect",
+            Function::Register,
+            include_str!("../../events/register-client-bad-redirect.json"),
+            400,
+        ),
+        ("token-client-credentials", Function::Token, include_str!("../../events/token-client-credentials.json"), 200),
+        (
+            "token-client-credentials-base64",
+            Function::Token,
+            include_str!("../../events/token-client-credentials-base64.json"),
+            200,
+        ),
+        ("token-unsupported-grant", Function::Token, include_str!("../../events/token-unsupported-grant.json"), 400),
+        ("token-introspect", Function::Token, include_str!("../../events/token-introspect.json"), 200),
+        ("protected-get-data", Function::Protected, include_str!("../../events/protected-get-data.json"), 200),
+        ("protected-post-data", Function::Protected, include_str!("../../events/protected-post-data.json"), 201),
+        ("protected-no-token", Function::Protected, include_str!("../../events/protected-no-token.json"), 401),
+        ("discovery-root", Function::Discovery, include_str!("../../events/discovery-root.json"), 200),
+        ("discovery-metadata", Function::Discovery, include_str!("../../events/discovery-metadata.json"), 200),
+        (
+            "discovery-openid-configuration",
+            Function::Discovery,
+            include_str!("../../events/discovery-openid-configuration.json"),
+            200,
+        ),
+        ("discovery-jwks", Function::Discovery, include_str!("../../events/discovery-jwks.json"), 200),
+        // Revoke last: it ends the live token.
+        ("token-revoke", Function::Token, include_str!("../../events/token-revoke.json"), 200),
+    ];
+    for (name, function, event, want) in cases {
+        let (status, body, _) = invoke(&env, function, event, &live).await?;
+        assert_eq!(status, want, "{name}: {body}");
+    }
+    // The revoke event really revoked the token.
+    let (status, body, _) =
+        invoke(&env, Function::Token, include_str!("../../events/token-introspect.json"), &live).await?;
+    assert_eq!((status, body), (200, serde_json::json!({"active": false})));
+    let (status, _, headers) =
+        invoke(&env, Function::Protected, include_str!("../../events/protected-get-data.json"), &live).await?;
+    assert_eq!(status, 401);
+    assert_eq!(headers["www-authenticate"], "Bearer error=\"invalid_token\"");
+    Ok(())
+}
+
+#[tokio::test]
+async fn event_bodies_and_context_reach_the_handlers() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let live = live(&env).await?;
+    let (_, body, _) = invoke(&env, Function::Register, include_str!("../../events/register-user.json"), &live).await?;
+    assert_eq!(body["username"], "alice");
+    let (_, body, headers) =
+        invoke(&env, Function::Token, include_str!("../../events/token-client-credentials-base64.json"), &live).await?;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(headers["cache-control"], "no-store");
+    let (_, body, _) =
+        invoke(&env, Function::Register, include_str!("../../events/register-client.json"), &live).await?;
+    assert_eq!(body["client_name"], "Example App");
+    let (_, body, _) =
+        invoke(&env, Function::Token, include_str!("../../events/token-unsupported-grant.json"), &live).await?;
+    assert_eq!(body["error"], "unsupported_grant_type");
+    let req = lambda_http::request::from_str(include_str!("../../events/register-user.json"))?;
+    assert_eq!(source_ip(&req).map(|ip| ip.to_string()), Some("203.0.113.10".to_owned()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_function_serves_only_its_own_routes() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let live = live(&env).await?;
+    let cases = [
+        (Function::Register, include_str!("../../events/token-client-credentials.json")),
+        (Function::Token, include_str!("../../events/register-user.json")),
+        (Function::Discovery, include_str!("../../events/protected-get-data.json")),
+        (Function::Protected, include_str!("../../events/discovery-jwks.json")),
+    ];
+    for (function, event) in cases {
+        let (status, body, _) = invoke(&env, function, event, &live).await?;
+        assert_eq!(status, 404, "{function:?}");
+        assert_eq!(body["error"], "invalid_request");
+    }
+    assert!(env.app.users.user_by_username("alice").await?.is_none(), "a refused event stored a user");
+    let _ = str_field(&serde_json::json!({"a": "b"}), "a")?;
+    Ok(())
+}

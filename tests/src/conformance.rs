@@ -1,0 +1,206 @@
+//! The store conformance suite: the executable definition of the store traits' contracts.
+//! Each case gets fresh, empty stores from a factory, so any backend (SQLite now, DynamoDB
+//! later) runs exactly these cases through [`run_all`].
+use anyhow::{Result, ensure};
+use futures::future::BoxFuture;
+use oauth_core::domain::{AuthMethod, Client, DataItem, GrantType, RedirectUri, ScopeSet, User, Username};
+use oauth_core::store::{ClientStore, DataStore, StoreError, ThrottleStore, TokenStore, UserStore};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// One backend's stores, as the app holds them.
+#[derive(Clone)]
+pub struct Stores {
+    /// Users.
+    pub users: Arc<dyn UserStore>,
+    /// Clients.
+    pub clients: Arc<dyn ClientStore>,
+    /// Revocations.
+    pub tokens: Arc<dyn TokenStore>,
+    /// Data items.
+    pub data: Arc<dyn DataStore>,
+    /// Counters.
+    pub throttle: Arc<dyn ThrottleStore>,
+}
+
+type Case = fn(Stores) -> BoxFuture<'static, Result<()>>;
+
+/// Every case, by name.
+pub const CASES: &[(&str, Case)] = &[
+    ("created_user_is_found_by_username_key_and_sub", |s| Box::pin(created_user_is_found(s))),
+    ("duplicate_username_in_any_case_is_refused_and_first_kept", |s| Box::pin(duplicate_username_refused(s))),
+    ("concurrent_creates_of_one_username_have_exactly_one_winner", |s| Box::pin(concurrent_user_creates(s))),
+    ("missing_user_is_none", |s| Box::pin(missing_user_is_none(s))),
+    ("client_round_trips_and_ids_are_unique", |s| Box::pin(client_round_trip(s))),
+    ("revocation_holds_until_its_expiry_and_is_idempotent", |s| Box::pin(revocation_window(s))),
+    ("data_items_list_newest_first_per_subject_with_limit", |s| Box::pin(data_items(s))),
+    ("counters_count_expire_and_reset", |s| Box::pin(counters(s))),
+    ("concurrent_counter_hits_lose_no_update", |s| Box::pin(concurrent_counter_hits(s))),
+];
+
+/// Run every case against fresh stores from `make`; report all failures by name.
+///
+/// # Errors
+/// The names and errors of the failing cases.
+pub async fn run_all(make: impl Fn() -> Result<Stores>) -> Result<usize> {
+    let mut failures = Vec::new();
+    for (name, case) in CASES {
+        if let Err(e) = case(make()?).await {
+            failures.push(format!("{name}: {e:#}"));
+        }
+    }
+    ensure!(failures.is_empty(), "store conformance failures:\n{}", failures.join("\n"));
+    Ok(CASES.len())
+}
+
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn user(sub: &str, name: &str) -> Result<User> {
+    Ok(User {
+        sub: sub.into(),
+        username: Username::parse(name).map_err(anyhow::Error::msg)?,
+        email: None,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA".into(),
+        created_at: 1_800_000_000,
+    })
+}
+
+async fn created_user_is_found(s: Stores) -> Result<()> {
+    let u = user("usr_1", "Alice")?;
+    s.users.create_user(&u).await?;
+    ensure!(s.users.user_by_username("alice").await?.as_ref() == Some(&u), "by username key");
+    ensure!(s.users.user_by_sub("usr_1").await?.as_ref() == Some(&u), "by sub");
+    Ok(())
+}
+
+async fn duplicate_username_refused(s: Stores) -> Result<()> {
+    let first = user("usr_1", "alice")?;
+    s.users.create_user(&first).await?;
+    for (i, name) in ["alice", "ALICE", "Alice"].iter().enumerate() {
+        let r = s.users.create_user(&user(&format!("usr_dup{i}"), name)?).await;
+        ensure!(matches!(r, Err(StoreError::AlreadyExists)), "{name}: {r:?}");
+    }
+    ensure!(s.users.user_by_username("alice").await?.as_ref() == Some(&first), "first user changed");
+    ensure!(s.users.user_by_sub("usr_dup0").await?.is_none(), "a refused user was stored");
+    Ok(())
+}
+
+async fn concurrent_user_creates(s: Stores) -> Result<()> {
+    let attempts = (0..10).map(|i| {
+        let users = s.users.clone();
+        async move {
+            users
+                .create_user(&user(&format!("usr_{i}"), if i % 2 == 0 { "bob" } else { "BOB" })?)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    });
+    let results = futures::future::join_all(attempts.map(tokio::spawn)).await;
+    let mut wins = 0;
+    for r in results {
+        match r? {
+            Ok(()) => wins += 1,
+            Err(e) => {
+                ensure!(matches!(e.downcast_ref::<StoreError>(), Some(StoreError::AlreadyExists)), "unexpected {e:#}")
+            }
+        }
+    }
+    ensure!(wins == 1, "{wins} winners");
+    Ok(())
+}
+
+async fn missing_user_is_none(s: Stores) -> Result<()> {
+    ensure!(s.users.user_by_username("nobody").await?.is_none());
+    ensure!(s.users.user_by_sub("usr_nobody").await?.is_none());
+    Ok(())
+}
+
+async fn client_round_trip(s: Stores) -> Result<()> {
+    let c = Client {
+        client_id: "cl_1".into(),
+        secret_hash: Some("hash".into()),
+        client_name: Some("Demo <app>".into()),
+        redirect_uris: vec![RedirectUri::parse("https://client.example/cb").map_err(anyhow::Error::msg)?],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        auth_method: AuthMethod::ClientSecretBasic,
+        scope: ScopeSet::client_default(),
+        id_token_signed_response_alg: "RS256".into(),
+        created_at: 1_800_000_000,
+    };
+    s.clients.create_client(&c).await?;
+    ensure!(s.clients.client("cl_1").await?.as_ref() == Some(&c), "round trip");
+    let r = s.clients.create_client(&Client { client_name: None, ..c.clone() }).await;
+    ensure!(matches!(r, Err(StoreError::AlreadyExists)), "duplicate id: {r:?}");
+    ensure!(s.clients.client("cl_1").await?.as_ref() == Some(&c), "overwritten");
+    ensure!(s.clients.client("cl_2").await?.is_none());
+    Ok(())
+}
+
+async fn revocation_window(s: Stores) -> Result<()> {
+    let until = t0() + time::Duration::seconds(900);
+    ensure!(!s.tokens.is_revoked("at_1", None, t0()).await?, "revoked before revoke");
+    s.tokens.revoke_jti("at_1", until).await?;
+    s.tokens.revoke_jti("at_1", t0()).await?; // idempotent, never shortens
+    ensure!(s.tokens.is_revoked("at_1", None, t0()).await?, "not revoked");
+    ensure!(s.tokens.is_revoked("at_1", Some("fam_x"), until - time::Duration::seconds(1)).await?, "not revoked late");
+    ensure!(!s.tokens.is_revoked("at_1", None, until).await?, "revoked after expiry");
+    ensure!(!s.tokens.is_revoked("at_2", None, t0()).await?, "other jti revoked");
+    Ok(())
+}
+
+async fn data_items(s: Stores) -> Result<()> {
+    for (i, sub) in ["usr_a", "usr_a", "usr_b", "usr_a"].iter().enumerate() {
+        let ms = 1_800_000_000_000 + i64::try_from(i)?;
+        s.data
+            .put_item(&DataItem {
+                id: format!("itm_{i}"),
+                sub: (*sub).into(),
+                value: serde_json::json!({"n": i}),
+                created_at_ms: ms,
+            })
+            .await?;
+    }
+    let a = s.data.items_for("usr_a", 10).await?;
+    let ids: Vec<&str> = a.iter().map(|i| i.id.as_str()).collect();
+    ensure!(ids == ["itm_3", "itm_1", "itm_0"], "{ids:?}");
+    ensure!(a.first().map(|i| &i.value) == Some(&serde_json::json!({"n": 3})), "value");
+    ensure!(s.data.items_for("usr_a", 2).await?.len() == 2, "limit");
+    ensure!(s.data.items_for("usr_b", 10).await?.len() == 1, "other subject");
+    ensure!(s.data.items_for("usr_c", 10).await?.is_empty(), "unknown subject");
+    Ok(())
+}
+
+async fn counters(s: Stores) -> Result<()> {
+    ensure!(s.throttle.count("login#alice", t0()).await? == 0);
+    ensure!(s.throttle.hit("login#alice", 900, t0()).await? == 1);
+    ensure!(s.throttle.hit("login#alice", 900, t0() + time::Duration::seconds(10)).await? == 2);
+    ensure!(s.throttle.count("login#alice", t0() + time::Duration::seconds(10)).await? == 2);
+    // The window runs from the last hit.
+    ensure!(s.throttle.count("login#alice", t0() + time::Duration::seconds(909)).await? == 2, "window not extended");
+    ensure!(s.throttle.count("login#alice", t0() + time::Duration::seconds(910)).await? == 0, "window not over");
+    ensure!(
+        s.throttle.hit("login#alice", 900, t0() + time::Duration::seconds(2000)).await? == 1,
+        "restart after expiry"
+    );
+    s.throttle.reset("login#alice").await?;
+    ensure!(s.throttle.count("login#alice", t0() + time::Duration::seconds(2000)).await? == 0, "reset");
+    ensure!(s.throttle.count("login#bob", t0()).await? == 0, "other key");
+    Ok(())
+}
+
+async fn concurrent_counter_hits(s: Stores) -> Result<()> {
+    let hits = (0..50).map(|_| {
+        let t = s.throttle.clone();
+        tokio::spawn(async move { t.hit("ip#192.0.2.1", 900, t0()).await })
+    });
+    let mut seen = Vec::new();
+    for r in futures::future::join_all(hits).await {
+        seen.push(r??);
+    }
+    seen.sort_unstable();
+    ensure!(seen == (1..=50).collect::<Vec<u32>>(), "each hit must see a distinct count: {seen:?}");
+    ensure!(s.throttle.count("ip#192.0.2.1", t0()).await? == 50);
+    Ok(())
+}
