@@ -70,7 +70,6 @@ async fn main() -> anyhow::Result<()> {
     let app = Arc::new(oauth_core::runtime::embedded_app(settings, &data_dir).await?);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("Failed to listen on {addr}"))?;
     let bound = listener.local_addr()?;
-    println!("listening on http://{bound}");
     println!("issuer:    {issuer}");
     println!("data:      {} (SQLite + signing keys)", data_dir.display());
     if open_registration {
@@ -79,13 +78,18 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "try:       curl -s -X POST http://{bound}/register_client -H 'Content-Type: application/json' -d '{{\"grant_types\":[\"client_credentials\"],\"scope\":\"data:read data:write\"}}'"
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Signal handlers before the readiness line, so a script may stop us as soon as it reads it.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let shutdown = async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
         println!("shutting down");
     };
+    // Last, so scripts can wait for it: the socket is bound and accepting from here on.
+    println!("listening on http://{bound}");
     oauth_local::serve(app, listener, shutdown).await
 }

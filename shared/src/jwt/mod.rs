@@ -185,3 +185,47 @@ pub fn verify_access_token(
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeySetDoc;
+
+    fn settings(alg: &str) -> Result<Settings, crate::config::ConfigError> {
+        let vars = [("ISSUER", "https://as.test"), ("ACCESS_TOKEN_ALG", alg)];
+        Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn issued_tokens_verify_for_every_algorithm_and_expire_with_leeway() -> Result<(), Box<dyn std::error::Error>> {
+        let keys = KeySet::from_doc(&KeySetDoc::generate(&[SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa])?)?;
+        for alg in ["ES256", "RS256", "EdDSA"] {
+            let s = settings(alg)?;
+            let (token, claims) =
+                issue_access_token(&keys, &s, "usr_1", "cl_1", "data:read".into(), "at_1".into(), 1_000)?;
+            assert_eq!(verify_access_token(&keys, &s, &token, 1_000), Ok(claims.clone()), "{alg}");
+            assert_eq!(claims.exp, 1_900);
+            assert!(verify_access_token(&keys, &s, &token, 1_960).is_ok(), "{alg}: inside leeway");
+            assert_eq!(verify_access_token(&keys, &s, &token, 1_961), Err(TokenRejected::Expired), "{alg}");
+            assert_eq!(
+                verify_access_token(&keys, &s, &token, 939),
+                Err(TokenRejected::NotYetValid),
+                "{alg}: iat in future"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_from_another_key_set_or_issuer_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let ours = KeySet::from_doc(&KeySetDoc::generate(&[SigningAlg::Es256])?)?;
+        let theirs = KeySet::from_doc(&KeySetDoc::generate(&[SigningAlg::Es256])?)?;
+        let s = settings("ES256")?;
+        let (token, _) = issue_access_token(&theirs, &s, "usr_1", "cl_1", "x".into(), "at_1".into(), 1_000)?;
+        assert_eq!(verify_access_token(&ours, &s, &token, 1_000), Err(TokenRejected::UnknownKey));
+        let other_issuer = Settings { issuer: "https://evil.test".into(), ..s.clone() };
+        let (token, _) = issue_access_token(&ours, &other_issuer, "usr_1", "cl_1", "x".into(), "at_1".into(), 1_000)?;
+        assert!(matches!(verify_access_token(&ours, &s, &token, 1_000), Err(TokenRejected::Invalid(_))));
+        Ok(())
+    }
+}

@@ -72,3 +72,43 @@ impl KeySource for FileKeySource {
         tokio::task::spawn_blocking(move || this.load_or_generate()).await.map_err(|e| KeyError::Backend(e.into()))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeySource;
+
+    #[tokio::test]
+    async fn keys_are_generated_once_with_mode_0600_and_reused() -> Result<(), Box<dyn std::error::Error>> {
+        // Arrange
+        let dir = std::env::temp_dir().join(format!("oauth-filekeys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let source = FileKeySource::new(&dir, SigningAlg::Es256);
+        // Act
+        let first = source.load().await?;
+        let second = FileKeySource::new(&dir, SigningAlg::Es256).load().await?;
+        // Assert
+        let algs: Vec<SigningAlg> = first.keys.iter().map(|k| k.alg).collect();
+        assert_eq!(algs, [SigningAlg::Es256, SigningAlg::Rs256]);
+        let kids = |d: &KeySetDoc| d.keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        assert_eq!(kids(&first), kids(&second));
+        assert_eq!(std::fs::metadata(source.path())?.permissions().mode() & 0o777, 0o600);
+        // Asking for another algorithm adds a key and keeps the others.
+        let third = FileKeySource::new(&dir, SigningAlg::EdDsa).load().await?;
+        assert_eq!(third.keys.len(), 3);
+        assert_eq!(kids(&third).get(..2), Some(&kids(&first)[..]));
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_key_file_is_an_error_not_a_silent_regeneration() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("oauth-filekeys-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("signing-keys.json"), b"{not json")?;
+        let r = FileKeySource::new(&dir, SigningAlg::Es256).load().await;
+        assert!(matches!(r, Err(KeyError::Invalid(_))), "{r:?}");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}

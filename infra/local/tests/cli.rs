@@ -1,0 +1,165 @@
+//! The real `oauth-local` binary: command line, start-up lines, generated keys that are
+//! private and reused, a working request, and a clean exit on SIGTERM.
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    lines: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Start the binary and read stdout until the `listening on` line.
+fn start(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Server> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-local"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut reader = BufReader::new(stdout);
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            anyhow::bail!("server exited before listening: {lines:?}");
+        }
+        let done = line.starts_with("listening on ");
+        lines.push(line.trim_end().to_owned());
+        if done {
+            break;
+        }
+    }
+    // Read the remaining start-up lines without blocking the test on later output.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Ok(Server { child, lines })
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("oauth-local-cli-{tag}-{}", std::process::id()))
+}
+
+#[tokio::test]
+async fn starts_prints_its_addresses_serves_and_reuses_its_private_keys() -> anyhow::Result<()> {
+    // Arrange
+    let dir = temp_dir("keys");
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let dir_s = dir.to_string_lossy().to_string();
+    // Act
+    let server = start(&["--addr", &addr, "--data-dir", &dir_s], &[])?;
+    // Assert: the start-up lines.
+    assert_eq!(server.lines.last().map(String::as_str), Some(format!("listening on http://{addr}").as_str()));
+    let _ = server
+        .lines
+        .iter()
+        .find(|l| l.contains(&format!("issuer:    http://{addr}")))
+        .ok_or_else(|| anyhow::anyhow!("no issuer line: {:?}", server.lines))?;
+    assert!(server.lines.iter().any(|l| l.contains(&dir_s)), "{:?}", server.lines);
+    assert!(server.lines.iter().any(|l| l.contains("registration is OPEN")), "{:?}", server.lines);
+    // It serves the contract.
+    let meta: serde_json::Value =
+        reqwest::get(format!("http://{addr}/.well-known/oauth-authorization-server")).await?.json().await?;
+    assert_eq!(meta["issuer"], format!("http://{addr}"));
+    let jwks1: serde_json::Value = reqwest::get(format!("http://{addr}/.well-known/jwks.json")).await?.json().await?;
+    // The keys file is private.
+    let mode = std::fs::metadata(dir.join("signing-keys.json"))?.permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(&dir)?.permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    drop(server);
+    // A restart reuses the same keys.
+    let server = start(&["--addr", &addr, "--data-dir", &dir_s], &[])?;
+    let jwks2: serde_json::Value = reqwest::get(format!("http://{addr}/.well-known/jwks.json")).await?.json().await?;
+    assert_eq!(jwks1, jwks2);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[tokio::test]
+async fn environment_twins_and_a_registration_token_are_honoured() -> anyhow::Result<()> {
+    let dir = temp_dir("env");
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let server = start(
+        &[],
+        &[
+            ("OAUTH_ADDR", addr.as_str()),
+            ("ISSUER", "https://auth.example.test"),
+            ("OAUTH_DATA_DIR", &dir.to_string_lossy()),
+            ("OAUTH_REGISTRATION_TOKEN", "a-registration-token-of-length"),
+        ],
+    )?;
+    assert!(!server.lines.iter().any(|l| l.contains("registration is OPEN")));
+    let meta: serde_json::Value = reqwest::get(format!("http://{addr}/")).await?.json().await?;
+    assert_eq!(meta["issuer"], "https://auth.example.test");
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/register_client"))
+        .json(&serde_json::json!({"grant_types": ["client_credentials"]}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn bad_flags_and_bad_configuration_fail_fast_with_a_reason() -> anyhow::Result<()> {
+    let cases: [(&[&str], &str); 6] = [
+        (&["--bogus"], "unknown argument"),
+        (&["--addr"], "needs a value"),
+        (&["--addr", "not-an-addr"], "Invalid --addr"),
+        (&["--issuer", "http://evil.test"], "ISSUER is invalid"),
+        (&["--issuer=https://as.test/"], "ISSUER is invalid"),
+        (&["--store", "dynamodb"], "not available yet"),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_oauth-local"))
+            .args(args)
+            .env("OAUTH_DATA_DIR", temp_dir("bad"))
+            .output()?;
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(temp_dir("bad"));
+    Ok(())
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() -> anyhow::Result<()> {
+    let dir = temp_dir("term");
+    let port = free_port()?;
+    let mut server = start(&["--addr", &format!("127.0.0.1:{port}"), "--data-dir", &dir.to_string_lossy()], &[])?;
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status()?;
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = server.child.try_wait()? {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = exited.ok_or_else(|| anyhow::anyhow!("did not exit within 5 s"))?;
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
