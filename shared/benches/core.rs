@@ -1,1 +1,107 @@
-fn main() {}
+//! Micro-benchmarks: JWT issue and verify per algorithm, argon2id hashing, and whole
+//! requests (client_credentials, GET /api/data) through the shared handler in-process over
+//! an in-memory SQLite store. Run with `cargo bench -p oauth-core`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // benchmark setup may abort
+use base64::Engine;
+use criterion::{Criterion, criterion_group, criterion_main};
+use oauth_core::App;
+use oauth_core::config::Settings;
+use oauth_core::crypto::{Secret, hash_password};
+use oauth_core::http::{Function, handle};
+use oauth_core::jwt::{SigningAlg, issue_access_token, verify_access_token};
+use oauth_core::keys::{KeySet, KeySetDoc, StaticKeys};
+use oauth_core::store::SqliteStore;
+use std::hint::black_box;
+use std::sync::Arc;
+
+fn settings(alg: &str) -> Settings {
+    let vars = [("ISSUER", "https://as.test"), ("ACCESS_TOKEN_ALG", alg)];
+    Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap()
+}
+
+fn jwt(c: &mut Criterion) {
+    let doc = KeySetDoc::generate(&[SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa]).unwrap();
+    let keys = KeySet::from_doc(&doc).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for alg in ["ES256", "RS256", "EdDSA"] {
+        let s = settings(alg);
+        c.bench_function(&format!("jwt_issue/{alg}"), |b| {
+            b.iter(|| issue_access_token(&keys, &s, "usr_1", "cl_1", "data:read".into(), "at_1".into(), now).unwrap())
+        });
+        let (token, _) =
+            issue_access_token(&keys, &s, "usr_1", "cl_1", "data:read".into(), "at_1".into(), now).unwrap();
+        c.bench_function(&format!("jwt_verify/{alg}"), |b| {
+            b.iter(|| verify_access_token(&keys, &s, black_box(&token), now).unwrap())
+        });
+    }
+}
+
+fn argon2(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut group = c.benchmark_group("argon2id");
+    group.sample_size(20);
+    group.bench_function("hash_m19456_t2_p1", |b| {
+        b.to_async(&rt).iter(|| async { hash_password(Secret::new("correct horse battery staple")).await.unwrap() })
+    });
+    group.finish();
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> lambda_http::Request {
+    let mut b = http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(lambda_http::Body::from(body.to_owned())).unwrap()
+}
+
+fn flows(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let app = rt.block_on(async {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let keys = StaticKeys::generate(&[SigningAlg::Es256, SigningAlg::Rs256]).unwrap();
+        Arc::new(App::with_sqlite(settings("ES256"), store, &keys, App::system_clock()).await.unwrap())
+    });
+    let reg = request(
+        "POST",
+        "/register_client",
+        &[("content-type", "application/json")],
+        r#"{"grant_types":["client_credentials"],"scope":"data:read data:write"}"#,
+    );
+    let client: serde_json::Value =
+        serde_json::from_slice(rt.block_on(handle(&app, Function::All, reg)).body().as_ref()).unwrap();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str().unwrap()
+        ))
+    );
+    let token_req = || {
+        request(
+            "POST",
+            "/oauth/token",
+            &[("content-type", "application/x-www-form-urlencoded"), ("authorization", &basic)],
+            "grant_type=client_credentials",
+        )
+    };
+    c.bench_function("request/client_credentials", |b| {
+        b.to_async(&rt).iter(|| async {
+            let resp = handle(&app, Function::Token, token_req()).await;
+            assert_eq!(resp.status(), 200);
+        })
+    });
+    let resp = rt.block_on(handle(&app, Function::Token, token_req()));
+    let token: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    c.bench_function("request/api_data_get_cached", |b| {
+        b.to_async(&rt).iter(|| async {
+            let resp =
+                handle(&app, Function::Protected, request("GET", "/api/data", &[("authorization", &bearer)], "")).await;
+            assert_eq!(resp.status(), 200);
+        })
+    });
+}
+
+criterion_group!(benches, jwt, argon2, flows);
+criterion_main!(benches);
