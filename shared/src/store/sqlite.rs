@@ -71,6 +71,10 @@ impl SqliteStore {
             Connection::open(path).with_context(|| format!("Failed to open SQLite database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL").context("Failed to enable WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL").context("Failed to set synchronous")?;
+        // One process owns the file: exclusive locking skips the per-statement file locks
+        // and shared-memory index of WAL mode (reads are ~2x faster). Another process
+        // cannot open the database while the server runs.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").context("Failed to set exclusive locking")?;
         Self::init(conn)
     }
 
