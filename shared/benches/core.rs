@@ -8,7 +8,7 @@ use oauth_core::App;
 use oauth_core::config::Settings;
 use oauth_core::crypto::{Secret, hash_password};
 use oauth_core::http::{Function, handle};
-use oauth_core::jwt::{SigningAlg, issue_access_token, verify_access_token};
+use oauth_core::jwt::{AccessGrant, SigningAlg, issue_access_token, verify_access_token};
 use oauth_core::keys::{KeySet, KeySetDoc, StaticKeys};
 use oauth_core::store::SqliteStore;
 use std::hint::black_box;
@@ -19,6 +19,10 @@ fn settings(alg: &str) -> Settings {
     Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap()
 }
 
+fn grant() -> AccessGrant<'static> {
+    AccessGrant { sub: "usr_1", client_id: "cl_1", scope: "data:read".into(), jti: "at_1".into(), fam: None }
+}
+
 fn jwt(c: &mut Criterion) {
     let doc = KeySetDoc::generate(&[SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa]).unwrap();
     let keys = KeySet::from_doc(&doc).unwrap();
@@ -26,10 +30,9 @@ fn jwt(c: &mut Criterion) {
     for alg in ["ES256", "RS256", "EdDSA"] {
         let s = settings(alg);
         c.bench_function(&format!("jwt_issue/{alg}"), |b| {
-            b.iter(|| issue_access_token(&keys, &s, "usr_1", "cl_1", "data:read".into(), "at_1".into(), now).unwrap())
+            b.iter(|| issue_access_token(&keys, &s, grant(), now).unwrap())
         });
-        let (token, _) =
-            issue_access_token(&keys, &s, "usr_1", "cl_1", "data:read".into(), "at_1".into(), now).unwrap();
+        let (token, _) = issue_access_token(&keys, &s, grant(), now).unwrap();
         c.bench_function(&format!("jwt_verify/{alg}"), |b| {
             b.iter(|| verify_access_token(&keys, &s, black_box(&token), now).unwrap())
         });

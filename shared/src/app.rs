@@ -4,7 +4,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::keys::{KeyError, KeySet, KeySource};
 use crate::oauth::access::VerifiedTokenCache;
-use crate::store::{ClientStore, DataStore, SqliteStore, ThrottleStore, TokenStore, UserStore};
+use crate::store::{ClientStore, CodeStore, DataStore, SqliteStore, ThrottleStore, TokenStore, UserStore};
 use std::sync::Arc;
 
 /// The process-wide state of the server.
@@ -15,7 +15,9 @@ pub struct App {
     pub users: Arc<dyn UserStore>,
     /// Clients.
     pub clients: Arc<dyn ClientStore>,
-    /// Revocations.
+    /// Authorization codes.
+    pub codes: Arc<dyn CodeStore>,
+    /// Refresh tokens and revocations.
     pub tokens: Arc<dyn TokenStore>,
     /// `/api/data` items.
     pub data: Arc<dyn DataStore>,
@@ -59,6 +61,7 @@ impl App {
             settings,
             users: store.clone(),
             clients: store.clone(),
+            codes: store.clone(),
             tokens: store.clone(),
             data: store.clone(),
             throttle: store,

@@ -33,11 +33,53 @@ pub struct Settings {
     pub access_token_alg: SigningAlg,
     /// When set, `POST /register_client` requires it as a Bearer token.
     pub registration_token: Option<Secret>,
+    /// A refresh token unused this long expires (`REFRESH_IDLE_SECONDS`, default 30 days).
+    pub refresh_idle_ttl: i64,
+    /// A refresh family ends this long after the login (`REFRESH_ABSOLUTE_SECONDS`, default 90 days).
+    pub refresh_absolute_ttl: i64,
+    /// Reuse of a just-rotated refresh token within this window does not revoke the family
+    /// (`REFRESH_REUSE_GRACE_SECONDS`, default 5).
+    pub refresh_grace: i64,
+    /// Failed logins per username within the window before every login is refused
+    /// (`LOGIN_MAX_FAILURES`, default 5).
+    pub login_max_failures: u32,
+    /// Failed logins per source address within the window (`LOGIN_MAX_FAILURES_PER_IP`, default 50).
+    pub login_max_failures_per_ip: u32,
+    /// The throttling window, counted from the last failure (`LOGIN_WINDOW_SECONDS`, default 900).
+    pub login_window: i64,
 }
 
 /// The variables read by [`Settings::from_lookup`].
-pub const VARIABLES: &[&str] =
-    &["ISSUER", "API_AUDIENCE", "ACCESS_TOKEN_TTL_SECONDS", "ACCESS_TOKEN_ALG", "OAUTH_REGISTRATION_TOKEN"];
+pub const VARIABLES: &[&str] = &[
+    "ISSUER",
+    "API_AUDIENCE",
+    "ACCESS_TOKEN_TTL_SECONDS",
+    "ACCESS_TOKEN_ALG",
+    "OAUTH_REGISTRATION_TOKEN",
+    "REFRESH_IDLE_SECONDS",
+    "REFRESH_ABSOLUTE_SECONDS",
+    "REFRESH_REUSE_GRACE_SECONDS",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_MAX_FAILURES_PER_IP",
+    "LOGIN_WINDOW_SECONDS",
+];
+
+/// Read an integer variable in `range`, or `default` when unset.
+fn int_var<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse::<T>().ok().filter(|n| *n >= min && *n <= max).ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!("{v:?} is not a whole number between {min} and {max}"),
+        }),
+    }
+}
 
 impl Settings {
     /// Read settings from the process environment.
@@ -59,15 +101,20 @@ impl Settings {
         let issuer = get("ISSUER").ok_or(ConfigError::Missing("ISSUER"))?;
         validate_issuer(&issuer).map_err(|reason| ConfigError::Invalid { name: "ISSUER", reason })?;
         let audience = get("API_AUDIENCE").unwrap_or_else(|| format!("{issuer}/api"));
-        let access_token_ttl = match get("ACCESS_TOKEN_TTL_SECONDS") {
-            None => 900,
-            Some(v) => {
-                v.parse::<i64>().ok().filter(|n| (60..=86_400).contains(n)).ok_or_else(|| ConfigError::Invalid {
-                    name: "ACCESS_TOKEN_TTL_SECONDS",
-                    reason: format!("{v:?} is not a whole number of seconds between 60 and 86400"),
-                })?
-            }
-        };
+        let access_token_ttl = int_var(&get, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
+        const DAY: i64 = 86_400;
+        let refresh_idle_ttl = int_var(&get, "REFRESH_IDLE_SECONDS", 30 * DAY, 60, 365 * DAY)?;
+        let refresh_absolute_ttl = int_var(&get, "REFRESH_ABSOLUTE_SECONDS", 90 * DAY, 60, 3 * 365 * DAY)?;
+        if refresh_idle_ttl > refresh_absolute_ttl {
+            return Err(ConfigError::Invalid {
+                name: "REFRESH_IDLE_SECONDS",
+                reason: "must not exceed REFRESH_ABSOLUTE_SECONDS".into(),
+            });
+        }
+        let refresh_grace = int_var(&get, "REFRESH_REUSE_GRACE_SECONDS", 5, 0, 60)?;
+        let login_max_failures = int_var(&get, "LOGIN_MAX_FAILURES", 5, 1, 1000)?;
+        let login_max_failures_per_ip = int_var(&get, "LOGIN_MAX_FAILURES_PER_IP", 50, 1, 1_000_000)?;
+        let login_window = int_var(&get, "LOGIN_WINDOW_SECONDS", 900, 1, DAY)?;
         let access_token_alg = match get("ACCESS_TOKEN_ALG") {
             None => SigningAlg::Es256,
             Some(v) => SigningAlg::parse(&v).ok_or_else(|| ConfigError::Invalid {
@@ -85,7 +132,29 @@ impl Settings {
             }
             Some(v) => Some(Secret::new(v)),
         };
-        Ok(Self { issuer, audience, access_token_ttl, access_token_alg, registration_token })
+        Ok(Self {
+            issuer,
+            audience,
+            access_token_ttl,
+            access_token_alg,
+            registration_token,
+            refresh_idle_ttl,
+            refresh_absolute_ttl,
+            refresh_grace,
+            login_max_failures,
+            login_max_failures_per_ip,
+            login_window,
+        })
+    }
+
+    /// The issuer's origin (`scheme://host[:port]`), for `Origin` checks.
+    pub fn issuer_origin(&self) -> String {
+        url::Url::parse(&self.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+    }
+
+    /// Whether the issuer is `https` (cookies get `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
     }
 
     /// An absolute URL under the issuer, e.g. `url("/oauth/token")`.

@@ -110,6 +110,17 @@ pub async fn hash_password(password: Secret) -> Result<String, PasswordError> {
     .await?
 }
 
+/// Whether a stored PHC string is weaker than the current policy (not argon2id, or
+/// m < 19456 KiB, or t < 2) and should be re-hashed after a successful login.
+pub fn needs_rehash(phc: &str) -> bool {
+    let Ok(h) = PasswordHash::new(phc) else { return true };
+    if h.algorithm.as_str() != "argon2id" {
+        return true;
+    }
+    let param = |name: &str| h.params.get_decimal(name).unwrap_or(0);
+    param("m") < 19_456 || param("t") < 2
+}
+
 /// A valid argon2id hash of a random password: unknown usernames are verified against it
 /// so they cost the same work as a wrong password.
 pub const DUMMY_PASSWORD_HASH: &str =
@@ -176,6 +187,20 @@ mod tests {
         assert!(verify_password(Secret::new("correct horse battery staple"), Some(a.clone())).await?);
         assert!(!verify_password(Secret::new("correct horse battery stapl"), Some(a)).await?);
         Ok(())
+    }
+
+    #[test]
+    fn weak_or_foreign_hashes_need_a_rehash() {
+        assert!(!needs_rehash(
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0b7FzZ7S1Ko+Gz9m1mQ1a8bXxS4QJkXQ4m1b2Vd6x0c"
+        ));
+        assert!(needs_rehash(
+            "$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHRzb21lc2FsdA$0b7FzZ7S1Ko+Gz9m1mQ1a8bXxS4QJkXQ4m1b2Vd6x0c"
+        ));
+        assert!(needs_rehash(
+            "$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0b7FzZ7S1Ko+Gz9m1mQ1a8bXxS4QJkXQ4m1b2Vd6x0c"
+        ));
+        assert!(needs_rehash("not a hash"));
     }
 
     #[tokio::test]

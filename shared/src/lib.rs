@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod html;
 pub mod http;
 pub mod jwt;
 pub mod keys;

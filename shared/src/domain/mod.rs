@@ -125,3 +125,60 @@ pub struct DataItem {
     #[serde(skip_serializing)]
     pub created_at_ms: i64,
 }
+
+/// An issued authorization code, stored under the SHA-256 of the code (RFC 6749 §4.1.2):
+/// single-use, short-lived, bound to client, redirect URI, PKCE challenge, scope, nonce
+/// and user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthCode {
+    /// SHA-256 (base64url) of the code.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI the code was delivered to.
+    pub redirect_uri: String,
+    /// Whether the authorization request carried `redirect_uri` (then the token request must repeat it).
+    pub redirect_uri_sent: bool,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Granted scope.
+    pub scope: ScopeSet,
+    /// OIDC nonce.
+    pub nonce: Option<String>,
+    /// The user.
+    pub sub: String,
+    /// When the user authenticated (unix seconds).
+    pub auth_time: i64,
+    /// The grant family the tokens issued from this code belong to.
+    pub family_id: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// When it was redeemed; `None` while unused.
+    pub consumed_at: Option<i64>,
+}
+
+/// A refresh token, stored under the SHA-256 of the token. Every refresh token belongs to
+/// a family started by one authorization; rotation ends the old one and issues a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// SHA-256 (base64url) of the token.
+    pub token_hash: String,
+    /// Family (grant) id.
+    pub family_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user.
+    pub sub: String,
+    /// The scope originally granted (refreshes may narrow access tokens, never this).
+    pub scope: ScopeSet,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Idle expiry: this token is unusable after it (unix seconds).
+    pub expires_at: i64,
+    /// Absolute expiry of the family, never extended by rotation.
+    pub family_expires_at: i64,
+    /// When it was rotated (used); `None` while current.
+    pub rotated_at: Option<i64>,
+}

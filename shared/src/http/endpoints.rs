@@ -111,6 +111,12 @@ pub(super) async fn write_data(app: &App, req: &Request) -> Result<Response, OAu
     Ok(json_response(StatusCode::CREATED, &data::write(app, &claims, value).await?))
 }
 
+pub(super) async fn userinfo(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
+    let claims = access::authenticate(app, token).await?;
+    Ok(json_response(StatusCode::OK, &crate::oauth::userinfo::userinfo(app, &claims).await?))
+}
+
 fn public_cache(mut resp: Response) -> Response {
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     resp

@@ -1,6 +1,7 @@
 //! HTTP adapters: `lambda_http::Request` in, `Response` out. One small adapter per
 //! endpoint parses, calls one `oauth::` function and maps the result; [`handle`] routes a
 //! request to its adapter for a given Lambda function (or all of them, locally).
+mod authorize;
 mod endpoints;
 pub mod error;
 
@@ -23,9 +24,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum Function {
     /// `/register`, `/register_client`.
     Register,
+    /// `/oauth/authorize`.
+    Authorize,
     /// `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`.
     Token,
-    /// `/api/data`.
+    /// `/api/data`, `/oauth/userinfo`.
     Protected,
     /// `/`, `/.well-known/*`.
     Discovery,
@@ -47,10 +50,12 @@ struct Route {
 const ROUTES: &[Route] = &[
     Route { path: "/register", function: Function::Register, allow: "POST" },
     Route { path: "/register_client", function: Function::Register, allow: "POST" },
+    Route { path: "/oauth/authorize", function: Function::Authorize, allow: "GET, POST" },
     Route { path: "/oauth/token", function: Function::Token, allow: "POST" },
     Route { path: "/oauth/revoke", function: Function::Token, allow: "POST" },
     Route { path: "/oauth/introspect", function: Function::Token, allow: "POST" },
     Route { path: "/api/data", function: Function::Protected, allow: "GET, POST" },
+    Route { path: "/oauth/userinfo", function: Function::Protected, allow: "GET" },
     Route { path: "/", function: Function::Discovery, allow: "GET" },
     Route { path: "/.well-known/oauth-authorization-server", function: Function::Discovery, allow: "GET" },
     Route { path: "/.well-known/openid-configuration", function: Function::Discovery, allow: "GET" },
@@ -84,11 +89,14 @@ async fn route(app: &App, function: Function, req: Request) -> Result<Response, 
     match (route.path, method) {
         ("/register", Method::POST) => endpoints::register_user(app, &req).await,
         ("/register_client", Method::POST) => endpoints::register_client(app, &req).await,
+        ("/oauth/authorize", Method::GET) => authorize::get(app, &req).await,
+        ("/oauth/authorize", Method::POST) => authorize::post(app, &req).await,
         ("/oauth/token", Method::POST) => endpoints::token(app, &req).await,
         ("/oauth/revoke", Method::POST) => endpoints::revoke(app, &req).await,
         ("/oauth/introspect", Method::POST) => endpoints::introspect(app, &req).await,
         ("/api/data", Method::GET) => endpoints::read_data(app, &req).await,
         ("/api/data", Method::POST) => endpoints::write_data(app, &req).await,
+        ("/oauth/userinfo", Method::GET) => endpoints::userinfo(app, &req).await,
         ("/", Method::GET) => Ok(endpoints::welcome(app)),
         ("/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration", Method::GET) => {
             Ok(endpoints::metadata(app))

@@ -84,6 +84,62 @@ pub struct AccessClaims {
     /// Not before (only checked when present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
+    /// The refresh family (grant) a user token belongs to; revoking the family revokes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fam: Option<String>,
+}
+
+/// What an access token is issued for.
+#[derive(Debug, Clone)]
+pub struct AccessGrant<'a> {
+    /// Subject (user id, or the client id for client_credentials).
+    pub sub: &'a str,
+    /// Client.
+    pub client_id: &'a str,
+    /// Scope, space-separated.
+    pub scope: String,
+    /// Token id.
+    pub jti: String,
+    /// Family, for user tokens.
+    pub fam: Option<String>,
+}
+
+/// Claims of an OpenID Connect ID token (OIDC Core §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The user.
+    pub sub: String,
+    /// The client.
+    pub aud: String,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The authorization request's nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Left half of SHA-256 of the access token, base64url (OIDC Core §3.1.3.6).
+    pub at_hash: String,
+}
+
+/// Sign an ID token with `alg` (RS256 by default, ES256 when the client registered it).
+///
+/// # Errors
+/// No key for `alg`.
+pub fn issue_id_token(keys: &KeySet, alg: SigningAlg, claims: &IdClaims) -> Result<String, KeyError> {
+    let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Invalid(e.to_string()))?;
+    keys.sign(alg, "JWT", &payload)
+}
+
+/// `at_hash` of an access token: base64url of the left-most half of its SHA-256.
+pub fn at_hash(access_token: &str) -> String {
+    use base64::Engine;
+    let digest = crate::crypto::sha256(access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.get(..16).unwrap_or_default())
 }
 
 /// Why an inbound token was refused. Logged; clients only see `invalid_token`.
@@ -117,22 +173,20 @@ pub enum TokenRejected {
 pub fn issue_access_token(
     keys: &KeySet,
     settings: &Settings,
-    sub: &str,
-    client_id: &str,
-    scope: String,
-    jti: String,
+    grant: AccessGrant<'_>,
     now: i64,
 ) -> Result<(String, AccessClaims), KeyError> {
     let claims = AccessClaims {
         iss: settings.issuer.clone(),
-        sub: sub.to_owned(),
+        sub: grant.sub.to_owned(),
         aud: Audience::One(settings.audience.clone()),
-        client_id: client_id.to_owned(),
-        scope,
+        client_id: grant.client_id.to_owned(),
+        scope: grant.scope,
         iat: now,
         exp: now + settings.access_token_ttl,
-        jti,
+        jti: grant.jti,
         nbf: None,
+        fam: grant.fam,
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| KeyError::Invalid(e.to_string()))?;
     let token = keys.sign(settings.access_token_alg, "at+jwt", &payload)?;
@@ -191,6 +245,16 @@ mod tests {
     use super::*;
     use crate::keys::KeySetDoc;
 
+    fn grant(scope: &str) -> AccessGrant<'static> {
+        AccessGrant { sub: "usr_1", client_id: "cl_1", scope: scope.into(), jti: "at_1".into(), fam: None }
+    }
+
+    #[test]
+    fn at_hash_matches_the_oidc_example() {
+        // OIDC Core appendix A.3 access token and its at_hash.
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+
     fn settings(alg: &str) -> Result<Settings, crate::config::ConfigError> {
         let vars = [("ISSUER", "https://as.test"), ("ACCESS_TOKEN_ALG", alg)];
         Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
@@ -201,8 +265,7 @@ mod tests {
         let keys = KeySet::from_doc(&KeySetDoc::generate(&[SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa])?)?;
         for alg in ["ES256", "RS256", "EdDSA"] {
             let s = settings(alg)?;
-            let (token, claims) =
-                issue_access_token(&keys, &s, "usr_1", "cl_1", "data:read".into(), "at_1".into(), 1_000)?;
+            let (token, claims) = issue_access_token(&keys, &s, grant("data:read"), 1_000)?;
             assert_eq!(verify_access_token(&keys, &s, &token, 1_000), Ok(claims.clone()), "{alg}");
             assert_eq!(claims.exp, 1_900);
             assert!(verify_access_token(&keys, &s, &token, 1_960).is_ok(), "{alg}: inside leeway");
@@ -221,10 +284,10 @@ mod tests {
         let ours = KeySet::from_doc(&KeySetDoc::generate(&[SigningAlg::Es256])?)?;
         let theirs = KeySet::from_doc(&KeySetDoc::generate(&[SigningAlg::Es256])?)?;
         let s = settings("ES256")?;
-        let (token, _) = issue_access_token(&theirs, &s, "usr_1", "cl_1", "x".into(), "at_1".into(), 1_000)?;
+        let (token, _) = issue_access_token(&theirs, &s, grant("x"), 1_000)?;
         assert_eq!(verify_access_token(&ours, &s, &token, 1_000), Err(TokenRejected::UnknownKey));
         let other_issuer = Settings { issuer: "https://evil.test".into(), ..s.clone() };
-        let (token, _) = issue_access_token(&ours, &other_issuer, "usr_1", "cl_1", "x".into(), "at_1".into(), 1_000)?;
+        let (token, _) = issue_access_token(&ours, &other_issuer, grant("x"), 1_000)?;
         assert!(matches!(verify_access_token(&ours, &s, &token, 1_000), Err(TokenRejected::Invalid(_))));
         Ok(())
     }

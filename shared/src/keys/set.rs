@@ -38,6 +38,7 @@ pub struct KeySet {
     verifiers: HashMap<String, VerifyKey>,
     jwks: JwkSet,
     rng: SystemRandom,
+    form_key: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -119,10 +120,14 @@ impl KeySet {
                 signers.push(Signer { alg: m.alg, kid, key, headers });
             }
         }
-        if signers.is_empty() {
+        let Some(first) = doc.keys.first() else {
             return Err(KeyError::Invalid("the key set holds no keys".into()));
-        }
-        Ok(Self { signers, verifiers, jwks: JwkSet { keys: jwks }, rng: SystemRandom::new() })
+        };
+        // A MAC key every process with this key set agrees on, unusable for signing.
+        let mut seed = b"oauth-core/form-mac/v1".to_vec();
+        seed.extend_from_slice(&pem_der(&first.private_key_pem)?);
+        let form_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &crate::crypto::sha256(&seed));
+        Ok(Self { signers, verifiers, jwks: JwkSet { keys: jwks }, rng: SystemRandom::new(), form_key })
     }
 
     /// Whether a key can sign with `alg`.
@@ -167,6 +172,11 @@ impl KeySet {
     /// never used as a path, URL or query (RFC 8725 §3.10).
     pub fn verify_key(&self, kid: &str) -> Option<&VerifyKey> {
         self.verifiers.get(kid)
+    }
+
+    /// HMAC key for the login form's sealed request, derived from the first key.
+    pub fn form_key(&self) -> &aws_lc_rs::hmac::Key {
+        &self.form_key
     }
 
     /// The public JWK Set (no private parameters).

@@ -84,7 +84,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<AccessClaims, OAuthE
             c
         }
     };
-    if app.tokens.is_revoked(&claims.jti, None, app.clock.now()).await.map_err(store_failure)? {
+    if app.tokens.is_revoked(&claims.jti, claims.fam.as_deref(), app.clock.now()).await.map_err(store_failure)? {
         return Err(OAuthError::InvalidToken("the access token has been revoked".into()));
     }
     Ok(claims)

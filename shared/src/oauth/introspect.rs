@@ -28,17 +28,19 @@ pub struct ActiveDetails {
     pub username: Option<String>,
     /// Subject.
     pub sub: String,
-    /// Audience.
-    pub aud: Audience,
+    /// Audience (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
     /// Issuer.
     pub iss: String,
     /// Expiry (unix seconds).
     pub exp: i64,
     /// Issued at (unix seconds).
     pub iat: i64,
-    /// Token id.
-    pub jti: String,
-    /// "Bearer".
+    /// Token id (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// "Bearer" or "refresh_token".
     pub token_type: &'static str,
 }
 
@@ -56,6 +58,9 @@ pub async fn introspect(
     _hint: Option<&str>,
 ) -> Result<Introspection, OAuthError> {
     let now = app.clock.now();
+    if !super::revoke::looks_like_jwt(token) {
+        return introspect_refresh(app, client, token, now).await;
+    }
     let Ok(claims) = verify_access_token(&app.keys, &app.settings, token, now.unix_timestamp()) else {
         return Ok(INACTIVE);
     };
@@ -63,14 +68,10 @@ pub async fn introspect(
     if claims.exp < now.unix_timestamp() || claims.client_id != client.client_id {
         return Ok(INACTIVE);
     }
-    if app.tokens.is_revoked(&claims.jti, None, now).await.map_err(store_failure)? {
+    if app.tokens.is_revoked(&claims.jti, claims.fam.as_deref(), now).await.map_err(store_failure)? {
         return Ok(INACTIVE);
     }
-    let username = if claims.sub == claims.client_id {
-        None
-    } else {
-        app.users.user_by_sub(&claims.sub).await.map_err(store_failure)?.map(|u| u.username.as_str().to_owned())
-    };
+    let username = if claims.sub == claims.client_id { None } else { username(app, &claims.sub).await? };
     Ok(Introspection {
         active: true,
         details: Some(ActiveDetails {
@@ -78,12 +79,54 @@ pub async fn introspect(
             client_id: claims.client_id,
             username,
             sub: claims.sub,
-            aud: claims.aud,
+            aud: Some(claims.aud),
             iss: claims.iss,
             exp: claims.exp,
             iat: claims.iat,
-            jti: claims.jti,
+            jti: Some(claims.jti),
             token_type: "Bearer",
+        }),
+    })
+}
+
+async fn username(app: &App, sub: &str) -> Result<Option<String>, OAuthError> {
+    Ok(app.users.user_by_sub(sub).await.map_err(store_failure)?.map(|u| u.username.as_str().to_owned()))
+}
+
+/// A refresh token is active while current (not rotated), unexpired, its family not
+/// revoked, and it is the caller's.
+async fn introspect_refresh(
+    app: &App,
+    client: &Client,
+    token: &str,
+    now: time::OffsetDateTime,
+) -> Result<Introspection, OAuthError> {
+    if token.len() > 256 {
+        return Ok(INACTIVE);
+    }
+    let Some(rt) = app.tokens.refresh(&crate::crypto::sha256_b64(token)).await.map_err(store_failure)? else {
+        return Ok(INACTIVE);
+    };
+    let t = now.unix_timestamp();
+    if rt.client_id != client.client_id || rt.rotated_at.is_some() || rt.expires_at <= t || rt.family_expires_at <= t {
+        return Ok(INACTIVE);
+    }
+    if app.tokens.is_revoked("", Some(&rt.family_id), now).await.map_err(store_failure)? {
+        return Ok(INACTIVE);
+    }
+    Ok(Introspection {
+        active: true,
+        details: Some(ActiveDetails {
+            scope: rt.scope.to_string(),
+            client_id: rt.client_id,
+            username: username(app, &rt.sub).await?,
+            sub: rt.sub,
+            aud: None,
+            iss: app.settings.issuer.clone(),
+            exp: rt.expires_at,
+            iat: rt.issued_at,
+            jti: None,
+            token_type: "refresh_token",
         }),
     })
 }

@@ -1,6 +1,7 @@
 //! Protocol logic, one module per action. Functions take `&App` (or narrower), typed
 //! inputs and `now`; they return typed outputs or an [`OAuthError`]. No HTTP or AWS types.
 pub mod access;
+pub mod authorize;
 pub mod client_auth;
 pub mod client_registration;
 pub mod data;
@@ -8,9 +9,12 @@ pub mod discovery;
 mod error;
 pub mod introspect;
 pub mod params;
+pub mod pkce;
 pub mod register;
 pub mod revoke;
+pub mod sealed;
 pub mod token;
+pub mod userinfo;
 
 pub use error::{Description, OAuthError};
 

@@ -24,8 +24,22 @@ impl Params {
     /// # Errors
     /// `invalid_request` for invalid UTF-8, broken escapes, repeats or too many parameters.
     pub fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
+        let (params, repeated) = Self::parse_lenient(raw)?;
+        match repeated.first() {
+            Some(k) => Err(OAuthError::invalid_request(format!("parameter {} is repeated", truncate(k)))),
+            None => Ok(params),
+        }
+    }
+
+    /// Like [`Params::parse`], but a repeated parameter is reported instead of refused (the
+    /// first value is kept), so the authorization endpoint can decide whether it may redirect.
+    ///
+    /// # Errors
+    /// `invalid_request` for invalid UTF-8, broken escapes or too many parameters.
+    pub fn parse_lenient(raw: &[u8]) -> Result<(Self, Vec<String>), OAuthError> {
         let raw = std::str::from_utf8(raw).map_err(|_| OAuthError::invalid_request("parameters must be UTF-8"))?;
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut repeated: Vec<String> = Vec::new();
         let mut seen = 0usize;
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
             seen += 1;
@@ -45,11 +59,14 @@ impl Params {
                 )));
             }
             if out.iter().any(|(name, _)| *name == k) {
-                return Err(OAuthError::invalid_request(format!("parameter {} is repeated", truncate(&k))));
+                if !repeated.contains(&k) {
+                    repeated.push(k);
+                }
+                continue;
             }
             out.push((k, v));
         }
-        Ok(Self(out))
+        Ok((Self(out), repeated))
     }
 
     /// The value of `name`, if present and non-empty.

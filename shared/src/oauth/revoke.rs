@@ -1,9 +1,17 @@
 //! `POST /oauth/revoke` (RFC 7009). Always 200 for tokens that are unknown, invalid,
-//! expired or another client's (which are left untouched, §2.1).
+//! expired or another client's (which are left untouched, §2.1). Revoking a refresh token
+//! ends its whole family, access tokens included (§2.1 SHOULD).
 use super::{OAuthError, store_failure};
 use crate::App;
+use crate::crypto::sha256_b64;
 use crate::domain::Client;
 use crate::jwt::{LEEWAY_SECONDS, verify_access_token};
+
+/// Whether a presented token is shaped like our JWT access tokens (refresh tokens are
+/// opaque base64url without dots). `token_type_hint` is only a hint (§2.1).
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
 
 /// Revoke `token` on behalf of the authenticated `client`.
 ///
@@ -11,8 +19,22 @@ use crate::jwt::{LEEWAY_SECONDS, verify_access_token};
 /// Only store failures; every token outcome is a success (RFC 7009 §2.2).
 #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
 pub async fn revoke(app: &App, client: &Client, token: &str, _hint: Option<&str>) -> Result<(), OAuthError> {
-    // token_type_hint is only a hint (§2.1); access tokens are the only kind so far.
     let now = app.clock.now();
+    if !looks_like_jwt(token) {
+        if token.len() > 256 {
+            return Ok(());
+        }
+        let Some(rt) = app.tokens.refresh(&sha256_b64(token)).await.map_err(store_failure)? else {
+            return Ok(());
+        };
+        if rt.client_id != client.client_id {
+            return Ok(());
+        }
+        let until = time::OffsetDateTime::from_unix_timestamp(rt.family_expires_at).map_err(OAuthError::server)?;
+        app.tokens.revoke_family(&rt.family_id, until).await.map_err(store_failure)?;
+        tracing::info!(event = "family_revoked", family_id = %rt.family_id, reason = "refresh token revoked", "refresh family revoked");
+        return Ok(());
+    }
     let Ok(claims) = verify_access_token(&app.keys, &app.settings, token, now.unix_timestamp()) else {
         return Ok(());
     };
@@ -24,6 +46,6 @@ pub async fn revoke(app: &App, client: &Client, token: &str, _hint: Option<&str>
     let until = time::OffsetDateTime::from_unix_timestamp(claims.exp.saturating_add(LEEWAY_SECONDS))
         .map_err(OAuthError::server)?;
     app.tokens.revoke_jti(&claims.jti, until).await.map_err(store_failure)?;
-    tracing::info!(event = "token_revoked", jti = %claims.jti, "token revoked");
+    tracing::info!(event = "token_revoked", jti = %claims.jti, "access token revoked");
     Ok(())
 }

@@ -5,7 +5,7 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use crate::domain::{Client, DataItem, User};
+use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -40,6 +40,48 @@ pub trait UserStore: Send + Sync {
     async fn user_by_username(&self, username_key: &str) -> Result<Option<User>, StoreError>;
     /// The user with subject `sub`, if any.
     async fn user_by_sub(&self, sub: &str) -> Result<Option<User>, StoreError>;
+    /// Replace a user's password hash (re-hash with stronger parameters after a login).
+    /// `NotFound` if there is no such user.
+    async fn update_password_hash(&self, sub: &str, password_hash: &str) -> Result<(), StoreError>;
+}
+
+/// What [`CodeStore::consume_code`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consume {
+    /// The code was unused; it is now consumed (and the refresh token, if any, stored).
+    Fresh(AuthCode),
+    /// The code had been consumed before: a replay. Nothing was written.
+    Replayed(AuthCode),
+    /// No such code.
+    Missing,
+}
+
+/// Authorization codes.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Store a new code; `AlreadyExists` if the hash exists.
+    async fn put_code(&self, code: &AuthCode) -> Result<(), StoreError>;
+    /// The code with this hash, read consistently, consumed or not.
+    async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError>;
+    /// Atomically mark the code consumed at `now` and store `refresh` (when given): both
+    /// happen or neither. Of concurrent calls for one code exactly one gets `Fresh`.
+    async fn consume_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        refresh: Option<&RefreshRecord>,
+    ) -> Result<Consume, StoreError>;
+}
+
+/// What [`TokenStore::rotate_refresh`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotate {
+    /// The old token was current; it is now rotated and the new one stored.
+    Rotated(RefreshRecord),
+    /// The old token had been rotated before (its record, with `rotated_at`). Nothing written.
+    AlreadyRotated(RefreshRecord),
+    /// No such token.
+    Missing,
 }
 
 /// OAuth clients.
@@ -52,10 +94,17 @@ pub trait ClientStore: Send + Sync {
     async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
 }
 
-/// Revocation list: revoked access-token ids (and, later, refresh families), each kept
-/// until the token it stands for would have expired anyway.
+/// Refresh tokens and the revocation list: revoked access-token ids and refresh families,
+/// each kept until the tokens it stands for would have expired anyway.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
+    /// The refresh token with this hash (consistent read), rotated or not.
+    async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
+    /// Atomically mark `old_hash` rotated at `now` and store `new`: both or neither. Of
+    /// concurrent rotations of one token exactly one gets `Rotated`.
+    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError>;
+    /// Revoke a whole refresh family (its refresh and access tokens) until `until`. Idempotent.
+    async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError>;
     /// Record that the token with `jti` is revoked until `until`. Idempotent.
     async fn revoke_jti(&self, jti: &str, until: OffsetDateTime) -> Result<(), StoreError>;
     /// Whether `jti` (or, when given, the refresh family `family`) is revoked at `now`,

@@ -1,8 +1,8 @@
 //! The embedded store: SQLite through rusqlite (bundled), a file for the local server and
 //! `:memory:` for tests. Each operation is one statement or one transaction under the
 //! connection's lock, so each is atomic. Not the production store (that is DynamoDB).
-use super::{ClientStore, DataStore, StoreError, ThrottleStore, TokenStore, UserStore};
-use crate::domain::{Client, DataItem, Email, User, Username};
+use super::{ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, ThrottleStore, TokenStore, UserStore};
+use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
 use anyhow::Context;
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -35,6 +35,19 @@ CREATE TABLE IF NOT EXISTS data_items (
     created_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS data_items_by_sub ON data_items (sub, seq DESC);
+CREATE TABLE IF NOT EXISTS codes (
+    code_hash TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    consumed_at INTEGER,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    rotated_at INTEGER,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
@@ -105,9 +118,11 @@ impl SqliteStore {
     pub fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
         let conn = self.conn()?;
         let t = now.unix_timestamp();
-        let a = conn.execute("DELETE FROM revocations WHERE expires_at <= ?1", [t]).map_err(backend)?;
-        let b = conn.execute("DELETE FROM counters WHERE expires_at <= ?1", [t]).map_err(backend)?;
-        Ok(a + b)
+        let mut n = 0;
+        for table in ["revocations", "counters", "codes", "refresh_tokens"] {
+            n += conn.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), [t]).map_err(backend)?;
+        }
+        Ok(n)
     }
 }
 
@@ -161,6 +176,14 @@ impl UserStore for SqliteStore {
         row.map(build_user).transpose()
     }
 
+    async fn update_password_hash(&self, sub: &str, password_hash: &str) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute("UPDATE users SET password_hash = ?2 WHERE sub = ?1", params![sub, password_hash])
+            .map_err(backend)?;
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
     async fn user_by_sub(&self, sub: &str) -> Result<Option<User>, StoreError> {
         let row = {
             let conn = self.conn()?;
@@ -170,6 +193,101 @@ impl UserStore for SqliteStore {
             st.query_row([sub], row_to_user).optional().map_err(backend)?
         };
         row.map(build_user).transpose()
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, key: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what} {key}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(e.into()))
+}
+
+fn read_code(conn: &Connection, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
+    let row: Option<(String, Option<i64>)> = conn
+        .prepare_cached("SELECT record, consumed_at FROM codes WHERE code_hash = ?1")
+        .and_then(|mut st| st.query_row([code_hash], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(backend)?;
+    row.map(|(json, consumed_at)| {
+        let mut code: AuthCode = from_json("code", code_hash, &json)?;
+        code.consumed_at = consumed_at;
+        Ok(code)
+    })
+    .transpose()
+}
+
+fn read_refresh(conn: &Connection, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+    let row: Option<(String, Option<i64>)> = conn
+        .prepare_cached("SELECT record, rotated_at FROM refresh_tokens WHERE token_hash = ?1")
+        .and_then(|mut st| st.query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(backend)?;
+    row.map(|(json, rotated_at)| {
+        let mut rt: RefreshRecord = from_json("refresh token of family", "?", &json)?;
+        rt.rotated_at = rotated_at;
+        Ok(rt)
+    })
+    .transpose()
+}
+
+fn insert_refresh(conn: &Connection, rt: &RefreshRecord) -> Result<(), StoreError> {
+    let json = to_json(rt)?;
+    let r = conn
+        .prepare_cached(
+            "INSERT INTO refresh_tokens (token_hash, family_id, record, rotated_at, expires_at) VALUES (?1, ?2, ?3, NULL, ?4)",
+        )
+        .and_then(|mut st| st.execute(params![rt.token_hash, rt.family_id, json, rt.family_expires_at]));
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn put_code(&self, code: &AuthCode) -> Result<(), StoreError> {
+        let json = to_json(code)?;
+        let conn = self.conn()?;
+        let r = conn
+            .prepare_cached("INSERT INTO codes (code_hash, record, consumed_at, expires_at) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut st| st.execute(params![code.code_hash, json, code.consumed_at, code.expires_at]));
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
+        read_code(&*self.conn()?, code_hash)
+    }
+
+    async fn consume_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        refresh: Option<&RefreshRecord>,
+    ) -> Result<Consume, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(backend)?;
+        let Some(mut code) = read_code(&tx, code_hash)? else {
+            return Ok(Consume::Missing);
+        };
+        if code.consumed_at.is_some() {
+            return Ok(Consume::Replayed(code));
+        }
+        tx.execute(
+            "UPDATE codes SET consumed_at = ?2 WHERE code_hash = ?1 AND consumed_at IS NULL",
+            params![code_hash, now],
+        )
+        .map_err(backend)?;
+        if let Some(rt) = refresh {
+            insert_refresh(&tx, rt)?;
+        }
+        tx.commit().map_err(backend)?;
+        code.consumed_at = Some(now);
+        Ok(Consume::Fresh(code))
     }
 }
 
@@ -202,6 +320,41 @@ impl ClientStore for SqliteStore {
 
 #[async_trait]
 impl TokenStore for SqliteStore {
+    async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        read_refresh(&*self.conn()?, token_hash)
+    }
+
+    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(backend)?;
+        let Some(mut old) = read_refresh(&tx, old_hash)? else {
+            return Ok(Rotate::Missing);
+        };
+        if old.rotated_at.is_some() {
+            return Ok(Rotate::AlreadyRotated(old));
+        }
+        tx.execute(
+            "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL",
+            params![old_hash, now],
+        )
+        .map_err(backend)?;
+        insert_refresh(&tx, new)?;
+        tx.commit().map_err(backend)?;
+        old.rotated_at = Some(now);
+        Ok(Rotate::Rotated(old))
+    }
+
+    async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT INTO revocations (key, expires_at) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+        )
+        .and_then(|mut st| st.execute(params![format!("fam#{family_id}"), until.unix_timestamp()]))
+        .map_err(backend)?;
+        Ok(())
+    }
+
     async fn revoke_jti(&self, jti: &str, until: OffsetDateTime) -> Result<(), StoreError> {
         let conn = self.conn()?;
         conn.prepare_cached(

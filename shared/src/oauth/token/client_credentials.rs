@@ -3,6 +3,7 @@
 use crate::App;
 use crate::crypto::random_id;
 use crate::domain::{AuthMethod, Client, GrantType, ScopeSet};
+use crate::jwt::{AccessGrant, issue_access_token};
 use crate::oauth::OAuthError;
 use crate::oauth::token::TokenResponse;
 
@@ -39,16 +40,10 @@ pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Resul
     let jti = random_id("at_").map_err(OAuthError::server)?;
     // RFC 9068 §2.2: for a client acting for itself, sub is the client id. Client ids
     // (`cl_…`) and user ids (`usr_…`) are both server-assigned and cannot collide.
-    let (access_token, claims) = crate::jwt::issue_access_token(
-        &app.keys,
-        &app.settings,
-        &client.client_id,
-        &client.client_id,
-        scope.to_string(),
-        jti,
-        now,
-    )
-    .map_err(OAuthError::server)?;
+    let grant =
+        AccessGrant { sub: &client.client_id, client_id: &client.client_id, scope: scope.to_string(), jti, fam: None };
+    let (access_token, claims) =
+        issue_access_token(&app.keys, &app.settings, grant, now).map_err(OAuthError::server)?;
     tracing::info!(event = "token_issued", client_id = %client.client_id, grant_type = "client_credentials", jti = %claims.jti, "token issued");
     Ok(TokenResponse {
         access_token,

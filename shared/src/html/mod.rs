@@ -1,0 +1,113 @@
+//! The browser-facing pages: login and consent, and the authorization error page.
+//! Compile-time templates (askama) with HTML auto-escaping; no JavaScript, no third-party
+//! assets. The only style is inline and allowed by its hash in the CSP.
+use crate::oauth::authorize::LoginPage;
+use askama::Template;
+use base64::Engine;
+use std::sync::OnceLock;
+
+/// The pages' stylesheet (inline; readable on a phone).
+const CSS: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}\
+main{max-width:26rem;margin:2rem auto;padding:1.5rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}\
+h1{font-size:1.5rem;margin:0 0 .75rem}h2{font-size:1rem;margin:1.25rem 0 .5rem}\
+.note,.client-id{font-size:.85rem;color:#4a5568}.scopes{padding-left:1.25rem}.scopes li{margin:.25rem 0}\
+.code{font-family:ui-monospace,monospace;font-size:.8rem;color:#4a5568}\
+label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
+input{box-sizing:border-box;width:100%;padding:.6rem;font-size:1rem;border:1px solid #a0aec0;border-radius:.4rem}\
+.buttons{display:flex;gap:.75rem;margin-top:1.25rem}\
+button{flex:1;padding:.7rem;font-size:1rem;border:0;border-radius:.4rem;background:#2b6cb0;color:#fff;cursor:pointer}\
+button.secondary{background:#e2e8f0;color:#1d2330}\
+.error{background:#fff5f5;border:1px solid #feb2b2;color:#9b2c2c;padding:.6rem;border-radius:.4rem}";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginTemplate<'a> {
+    page: &'a LoginPage,
+    action: &'a str,
+    css: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    message: &'a str,
+    css: &'static str,
+}
+
+/// Render the login and consent page, posting to `action`.
+///
+/// # Errors
+/// Template rendering failed.
+pub fn login(page: &LoginPage, action: &str) -> Result<String, askama::Error> {
+    LoginTemplate { page, action, css: CSS }.render()
+}
+
+/// Render the error page.
+///
+/// # Errors
+/// Template rendering failed.
+pub fn error(message: &str) -> Result<String, askama::Error> {
+    ErrorTemplate { message, css: CSS }.render()
+}
+
+fn style_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(crate::crypto::sha256(CSS.as_bytes())))
+    })
+}
+
+/// The Content-Security-Policy of a page: nothing but its own style; forms may post to
+/// this server and (after the 303) land on `form_target`; no framing (RFC 9700 §4.16).
+pub fn csp(form_target: Option<&str>) -> String {
+    let form = match form_target.filter(|t| !t.is_empty() && !t.contains([';', ',', '\'', ' '])) {
+        Some(t) => format!("'self' {t}"),
+        None => "'none'".to_owned(),
+    };
+    format!(
+        "default-src 'none'; style-src {}; img-src 'none'; form-action {form}; frame-ancestors 'none'; base-uri 'none'",
+        style_hash()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> LoginPage {
+        LoginPage {
+            client_name: "<img src=x onerror=alert(1)>".into(),
+            client_id: "cl_1".into(),
+            redirect_host: "client.example".into(),
+            redirect_origin: "https://client.example".into(),
+            scopes: vec![("openid", "Confirm who you are (sign you in)")],
+            sealed: "a\"b".into(),
+            username: "<script>".into(),
+            error: Some("bad & wrong"),
+        }
+    }
+
+    #[test]
+    fn the_login_page_escapes_everything_it_reflects() -> Result<(), askama::Error> {
+        let html = login(&sample(), "https://as.test/oauth/authorize")?;
+        assert!(!html.contains("<img") && !html.contains("<script>"), "{html}");
+        assert!(html.contains("onerror=alert(1)"), "the name is shown, escaped: {html}");
+        assert!(!html.contains("value=\"a\"b\""));
+        assert!(
+            html.contains("name=\"decision\" value=\"allow\"") && html.contains("name=\"decision\" value=\"deny\"")
+        );
+        assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
+        assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("src=\"http"));
+        Ok(())
+    }
+
+    #[test]
+    fn the_style_is_allowed_by_hash_and_nothing_else() {
+        let policy = csp(Some("https://client.example"));
+        assert!(policy.contains("frame-ancestors 'none'"));
+        assert!(policy.contains("default-src 'none'"));
+        assert!(policy.contains("form-action 'self' https://client.example"));
+        assert!(!policy.contains("unsafe-inline"));
+        assert!(csp(Some("x; script-src *")).contains("form-action 'none'"));
+    }
+}

@@ -1,0 +1,134 @@
+//! `GET` and `POST /oauth/authorize`: cookies, security headers and HTML around
+//! `oauth::authorize`. Never emits CORS headers (SECURITY.md A13).
+use super::{Request, Response, has_media_type, header_values};
+use crate::App;
+use crate::crypto::random_token;
+use crate::html;
+use crate::oauth::OAuthError;
+use crate::oauth::authorize::{self, Outcome, Submission};
+use crate::oauth::params::Params;
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::Body;
+
+/// Name of the cookie the login form is bound to.
+pub const CSRF_COOKIE: &str = "oauth_csrf";
+
+fn cookie(req: &Request) -> Option<&str> {
+    header_values(req, header::COOKIE)
+        .into_iter()
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == CSRF_COOKIE)
+        .map(|(_, v)| v)
+        .filter(|v| v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+fn html_response(status: StatusCode, body: String, form_target: Option<&str>) -> Response {
+    let mut resp = Response::new(Body::Text(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Ok(v) = HeaderValue::from_str(&html::csp(form_target)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
+fn error_page(message: &str) -> Response {
+    let body = html::error(message).unwrap_or_else(|_| "Sign-in problem.".to_owned());
+    html_response(StatusCode::BAD_REQUEST, body, None)
+}
+
+fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: Option<&str>) -> Response {
+    let mut resp = match outcome {
+        Outcome::ErrorPage(message) => error_page(&message),
+        Outcome::Redirect(location) => match HeaderValue::from_str(&location) {
+            Ok(v) => {
+                let mut r = html_response(redirect_status, String::new(), None);
+                r.headers_mut().insert(header::LOCATION, v);
+                r
+            }
+            Err(_) => error_page("The redirect URI cannot be used."),
+        },
+        Outcome::Login(page, status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            match html::login(&page, &app.settings.url("/oauth/authorize")) {
+                Ok(body) => {
+                    let mut r = html_response(status, body, Some(&page.redirect_origin));
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(app.settings.login_window));
+                    }
+                    r
+                }
+                Err(_) => error_page("The page could not be shown."),
+            }
+        }
+    };
+    if let Some(value) = new_cookie {
+        let secure = if app.settings.is_https() { "; Secure" } else { "" };
+        let c = format!("{CSRF_COOKIE}={value}; Path=/oauth/authorize; HttpOnly; SameSite=Lax; Max-Age=3600{secure}");
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// The CSRF cookie to bind a new form to: the browser's, or a fresh one to set.
+fn cookie_for_new_form(req: &Request) -> Result<(String, Option<String>), OAuthError> {
+    match cookie(req) {
+        Some(c) => Ok((c.to_owned(), None)),
+        None => {
+            let fresh = random_token().map_err(OAuthError::server)?;
+            Ok((fresh.clone(), Some(fresh)))
+        }
+    }
+}
+
+/// `GET /oauth/authorize`.
+pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let (csrf, new_cookie) = cookie_for_new_form(req)?;
+    let query = req.uri().query().unwrap_or("").as_bytes();
+    let outcome = authorize::start(app, query, &csrf).await;
+    Ok(render(app, outcome, StatusCode::FOUND, new_cookie.as_deref()))
+}
+
+/// Whether `Origin` and `Sec-Fetch-Site` allow this form post (SECURITY.md A10).
+fn same_origin(app: &App, req: &Request) -> bool {
+    let origin_ok = header_values(req, header::ORIGIN).iter().all(|o| *o == app.settings.issuer_origin());
+    let fetch_ok = header_values(req, header::HeaderName::from_static("sec-fetch-site"))
+        .iter()
+        .all(|s| matches!(*s, "same-origin" | "none"));
+    origin_ok && fetch_ok
+}
+
+/// `POST /oauth/authorize`: the login form, or an authorization request sent as a form.
+pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    if !has_media_type(req, "application/x-www-form-urlencoded")? {
+        return Ok(error_page("The form must be sent as application/x-www-form-urlencoded."));
+    }
+    let body = req.body().as_ref();
+    let Ok(form) = Params::parse(body) else {
+        return Ok(error_page("The form is malformed."));
+    };
+    if form.get("request").is_none() {
+        // An authorization request by POST (OIDC Core §3.1.2.1): same as the GET.
+        let (csrf, new_cookie) = cookie_for_new_form(req)?;
+        let outcome = authorize::start(app, body, &csrf).await;
+        return Ok(render(app, outcome, StatusCode::SEE_OTHER, new_cookie.as_deref()));
+    }
+    let submission = Submission {
+        form: &form,
+        csrf_cookie: cookie(req),
+        same_origin: same_origin(app, req),
+        source_ip: super::source_ip(req),
+    };
+    let outcome = authorize::submit(app, submission).await;
+    // "303 See Other" after the POST, never 307 (RFC 9700 §4.12).
+    Ok(render(app, outcome, StatusCode::SEE_OTHER, None))
+}

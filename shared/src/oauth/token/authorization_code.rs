@@ -1,0 +1,120 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6): the code must be
+//! the client's, unexpired and unused, with the same redirect URI and a PKCE verifier that
+//! matches. Mismatches consume nothing; a second *valid* redemption is a replay and revokes
+//! everything the code produced (RFC 6749 §4.1.2, OAuth 2.1 §7.5.2).
+use super::{TokenResponse, UserGrant, issue_user_tokens};
+use crate::App;
+use crate::crypto::sha256_b64;
+use crate::domain::{Client, GrantType, RefreshRecord};
+use crate::oauth::params::Params;
+use crate::oauth::{OAuthError, pkce, store_failure};
+use crate::store::Consume;
+
+fn invalid_grant(d: &'static str) -> OAuthError {
+    OAuthError::InvalidGrant(d.into())
+}
+
+/// Redeem a code.
+///
+/// # Errors
+/// `unauthorized_client`, `invalid_request` (no code) or `invalid_grant`.
+pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(OAuthError::UnauthorizedClient("this client may not use the authorization_code grant".into()));
+    }
+    let code = params.require("code")?;
+    if code.len() > 256 {
+        return Err(invalid_grant("the code is invalid"));
+    }
+    let code_hash = sha256_b64(code);
+    let now = app.clock.now().unix_timestamp();
+    let Some(record) = app.codes.code(&code_hash).await.map_err(store_failure)? else {
+        return Err(invalid_grant("the code is invalid, expired or already used"));
+    };
+    // Binding checks first: a request that fails them proves nothing and changes nothing (B4, B5).
+    if record.client_id != client.client_id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    // "ensure that the redirect_uri parameter is present if the redirect_uri parameter was
+    // included in the initial authorization request ... and if included ensure that their
+    // values are identical." (RFC 6749 §4.1.3)
+    let redirect_ok = match (record.redirect_uri_sent, params.get("redirect_uri")) {
+        (true, Some(r)) => r == record.redirect_uri,
+        (true, None) => false,
+        (false, Some(r)) => r == record.redirect_uri,
+        (false, None) => true,
+    };
+    if !redirect_ok {
+        return Err(invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    // A code always carries a challenge here; the check also refuses a verifier sent for a
+    // code without one (PKCE downgrade, RFC 9700 §4.8.2).
+    let verifier = params.get("code_verifier").unwrap_or_default();
+    if record.code_challenge.is_empty() || !pkce::verify(verifier, &record.code_challenge) {
+        return Err(invalid_grant("code_verifier does not match the code_challenge"));
+    }
+    if record.consumed_at.is_some() {
+        return Err(replay(app, &record.family_id, &client.client_id).await);
+    }
+    if record.expires_at <= now {
+        return Err(invalid_grant("the code has expired"));
+    }
+    let refresh = issue_refresh(client, &record.scope).then(|| new_refresh(app, &record, client, now)).transpose()?;
+    match app.codes.consume_code(&code_hash, now, refresh.as_ref().map(|(_, r)| r)).await.map_err(store_failure)? {
+        Consume::Fresh(code) => {
+            tracing::info!(event = "token_issued", grant_type = "authorization_code", client_id = %client.client_id, sub = %code.sub, family_id = %code.family_id, "tokens issued");
+            let g = UserGrant {
+                sub: &code.sub,
+                scope: &code.scope,
+                family_id: &code.family_id,
+                auth_time: code.auth_time,
+                nonce: code.nonce.as_deref(),
+                refresh_token: refresh.map(|(t, _)| t),
+                id_token: true,
+            };
+            issue_user_tokens(app, client, g, now)
+        }
+        // Lost a race with a concurrent redemption of the same valid code: also a replay.
+        Consume::Replayed(code) => Err(replay(app, &code.family_id, &client.client_id).await),
+        Consume::Missing => Err(invalid_grant("the code is invalid, expired or already used")),
+    }
+}
+
+/// Whether a refresh token comes with the grant: the client registered the refresh grant
+/// and `offline_access` was granted (API.md).
+fn issue_refresh(client: &Client, scope: &crate::domain::ScopeSet) -> bool {
+    client.allows(GrantType::RefreshToken) && scope.contains(crate::domain::Scope::OfflineAccess)
+}
+
+fn new_refresh(
+    app: &App,
+    code: &crate::domain::AuthCode,
+    client: &Client,
+    now: i64,
+) -> Result<(String, RefreshRecord), OAuthError> {
+    let token = crate::crypto::random_token().map_err(OAuthError::server)?;
+    let family_expires_at = now + app.settings.refresh_absolute_ttl;
+    let record = RefreshRecord {
+        token_hash: sha256_b64(&token),
+        family_id: code.family_id.clone(),
+        client_id: client.client_id.clone(),
+        sub: code.sub.clone(),
+        scope: code.scope.clone(),
+        auth_time: code.auth_time,
+        issued_at: now,
+        expires_at: (now + app.settings.refresh_idle_ttl).min(family_expires_at),
+        family_expires_at,
+        rotated_at: None,
+    };
+    Ok((token, record))
+}
+
+/// A valid replay: revoke the family (its refresh and access tokens) and refuse.
+async fn replay(app: &App, family_id: &str, client_id: &str) -> OAuthError {
+    let until = app.clock.now() + time::Duration::seconds(app.settings.refresh_absolute_ttl);
+    if let Err(e) = app.tokens.revoke_family(family_id, until).await {
+        return store_failure(e);
+    }
+    tracing::warn!(event = "code_replay_detected", client_id = %client_id, family_id = %family_id, "authorization code replayed; its tokens are revoked");
+    invalid_grant("the code is invalid, expired or already used")
+}

@@ -1,0 +1,101 @@
+//! `grant_type=refresh_token` (RFC 6749 §6, RFC 9700 §4.14.2): rotation on every use;
+//! presenting a rotated token revokes the whole family, except within a short grace
+//! window for races and lost responses; scope may narrow, never widen.
+use super::{TokenResponse, UserGrant, issue_user_tokens};
+use crate::App;
+use crate::crypto::{random_token, sha256_b64};
+use crate::domain::{Client, GrantType, RefreshRecord, ScopeSet};
+use crate::oauth::params::Params;
+use crate::oauth::{OAuthError, store_failure};
+use crate::store::Rotate;
+
+fn invalid_grant() -> OAuthError {
+    OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
+}
+
+/// Refresh.
+///
+/// # Errors
+/// `unauthorized_client`, `invalid_request`, `invalid_scope` or `invalid_grant`.
+pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    if !client.allows(GrantType::RefreshToken) {
+        return Err(OAuthError::UnauthorizedClient("this client may not use the refresh_token grant".into()));
+    }
+    let token = params.require("refresh_token")?;
+    if token.len() > 256 {
+        return Err(invalid_grant());
+    }
+    let hash = sha256_b64(token);
+    let now_dt = app.clock.now();
+    let now = now_dt.unix_timestamp();
+    let Some(record) = app.tokens.refresh(&hash).await.map_err(store_failure)? else {
+        return Err(invalid_grant());
+    };
+    // Bound to its client: another client's presentation is refused and is not a reuse (C3).
+    if record.client_id != client.client_id {
+        return Err(invalid_grant());
+    }
+    if app.tokens.is_revoked("", Some(&record.family_id), now_dt).await.map_err(store_failure)? {
+        return Err(invalid_grant());
+    }
+    if let Some(rotated_at) = record.rotated_at {
+        return Err(reuse(app, &record, rotated_at, now).await);
+    }
+    if record.expires_at <= now || record.family_expires_at <= now {
+        return Err(invalid_grant());
+    }
+    // "The requested scope MUST NOT include any scope not originally granted" (RFC 6749 §6).
+    let scope = match params.get("scope") {
+        None => record.scope.clone(),
+        Some(s) => {
+            let s =
+                ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?;
+            if s.is_empty() || !s.is_subset_of(&record.scope) {
+                return Err(OAuthError::InvalidScope("the requested scope exceeds the original grant".into()));
+            }
+            s
+        }
+    };
+    let new_token = random_token().map_err(OAuthError::server)?;
+    let next = RefreshRecord {
+        token_hash: sha256_b64(&new_token),
+        issued_at: now,
+        expires_at: (now + app.settings.refresh_idle_ttl).min(record.family_expires_at),
+        rotated_at: None,
+        // The new token keeps the original scope, even when this access token is narrower.
+        ..record.clone()
+    };
+    match app.tokens.rotate_refresh(&hash, &next, now).await.map_err(store_failure)? {
+        Rotate::Rotated(_) => {}
+        Rotate::AlreadyRotated(old) => return Err(reuse(app, &old, old.rotated_at.unwrap_or(now), now).await),
+        Rotate::Missing => return Err(invalid_grant()),
+    }
+    tracing::info!(event = "token_issued", grant_type = "refresh_token", client_id = %client.client_id, sub = %record.sub, family_id = %record.family_id, "tokens refreshed");
+    // No new ID token on refresh (OIDC Core §12.2 makes it optional); the scope is kept.
+    let g = UserGrant {
+        sub: &record.sub,
+        scope: &scope,
+        family_id: &record.family_id,
+        auth_time: record.auth_time,
+        nonce: None,
+        refresh_token: Some(new_token),
+        id_token: false,
+    };
+    issue_user_tokens(app, client, g, now)
+}
+
+/// A rotated token came back. Within the grace window it is a race or a lost response:
+/// refuse without revoking. Later it is a theft signal: revoke the family (C1, R3).
+async fn reuse(app: &App, record: &RefreshRecord, rotated_at: i64, now: i64) -> OAuthError {
+    if now - rotated_at <= app.settings.refresh_grace {
+        tracing::info!(event = "refresh_reuse_in_grace", family_id = %record.family_id, "just-rotated refresh token presented again");
+        return invalid_grant();
+    }
+    let until = time::OffsetDateTime::from_unix_timestamp(record.family_expires_at).unwrap_or_else(|_| app.clock.now());
+    if let Err(e) = app.tokens.revoke_family(&record.family_id, until).await {
+        return store_failure(e);
+    }
+    tracing::warn!(event = "refresh_reuse_detected", client_id = %record.client_id, family_id = %record.family_id, "rotated refresh token reused; family revoked");
+    tracing::warn!(event = "family_revoked", family_id = %record.family_id, "refresh family revoked");
+    invalid_grant()
+}
