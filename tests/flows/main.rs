@@ -1,6 +1,8 @@
 //! End-to-end and integration tests: one binary (faster to link), one module per area.
+mod authorize;
 mod bad_input;
 mod clients;
+mod code_grant;
 mod conformance;
 mod discovery;
 mod events;

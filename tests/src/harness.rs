@@ -215,3 +215,181 @@ pub fn decode_unverified(token: &str) -> Result<(Value, Value)> {
     };
     Ok((next()?, next()?))
 }
+
+/// RFC 7636 Appendix B verifier.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// Its S256 challenge.
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// The test user's password.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// The web client's redirect URI.
+pub const CB: &str = "https://client.example/cb";
+
+/// A response from `/oauth/authorize` as a browser would hold it.
+#[derive(Debug)]
+pub struct Page {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body.
+    pub html: String,
+    /// The sealed request hidden field, if the page has a form.
+    pub request: Option<String>,
+    /// The CSRF cookie value (set by this response, or carried over).
+    pub cookie: Option<String>,
+}
+
+impl Page {
+    /// The `Location` header.
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get("location").and_then(|v| v.to_str().ok())
+    }
+    /// A query parameter of the `Location` header.
+    pub fn location_param(&self, name: &str) -> Option<String> {
+        let loc = url::Url::parse(self.location()?).ok()?;
+        loc.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+}
+
+fn hidden_request(html: &str) -> Option<String> {
+    let start = html.find("name=\"request\" value=\"")? + "name=\"request\" value=\"".len();
+    let end = html.get(start..)?.find('"')? + start;
+    html.get(start..end).map(str::to_owned)
+}
+
+fn set_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("oauth_csrf=").and_then(|rest| rest.split(';').next()).map(str::to_owned))
+}
+
+/// A standard authorization request query for `client_id`.
+pub fn authz_query(client_id: &str, redirect_uri: Option<&str>, scope: &str, state: &str) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code").append_pair("client_id", client_id);
+    if let Some(r) = redirect_uri {
+        q.append_pair("redirect_uri", r);
+    }
+    q.append_pair("scope", scope)
+        .append_pair("state", state)
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    q.finish()
+}
+
+impl TestEnv {
+    async fn page(&self, resp: reqwest::Response, cookie: Option<String>) -> Result<Page> {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let html = resp.text().await?;
+        let cookie = set_cookie(&headers).or(cookie);
+        Ok(Page { status, request: hidden_request(&html), headers, html, cookie })
+    }
+
+    /// `GET /oauth/authorize?<query>` with no cookie.
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn authorize(&self, query: &str) -> Result<Page> {
+        let resp = self.http.get(format!("{}?{query}", self.url("/oauth/authorize"))).send().await?;
+        self.page(resp, None).await
+    }
+
+    /// Submit a login page's form as a browser would (cookie included).
+    ///
+    /// # Errors
+    /// Transport failure, or the page has no form.
+    pub async fn submit(&self, page: &Page, username: &str, password: &str, decision: &str) -> Result<Page> {
+        let request = page.request.clone().context("the page has no form")?;
+        let mut req = self.http.post(self.url("/oauth/authorize")).form(&[
+            ("request", request.as_str()),
+            ("username", username),
+            ("password", password),
+            ("decision", decision),
+        ]);
+        if let Some(c) = &page.cookie {
+            req = req.header("cookie", format!("oauth_csrf={c}"));
+        }
+        let resp = req.send().await?;
+        self.page(resp, page.cookie.clone()).await
+    }
+
+    /// Register alice and return her `sub`.
+    ///
+    /// # Errors
+    /// Registration failed.
+    pub async fn alice(&self) -> Result<String> {
+        str_field(&self.register_user("alice", PASSWORD).await?, "sub")
+    }
+
+    /// A confidential web client (code + refresh) redirecting to [`CB`], with `scope`.
+    ///
+    /// # Errors
+    /// Registration failed.
+    pub async fn web_client(&self, scope: &str) -> Result<(String, String)> {
+        let c = self.register_client(json!({"client_name": "Web app", "redirect_uris": [CB], "scope": scope})).await?;
+        Ok((str_field(&c, "client_id")?, str_field(&c, "client_secret")?))
+    }
+
+    /// Log alice in for `client_id` with `scope` and return the code.
+    ///
+    /// # Errors
+    /// Any step did not go as in a normal flow.
+    pub async fn code_for(&self, client_id: &str, redirect_uri: &str, scope: &str) -> Result<String> {
+        let page = self.authorize(&authz_query(client_id, Some(redirect_uri), scope, "s")).await?;
+        ensure!(page.status == 200, "authorize: {} {}", page.status, page.html);
+        let done = self.submit(&page, "alice", PASSWORD, "allow").await?;
+        ensure!(done.status == 303, "login: {} {}", done.status, done.html);
+        done.location_param("code").context("no code in the redirect")
+    }
+
+    /// Exchange a code with Basic client authentication; returns (status, body).
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn exchange(
+        &self,
+        id: &str,
+        secret: &str,
+        code: &str,
+        verifier: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<(u16, Value)> {
+        let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("code_verifier", verifier)];
+        if let Some(r) = redirect_uri {
+            form.push(("redirect_uri", r));
+        }
+        let r = self.post_form_basic("/oauth/token", id, secret, &form).await?;
+        Ok((r.status().as_u16(), r.json().await?))
+    }
+
+    /// Refresh with Basic client authentication; returns (status, body).
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn refresh(
+        &self,
+        id: &str,
+        secret: &str,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<(u16, Value)> {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let r = self.post_form_basic("/oauth/token", id, secret, &form).await?;
+        Ok((r.status().as_u16(), r.json().await?))
+    }
+
+    /// Introspect with Basic client authentication.
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn introspect(&self, id: &str, secret: &str, token: &str) -> Result<Value> {
+        Ok(self.post_form_basic("/oauth/introspect", id, secret, &[("token", token)]).await?.json().await?)
+    }
+}

@@ -1,0 +1,430 @@
+//! `GET/POST /oauth/authorize`: request validation order, redirect URI matching, PKCE,
+//! the page's headers, CSRF and tampering (SECURITY.md section A).
+use oauth_tests::harness::{CB, CHALLENGE, ISSUER, PASSWORD, Page, TestEnv, authz_query, str_field};
+use serde_json::json;
+
+fn q(pairs: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn assert_error_page(p: &Page, name: &str) {
+    assert_eq!(p.status, 400, "{name}: {}", p.html);
+    assert!(p.location().is_none(), "{name}: redirected to {:?}", p.location());
+    assert!(p.headers["content-type"].to_str().unwrap_or_default().starts_with("text/html"), "{name}");
+    assert_eq!(p.headers["x-frame-options"], "DENY", "{name}");
+    assert!(
+        p.headers["content-security-policy"].to_str().unwrap_or_default().contains("frame-ancestors 'none'"),
+        "{name}"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_request_shows_the_login_page_with_security_headers() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let c = env.register_client(json!({"client_name": "<img src=x onerror=alert(1)>", "redirect_uris": [CB]})).await?;
+    let id = str_field(&c, "client_id")?;
+    let page = env.authorize(&authz_query(&id, Some(CB), "openid data:read", "s")).await?;
+    assert_eq!(page.status, 200);
+    let h = &page.headers;
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let csp = h["content-security-policy"].to_str()?;
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
+    assert!(h.get("access-control-allow-origin").is_none());
+    let cookie = h["set-cookie"].to_str()?;
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    // The form as API.md describes it.
+    for needle in [
+        "<form method=\"post\"",
+        "name=\"username\"",
+        "name=\"password\"",
+        "type=\"hidden\" name=\"request\"",
+        "name=\"decision\" value=\"allow\"",
+        "name=\"decision\" value=\"deny\"",
+        "Read your stored data",
+        "client.example",
+    ] {
+        assert!(page.html.contains(needle), "missing {needle}");
+    }
+    assert!(!page.html.contains("<img src=x"), "client name not escaped");
+    assert!(!page.html.contains("<script"), "no JavaScript");
+    assert!(!page.html.contains("src=\"http") && !page.html.contains("href=\"http"), "no third-party assets");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_when_the_issuer_is_https() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, _) = env.web_client("openid").await?;
+    let page = env.authorize(&authz_query(&id, Some(CB), "openid", "s")).await?;
+    assert!(page.headers["set-cookie"].to_str()?.contains("; Secure"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn near_miss_redirect_uris_get_an_error_page_and_never_a_redirect() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, _) = env.web_client("openid").await?;
+    let variants = [
+        "https://client.example/cb/",
+        "https://client.example/cbx",
+        "https://client.example/cb?x=1",
+        "https://client.example/cb#f",
+        "https://client.example/cb/../cb",
+        "https://client.example/cb/%2e%2e/",
+        "https://client.example/cb%2F..%2F",
+        "https://client.example/cb/%252e%252e/",
+        "https://CLIENT.example/cb",
+        "HTTPS://client.example/cb",
+        "https://client.example/CB",
+        "https://client.example:443/cb",
+        "http://client.example/cb",
+        "https://client.example.evil.test/cb",
+        "https://client.example@evil.test/cb",
+        "https://evil.test\\@client.example/cb",
+        "//client.example/cb",
+        "https:/client.example/cb",
+        "https://evil.test/https://client.example/cb",
+        "https://client.example/cb%00",
+        "https://client.example/cb%0d%0aX:1",
+        "https://clіent.example/cb",
+        "https://client.example/cb ",
+        " https://client.example/cb",
+    ];
+    assert!(variants.len() >= 20);
+    for v in variants {
+        let page = env
+            .authorize(&q(&[
+                ("response_type", "code"),
+                ("client_id", &id),
+                ("redirect_uri", v),
+                ("state", "s"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ]))
+            .await?;
+        assert_error_page(&page, v);
+        assert!(!page.html.contains("evil.test"), "{v} reflected");
+    }
+    // Empty value = absent: with one registered URI the request is fine.
+    let page = env
+        .authorize(&q(&[
+            ("response_type", "code"),
+            ("client_id", &id),
+            ("redirect_uri", ""),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]))
+        .await?;
+    assert_eq!(page.status, 200);
+    // Control: the exact string.
+    assert_eq!(env.authorize(&authz_query(&id, Some(CB), "openid", "s")).await?.status, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn loopback_redirects_accept_any_port_and_nothing_else() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let c = env
+        .register_client(
+            json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none", "scope": "openid"}),
+        )
+        .await?;
+    let id = str_field(&c, "client_id")?;
+    assert_eq!(env.authorize(&authz_query(&id, Some("http://127.0.0.1:51234/cb"), "openid", "s")).await?.status, 200);
+    for v in [
+        "http://127.0.0.1:51234/cb2",
+        "http://localhost:51234/cb",
+        "http://127.0.0.1.evil.test/cb",
+        "https://127.0.0.1:51234/cb",
+    ] {
+        assert_error_page(&env.authorize(&authz_query(&id, Some(v), "openid", "s")).await?, v);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_client_or_an_ambiguous_redirect_is_an_error_page() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let c = env.register_client(json!({"redirect_uris": [CB, "https://client.example/other"]})).await?;
+    let two = str_field(&c, "client_id")?;
+    let (one, _) = env.web_client("openid").await?;
+    let cases = [
+        (
+            "unknown client",
+            q(&[("client_id", "nope"), ("redirect_uri", "https://evil.test/"), ("response_type", "code")]),
+        ),
+        ("no client", q(&[("redirect_uri", CB), ("response_type", "code")])),
+        (
+            "foreign redirect",
+            q(&[("client_id", &one), ("redirect_uri", "https://evil.test/"), ("response_type", "code")]),
+        ),
+        (
+            "two registered, none named",
+            q(&[
+                ("client_id", &two),
+                ("response_type", "code"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ]),
+        ),
+        (
+            "repeated redirect_uri",
+            format!("{}&redirect_uri={}", authz_query(&one, Some(CB), "openid", "s"), "https%3A%2F%2Fevil.test%2F"),
+        ),
+        ("repeated client_id", format!("{}&client_id=other", authz_query(&one, Some(CB), "openid", "s"))),
+        ("broken encoding", format!("client_id={one}&redirect_uri=%ZZ")),
+        ("huge state", authz_query(&one, Some(CB), "openid", &"s".repeat(5000))),
+    ];
+    for (name, query) in cases {
+        assert_error_page(&env.authorize(&query).await?, name);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn later_errors_redirect_with_error_state_and_iss() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, _) = env.web_client("openid data:read").await?;
+    let (svc, _) = env.service_client("data:read").await?;
+    let base = |extra: &[(&str, &str)]| {
+        let mut p = vec![("client_id", id.as_str()), ("redirect_uri", CB), ("state", "s")];
+        p.extend_from_slice(extra);
+        q(&p)
+    };
+    let pkce = [("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
+    let with_pkce = |extra: &[(&str, &str)]| {
+        let mut all = vec![("response_type", "code")];
+        all.extend_from_slice(&pkce);
+        all.extend_from_slice(extra);
+        base(&all)
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("response_type missing", base(&pkce), "invalid_request"),
+        ("response_type token", base(&[("response_type", "token"), pkce[0], pkce[1]]), "unsupported_response_type"),
+        ("hybrid", base(&[("response_type", "code id_token"), pkce[0], pkce[1]]), "unsupported_response_type"),
+        ("no code_challenge", base(&[("response_type", "code"), ("code_challenge_method", "S256")]), "invalid_request"),
+        (
+            "plain",
+            base(&[("response_type", "code"), ("code_challenge", CHALLENGE), ("code_challenge_method", "plain")]),
+            "invalid_request",
+        ),
+        ("method omitted", base(&[("response_type", "code"), ("code_challenge", CHALLENGE)]), "invalid_request"),
+        (
+            "S512",
+            base(&[("response_type", "code"), ("code_challenge", CHALLENGE), ("code_challenge_method", "S512")]),
+            "invalid_request",
+        ),
+        (
+            "42-char challenge",
+            base(&[("response_type", "code"), ("code_challenge", &CHALLENGE[..42]), ("code_challenge_method", "S256")]),
+            "invalid_request",
+        ),
+        (
+            "129-char challenge",
+            base(&[("response_type", "code"), ("code_challenge", &"a".repeat(129)), ("code_challenge_method", "S256")]),
+            "invalid_request",
+        ),
+        (
+            "challenge with +",
+            base(&[
+                ("response_type", "code"),
+                ("code_challenge", &format!("{}+", &CHALLENGE[..42])),
+                ("code_challenge_method", "S256"),
+            ]),
+            "invalid_request",
+        ),
+        (
+            "challenge with =",
+            base(&[
+                ("response_type", "code"),
+                ("code_challenge", &format!("{}=", &CHALLENGE[..42])),
+                ("code_challenge_method", "S256"),
+            ]),
+            "invalid_request",
+        ),
+        ("unknown scope", with_pkce(&[("scope", "admin")]), "invalid_scope"),
+        ("scope beyond the client's", with_pkce(&[("scope", "openid data:write")]), "invalid_scope"),
+        ("repeated scope", format!("{}&scope=openid", with_pkce(&[("scope", "openid")])), "invalid_request"),
+        ("prompt=none", with_pkce(&[("scope", "openid"), ("prompt", "none")]), "access_denied"),
+    ];
+    for (name, query, code) in cases {
+        let page = env.authorize(&query).await?;
+        assert_eq!(page.status, 302, "{name}: {}", page.html);
+        let loc = page.location().unwrap_or_default();
+        assert!(loc.starts_with(&format!("{CB}?")), "{name}: {loc}");
+        assert_eq!(page.location_param("error").as_deref(), Some(code), "{name}");
+        assert!(page.location_param("error_description").is_some(), "{name}");
+        assert_eq!(page.location_param("state").as_deref(), Some("s"), "{name}");
+        assert_eq!(page.location_param("iss").as_deref(), Some(ISSUER), "{name}");
+        assert!(!loc.contains("code="), "{name}");
+    }
+    // A client without the code grant.
+    let page = env.authorize(&q(&[("client_id", &svc), ("response_type", "code")])).await?;
+    assert_error_page(&page, "client_credentials-only client has no redirect URI");
+    // Unknown parameters are ignored.
+    assert_eq!(
+        env.authorize(&format!("{}&extra=foobar", authz_query(&id, Some(CB), "openid", "s"))).await?.status,
+        200
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn reflected_values_cannot_split_headers() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, _) = env.web_client("openid").await?;
+    let query =
+        q(&[("client_id", &id), ("redirect_uri", CB), ("state", "a\r\nSet-Cookie: x=1"), ("response_type", "token")]);
+    let page = env.authorize(&query).await?;
+    assert_eq!(page.status, 302);
+    assert_eq!(page.headers.get_all("location").iter().count(), 1);
+    assert!(page.location().unwrap_or_default().contains("%0D%0ASet-Cookie"), "{:?}", page.location());
+    assert!(page.headers.get_all("set-cookie").iter().all(|c| !c.to_str().unwrap_or_default().starts_with("x=1")));
+    assert_eq!(page.location_param("state").as_deref(), Some("a\r\nSet-Cookie: x=1"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn allow_redirects_with_303_code_state_and_iss_and_deny_with_access_denied() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let (id, _) = env.web_client("openid data:read").await?;
+    let page = env.authorize(&authz_query(&id, Some(CB), "openid", "xyz")).await?;
+    let done = env.submit(&page, "alice", PASSWORD, "allow").await?;
+    assert_eq!(done.status, 303);
+    assert!(done.location().unwrap_or_default().starts_with(&format!("{CB}?code=")));
+    let code = done.location_param("code").unwrap_or_default();
+    assert!(code.len() >= 43);
+    assert_eq!(done.location_param("state").as_deref(), Some("xyz"));
+    assert_eq!(done.location_param("iss").as_deref(), Some(ISSUER));
+    let page = env.authorize(&authz_query(&id, Some(CB), "openid", "xyz")).await?;
+    let denied = env.submit(&page, "", "", "deny").await?;
+    assert_eq!(denied.status, 303);
+    assert_eq!(denied.location_param("error").as_deref(), Some("access_denied"));
+    assert_eq!(denied.location_param("state").as_deref(), Some("xyz"));
+    assert_eq!(denied.location_param("iss").as_deref(), Some(ISSUER));
+    assert!(denied.location_param("code").is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn tampered_replayed_or_cross_site_forms_get_400_without_a_redirect() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let (id, _) = env.web_client("openid data:read").await?;
+    let query = authz_query(&id, Some(CB), "openid", "s");
+    let fresh = || env.authorize(&query);
+    let post = |fields: Vec<(&'static str, String)>, cookie: Option<String>, origin: Option<&'static str>| {
+        let mut req = env.http.post(env.url("/oauth/authorize")).form(&fields);
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("oauth_csrf={c}"));
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    let login = |request: String| {
+        vec![
+            ("request", request),
+            ("username", "alice".into()),
+            ("password", PASSWORD.into()),
+            ("decision", "allow".into()),
+        ]
+    };
+    let page = fresh().await?;
+    let request = page.request.clone().unwrap_or_default();
+    let other = fresh().await?; // another transaction, with its own cookie
+    let (body, tag) = request.split_once('.').unwrap_or_default();
+    let mut sealed_json: serde_json::Value =
+        serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, body)?)?;
+    sealed_json["scope"] = json!("openid data:read");
+    let altered = format!(
+        "{}.{tag}",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sealed_json.to_string())
+    );
+    let cases: Vec<(&str, Vec<(&'static str, String)>, Option<String>, Option<&'static str>)> = vec![
+        (
+            "no request field",
+            vec![
+                ("request", "".into()),
+                ("username", "alice".into()),
+                ("password", PASSWORD.into()),
+                ("decision", "allow".into()),
+            ],
+            page.cookie.clone(),
+            None,
+        ),
+        ("no cookie", login(request.clone()), None, None),
+        ("another transaction's cookie", login(request.clone()), other.cookie.clone(), None),
+        ("altered hidden field", login(altered), page.cookie.clone(), None),
+        ("garbage hidden field", login("abc.def".into()), page.cookie.clone(), None),
+        ("cross-site origin", login(request.clone()), page.cookie.clone(), Some("https://evil.test")),
+        (
+            "no decision",
+            vec![("request", request.clone()), ("username", "alice".into()), ("password", PASSWORD.into())],
+            page.cookie.clone(),
+            None,
+        ),
+    ];
+    for (name, fields, cookie, origin) in cases {
+        let r = post(fields, cookie, origin).await?;
+        let status = r.status().as_u16();
+        let loc = r.headers().get("location").cloned();
+        // The request-less form is an authorization request by POST with no client: also a page.
+        assert_eq!(status, 400, "{name}");
+        assert!(loc.is_none(), "{name}");
+    }
+    // The genuine submission works once; its replay is refused.
+    let ok = post(login(request.clone()), page.cookie.clone(), Some("https://as.test")).await?;
+    assert_eq!(ok.status(), 303);
+    let replay = post(login(request), page.cookie.clone(), None).await?;
+    assert_eq!(replay.status(), 400);
+    assert!(replay.headers().get("location").is_none());
+    // Expired after 10 minutes.
+    let page = fresh().await?;
+    env.clock.advance(601);
+    let late = env.submit(&page, "alice", PASSWORD, "allow").await?;
+    assert_eq!(late.status, 400);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_authorization_endpoint_never_sends_cors_headers() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, _) = env.web_client("openid").await?;
+    let url = format!("{}?{}", env.url("/oauth/authorize"), authz_query(&id, Some(CB), "openid", "s"));
+    for method in [reqwest::Method::GET, reqwest::Method::OPTIONS] {
+        let r = env
+            .http
+            .request(method.clone(), &url)
+            .header("origin", "https://client.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await?;
+        assert!(r.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "{method}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_authorization_request_may_also_be_posted_as_a_form() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, _) = env.web_client("openid").await?;
+    let r = env
+        .http
+        .post(env.url("/oauth/authorize"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(authz_query(&id, Some(CB), "openid", "s"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await?.contains("name=\"request\""));
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! `grant_type=authorization_code` and `refresh_token` (SECURITY.md sections B, C, D and
+//! R1/R3): binding, single use, replay revocation, PKCE, rotation, reuse, races.
+use oauth_tests::harness::{CB, PASSWORD, TestEnv, VERIFIER, str_field};
+use serde_json::{Value, json};
+
+const FULL: &str = "openid profile email offline_access data:read";
+
+async fn setup(env: &TestEnv) -> anyhow::Result<(String, String)> {
+    env.alice().await?;
+    env.web_client(FULL).await
+}
+
+fn tok(v: &Value, name: &str) -> String {
+    v.get(name).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_code_exchange_returns_access_refresh_and_id_tokens_with_no_store() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let code = env.code_for(&id, CB, FULL).await?;
+    let r = env
+        .post_form_basic(
+            "/oauth/token",
+            &id,
+            &secret,
+            &[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER), ("redirect_uri", CB)],
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["pragma"], "no-cache");
+    let body: Value = r.json().await?;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], FULL);
+    for k in ["access_token", "refresh_token", "id_token"] {
+        assert!(body[k].as_str().is_some_and(|t| t.len() > 40), "{k}: {body}");
+    }
+    assert_eq!(env.get_bearer("/api/data", &tok(&body, "access_token")).await?.status(), 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_refresh_token_without_offline_access_or_the_refresh_grant() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let code = env.code_for(&id, CB, "openid data:read").await?;
+    let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!(status, 200);
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let c = env
+        .register_client(json!({"redirect_uris": [CB], "grant_types": ["authorization_code"], "scope": FULL}))
+        .await?;
+    let (cid, cs) = (str_field(&c, "client_id")?, str_field(&c, "client_secret")?);
+    let code = env.code_for(&cid, CB, FULL).await?;
+    let (_, body) = env.exchange(&cid, &cs, &code, VERIFIER, Some(CB)).await?;
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_replayed_code_fails_and_revokes_what_it_produced() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let code = env.code_for(&id, CB, FULL).await?;
+    let (status, first) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!(status, 200);
+    let (at, rt) = (tok(&first, "access_token"), tok(&first, "refresh_token"));
+    // An invalid replay (wrong verifier, wrong client secret) changes nothing (B4).
+    let (status, body) = env.exchange(&id, &secret, &code, &"x".repeat(43), Some(CB)).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, _) = env.exchange(&id, "wrong", &code, VERIFIER, Some(CB)).await?;
+    assert_eq!(status, 401);
+    assert_eq!(env.introspect(&id, &secret, &at).await?["active"], true);
+    // The valid replay: invalid_grant, and everything from the first redemption is revoked (B3).
+    let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(env.introspect(&id, &secret, &at).await?, json!({"active": false}));
+    assert_eq!(env.introspect(&id, &secret, &rt).await?, json!({"active": false}));
+    assert_eq!(env.get_bearer("/api/data", &at).await?.status(), 401);
+    assert_eq!(env.get_bearer("/oauth/userinfo", &at).await?.status(), 401);
+    let (status, body) = env.refresh(&id, &secret, &rt, None).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn twenty_concurrent_redemptions_of_one_code_have_exactly_one_winner() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let code = env.code_for(&id, CB, FULL).await?;
+    let attempts = (0..20).map(|_| env.exchange(&id, &secret, &code, VERIFIER, Some(CB)));
+    let results = futures::future::join_all(attempts).await;
+    let mut winners = Vec::new();
+    for r in results {
+        let (status, body) = r?;
+        match status {
+            200 => winners.push(body),
+            400 => assert_eq!(body["error"], "invalid_grant"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    // The losers were valid replays, so the winner's tokens are revoked (R1).
+    let at = winners.first().map(|w| tok(w, "access_token")).unwrap_or_default();
+    assert_eq!(env.introspect(&id, &secret, &at).await?["active"], false);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_its_client_redirect_uri_verifier_and_lifetime() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let (other_id, other_secret) = env.web_client(FULL).await?;
+    let (svc, svc_secret) = env.service_client("data:read").await?;
+    let code = env.code_for(&id, CB, FULL).await?;
+    let bad: Vec<(&str, (u16, Value))> = vec![
+        ("another client", env.exchange(&other_id, &other_secret, &code, VERIFIER, Some(CB)).await?),
+        ("other redirect_uri", env.exchange(&id, &secret, &code, VERIFIER, Some("https://client.example/cb2")).await?),
+        ("redirect_uri omitted though sent", env.exchange(&id, &secret, &code, VERIFIER, None).await?),
+        (
+            "wrong verifier",
+            env.exchange(&id, &secret, &code, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK", Some(CB)).await?,
+        ),
+        ("42-char verifier", env.exchange(&id, &secret, &code, &VERIFIER[..42], Some(CB)).await?),
+        ("129-char verifier", env.exchange(&id, &secret, &code, &"a".repeat(129), Some(CB)).await?),
+        ("verifier with %", env.exchange(&id, &secret, &code, &format!("{}%", &VERIFIER[..42]), Some(CB)).await?),
+        ("no verifier", env.exchange(&id, &secret, &code, "", Some(CB)).await?),
+        ("unknown code", env.exchange(&id, &secret, "nope", VERIFIER, Some(CB)).await?),
+    ];
+    for (name, (status, body)) in bad {
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{name}: {body}");
+    }
+    let (status, body) = env.exchange(&svc, &svc_secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "client without the grant");
+    let r = env
+        .post_form_basic(
+            "/oauth/token",
+            &id,
+            &secret,
+            &[("grant_type", "authorization_code"), ("code_verifier", VERIFIER)],
+        )
+        .await?;
+    assert_eq!(r.json::<Value>().await?["error"], "invalid_request", "no code");
+    // None of those consumed the code: the rightful redemption still works (B4, B5).
+    let (status, _) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!(status, 200);
+    // Expiry is checked by the application, whatever the store still holds (B2, R9).
+    let code = env.code_for(&id, CB, FULL).await?;
+    env.clock.advance(61);
+    let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn redirect_uri_may_be_omitted_at_the_token_endpoint_when_it_was_omitted_at_authorize() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let page = env.authorize(&oauth_tests::harness::authz_query(&id, None, FULL, "s")).await?;
+    let done = env.submit(&page, "alice", PASSWORD, "allow").await?;
+    let code = done.location_param("code").unwrap_or_default();
+    let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, None).await?;
+    assert_eq!(status, 200, "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_code_without_a_challenge_refuses_any_verifier() -> anyhow::Result<()> {
+    // White-box fixture (B8): a code stored with no PKCE challenge.
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let code = "downgrade-code-0123456789abcdefghijklmnopqrstu";
+    let now = oauth_core::clock::Clock::now(&*env.clock).unix_timestamp();
+    env.app
+        .codes
+        .put_code(&oauth_core::domain::AuthCode {
+            code_hash: oauth_core::crypto::sha256_b64(code),
+            client_id: id.clone(),
+            redirect_uri: CB.into(),
+            redirect_uri_sent: true,
+            code_challenge: String::new(),
+            scope: oauth_core::domain::ScopeSet::parse("openid").map_err(anyhow::Error::msg)?,
+            nonce: None,
+            sub: "usr_x".into(),
+            auth_time: now,
+            family_id: "fam_x".into(),
+            expires_at: now + 60,
+            consumed_at: None,
+        })
+        .await?;
+    let (status, body) = env.exchange(&id, &secret, code, VERIFIER, Some(CB)).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn public_clients_use_pkce_and_get_rotating_refresh_tokens() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let c = env
+        .register_client(
+            json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none", "scope": FULL}),
+        )
+        .await?;
+    let id = str_field(&c, "client_id")?;
+    let code = env.code_for(&id, "http://127.0.0.1:8123/cb", FULL).await?;
+    let form = |extra: Vec<(&'static str, String)>| {
+        let mut f = vec![("client_id", id.clone())];
+        f.extend(extra);
+        f
+    };
+    let r = env
+        .http
+        .post(env.url("/oauth/token"))
+        .form(&form(vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code),
+            ("code_verifier", VERIFIER.into()),
+            ("redirect_uri", "http://127.0.0.1:8123/cb".into()),
+        ]))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await?;
+    let rt = tok(&body, "refresh_token");
+    let r = env
+        .http
+        .post(env.url("/oauth/token"))
+        .form(&form(vec![("grant_type", "refresh_token".into()), ("refresh_token", rt.clone())]))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let next: Value = r.json().await?;
+    assert_ne!(tok(&next, "refresh_token"), rt);
+    // client_credentials stays closed to public clients.
+    let r = env
+        .http
+        .post(env.url("/oauth/token"))
+        .form(&form(vec![("grant_type", "client_credentials".into())]))
+        .send()
+        .await?;
+    assert_eq!(r.json::<Value>().await?["error"], "unauthorized_client");
+    Ok(())
+}
+
+async fn tokens(env: &TestEnv, id: &str, secret: &str, scope: &str) -> anyhow::Result<(String, String)> {
+    let code = env.code_for(id, CB, scope).await?;
+    let (status, body) = env.exchange(id, secret, &code, VERIFIER, Some(CB)).await?;
+    anyhow::ensure!(status == 200, "{body}");
+    Ok((tok(&body, "access_token"), tok(&body, "refresh_token")))
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_after_the_grace_window_revokes_the_family() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let (_, rt1) = tokens(&env, &id, &secret, FULL).await?;
+    let (status, body) = env.refresh(&id, &secret, &rt1, None).await?;
+    assert_eq!(status, 200);
+    assert!(body.get("id_token").is_none());
+    let (at2, rt2) = (tok(&body, "access_token"), tok(&body, "refresh_token"));
+    assert_ne!(rt1, rt2);
+    assert_eq!(env.introspect(&id, &secret, &rt1).await?["active"], false, "rotated token is inactive");
+    assert_eq!(env.introspect(&id, &secret, &rt2).await?["token_type"], "refresh_token");
+    // Within the grace window: refused, family intact.
+    let (status, _) = env.refresh(&id, &secret, &rt1, None).await?;
+    assert_eq!(status, 400);
+    assert_eq!(env.introspect(&id, &secret, &at2).await?["active"], true);
+    // After it: the family is revoked, refresh and access tokens alike (C1).
+    env.clock.advance(10);
+    let (status, body) = env.refresh(&id, &secret, &rt1, None).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, _) = env.refresh(&id, &secret, &rt2, None).await?;
+    assert_eq!(status, 400);
+    assert_eq!(env.introspect(&id, &secret, &at2).await?["active"], false);
+    assert_eq!(env.get_bearer("/api/data", &at2).await?.status(), 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_concurrent_refreshes_have_one_winner_and_the_family_survives() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    for _ in 0..10 {
+        let (_, rt) = tokens(&env, &id, &secret, FULL).await?;
+        let (a, b) = tokio::join!(env.refresh(&id, &secret, &rt, None), env.refresh(&id, &secret, &rt, None));
+        let results = [a?, b?];
+        let winners: Vec<&Value> = results.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        assert!(results.iter().any(|(s, b)| *s == 400 && b["error"] == "invalid_grant"));
+        let new_rt = winners.first().map(|w| tok(w, "refresh_token")).unwrap_or_default();
+        let (status, _) = env.refresh(&id, &secret, &new_rt, None).await?;
+        assert_eq!(status, 200, "the family must survive a race");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn refresh_may_narrow_scope_but_never_widen_it() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let (_, rt) = tokens(&env, &id, &secret, "openid offline_access").await?;
+    let (status, body) = env.refresh(&id, &secret, &rt, Some("openid offline_access data:read")).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (status, body) = env.refresh(&id, &secret, &rt, Some("admin")).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    // The refused attempts did not rotate the token.
+    let (status, body) = env.refresh(&id, &secret, &rt, Some("offline_access")).await?;
+    assert_eq!(status, 200);
+    assert_eq!(body["scope"], "offline_access");
+    let (status, body) = env.refresh(&id, &secret, &tok(&body, "refresh_token"), None).await?;
+    assert_eq!(status, 200);
+    assert_eq!(body["scope"], "openid offline_access", "the new refresh token keeps the original scope");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_bound_to_its_client() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let (other, other_secret) = env.web_client(FULL).await?;
+    let (_, rt) = tokens(&env, &id, &secret, FULL).await?;
+    let (status, body) = env.refresh(&other, &other_secret, &rt, None).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(env.introspect(&other, &other_secret, &rt).await?, json!({"active": false}));
+    let r = env.post_form_basic("/oauth/revoke", &other, &other_secret, &[("token", &rt)]).await?;
+    assert_eq!(r.status(), 200);
+    // Not a reuse and not revoked: the owner still refreshes (C3, D1).
+    assert_eq!(env.refresh(&id, &secret, &rt, None).await?.0, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn refresh_tokens_expire_when_idle_and_at_the_absolute_limit() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("REFRESH_IDLE_SECONDS", "3600"), ("REFRESH_ABSOLUTE_SECONDS", "7200")]).await?;
+    let (id, secret) = setup(&env).await?;
+    let (_, rt) = tokens(&env, &id, &secret, FULL).await?;
+    env.clock.advance(3601);
+    assert_eq!(env.refresh(&id, &secret, &rt, None).await?.0, 400, "idle");
+    let (_, mut rt) = tokens(&env, &id, &secret, FULL).await?;
+    for _ in 0..3 {
+        env.clock.advance(1800);
+        let (status, body) = env.refresh(&id, &secret, &rt, None).await?;
+        assert_eq!(status, 200);
+        rt = tok(&body, "refresh_token");
+    }
+    env.clock.advance(1801); // 7201 s after login, although used 30 min ago
+    let (status, body) = env.refresh(&id, &secret, &rt, None).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "absolute");
+    Ok(())
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_family() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let (at, rt) = tokens(&env, &id, &secret, FULL).await?;
+    let r = env
+        .post_form_basic("/oauth/revoke", &id, &secret, &[("token", &rt), ("token_type_hint", "access_token")])
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(env.refresh(&id, &secret, &rt, None).await?.0, 400);
+    assert_eq!(env.introspect(&id, &secret, &at).await?, json!({"active": false}));
+    assert_eq!(env.get_bearer("/api/data", &at).await?.status(), 401);
+    // Twice is fine.
+    assert_eq!(env.post_form_basic("/oauth/revoke", &id, &secret, &[("token", &rt)]).await?.status(), 200);
+    Ok(())
+}
