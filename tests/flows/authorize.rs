@@ -349,7 +349,8 @@ async fn tampered_replayed_or_cross_site_forms_get_400_without_a_redirect() -> a
         "{}.{tag}",
         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sealed_json.to_string())
     );
-    let cases: Vec<(&str, Vec<(&'static str, String)>, Option<String>, Option<&'static str>)> = vec![
+    type Case = (&'static str, Vec<(&'static str, String)>, Option<String>, Option<&'static str>);
+    let cases: Vec<Case> = vec![
         (
             "no request field",
             vec![

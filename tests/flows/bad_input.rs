@@ -5,10 +5,12 @@ use serde_json::Value;
 const PATHS: &[(&str, &str)] = &[
     ("/register", "POST"),
     ("/register_client", "POST"),
+    ("/oauth/authorize", "GET, POST"),
     ("/oauth/token", "POST"),
     ("/oauth/revoke", "POST"),
     ("/oauth/introspect", "POST"),
     ("/api/data", "GET, POST"),
+    ("/oauth/userinfo", "GET"),
     ("/", "GET"),
     ("/.well-known/oauth-authorization-server", "GET"),
     ("/.well-known/openid-configuration", "GET"),

@@ -125,3 +125,49 @@ async fn a_function_serves_only_its_own_routes() -> anyhow::Result<()> {
     let _ = str_field(&serde_json::json!({"a": "b"}), "a")?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_code_flow_runs_through_authorize_token_and_protected_events() -> anyhow::Result<()> {
+    use oauth_tests::harness::CB;
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let (id, secret) = env.web_client("openid profile offline_access data:read").await?;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    let fill = |event: &str, code: &str, rt: &str, at: &str| {
+        event
+            .replace("REPLACE_CLIENT_ID", &id)
+            .replace("REPLACE_BASIC_CREDENTIALS", &basic)
+            .replace("REPLACE_CODE", code)
+            .replace("REPLACE_REFRESH_TOKEN", rt)
+            .replace("REPLACE_ACCESS_TOKEN", at)
+    };
+    // The login page, from the authorize event.
+    let req = lambda_http::request::from_str(&fill(include_str!("../../events/authorize-get.json"), "", "", ""))?;
+    let resp = handle(&env.app, Function::Authorize, req).await;
+    assert_eq!(resp.status(), 200);
+    assert!(String::from_utf8_lossy(resp.body().as_ref()).contains("name=\"request\""));
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    let req = lambda_http::request::from_str(include_str!("../../events/authorize-get-unknown-client.json"))?;
+    let resp = handle(&env.app, Function::Authorize, req).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+    // A code from a real login, exchanged through the token event.
+    let code = env.code_for(&id, CB, "openid profile offline_access data:read").await?;
+    let req = lambda_http::request::from_str(&fill(
+        include_str!("../../events/token-authorization-code.json"),
+        &code,
+        "",
+        "",
+    ))?;
+    let resp = handle(&env.app, Function::Token, req).await;
+    assert_eq!(resp.status(), 200, "{}", String::from_utf8_lossy(resp.body().as_ref()));
+    let body: Value = serde_json::from_slice(resp.body().as_ref())?;
+    let (at, rt) = (str_field(&body, "access_token")?, str_field(&body, "refresh_token")?);
+    let req = lambda_http::request::from_str(&fill(include_str!("../../events/protected-userinfo.json"), "", "", &at))?;
+    let resp = handle(&env.app, Function::Protected, req).await;
+    assert_eq!(resp.status(), 200);
+    let req = lambda_http::request::from_str(&fill(include_str!("../../events/token-refresh.json"), "", &rt, ""))?;
+    let resp = handle(&env.app, Function::Token, req).await;
+    assert_eq!(resp.status(), 200);
+    Ok(())
+}

@@ -7,6 +7,8 @@ mod conformance;
 mod discovery;
 mod events;
 mod forged_tokens;
+mod login;
+mod oidc;
 mod protected;
 mod register;
 mod revoke_introspect;

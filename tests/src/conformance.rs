@@ -3,8 +3,12 @@
 //! later) runs exactly these cases through [`run_all`].
 use anyhow::{Result, ensure};
 use futures::future::BoxFuture;
-use oauth_core::domain::{AuthMethod, Client, DataItem, GrantType, RedirectUri, ScopeSet, User, Username};
-use oauth_core::store::{ClientStore, DataStore, StoreError, ThrottleStore, TokenStore, UserStore};
+use oauth_core::domain::{
+    AuthCode, AuthMethod, Client, DataItem, GrantType, RedirectUri, RefreshRecord, ScopeSet, User, Username,
+};
+use oauth_core::store::{
+    ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, ThrottleStore, TokenStore, UserStore,
+};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -15,6 +19,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     /// Clients.
     pub clients: Arc<dyn ClientStore>,
+    /// Authorization codes.
+    pub codes: Arc<dyn CodeStore>,
     /// Revocations.
     pub tokens: Arc<dyn TokenStore>,
     /// Data items.
@@ -36,6 +42,12 @@ pub const CASES: &[(&str, Case)] = &[
     ("data_items_list_newest_first_per_subject_with_limit", |s| Box::pin(data_items(s))),
     ("counters_count_expire_and_reset", |s| Box::pin(counters(s))),
     ("concurrent_counter_hits_lose_no_update", |s| Box::pin(concurrent_counter_hits(s))),
+    ("password_hash_updates_and_missing_users_are_not_found", |s| Box::pin(password_update(s))),
+    ("a_code_is_consumed_once_with_its_refresh_token", |s| Box::pin(code_consumed_once(s))),
+    ("concurrent_consumes_of_one_code_have_exactly_one_fresh", |s| Box::pin(concurrent_consumes(s))),
+    ("refresh_tokens_rotate_once", |s| Box::pin(refresh_rotates_once(s))),
+    ("concurrent_rotations_of_one_refresh_token_have_one_winner", |s| Box::pin(concurrent_rotations(s))),
+    ("a_revoked_family_is_revoked_until_its_expiry", |s| Box::pin(family_revocation(s))),
 ];
 
 /// Run every case against fresh stores from `make`; report all failures by name.
@@ -202,5 +214,152 @@ async fn concurrent_counter_hits(s: Stores) -> Result<()> {
     seen.sort_unstable();
     ensure!(seen == (1..=50).collect::<Vec<u32>>(), "each hit must see a distinct count: {seen:?}");
     ensure!(s.throttle.count("ip#192.0.2.1", t0()).await? == 50);
+    Ok(())
+}
+
+async fn password_update(s: Stores) -> Result<()> {
+    s.users.create_user(&user("usr_1", "alice")?).await?;
+    s.users.update_password_hash("usr_1", "$argon2id$new").await?;
+    ensure!(s.users.user_by_sub("usr_1").await?.map(|u| u.password_hash).as_deref() == Some("$argon2id$new"));
+    ensure!(matches!(s.users.update_password_hash("usr_nope", "x").await, Err(StoreError::NotFound)));
+    Ok(())
+}
+
+fn code(hash: &str) -> Result<AuthCode> {
+    Ok(AuthCode {
+        code_hash: hash.into(),
+        client_id: "cl_1".into(),
+        redirect_uri: "https://client.example/cb".into(),
+        redirect_uri_sent: true,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scope: ScopeSet::parse("openid offline_access").map_err(anyhow::Error::msg)?,
+        nonce: Some("n".into()),
+        sub: "usr_1".into(),
+        auth_time: 1_800_000_000,
+        family_id: "fam_1".into(),
+        expires_at: 1_800_000_060,
+        consumed_at: None,
+    })
+}
+
+fn refresh(hash: &str) -> Result<RefreshRecord> {
+    Ok(RefreshRecord {
+        token_hash: hash.into(),
+        family_id: "fam_1".into(),
+        client_id: "cl_1".into(),
+        sub: "usr_1".into(),
+        scope: ScopeSet::parse("openid offline_access").map_err(anyhow::Error::msg)?,
+        auth_time: 1_800_000_000,
+        issued_at: 1_800_000_000,
+        expires_at: 1_802_592_000,
+        family_expires_at: 1_807_776_000,
+        rotated_at: None,
+    })
+}
+
+async fn code_consumed_once(s: Stores) -> Result<()> {
+    s.codes.put_code(&code("c1")?).await?;
+    ensure!(s.codes.code("c1").await?.as_ref() == Some(&code("c1")?), "read back");
+    ensure!(matches!(s.codes.put_code(&code("c1")?).await, Err(StoreError::AlreadyExists)), "duplicate code");
+    let rt = refresh("r1")?;
+    match s.codes.consume_code("c1", 1_800_000_010, Some(&rt)).await? {
+        Consume::Fresh(c) => ensure!(c.consumed_at == Some(1_800_000_010) && c.family_id == "fam_1", "{c:?}"),
+        other => anyhow::bail!("first consume: {other:?}"),
+    }
+    ensure!(s.tokens.refresh("r1").await?.as_ref() == Some(&rt), "refresh token stored with the consume");
+    match s.codes.consume_code("c1", 1_800_000_020, Some(&refresh("r2")?)).await? {
+        Consume::Replayed(c) => ensure!(c.consumed_at == Some(1_800_000_010), "{c:?}"),
+        other => anyhow::bail!("second consume: {other:?}"),
+    }
+    ensure!(s.tokens.refresh("r2").await?.is_none(), "a replay wrote a refresh token");
+    ensure!(s.codes.code("c1").await?.and_then(|c| c.consumed_at) == Some(1_800_000_010), "consumed_at kept");
+    ensure!(matches!(s.codes.consume_code("nope", 1, None).await?, Consume::Missing));
+    ensure!(s.codes.code("nope").await?.is_none());
+    Ok(())
+}
+
+async fn concurrent_consumes(s: Stores) -> Result<()> {
+    s.codes.put_code(&code("c1")?).await?;
+    let tasks = (0..20).map(|i| {
+        let codes = s.codes.clone();
+        tokio::spawn(async move {
+            let rt = refresh(&format!("r{i}"))?;
+            codes.consume_code("c1", 1_800_000_010, Some(&rt)).await.map_err(anyhow::Error::from)
+        })
+    });
+    let mut fresh = 0;
+    for r in futures::future::join_all(tasks).await {
+        match r?? {
+            Consume::Fresh(_) => fresh += 1,
+            Consume::Replayed(_) => {}
+            Consume::Missing => anyhow::bail!("code vanished"),
+        }
+    }
+    ensure!(fresh == 1, "{fresh} fresh consumes");
+    let mut stored = 0;
+    for i in 0..20 {
+        stored += usize::from(s.tokens.refresh(&format!("r{i}")).await?.is_some());
+    }
+    ensure!(stored == 1, "{stored} refresh tokens stored");
+    Ok(())
+}
+
+async fn seed_refresh(s: &Stores, hash: &str) -> Result<()> {
+    s.codes.put_code(&code(&format!("code-{hash}"))?).await?;
+    ensure!(matches!(
+        s.codes.consume_code(&format!("code-{hash}"), 1_800_000_000, Some(&refresh(hash)?)).await?,
+        Consume::Fresh(_)
+    ));
+    Ok(())
+}
+
+async fn refresh_rotates_once(s: Stores) -> Result<()> {
+    seed_refresh(&s, "r1").await?;
+    match s.tokens.rotate_refresh("r1", &refresh("r2")?, 1_800_000_100).await? {
+        Rotate::Rotated(old) => ensure!(old.rotated_at == Some(1_800_000_100), "{old:?}"),
+        other => anyhow::bail!("first rotation: {other:?}"),
+    }
+    ensure!(s.tokens.refresh("r1").await?.and_then(|r| r.rotated_at) == Some(1_800_000_100));
+    ensure!(s.tokens.refresh("r2").await?.is_some_and(|r| r.rotated_at.is_none()), "new token current");
+    match s.tokens.rotate_refresh("r1", &refresh("r3")?, 1_800_000_200).await? {
+        Rotate::AlreadyRotated(old) => ensure!(old.rotated_at == Some(1_800_000_100)),
+        other => anyhow::bail!("second rotation: {other:?}"),
+    }
+    ensure!(s.tokens.refresh("r3").await?.is_none(), "a failed rotation stored a token");
+    ensure!(matches!(s.tokens.rotate_refresh("nope", &refresh("r4")?, 1).await?, Rotate::Missing));
+    Ok(())
+}
+
+async fn concurrent_rotations(s: Stores) -> Result<()> {
+    seed_refresh(&s, "r1").await?;
+    let tasks = (0..10).map(|i| {
+        let tokens = s.tokens.clone();
+        tokio::spawn(async move {
+            let next = refresh(&format!("n{i}"))?;
+            tokens.rotate_refresh("r1", &next, 1_800_000_100).await.map_err(anyhow::Error::from)
+        })
+    });
+    let mut winners = 0;
+    for r in futures::future::join_all(tasks).await {
+        match r?? {
+            Rotate::Rotated(_) => winners += 1,
+            Rotate::AlreadyRotated(_) => {}
+            Rotate::Missing => anyhow::bail!("token vanished"),
+        }
+    }
+    ensure!(winners == 1, "{winners} winners");
+    Ok(())
+}
+
+async fn family_revocation(s: Stores) -> Result<()> {
+    let until = t0() + time::Duration::days(90);
+    ensure!(!s.tokens.is_revoked("at_1", Some("fam_1"), t0()).await?);
+    s.tokens.revoke_family("fam_1", until).await?;
+    s.tokens.revoke_family("fam_1", until).await?;
+    ensure!(s.tokens.is_revoked("at_1", Some("fam_1"), t0()).await?, "family");
+    ensure!(s.tokens.is_revoked("", Some("fam_1"), t0()).await?, "family without a jti");
+    ensure!(!s.tokens.is_revoked("at_1", None, t0()).await?, "jti alone is not revoked");
+    ensure!(!s.tokens.is_revoked("at_1", Some("fam_2"), t0()).await?, "other family");
+    ensure!(!s.tokens.is_revoked("at_1", Some("fam_1"), until).await?, "after expiry");
     Ok(())
 }

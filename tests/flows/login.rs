@@ -1,0 +1,150 @@
+//! The login form: generic failures, no user enumeration, throttling per username and per
+//! source address, hash upgrades (SECURITY.md G1, G3, G4).
+use oauth_tests::harness::{CB, PASSWORD, Page, TestEnv, authz_query};
+use std::time::Instant;
+
+async fn page(env: &TestEnv, id: &str) -> anyhow::Result<Page> {
+    env.authorize(&authz_query(id, Some(CB), "openid", "s")).await
+}
+
+/// The page without what differs per request (the sealed form).
+fn stable(p: &Page) -> String {
+    let req = p.request.clone().unwrap_or_default();
+    p.html.replace(&req, "")
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_the_same() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let (id, _) = env.web_client("openid").await?;
+    let mut unknown_ms = Vec::new();
+    let mut wrong_ms = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..4 {
+        let p = page(&env, &id).await?;
+        let started = Instant::now();
+        let a = env.submit(&p, &format!("nobody{i}"), "wrong password 1", "allow").await?;
+        unknown_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        let p = page(&env, &id).await?;
+        let started = Instant::now();
+        let b = env.submit(&p, "alice", &format!("wrong password {i}"), "allow").await?;
+        wrong_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!((a.status, b.status), (401, 401));
+        assert!(a.location().is_none() && b.location().is_none());
+        bodies.push((stable(&a).replace(&format!("nobody{i}"), "USER"), stable(&b).replace("alice", "USER")));
+    }
+    for (a, b) in &bodies {
+        assert_eq!(a, b, "the two failures must render the same page");
+        assert!(a.contains(oauth_core::oauth::authorize::LOGIN_FAILED));
+    }
+    // Both paths run argon2: a missing dummy hash would make the unknown user 10-100x faster.
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    };
+    let (u, w) = (median(&mut unknown_ms), median(&mut wrong_ms));
+    assert!(u > w / 3.0, "unknown user {u:.1} ms vs wrong password {w:.1} ms: the dummy hash is not running");
+    Ok(())
+}
+
+#[tokio::test]
+async fn five_failures_lock_the_username_even_for_the_right_password_until_the_window_ends() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    env.register_user("bob", PASSWORD).await?;
+    let (id, _) = env.web_client("openid").await?;
+    for i in 0..5 {
+        let p = page(&env, &id).await?;
+        assert_eq!(env.submit(&p, "alice", &format!("nope nope {i}"), "allow").await?.status, 401);
+    }
+    let p = page(&env, &id).await?;
+    let locked = env.submit(&p, "ALICE", PASSWORD, "allow").await?;
+    assert_eq!(locked.status, 429);
+    assert!(locked.headers.get("retry-after").is_some());
+    assert!(locked.html.contains(oauth_core::oauth::authorize::LOGIN_FAILED), "same generic message");
+    assert!(locked.location().is_none());
+    // Other accounts are unaffected.
+    let p = page(&env, &id).await?;
+    assert_eq!(env.submit(&p, "bob", PASSWORD, "allow").await?.status, 303);
+    // Fifteen minutes after the last failure, alice may log in again.
+    env.clock.advance(899);
+    let p = page(&env, &id).await?;
+    assert_eq!(env.submit(&p, "alice", PASSWORD, "allow").await?.status, 429);
+    env.clock.advance(2);
+    let p = page(&env, &id).await?;
+    assert_eq!(env.submit(&p, "alice", PASSWORD, "allow").await?.status, 303);
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_failures_are_all_counted() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("LOGIN_MAX_FAILURES", "1000")]).await?;
+    env.alice().await?;
+    let (id, _) = env.web_client("openid").await?;
+    let mut pages = Vec::new();
+    for _ in 0..12 {
+        pages.push(page(&env, &id).await?);
+    }
+    let attempts = pages.iter().map(|p| env.submit(p, "alice", "wrong wrong wrong", "allow"));
+    for r in futures::future::join_all(attempts).await {
+        assert_eq!(r?.status, 401);
+    }
+    let key = format!("login#user#{}", oauth_core::crypto::sha256_b64("alice"));
+    let now = oauth_core::clock::Clock::now(&*env.clock);
+    assert_eq!(env.app.throttle.count(&key, now).await?, 12, "no lost updates");
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_address_spraying_many_usernames_is_throttled() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("LOGIN_MAX_FAILURES_PER_IP", "4")]).await?;
+    env.alice().await?;
+    let (id, _) = env.web_client("openid").await?;
+    for i in 0..4 {
+        let p = page(&env, &id).await?;
+        assert_eq!(env.submit(&p, &format!("user{i}"), "guess guess", "allow").await?.status, 401);
+    }
+    let p = page(&env, &id).await?;
+    assert_eq!(env.submit(&p, "alice", PASSWORD, "allow").await?.status, 429);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_weak_stored_hash_is_upgraded_at_login() -> anyhow::Result<()> {
+    use argon2::PasswordHasher;
+    let env = TestEnv::new().await?;
+    let sub = env.alice().await?;
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(4096, 3, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?,
+    )
+    .hash_password(PASSWORD.as_bytes())
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .to_string();
+    env.app.users.update_password_hash(&sub, &weak).await?;
+    let (id, _) = env.web_client("openid").await?;
+    let p = page(&env, &id).await?;
+    assert_eq!(env.submit(&p, "alice", PASSWORD, "allow").await?.status, 303);
+    let stored = env.app.users.user_by_sub(&sub).await?.map(|u| u.password_hash).unwrap_or_default();
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn passwords_are_checked_exactly_as_registered() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let long = "Z".repeat(100);
+    env.register_user("carol", &long).await?;
+    let (id, _) = env.web_client("openid").await?;
+    for (name, pw, want) in [
+        ("72-char prefix", &long[..72], 401),
+        ("trailing space", &format!("{long} "), 401),
+        ("exact", long.as_str(), 303),
+    ] {
+        let p = page(&env, &id).await?;
+        assert_eq!(env.submit(&p, "carol", pw, "allow").await?.status, want, "{name}");
+    }
+    Ok(())
+}
