@@ -22,3 +22,5 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== README walk-through"
 scripts/readme-walkthrough.sh target/debug/oauth-local
+echo "== headless browser (Chromium + playwright-core)"
+scripts/browser-test.sh target/debug/oauth-local

@@ -325,8 +325,10 @@ async fn tampered_replayed_or_cross_site_forms_get_400_without_a_redirect() -> a
         if let Some(c) = cookie {
             req = req.header("cookie", format!("oauth_csrf={c}"));
         }
-        if let Some(o) = origin {
-            req = req.header("origin", o);
+        match origin {
+            Some("cross-site") => req = req.header("sec-fetch-site", "cross-site").header("origin", "null"),
+            Some(o) => req = req.header("origin", o),
+            None => {}
         }
         req.send()
     };
@@ -367,6 +369,7 @@ async fn tampered_replayed_or_cross_site_forms_get_400_without_a_redirect() -> a
         ("altered hidden field", login(altered), page.cookie.clone(), None),
         ("garbage hidden field", login("abc.def".into()), page.cookie.clone(), None),
         ("cross-site origin", login(request.clone()), page.cookie.clone(), Some("https://evil.test")),
+        ("cross-site fetch metadata", login(request.clone()), page.cookie.clone(), Some("cross-site")),
         (
             "no decision",
             vec![("request", request.clone()), ("username", "alice".into()), ("password", PASSWORD.into())],

@@ -7,6 +7,7 @@ mod conformance;
 mod discovery;
 mod events;
 mod forged_tokens;
+mod interop;
 mod login;
 mod oidc;
 mod protected;

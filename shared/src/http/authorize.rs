@@ -98,9 +98,13 @@ pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError
     Ok(render(app, outcome, StatusCode::FOUND, new_cookie.as_deref()))
 }
 
-/// Whether `Origin` and `Sec-Fetch-Site` allow this form post (SECURITY.md A10).
+/// Whether `Origin` and `Sec-Fetch-Site` allow this form post (SECURITY.md A10). Under
+/// `Referrer-Policy: no-referrer` browsers send `Origin: null` even for same-origin form
+/// posts (Fetch, "serializing a request origin"), so `null` proves nothing either way:
+/// `Sec-Fetch-Site` and the SameSite CSRF cookie decide then.
 fn same_origin(app: &App, req: &Request) -> bool {
-    let origin_ok = header_values(req, header::ORIGIN).iter().all(|o| *o == app.settings.issuer_origin());
+    let origin_ok =
+        header_values(req, header::ORIGIN).iter().all(|o| *o == app.settings.issuer_origin() || *o == "null");
     let fetch_ok = header_values(req, header::HeaderName::from_static("sec-fetch-site"))
         .iter()
         .all(|s| matches!(*s, "same-origin" | "none"));
