@@ -16,10 +16,28 @@ grep -q '^listening on' "$work/server.log" || { cat "$work/server.log"; echo "se
 sed -n '/<!-- walkthrough:start -->/,/<!-- walkthrough:end -->/p' README.md \
   | sed '1,2d;$d' | sed '$d' \
   | sed "s|^BASE=.*|BASE=http://127.0.0.1:$port|" >"$work/walkthrough.sh"
-bash -euo pipefail "$work/walkthrough.sh" >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; echo "walk-through failed"; exit 1; }
+# The browser flow, with the paste step replaced by a scripted login (what the browser does).
+sed -n '/<!-- codeflow:start -->/,/<!-- codeflow:end -->/p' README.md | sed '1,2d;$d' | sed '$d' >"$work/codeflow.raw"
+grep -q '^CODE=paste-the-code-here$' "$work/codeflow.raw" || { echo "README code flow lost its paste step"; exit 1; }
+{
+  cat "$work/walkthrough.sh"
+  sed '/^CODE=paste-the-code-here$/,$d' "$work/codeflow.raw"
+  cat <<'LOGIN'
+PAGE=$(curl -s -c "$JAR" "$AUTHORIZE_URL")
+REQ=$(echo "$PAGE" | grep -o 'name="request" value="[^"]*"' | cut -d'"' -f4)
+LOCATION=$(curl -s -o /dev/null -w '%{redirect_url}' -b "$JAR" --data-urlencode "request=$REQ" \
+  -d username=alice --data-urlencode 'password=correct horse battery staple' -d decision=allow "$BASE/oauth/authorize")
+echo "redirected to: ${LOCATION%%\?*}"
+CODE=$(echo "$LOCATION" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+LOGIN
+  sed -n '/^CODE=paste-the-code-here$/,$p' "$work/codeflow.raw" | sed '1d'
+} | sed "1i JAR=$work/cookies" >"$work/all.sh"
+bash -euo pipefail "$work/all.sh" >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; echo "walk-through failed"; exit 1; }
 
-fail=0
-expect() { grep -q -- "$1" "$work/out.txt" || { echo "walk-through output lacks: $1"; fail=1; }; }
+fail=0; passed=0
+expect() {
+  if grep -q -- "$1" "$work/out.txt"; then passed=$((passed + 1)); else echo "walk-through output lacks: $1"; fail=$((fail + 1)); fi
+}
 expect '"message": "User registered successfully!"'
 expect '"token_endpoint_auth_method": "client_secret_basic"'
 expect '"data": "This is protected data!"'
@@ -28,9 +46,13 @@ expect '"active": true'
 expect 'revoke: 200'
 expect 'HTTP/1.1 401'
 expect 'Bearer error="invalid_token"'
-if [ "$fail" -ne 0 ]; then cat "$work/out.txt"; exit 1; fi
+expect 'redirected to: http://127.0.0.1:8080/callback'
+expect '"has_id_token": true'
+expect '"preferred_username": "alice"'
+expect '"scope": "openid profile offline_access data:read"'
+if [ "$fail" -ne 0 ]; then cat "$work/out.txt"; echo "README walk-throughs: $passed passed, $fail failed"; exit 1; fi
 # Secrets never reach the log.
 secret=$(grep -o '"client_secret": "[^"]*"' "$work/out.txt" | head -1 | cut -d'"' -f4)
 if [ -n "$secret" ] && grep -qF "$secret" "$work/server.log"; then echo "client secret found in the server log"; exit 1; fi
 grep -qF 'correct horse' "$work/server.log" && { echo "password found in the server log"; exit 1; }
-echo "README walk-through: 10 passed, 0 failed"
+echo "README walk-throughs: $passed passed, 0 failed"
