@@ -106,5 +106,114 @@ fn flows(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, jwt, argon2, flows);
+fn body_text(resp: &http::Response<lambda_http::Body>) -> String {
+    String::from_utf8_lossy(resp.body().as_ref()).into_owned()
+}
+
+/// GET /oauth/authorize and return (sealed request, cookie) of the login form.
+async fn login_form(app: &App, client_id: &str) -> (String, String) {
+    let q = format!(
+        "/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fclient.example%2Fcb\
+         &scope=openid%20offline_access%20data%3Aread&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+         &code_challenge_method=S256"
+    );
+    let resp = handle(app, Function::All, request("GET", &q, &[], "")).await;
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = body_text(&resp);
+    let start = html.find("name=\"request\" value=\"").unwrap() + "name=\"request\" value=\"".len();
+    let end = start + html[start..].find('"').unwrap();
+    (html[start..end].to_owned(), cookie)
+}
+
+fn login_submit(sealed: &str, cookie: &str) -> lambda_http::Request {
+    let body = format!("request={sealed}&username=alice&password=correct+horse+battery+staple&decision=allow");
+    request(
+        "POST",
+        "/oauth/authorize",
+        &[("content-type", "application/x-www-form-urlencoded"), ("cookie", cookie)],
+        &body,
+    )
+}
+
+fn code_flow(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let app = rt.block_on(async {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let keys = StaticKeys::generate(&[SigningAlg::Es256, SigningAlg::Rs256]).unwrap();
+        let app = Arc::new(App::with_sqlite(settings("ES256"), store, &keys, App::system_clock()).await.unwrap());
+        let reg = request(
+            "POST",
+            "/register",
+            &[("content-type", "application/json")],
+            r#"{"username":"alice","password":"correct horse battery staple"}"#,
+        );
+        assert_eq!(handle(&app, Function::All, reg).await.status(), 201);
+        app
+    });
+    let reg = request(
+        "POST",
+        "/register_client",
+        &[("content-type", "application/json")],
+        r#"{"redirect_uris":["https://client.example/cb"],"scope":"openid offline_access data:read"}"#,
+    );
+    let client: serde_json::Value =
+        serde_json::from_slice(rt.block_on(handle(&app, Function::All, reg)).body().as_ref()).unwrap();
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{}", client["client_secret"].as_str().unwrap()))
+    );
+    let mut group = c.benchmark_group("code_flow");
+    group.sample_size(20);
+    // The whole login POST: form checks, throttle counters, argon2id verify, code issue.
+    group.bench_function("authorize_post_login", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (app, id) = (app.clone(), id.clone());
+            async move {
+                let mut forms = Vec::new();
+                for _ in 0..iters {
+                    forms.push(login_form(&app, &id).await);
+                }
+                let started = std::time::Instant::now();
+                for (sealed, cookie) in &forms {
+                    let resp = handle(&app, Function::Authorize, login_submit(sealed, cookie)).await;
+                    assert_eq!(resp.status(), 303);
+                }
+                started.elapsed()
+            }
+        })
+    });
+    group.sample_size(50);
+    // The code exchange: client auth, code read, PKCE, consume + refresh insert, AT + RS256 ID token.
+    group.bench_function("token_code_exchange", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (app, id, basic) = (app.clone(), id.clone(), basic.clone());
+            async move {
+                let mut codes = Vec::new();
+                for _ in 0..iters {
+                    let (sealed, cookie) = login_form(&app, &id).await;
+                    let resp = handle(&app, Function::Authorize, login_submit(&sealed, &cookie)).await;
+                    let loc = resp.headers()["location"].to_str().unwrap().to_owned();
+                    let code = loc.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+                    codes.push(code);
+                }
+                let started = std::time::Instant::now();
+                for code in &codes {
+                    let body = format!(
+                        "grant_type=authorization_code&code={code}&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk\
+                         &redirect_uri=https%3A%2F%2Fclient.example%2Fcb"
+                    );
+                    let req = request("POST", "/oauth/token", &[("content-type", "application/x-www-form-urlencoded"), ("authorization", &basic)], &body);
+                    let resp = handle(&app, Function::Token, req).await;
+                    assert_eq!(resp.status(), 200);
+                }
+                started.elapsed()
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, jwt, argon2, flows, code_flow);
 criterion_main!(benches);
