@@ -12,22 +12,20 @@ export RUST_LOG=${RUST_LOG:-warn}
 
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --locked -p oauth-local >/dev/null
+bin=target/release/oauth-local
 
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
-target/release/oauth-local --addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q '^listening on' "$work/server.log" && break; sleep 0.1; done
+source scripts/lib.sh
+trap 'stop_server; rm -rf "$work"' EXIT
+start_server "$bin" "$work"
 
-client=$(curl -sf -X POST "$base/register_client" -H 'Content-Type: application/json' \
+client=$(curl -sf -X POST "$BASE/register_client" -H 'Content-Type: application/json' \
   -d '{"grant_types":["client_credentials"],"scope":"data:read data:write"}')
 id=$(echo "$client" | jq -r .client_id)
 secret=$(echo "$client" | jq -r .client_secret)
 basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
-token=$(curl -sf -u "$id:$secret" -d grant_type=client_credentials "$base/oauth/token" | jq -r .access_token)
-curl -sf -X POST "$base/api/data" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"value":{"n":1}}' >/dev/null
+token=$(curl -sf -u "$id:$secret" -d grant_type=client_credentials "$BASE/oauth/token" | jq -r .access_token)
+curl -sf -X POST "$BASE/api/data" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"value":{"n":1}}' >/dev/null
 
 cat >"$work/token.lua" <<LUA
 wrk.method = "POST"
@@ -49,5 +47,5 @@ run() { # name, wrk args...
   errors=$(echo "$out" | awk '/Socket errors/ {print $0}')
   printf '%-32s %10s req/s   p50 %-8s p99 %-8s non-2xx %s %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "${errors:-socket errors 0}"
 }
-run "POST /oauth/token (cc)" -s "$work/token.lua" "$base/oauth/token"
-run "GET /api/data" -H "Authorization: Bearer $token" "$base/api/data"
+run "POST /oauth/token (cc)" -s "$work/token.lua" "$BASE/oauth/token"
+run "GET /api/data" -H "Authorization: Bearer $token" "$BASE/api/data"

@@ -15,12 +15,9 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 fi
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin" --addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q '^listening on' "$work/server.log" && break; sleep 0.1; done
-grep -q '^listening on' "$work/server.log" || { cat "$work/server.log"; echo "server did not start"; exit 1; }
+source scripts/lib.sh
+trap 'stop_server; rm -rf "$work"' EXIT
+start_server "$bin" "$work"
 mkdir -p target
-(cd tests/browser && BASE="http://127.0.0.1:$port" SCREENSHOT_DIR="$PWD/../../target" timeout 120 node login.test.mjs) \
+(cd tests/browser && BASE="$BASE" SCREENSHOT_DIR="$PWD/../../target" timeout 120 node login.test.mjs) \
   || { echo "--- server log"; tail -20 "$work/server.log"; exit 1; }

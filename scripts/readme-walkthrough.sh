@@ -5,17 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:?usage: $0 <oauth-local binary>}
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin" --addr "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do grep -q '^listening on' "$work/server.log" && break; sleep 0.1; done
-grep -q '^listening on' "$work/server.log" || { cat "$work/server.log"; echo "server did not start"; exit 1; }
+source scripts/lib.sh
+trap 'stop_server; rm -rf "$work"' EXIT
+start_server "$bin" "$work"
 
 # The block between the walkthrough markers, with BASE pointed at this server.
 sed -n '/<!-- walkthrough:start -->/,/<!-- walkthrough:end -->/p' README.md \
   | sed '1,2d;$d' | sed '$d' \
-  | sed "s|^BASE=.*|BASE=http://127.0.0.1:$port|" >"$work/walkthrough.sh"
+  | sed "s|^BASE=.*|BASE=$BASE|" >"$work/walkthrough.sh"
 # The browser flow, with the paste step replaced by a scripted login (what the browser does).
 sed -n '/<!-- codeflow:start -->/,/<!-- codeflow:end -->/p' README.md | sed '1,2d;$d' | sed '$d' >"$work/codeflow.raw"
 grep -q '^CODE=paste-the-code-here$' "$work/codeflow.raw" || { echo "README code flow lost its paste step"; exit 1; }

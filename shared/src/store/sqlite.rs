@@ -74,6 +74,26 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
 }
 
+/// The result of an INSERT: a uniqueness violation is `AlreadyExists`, anything else a backend failure.
+fn inserted(r: rusqlite::Result<usize>) -> Result<(), StoreError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+/// Record a revocation key until `until` (idempotent; a later expiry is never shortened).
+fn revoke_key(conn: &Connection, key: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO revocations (key, expires_at) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+    )
+    .and_then(|mut st| st.execute(params![key, until.unix_timestamp()]))
+    .map_err(backend)?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Open (creating if needed) the database file at `path`.
     ///
@@ -156,11 +176,7 @@ impl UserStore for SqliteStore {
                 user.created_at
             ])
         });
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-            Err(e) => Err(backend(e)),
-        }
+        inserted(r)
     }
 
     async fn user_by_username(&self, username_key: &str) -> Result<Option<User>, StoreError> {
@@ -237,11 +253,7 @@ fn insert_refresh(conn: &Connection, rt: &RefreshRecord) -> Result<(), StoreErro
             "INSERT INTO refresh_tokens (token_hash, family_id, record, rotated_at, expires_at) VALUES (?1, ?2, ?3, NULL, ?4)",
         )
         .and_then(|mut st| st.execute(params![rt.token_hash, rt.family_id, json, rt.family_expires_at]));
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-        Err(e) => Err(backend(e)),
-    }
+    inserted(r)
 }
 
 #[async_trait]
@@ -252,11 +264,7 @@ impl CodeStore for SqliteStore {
         let r = conn
             .prepare_cached("INSERT INTO codes (code_hash, record, consumed_at, expires_at) VALUES (?1, ?2, ?3, ?4)")
             .and_then(|mut st| st.execute(params![code.code_hash, json, code.consumed_at, code.expires_at]));
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-            Err(e) => Err(backend(e)),
-        }
+        inserted(r)
     }
 
     async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
@@ -299,11 +307,7 @@ impl ClientStore for SqliteStore {
         let r = conn
             .prepare_cached("INSERT INTO clients (client_id, record) VALUES (?1, ?2)")
             .and_then(|mut st| st.execute(params![client.client_id, record]));
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-            Err(e) => Err(backend(e)),
-        }
+        inserted(r)
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
@@ -345,25 +349,11 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError> {
-        let conn = self.conn()?;
-        conn.prepare_cached(
-            "INSERT INTO revocations (key, expires_at) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
-        )
-        .and_then(|mut st| st.execute(params![format!("fam#{family_id}"), until.unix_timestamp()]))
-        .map_err(backend)?;
-        Ok(())
+        revoke_key(&*self.conn()?, &format!("fam#{family_id}"), until)
     }
 
     async fn revoke_jti(&self, jti: &str, until: OffsetDateTime) -> Result<(), StoreError> {
-        let conn = self.conn()?;
-        conn.prepare_cached(
-            "INSERT INTO revocations (key, expires_at) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
-        )
-        .and_then(|mut st| st.execute(params![format!("jti#{jti}"), until.unix_timestamp()]))
-        .map_err(backend)?;
-        Ok(())
+        revoke_key(&*self.conn()?, &format!("jti#{jti}"), until)
     }
 
     async fn is_revoked(&self, jti: &str, family: Option<&str>, now: OffsetDateTime) -> Result<bool, StoreError> {
@@ -384,11 +374,7 @@ impl DataStore for SqliteStore {
         let r = conn
             .prepare_cached("INSERT INTO data_items (id, sub, value, created_at_ms) VALUES (?1, ?2, ?3, ?4)")
             .and_then(|mut st| st.execute(params![item.id, item.sub, value, item.created_at_ms]));
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists),
-            Err(e) => Err(backend(e)),
-        }
+        inserted(r)
     }
 
     async fn items_for(&self, sub: &str, limit: usize) -> Result<Vec<DataItem>, StoreError> {
