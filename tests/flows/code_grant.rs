@@ -187,6 +187,7 @@ async fn a_code_without_a_challenge_refuses_any_verifier() -> anyhow::Result<()>
             family_id: "fam_x".into(),
             expires_at: now + 60,
             consumed_at: None,
+            consumed_by: None,
         })
         .await?;
     let (status, body) = env.exchange(&id, &secret, code, VERIFIER, Some(CB)).await?;

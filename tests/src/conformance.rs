@@ -43,9 +43,9 @@ pub const CASES: &[(&str, Case)] = &[
     ("counters_count_expire_and_reset", |s| Box::pin(counters(s))),
     ("concurrent_counter_hits_lose_no_update", |s| Box::pin(concurrent_counter_hits(s))),
     ("password_hash_updates_and_missing_users_are_not_found", |s| Box::pin(password_update(s))),
-    ("a_code_is_consumed_once_with_its_refresh_token", |s| Box::pin(code_consumed_once(s))),
+    ("a_code_is_consumed_once_with_its_refresh_token_and_retries_are_recognised", |s| Box::pin(code_consumed_once(s))),
     ("concurrent_consumes_of_one_code_have_exactly_one_fresh", |s| Box::pin(concurrent_consumes(s))),
-    ("refresh_tokens_rotate_once", |s| Box::pin(refresh_rotates_once(s))),
+    ("refresh_tokens_rotate_once_and_retries_are_recognised", |s| Box::pin(refresh_rotates_once(s))),
     ("concurrent_rotations_of_one_refresh_token_have_one_winner", |s| Box::pin(concurrent_rotations(s))),
     ("a_revoked_family_is_revoked_until_its_expiry", |s| Box::pin(family_revocation(s))),
 ];
@@ -239,6 +239,7 @@ fn code(hash: &str) -> Result<AuthCode> {
         family_id: "fam_1".into(),
         expires_at: 1_800_000_060,
         consumed_at: None,
+        consumed_by: None,
     })
 }
 
@@ -254,6 +255,7 @@ fn refresh(hash: &str) -> Result<RefreshRecord> {
         expires_at: 1_802_592_000,
         family_expires_at: 1_807_776_000,
         rotated_at: None,
+        rotated_to: None,
     })
 }
 
@@ -262,18 +264,19 @@ async fn code_consumed_once(s: Stores) -> Result<()> {
     ensure!(s.codes.code("c1").await?.as_ref() == Some(&code("c1")?), "read back");
     ensure!(matches!(s.codes.put_code(&code("c1")?).await, Err(StoreError::AlreadyExists)), "duplicate code");
     let rt = refresh("r1")?;
-    match s.codes.consume_code("c1", 1_800_000_010, Some(&rt)).await? {
-        Consume::Fresh(c) => ensure!(c.consumed_at == Some(1_800_000_010) && c.family_id == "fam_1", "{c:?}"),
-        other => anyhow::bail!("first consume: {other:?}"),
-    }
+    let first = s.codes.consume_code("c1", 1_800_000_010, "req_a", Some(&rt)).await?;
+    ensure!(first == Consume::Fresh, "first consume: {first:?}");
     ensure!(s.tokens.refresh("r1").await?.as_ref() == Some(&rt), "refresh token stored with the consume");
-    match s.codes.consume_code("c1", 1_800_000_020, Some(&refresh("r2")?)).await? {
-        Consume::Replayed(c) => ensure!(c.consumed_at == Some(1_800_000_010), "{c:?}"),
+    match s.codes.consume_code("c1", 1_800_000_020, "req_b", Some(&refresh("r2")?)).await? {
+        Consume::Replayed(c) => ensure!(c.consumed_at == Some(1_800_000_010) && c.family_id == "fam_1", "{c:?}"),
         other => anyhow::bail!("second consume: {other:?}"),
     }
+    // The same request retried (its first response lost): not a replay, nothing new written.
+    let retried = s.codes.consume_code("c1", 1_800_000_011, "req_a", Some(&rt)).await?;
+    ensure!(retried == Consume::Fresh, "retry: {retried:?}");
     ensure!(s.tokens.refresh("r2").await?.is_none(), "a replay wrote a refresh token");
     ensure!(s.codes.code("c1").await?.and_then(|c| c.consumed_at) == Some(1_800_000_010), "consumed_at kept");
-    ensure!(matches!(s.codes.consume_code("nope", 1, None).await?, Consume::Missing));
+    ensure!(matches!(s.codes.consume_code("nope", 1, "req_c", None).await?, Consume::Missing));
     ensure!(s.codes.code("nope").await?.is_none());
     Ok(())
 }
@@ -284,13 +287,13 @@ async fn concurrent_consumes(s: Stores) -> Result<()> {
         let codes = s.codes.clone();
         tokio::spawn(async move {
             let rt = refresh(&format!("r{i}"))?;
-            codes.consume_code("c1", 1_800_000_010, Some(&rt)).await.map_err(anyhow::Error::from)
+            codes.consume_code("c1", 1_800_000_010, &format!("req_{i}"), Some(&rt)).await.map_err(anyhow::Error::from)
         })
     });
     let mut fresh = 0;
     for r in futures::future::join_all(tasks).await {
         match r?? {
-            Consume::Fresh(_) => fresh += 1,
+            Consume::Fresh => fresh += 1,
             Consume::Replayed(_) => {}
             Consume::Missing => anyhow::bail!("code vanished"),
         }
@@ -306,20 +309,21 @@ async fn concurrent_consumes(s: Stores) -> Result<()> {
 
 async fn seed_refresh(s: &Stores, hash: &str) -> Result<()> {
     s.codes.put_code(&code(&format!("code-{hash}"))?).await?;
-    ensure!(matches!(
-        s.codes.consume_code(&format!("code-{hash}"), 1_800_000_000, Some(&refresh(hash)?)).await?,
-        Consume::Fresh(_)
-    ));
+    let c = s.codes.consume_code(&format!("code-{hash}"), 1_800_000_000, "req_seed", Some(&refresh(hash)?)).await?;
+    ensure!(c == Consume::Fresh, "{c:?}");
     Ok(())
 }
 
 async fn refresh_rotates_once(s: Stores) -> Result<()> {
     seed_refresh(&s, "r1").await?;
-    match s.tokens.rotate_refresh("r1", &refresh("r2")?, 1_800_000_100).await? {
-        Rotate::Rotated(old) => ensure!(old.rotated_at == Some(1_800_000_100), "{old:?}"),
-        other => anyhow::bail!("first rotation: {other:?}"),
-    }
-    ensure!(s.tokens.refresh("r1").await?.and_then(|r| r.rotated_at) == Some(1_800_000_100));
+    let first = s.tokens.rotate_refresh("r1", &refresh("r2")?, 1_800_000_100).await?;
+    ensure!(first == Rotate::Rotated, "first rotation: {first:?}");
+    let old = s.tokens.refresh("r1").await?;
+    ensure!(old.as_ref().and_then(|r| r.rotated_at) == Some(1_800_000_100), "{old:?}");
+    ensure!(old.and_then(|r| r.rotated_to).as_deref() == Some("r2"), "successor recorded");
+    // The same rotation retried: recognised, nothing new written.
+    let retried = s.tokens.rotate_refresh("r1", &refresh("r2")?, 1_800_000_101).await?;
+    ensure!(retried == Rotate::Rotated, "retry: {retried:?}");
     ensure!(s.tokens.refresh("r2").await?.is_some_and(|r| r.rotated_at.is_none()), "new token current");
     match s.tokens.rotate_refresh("r1", &refresh("r3")?, 1_800_000_200).await? {
         Rotate::AlreadyRotated(old) => ensure!(old.rotated_at == Some(1_800_000_100)),
@@ -342,7 +346,7 @@ async fn concurrent_rotations(s: Stores) -> Result<()> {
     let mut winners = 0;
     for r in futures::future::join_all(tasks).await {
         match r?? {
-            Rotate::Rotated(_) => winners += 1,
+            Rotate::Rotated => winners += 1,
             Rotate::AlreadyRotated(_) => {}
             Rotate::Missing => anyhow::bail!("token vanished"),
         }

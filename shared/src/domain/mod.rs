@@ -155,6 +155,9 @@ pub struct AuthCode {
     pub expires_at: i64,
     /// When it was redeemed; `None` while unused.
     pub consumed_at: Option<i64>,
+    /// The token request that redeemed it: a retried write recognises itself by it.
+    #[serde(default)]
+    pub consumed_by: Option<String>,
 }
 
 /// A refresh token, stored under the SHA-256 of the token. Every refresh token belongs to
@@ -181,4 +184,7 @@ pub struct RefreshRecord {
     pub family_expires_at: i64,
     /// When it was rotated (used); `None` while current.
     pub rotated_at: Option<i64>,
+    /// Hash of the token that replaced it: a retried rotation recognises itself by it.
+    #[serde(default)]
+    pub rotated_to: Option<String>,
 }

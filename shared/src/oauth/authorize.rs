@@ -408,6 +408,7 @@ async fn issue_code(app: &App, p: &PendingRequest, sub: &str, now: i64) -> Resul
         family_id: random_id("fam_").map_err(OAuthError::server)?,
         expires_at: now + CODE_TTL_SECONDS,
         consumed_at: None,
+        consumed_by: None,
     };
     app.codes.put_code(&record).await.map_err(store_failure)?;
     tracing::info!(event = "code_issued", sub = %sub, client_id = %p.client_id, family_id = %record.family_id, "authorization code issued");

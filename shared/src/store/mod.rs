@@ -48,10 +48,12 @@ pub trait UserStore: Send + Sync {
 /// What [`CodeStore::consume_code`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consume {
-    /// The code was unused; it is now consumed (and the refresh token, if any, stored).
-    Fresh(AuthCode),
-    /// The code had been consumed before: a replay. Nothing was written.
-    Replayed(AuthCode),
+    /// The code was unused and is now consumed by this request (and the refresh token, if
+    /// any, stored); also returned when this same request had already consumed it (a
+    /// retried write), so a lost response is never mistaken for a replay.
+    Fresh,
+    /// The code had been consumed by another request: a replay. Nothing was written.
+    Replayed(Box<AuthCode>),
     /// No such code.
     Missing,
 }
@@ -63,12 +65,15 @@ pub trait CodeStore: Send + Sync {
     async fn put_code(&self, code: &AuthCode) -> Result<(), StoreError>;
     /// The code with this hash, read consistently, consumed or not.
     async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError>;
-    /// Atomically mark the code consumed at `now` and store `refresh` (when given): both
-    /// happen or neither. Of concurrent calls for one code exactly one gets `Fresh`.
+    /// Atomically mark the code consumed at `now` by `request_id` and store `refresh` (when
+    /// given): both happen or neither. Of concurrent calls for one code with different
+    /// request ids exactly one gets `Fresh`; repeating a call with the same request id
+    /// (a retry after a lost response) gets `Fresh` again and writes nothing more.
     async fn consume_code(
         &self,
         code_hash: &str,
         now: i64,
+        request_id: &str,
         refresh: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError>;
 }
@@ -76,10 +81,11 @@ pub trait CodeStore: Send + Sync {
 /// What [`TokenStore::rotate_refresh`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotate {
-    /// The old token was current; it is now rotated and the new one stored.
-    Rotated(RefreshRecord),
+    /// The old token was current; it is now rotated and the new one stored. Also returned
+    /// when the old token had already been rotated to this same new token (a retry).
+    Rotated,
     /// The old token had been rotated before (its record, with `rotated_at`). Nothing written.
-    AlreadyRotated(RefreshRecord),
+    AlreadyRotated(Box<RefreshRecord>),
     /// No such token.
     Missing,
 }
@@ -100,8 +106,9 @@ pub trait ClientStore: Send + Sync {
 pub trait TokenStore: Send + Sync {
     /// The refresh token with this hash (consistent read), rotated or not.
     async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
-    /// Atomically mark `old_hash` rotated at `now` and store `new`: both or neither. Of
-    /// concurrent rotations of one token exactly one gets `Rotated`.
+    /// Atomically mark `old_hash` rotated at `now` to `new` and store `new`: both or neither.
+    /// Of concurrent rotations of one token exactly one gets `Rotated`; repeating the same
+    /// rotation (same `new`) gets `Rotated` again and writes nothing more.
     async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError>;
     /// Revoke a whole refresh family (its refresh and access tokens) until `until`. Idempotent.
     async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError>;

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS codes (
     code_hash TEXT PRIMARY KEY,
     record TEXT NOT NULL,
     consumed_at INTEGER,
+    consumed_by TEXT,
     expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS refresh_tokens (
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     family_id TEXT NOT NULL,
     record TEXT NOT NULL,
     rotated_at INTEGER,
+    rotated_to TEXT,
     expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (
@@ -220,27 +222,31 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Backend(e.into()))
 }
 
+type StateRow = (String, Option<i64>, Option<String>);
+
 fn read_code(conn: &Connection, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
-    let row: Option<(String, Option<i64>)> = conn
-        .prepare_cached("SELECT record, consumed_at FROM codes WHERE code_hash = ?1")
-        .and_then(|mut st| st.query_row([code_hash], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+    let row: Option<StateRow> = conn
+        .prepare_cached("SELECT record, consumed_at, consumed_by FROM codes WHERE code_hash = ?1")
+        .and_then(|mut st| st.query_row([code_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
         .map_err(backend)?;
-    row.map(|(json, consumed_at)| {
+    row.map(|(json, consumed_at, consumed_by)| {
         let mut code: AuthCode = from_json("code", code_hash, &json)?;
         code.consumed_at = consumed_at;
+        code.consumed_by = consumed_by;
         Ok(code)
     })
     .transpose()
 }
 
 fn read_refresh(conn: &Connection, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
-    let row: Option<(String, Option<i64>)> = conn
-        .prepare_cached("SELECT record, rotated_at FROM refresh_tokens WHERE token_hash = ?1")
-        .and_then(|mut st| st.query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+    let row: Option<StateRow> = conn
+        .prepare_cached("SELECT record, rotated_at, rotated_to FROM refresh_tokens WHERE token_hash = ?1")
+        .and_then(|mut st| st.query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
         .map_err(backend)?;
-    row.map(|(json, rotated_at)| {
-        let mut rt: RefreshRecord = from_json("refresh token of family", "?", &json)?;
+    row.map(|(json, rotated_at, rotated_to)| {
+        let mut rt: RefreshRecord = from_json("refresh token", "(hash withheld)", &json)?;
         rt.rotated_at = rotated_at;
+        rt.rotated_to = rotated_to;
         Ok(rt)
     })
     .transpose()
@@ -275,27 +281,28 @@ impl CodeStore for SqliteStore {
         &self,
         code_hash: &str,
         now: i64,
+        request_id: &str,
         refresh: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(backend)?;
-        let Some(mut code) = read_code(&tx, code_hash)? else {
+        let Some(code) = read_code(&tx, code_hash)? else {
             return Ok(Consume::Missing);
         };
         if code.consumed_at.is_some() {
-            return Ok(Consume::Replayed(code));
+            let ours = code.consumed_by.as_deref() == Some(request_id);
+            return Ok(if ours { Consume::Fresh } else { Consume::Replayed(Box::new(code)) });
         }
         tx.execute(
-            "UPDATE codes SET consumed_at = ?2 WHERE code_hash = ?1 AND consumed_at IS NULL",
-            params![code_hash, now],
+            "UPDATE codes SET consumed_at = ?2, consumed_by = ?3 WHERE code_hash = ?1 AND consumed_at IS NULL",
+            params![code_hash, now, request_id],
         )
         .map_err(backend)?;
         if let Some(rt) = refresh {
             insert_refresh(&tx, rt)?;
         }
         tx.commit().map_err(backend)?;
-        code.consumed_at = Some(now);
-        Ok(Consume::Fresh(code))
+        Ok(Consume::Fresh)
     }
 }
 
@@ -331,21 +338,21 @@ impl TokenStore for SqliteStore {
     async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(backend)?;
-        let Some(mut old) = read_refresh(&tx, old_hash)? else {
+        let Some(old) = read_refresh(&tx, old_hash)? else {
             return Ok(Rotate::Missing);
         };
         if old.rotated_at.is_some() {
-            return Ok(Rotate::AlreadyRotated(old));
+            let ours = old.rotated_to.as_deref() == Some(new.token_hash.as_str());
+            return Ok(if ours { Rotate::Rotated } else { Rotate::AlreadyRotated(Box::new(old)) });
         }
         tx.execute(
-            "UPDATE refresh_tokens SET rotated_at = ?2 WHERE token_hash = ?1 AND rotated_at IS NULL",
-            params![old_hash, now],
+            "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3 WHERE token_hash = ?1 AND rotated_at IS NULL",
+            params![old_hash, now, new.token_hash],
         )
         .map_err(backend)?;
         insert_refresh(&tx, new)?;
         tx.commit().map_err(backend)?;
-        old.rotated_at = Some(now);
-        Ok(Rotate::Rotated(old))
+        Ok(Rotate::Rotated)
     }
 
     async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError> {

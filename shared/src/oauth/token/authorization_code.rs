@@ -60,8 +60,16 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(invalid_grant("the code has expired"));
     }
     let refresh = issue_refresh(client, &record.scope).then(|| new_refresh(app, &record, client, now)).transpose()?;
-    match app.codes.consume_code(&code_hash, now, refresh.as_ref().map(|(_, r)| r)).await.map_err(store_failure)? {
-        Consume::Fresh(code) => {
+    // Identifies this redemption, so a retried write is not mistaken for a replay (R2).
+    let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
+    match app
+        .codes
+        .consume_code(&code_hash, now, &request_id, refresh.as_ref().map(|(_, r)| r))
+        .await
+        .map_err(store_failure)?
+    {
+        Consume::Fresh => {
+            let code = record;
             tracing::info!(event = "token_issued", grant_type = "authorization_code", client_id = %client.client_id, sub = %code.sub, family_id = %code.family_id, "tokens issued");
             let g = UserGrant {
                 sub: &code.sub,
@@ -105,6 +113,7 @@ fn new_refresh(
         expires_at: (now + app.settings.refresh_idle_ttl).min(family_expires_at),
         family_expires_at,
         rotated_at: None,
+        rotated_to: None,
     };
     Ok((token, record))
 }

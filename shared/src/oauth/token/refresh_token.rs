@@ -62,11 +62,12 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         issued_at: now,
         expires_at: (now + app.settings.refresh_idle_ttl).min(record.family_expires_at),
         rotated_at: None,
+        rotated_to: None,
         // The new token keeps the original scope, even when this access token is narrower.
         ..record.clone()
     };
     match app.tokens.rotate_refresh(&hash, &next, now).await.map_err(store_failure)? {
-        Rotate::Rotated(_) => {}
+        Rotate::Rotated => {}
         Rotate::AlreadyRotated(old) => return Err(reuse(app, &old, old.rotated_at.unwrap_or(now), now).await),
         Rotate::Missing => return Err(invalid_grant()),
     }
