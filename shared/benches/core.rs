@@ -10,7 +10,7 @@ use oauth_core::crypto::{Secret, hash_password};
 use oauth_core::http::{Function, handle};
 use oauth_core::jwt::{AccessGrant, SigningAlg, issue_access_token, verify_access_token};
 use oauth_core::keys::{KeySet, KeySetDoc, StaticKeys};
-use oauth_core::store::SqliteStore;
+use oauth_core::store::{SqliteStore, Stores};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -62,7 +62,9 @@ fn flows(c: &mut Criterion) {
     let app = rt.block_on(async {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
         let keys = StaticKeys::generate(&[SigningAlg::Es256, SigningAlg::Rs256]).unwrap();
-        Arc::new(App::with_sqlite(settings("ES256"), store, &keys, App::system_clock()).await.unwrap())
+        Arc::new(
+            App::new(settings("ES256"), Stores::all(store), Arc::new(keys), None, App::system_clock()).await.unwrap(),
+        )
     });
     let reg = request(
         "POST",
@@ -141,7 +143,9 @@ fn code_flow(c: &mut Criterion) {
     let app = rt.block_on(async {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
         let keys = StaticKeys::generate(&[SigningAlg::Es256, SigningAlg::Rs256]).unwrap();
-        let app = Arc::new(App::with_sqlite(settings("ES256"), store, &keys, App::system_clock()).await.unwrap());
+        let app = Arc::new(
+            App::new(settings("ES256"), Stores::all(store), Arc::new(keys), None, App::system_clock()).await.unwrap(),
+        );
         let reg = request(
             "POST",
             "/register",

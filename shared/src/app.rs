@@ -2,9 +2,9 @@
 //! server start) and shared by reference. Handlers never build clients or read env.
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::keys::{KeyError, KeySet, KeySource};
+use crate::keys::{KeyError, KeyRing, KeySet, KeySource};
 use crate::oauth::access::VerifiedTokenCache;
-use crate::store::{ClientStore, CodeStore, DataStore, SqliteStore, ThrottleStore, TokenStore, UserStore};
+use crate::store::{ClientStore, CodeStore, DataStore, Stores, ThrottleStore, TokenStore, UserStore};
 use std::sync::Arc;
 
 /// The process-wide state of the server.
@@ -23,8 +23,8 @@ pub struct App {
     pub data: Arc<dyn DataStore>,
     /// Counters.
     pub throttle: Arc<dyn ThrottleStore>,
-    /// Parsed signing and verification keys.
-    pub keys: Arc<KeySet>,
+    /// The cached signing and verification keys.
+    pub key_ring: KeyRing,
     /// The time source.
     pub clock: Arc<dyn Clock>,
     /// Verified access tokens, so `/api/data` does not re-verify signatures.
@@ -33,7 +33,10 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("issuer", &self.settings.issuer).field("keys", &self.keys).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("issuer", &self.settings.issuer)
+            .field("keys", &self.key_ring)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,47 +49,40 @@ pub enum AppError {
 }
 
 impl App {
-    /// An app over one store that implements every trait (SQLite) and keys from `source`.
+    /// An app over `stores`, with keys from `source` (loaded now; refreshed every
+    /// `key_ttl` seconds when given, and on unknown `kid`s).
     ///
     /// # Errors
     /// The keys cannot be loaded, or none signs with the configured algorithm.
-    pub async fn with_sqlite(
+    pub async fn new(
         settings: Settings,
-        store: Arc<SqliteStore>,
-        source: &dyn KeySource,
+        stores: Stores,
+        source: Arc<dyn KeySource>,
+        key_ttl: Option<i64>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AppError> {
-        let keys = load_keys(&settings, source).await?;
+        let key_ring = KeyRing::load(source, settings.access_token_alg, key_ttl, clock.now().unix_timestamp()).await?;
         Ok(Self {
             settings,
-            users: store.clone(),
-            clients: store.clone(),
-            codes: store.clone(),
-            tokens: store.clone(),
-            data: store.clone(),
-            throttle: store,
-            keys: Arc::new(keys),
+            users: stores.users,
+            clients: stores.clients,
+            codes: stores.codes,
+            tokens: stores.tokens,
+            data: stores.data,
+            throttle: stores.throttle,
+            key_ring,
             clock,
             token_cache: VerifiedTokenCache::default(),
         })
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.key_ring.current()
     }
 
     /// The system clock, for production wiring.
     pub fn system_clock() -> Arc<dyn Clock> {
         Arc::new(SystemClock)
     }
-}
-
-/// Load and parse keys; refuse to start when the configured algorithm cannot sign
-/// (never an unsigned token).
-///
-/// # Errors
-/// The source failed, the keys are malformed, or none signs with the configured algorithm.
-pub async fn load_keys(settings: &Settings, source: &dyn KeySource) -> Result<KeySet, KeyError> {
-    let doc = source.load().await?;
-    let set = KeySet::from_doc(&doc)?;
-    if !set.can_sign(settings.access_token_alg) {
-        return Err(KeyError::NoSigningKey(settings.access_token_alg.as_str()));
-    }
-    Ok(set)
 }

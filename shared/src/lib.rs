@@ -15,6 +15,7 @@
 )]
 
 pub mod app;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -1,9 +1,10 @@
-//! Process wiring shared by every entry point: logging setup and building the [`App`]
-//! from the environment. Runs once per process (Lambda init or local server start).
+//! Process wiring shared by every entry point: logging, backend selection and building the
+//! [`App`]. Runs once per process (Lambda init or local server start), never per request.
 use crate::App;
-use crate::config::Settings;
-use crate::keys::FileKeySource;
-use crate::store::SqliteStore;
+use crate::config::{ConfigError, Settings};
+use crate::crypto::Secret;
+use crate::keys::{FileKeySource, KeySource, SecretsManagerKeys};
+use crate::store::{DynamoStore, SqliteStore, Stores};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,30 +23,156 @@ pub fn init_tracing(json: bool) {
     let _ = if json { builder.json().flatten_event(true).without_time().try_init() } else { builder.try_init() };
 }
 
-/// Build the app over the embedded backends: SQLite in `data_dir/oauth.db` and keys in
-/// `data_dir/signing-keys.json` (generated on first use, mode 0600).
-///
-/// # Errors
-/// The folder, database or keys cannot be created or read.
-pub async fn embedded_app(settings: Settings, data_dir: &Path) -> anyhow::Result<App> {
-    create_private_dir(data_dir)?;
-    let store = Arc::new(SqliteStore::open(&data_dir.join("oauth.db"))?);
-    let keys = FileKeySource::new(data_dir, settings.access_token_alg);
-    App::with_sqlite(settings, store, &keys, App::system_clock())
-        .await
-        .with_context(|| format!("Failed to load signing keys from {}", keys.path().display()))
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// SQLite file in this folder.
+    Sqlite(PathBuf),
+    /// DynamoDB table.
+    DynamoDb(String),
 }
 
-/// Build the app of a Lambda function from its environment. Until the AWS backends land,
-/// functions use the embedded backends in `OAUTH_DATA_DIR` (default `/tmp/oauth-data`),
-/// which is what `cargo lambda watch` runs locally.
+/// Where the signing keys live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysChoice {
+    /// Generated key file in this folder.
+    File(PathBuf),
+    /// Secrets Manager secret id.
+    SecretsManager(String),
+}
+
+/// The backends of a process, from `OAUTH_STORE`/`TABLE_NAME`, `OAUTH_KEYS`/
+/// `SIGNING_KEYS_SECRET_ID`, `OAUTH_DATA_DIR` and `REGISTRATION_TOKEN_SECRET_ID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backends {
+    /// The store.
+    pub store: StoreChoice,
+    /// The keys.
+    pub keys: KeysChoice,
+    /// A Secrets Manager secret holding the registration token (overrides `OAUTH_REGISTRATION_TOKEN`).
+    pub registration_token_secret: Option<String>,
+    /// Seconds between scheduled key reloads (`KEYS_CACHE_SECONDS`, default 300; Secrets Manager only).
+    pub keys_cache_seconds: i64,
+}
+
+/// The backend variables, for `--help` and docs.
+pub const BACKEND_VARIABLES: &[&str] = &[
+    "OAUTH_STORE",
+    "TABLE_NAME",
+    "OAUTH_KEYS",
+    "SIGNING_KEYS_SECRET_ID",
+    "OAUTH_DATA_DIR",
+    "REGISTRATION_TOKEN_SECRET_ID",
+    "KEYS_CACHE_SECONDS",
+];
+
+impl Backends {
+    /// Read the backend choice. `aws_default` picks DynamoDB and Secrets Manager when
+    /// nothing is set (Lambda); otherwise SQLite and file keys (local server).
+    ///
+    /// # Errors
+    /// An unknown choice, or a missing table name or secret id.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, aws_default: bool) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let data_dir = PathBuf::from(
+            get("OAUTH_DATA_DIR")
+                .unwrap_or_else(|| if aws_default { "/tmp/oauth-data".into() } else { "./.oauth-data".into() }),
+        );
+        let store = match get("OAUTH_STORE").as_deref().unwrap_or(if aws_default { "dynamodb" } else { "sqlite" }) {
+            "sqlite" => StoreChoice::Sqlite(data_dir.clone()),
+            "dynamodb" => StoreChoice::DynamoDb(get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?),
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "OAUTH_STORE",
+                    reason: format!("{other:?} is not sqlite or dynamodb"),
+                });
+            }
+        };
+        let keys = match get("OAUTH_KEYS").as_deref().unwrap_or(if aws_default { "secretsmanager" } else { "file" }) {
+            "file" => KeysChoice::File(data_dir),
+            "secretsmanager" => KeysChoice::SecretsManager(
+                get("SIGNING_KEYS_SECRET_ID").ok_or(ConfigError::Missing("SIGNING_KEYS_SECRET_ID"))?,
+            ),
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "OAUTH_KEYS",
+                    reason: format!("{other:?} is not file or secretsmanager"),
+                });
+            }
+        };
+        let keys_cache_seconds = match get("KEYS_CACHE_SECONDS") {
+            None => 300,
+            Some(v) => {
+                v.parse::<i64>().ok().filter(|n| (10..=86_400).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                    name: "KEYS_CACHE_SECONDS",
+                    reason: format!("{v:?} is not a whole number between 10 and 86400"),
+                })?
+            }
+        };
+        Ok(Self { store, keys, registration_token_secret: get("REGISTRATION_TOKEN_SECRET_ID"), keys_cache_seconds })
+    }
+
+    /// Whether any AWS service is used (then the SDK configuration is loaded).
+    pub fn uses_aws(&self) -> bool {
+        matches!(self.store, StoreChoice::DynamoDb(_))
+            || matches!(self.keys, KeysChoice::SecretsManager(_))
+            || self.registration_token_secret.is_some()
+    }
+}
+
+/// Build the app over the chosen backends. With `bootstrap`, create the table and a first
+/// key set when missing (emulators and first runs).
+///
+/// # Errors
+/// Backends unreachable or misconfigured; keys missing or unusable.
+pub async fn build_app(mut settings: Settings, backends: &Backends, bootstrap: bool) -> anyhow::Result<App> {
+    let aws = if backends.uses_aws() { Some(crate::aws::sdk_config().await) } else { None };
+    let sm = aws.as_ref().map(aws_sdk_secretsmanager::Client::new);
+    let stores = match &backends.store {
+        StoreChoice::Sqlite(dir) => {
+            create_private_dir(dir)?;
+            Stores::all(Arc::new(SqliteStore::open(&dir.join("oauth.db"))?))
+        }
+        StoreChoice::DynamoDb(table) => {
+            let ddb = aws_sdk_dynamodb::Client::new(aws.as_ref().context("AWS configuration missing")?);
+            if bootstrap && crate::store::dynamodb::ensure_table(&ddb, table).await? {
+                println!("created DynamoDB table {table}");
+            }
+            Stores::all(Arc::new(DynamoStore::new(ddb, table.clone())))
+        }
+    };
+    let (source, ttl): (Arc<dyn KeySource>, Option<i64>) = match &backends.keys {
+        KeysChoice::File(dir) => {
+            create_private_dir(dir)?;
+            (Arc::new(FileKeySource::new(dir, settings.access_token_alg)), None)
+        }
+        KeysChoice::SecretsManager(id) => {
+            let sm = sm.clone().context("AWS configuration missing")?;
+            if bootstrap && crate::aws::ensure_key_secret(&sm, id, &crate::aws::KEY_SET_ALGS).await? {
+                println!("created signing-key secret {id}");
+            }
+            (Arc::new(SecretsManagerKeys::new(sm, id.clone())), Some(backends.keys_cache_seconds))
+        }
+    };
+    if let (Some(id), Some(sm)) = (&backends.registration_token_secret, &sm) {
+        if bootstrap && crate::aws::ensure_token_secret(sm, id).await? {
+            println!("created registration-token secret {id}");
+        }
+        settings.registration_token = Some(Secret::new(crate::aws::read_secret(sm, id).await?));
+    }
+    App::new(settings, stores, source, ttl, App::system_clock()).await.context("Failed to load the signing keys")
+}
+
+/// Build the app of a Lambda function from its environment: DynamoDB and Secrets Manager
+/// unless `OAUTH_STORE`/`OAUTH_KEYS` say otherwise (e.g. `sqlite`/`file` under
+/// `cargo lambda watch`).
 ///
 /// # Errors
 /// Invalid configuration or unusable backends; the cold start fails with the reason.
 pub async fn app_from_env() -> anyhow::Result<App> {
     let settings = Settings::from_env().context("Invalid configuration")?;
-    let dir = std::env::var_os("OAUTH_DATA_DIR").map_or_else(|| PathBuf::from("/tmp/oauth-data"), PathBuf::from);
-    embedded_app(settings, &dir).await
+    let backends = Backends::from_lookup(|k| std::env::var(k).ok(), true).context("Invalid configuration")?;
+    build_app(settings, &backends, false).await
 }
 
 /// Create `dir` (and parents) readable only by this user.
@@ -56,4 +183,40 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("Failed to create data folder {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn lambda_defaults_to_aws_and_local_to_embedded() -> Result<(), ConfigError> {
+        let local = Backends::from_lookup(lookup(&[]), false)?;
+        assert_eq!(local.store, StoreChoice::Sqlite("./.oauth-data".into()));
+        assert_eq!(local.keys, KeysChoice::File("./.oauth-data".into()));
+        assert!(!local.uses_aws());
+        let lambda = Backends::from_lookup(lookup(&[("TABLE_NAME", "t"), ("SIGNING_KEYS_SECRET_ID", "k")]), true)?;
+        assert_eq!(lambda.store, StoreChoice::DynamoDb("t".into()));
+        assert_eq!(lambda.keys, KeysChoice::SecretsManager("k".into()));
+        Ok(())
+    }
+
+    #[test]
+    fn missing_or_unknown_backend_settings_fail_by_name() {
+        type Vars = &'static [(&'static str, &'static str)];
+        let cases: [(Vars, bool, &str); 4] = [
+            (&[], true, "TABLE_NAME"),
+            (&[("TABLE_NAME", "t")], true, "SIGNING_KEYS_SECRET_ID"),
+            (&[("OAUTH_STORE", "redis")], false, "OAUTH_STORE"),
+            (&[("OAUTH_KEYS", "vault")], false, "OAUTH_KEYS"),
+        ];
+        for (vars, aws, want) in cases {
+            let err = Backends::from_lookup(lookup(vars), aws).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(want), "{vars:?}: {err}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use oauth_core::clock::FixedClock;
 use oauth_core::config::Settings;
 use oauth_core::jwt::SigningAlg;
 use oauth_core::keys::{KeySetDoc, StaticKeys};
-use oauth_core::store::SqliteStore;
+use oauth_core::store::{SqliteStore, Stores};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -67,7 +67,14 @@ impl TestEnv {
         let store = Arc::new(SqliteStore::in_memory()?);
         let clock = Arc::new(FixedClock::now_frozen());
         let app = Arc::new(
-            App::with_sqlite(settings, store.clone(), &StaticKeys(test_keys()?.clone()), clock.clone()).await?,
+            App::new(
+                settings,
+                Stores::all(store.clone()),
+                Arc::new(StaticKeys(test_keys()?.clone())),
+                None,
+                clock.clone(),
+            )
+            .await?,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);

@@ -1,25 +1,35 @@
 //! `oauth-local`: run the OAuth server on 127.0.0.1:3000 with an embedded store and
-//! generated keys. Flags (each with an environment twin) are those of API.md.
+//! generated keys, or against DynamoDB and Secrets Manager (an emulator or a real account).
+//! Flags (each with an environment twin) are those of API.md.
 use anyhow::{Context, bail};
 use oauth_core::config::{Settings, VARIABLES};
+use oauth_core::runtime::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 const HELP: &str = "oauth-local: the OAuth 2.0 server in one local process
 
 USAGE: oauth-local [--addr HOST:PORT] [--issuer URL] [--data-dir DIR]
+                   [--store sqlite|dynamodb] [--keys file|secretsmanager] [--bootstrap]
 
   --addr      / OAUTH_ADDR       listen address (default 127.0.0.1:3000)
   --issuer    / ISSUER           issuer URL (default http://<addr>)
   --data-dir  / OAUTH_DATA_DIR   SQLite file and generated keys (default ./.oauth-data)
-  --store     / OAUTH_STORE      sqlite (dynamodb arrives with the AWS backends)
-  --keys      / OAUTH_KEYS       file (secretsmanager arrives with the AWS backends)
+  --store     / OAUTH_STORE      sqlite (default) or dynamodb (uses TABLE_NAME)
+  --keys      / OAUTH_KEYS       file (default) or secretsmanager (uses SIGNING_KEYS_SECRET_ID)
+  --bootstrap                    create the DynamoDB table and a first key set when missing
   OAUTH_REGISTRATION_TOKEN       when set, POST /register_client needs it as a Bearer token
-  ACCESS_TOKEN_TTL_SECONDS, ACCESS_TOKEN_ALG, API_AUDIENCE, RUST_LOG: see README";
+  AWS_ENDPOINT_URL, AWS_REGION, credentials: the standard AWS environment (emulators too)
+  Other settings (token lifetimes, throttling, RUST_LOG): see README";
 
-fn parse_args() -> anyhow::Result<HashMap<&'static str, String>> {
-    let mut out = HashMap::new();
+struct Args {
+    vars: HashMap<&'static str, String>,
+    bootstrap: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut vars = HashMap::new();
+    let mut bootstrap = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -31,48 +41,52 @@ fn parse_args() -> anyhow::Result<HashMap<&'static str, String>> {
                 println!("{HELP}");
                 std::process::exit(0);
             }
+            "--bootstrap" => {
+                bootstrap = true;
+                continue;
+            }
             "--addr" => "OAUTH_ADDR",
             "--issuer" => "ISSUER",
             "--data-dir" => "OAUTH_DATA_DIR",
             "--store" => "OAUTH_STORE",
             "--keys" => "OAUTH_KEYS",
-            "--bootstrap" => bail!("--bootstrap arrives with the AWS backends (DynamoDB, Secrets Manager)"),
             other => bail!("unknown argument {other:?}; see --help"),
         };
         let value = match inline {
             Some(v) => v,
             None => args.next().with_context(|| format!("{name} needs a value"))?,
         };
-        out.insert(key, value);
+        vars.insert(key, value);
     }
-    Ok(out)
+    Ok(Args { vars, bootstrap })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     oauth_core::runtime::init_tracing(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
-    let flags = parse_args()?;
-    let get = |k: &str| flags.get(k).cloned().or_else(|| std::env::var(k).ok()).filter(|v| !v.is_empty());
-    for (k, supported) in [("OAUTH_STORE", "sqlite"), ("OAUTH_KEYS", "file")] {
-        if let Some(v) = get(k).filter(|v| v != supported) {
-            bail!("{k}={v} is not available yet: this build supports only {supported}");
-        }
-    }
+    let args = parse_args()?;
+    let get = |k: &str| args.vars.get(k).cloned().or_else(|| std::env::var(k).ok()).filter(|v| !v.is_empty());
     let addr: std::net::SocketAddr =
         get("OAUTH_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()).parse().context("Invalid --addr")?;
-    let default_issuer = format!("http://{addr}");
-    let mut vars: HashMap<&str, String> = VARIABLES.iter().filter_map(|k| get(k).map(|v| (*k, v))).collect();
-    vars.entry("ISSUER").or_insert(default_issuer);
+    let mut vars: HashMap<&str, String> =
+        VARIABLES.iter().chain(BACKEND_VARIABLES).filter_map(|k| get(k).map(|v| (*k, v))).collect();
+    vars.entry("ISSUER").or_insert(format!("http://{addr}"));
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).context("Invalid configuration")?;
-    let data_dir = PathBuf::from(get("OAUTH_DATA_DIR").unwrap_or_else(|| "./.oauth-data".into()));
-    let open_registration = settings.registration_token.is_none();
+    let backends = Backends::from_lookup(|k| vars.get(k).cloned(), false).context("Invalid configuration")?;
     let issuer = settings.issuer.clone();
-    let app = Arc::new(oauth_core::runtime::embedded_app(settings, &data_dir).await?);
+    let app = Arc::new(oauth_core::runtime::build_app(settings, &backends, args.bootstrap).await?);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("Failed to listen on {addr}"))?;
     let bound = listener.local_addr()?;
     println!("issuer:    {issuer}");
-    println!("data:      {} (SQLite + signing keys)", data_dir.display());
-    if open_registration {
+    match &backends.store {
+        StoreChoice::Sqlite(dir) => println!("data:      {} (SQLite)", dir.join("oauth.db").display()),
+        StoreChoice::DynamoDb(table) => println!("data:      DynamoDB table {table}"),
+    }
+    match &backends.keys {
+        KeysChoice::File(dir) => println!("keys:      {}", dir.join("signing-keys.json").display()),
+        KeysChoice::SecretsManager(id) => println!("keys:      Secrets Manager secret {id}"),
+    }
+    if app.settings.registration_token.is_none() {
         println!("client registration is OPEN (set OAUTH_REGISTRATION_TOKEN to require a token)");
     }
     println!(

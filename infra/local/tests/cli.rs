@@ -122,13 +122,15 @@ async fn environment_twins_and_a_registration_token_are_honoured() -> anyhow::Re
 
 #[test]
 fn bad_flags_and_bad_configuration_fail_fast_with_a_reason() -> anyhow::Result<()> {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--bogus"], "unknown argument"),
         (&["--addr"], "needs a value"),
         (&["--addr", "not-an-addr"], "Invalid --addr"),
         (&["--issuer", "http://evil.test"], "ISSUER is invalid"),
         (&["--issuer=https://as.test/"], "ISSUER is invalid"),
-        (&["--store", "dynamodb"], "not available yet"),
+        (&["--store", "dynamodb"], "TABLE_NAME is not set"),
+        (&["--keys", "secretsmanager"], "SIGNING_KEYS_SECRET_ID is not set"),
+        (&["--store", "redis"], "OAUTH_STORE is invalid"),
     ];
     for (args, want) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_oauth-local"))

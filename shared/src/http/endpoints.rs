@@ -131,5 +131,5 @@ pub(super) fn metadata(app: &App) -> Response {
 }
 
 pub(super) fn jwks(app: &App) -> Result<Response, OAuthError> {
-    Ok(public_cache(json_response(StatusCode::OK, app.keys.jwks())))
+    Ok(public_cache(json_response(StatusCode::OK, app.keys().jwks())))
 }

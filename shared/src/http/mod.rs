@@ -70,6 +70,7 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 /// Handle one request as `function`. Never fails: protocol errors are 4xx responses and
 /// unexpected failures a generic 500 body.
 pub async fn handle(app: &App, function: Function, req: Request) -> Response {
+    app.key_ring.refresh_if_stale(app.clock.now().unix_timestamp()).await;
     match route(app, function, req).await {
         Ok(resp) => resp,
         Err(e) => error::into_response(&e),

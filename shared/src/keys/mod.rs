@@ -4,9 +4,13 @@
 //! Private keys are parsed once per process (signing with a parsed key is ~1.8× faster);
 //! the JWKS is built once and holds public parameters only.
 mod file;
+mod ring;
+pub mod secrets_manager;
 mod set;
 
 pub use file::FileKeySource;
+pub use ring::{KeyRing, UNKNOWN_KID_INTERVAL};
+pub use secrets_manager::SecretsManagerKeys;
 pub use set::{KeySet, VerifyKey};
 
 use crate::jwt::SigningAlg;

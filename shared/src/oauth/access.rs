@@ -5,7 +5,7 @@ use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::sha256;
 use crate::domain::Scope;
-use crate::jwt::{AccessClaims, LEEWAY_SECONDS, MAX_TOKEN_LEN, verify_access_token};
+use crate::jwt::{AccessClaims, LEEWAY_SECONDS, MAX_TOKEN_LEN, TokenRejected, verify_access_token};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -76,7 +76,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<AccessClaims, OAuthE
     let claims = match app.token_cache.get(&key, now) {
         Some(c) => c,
         None => {
-            let c = verify_access_token(&app.keys, &app.settings, token, now).map_err(|why| {
+            let c = verify(app, token, now).await.map_err(|why| {
                 tracing::debug!(reason = %why, "access token refused");
                 OAuthError::InvalidToken("the access token is invalid or expired".into())
             })?;
@@ -88,6 +88,17 @@ pub async fn authenticate(app: &App, token: &str) -> Result<AccessClaims, OAuthE
         return Err(OAuthError::InvalidToken("the access token has been revoked".into()));
     }
     Ok(claims)
+}
+
+/// Verify with the current keys; a token naming an unknown `kid` may mean the keys were
+/// rotated since this process loaded them, so refresh (rate-limited) and try once more.
+pub async fn verify(app: &App, token: &str, now: i64) -> Result<AccessClaims, TokenRejected> {
+    match verify_access_token(&app.keys(), &app.settings, token, now) {
+        Err(TokenRejected::UnknownKey) if app.key_ring.refresh_for_unknown_kid(now).await => {
+            verify_access_token(&app.keys(), &app.settings, token, now)
+        }
+        other => other,
+    }
 }
 
 /// Require `scope` among the token's scopes.

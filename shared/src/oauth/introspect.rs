@@ -3,7 +3,7 @@
 use super::{OAuthError, store_failure};
 use crate::App;
 use crate::domain::Client;
-use crate::jwt::{Audience, verify_access_token};
+use crate::jwt::Audience;
 use serde::Serialize;
 
 /// The introspection response.
@@ -61,7 +61,7 @@ pub async fn introspect(
     if !super::revoke::looks_like_jwt(token) {
         return introspect_refresh(app, client, token, now).await;
     }
-    let Ok(claims) = verify_access_token(&app.keys, &app.settings, token, now.unix_timestamp()) else {
+    let Ok(claims) = super::access::verify(app, token, now.unix_timestamp()).await else {
         return Ok(INACTIVE);
     };
     // The leeway tolerates other parties' clock skew; our own clock says when we expire it.

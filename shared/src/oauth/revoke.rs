@@ -5,7 +5,7 @@ use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::sha256_b64;
 use crate::domain::Client;
-use crate::jwt::{LEEWAY_SECONDS, verify_access_token};
+use crate::jwt::LEEWAY_SECONDS;
 
 /// Whether a presented token is shaped like our JWT access tokens (refresh tokens are
 /// opaque base64url without dots). `token_type_hint` is only a hint (§2.1).
@@ -35,7 +35,7 @@ pub async fn revoke(app: &App, client: &Client, token: &str, _hint: Option<&str>
         tracing::info!(event = "family_revoked", family_id = %rt.family_id, reason = "refresh token revoked", "refresh family revoked");
         return Ok(());
     }
-    let Ok(claims) = verify_access_token(&app.keys, &app.settings, token, now.unix_timestamp()) else {
+    let Ok(claims) = super::access::verify(app, token, now.unix_timestamp()).await else {
         return Ok(());
     };
     // "The authorization server first validates the client credentials ... and then

@@ -1,13 +1,49 @@
 //! The store traits: one small async trait per stored thing, each operation atomic on its
 //! own. Their doc comments are the contract; the conformance suite in the tests crate is
 //! its executable form and runs against every implementation.
+pub mod dynamodb;
 mod sqlite;
 
+pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
 use async_trait::async_trait;
 use time::OffsetDateTime;
+
+/// One backend's stores, as the app holds them.
+#[derive(Clone)]
+pub struct Stores {
+    /// Users.
+    pub users: std::sync::Arc<dyn UserStore>,
+    /// Clients.
+    pub clients: std::sync::Arc<dyn ClientStore>,
+    /// Authorization codes.
+    pub codes: std::sync::Arc<dyn CodeStore>,
+    /// Refresh tokens and revocations.
+    pub tokens: std::sync::Arc<dyn TokenStore>,
+    /// Data items.
+    pub data: std::sync::Arc<dyn DataStore>,
+    /// Counters.
+    pub throttle: std::sync::Arc<dyn ThrottleStore>,
+}
+
+impl Stores {
+    /// Every store served by one value implementing all the traits.
+    pub fn all<S>(store: std::sync::Arc<S>) -> Self
+    where
+        S: UserStore + ClientStore + CodeStore + TokenStore + DataStore + ThrottleStore + 'static,
+    {
+        Self {
+            users: store.clone(),
+            clients: store.clone(),
+            codes: store.clone(),
+            tokens: store.clone(),
+            data: store.clone(),
+            throttle: store,
+        }
+    }
+}
 
 /// Failures of a store operation.
 #[derive(Debug, thiserror::Error)]

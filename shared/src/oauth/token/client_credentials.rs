@@ -43,7 +43,7 @@ pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Resul
     let grant =
         AccessGrant { sub: &client.client_id, client_id: &client.client_id, scope: scope.to_string(), jti, fam: None };
     let (access_token, claims) =
-        issue_access_token(&app.keys, &app.settings, grant, now).map_err(OAuthError::server)?;
+        issue_access_token(&app.keys(), &app.settings, grant, now).map_err(OAuthError::server)?;
     tracing::info!(event = "token_issued", client_id = %client.client_id, grant_type = "client_credentials", jti = %claims.jti, "token issued");
     Ok(TokenResponse {
         access_token,

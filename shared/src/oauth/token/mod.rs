@@ -86,7 +86,7 @@ pub(crate) fn issue_user_tokens(
         fam: Some(g.family_id.to_owned()),
     };
     let (access_token, claims) =
-        issue_access_token(&app.keys, &app.settings, grant, now).map_err(OAuthError::server)?;
+        issue_access_token(&app.keys(), &app.settings, grant, now).map_err(OAuthError::server)?;
     let id_token = if g.id_token && g.scope.contains(Scope::OpenId) {
         let alg = SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::Rs256);
         let id = IdClaims {
@@ -99,7 +99,7 @@ pub(crate) fn issue_user_tokens(
             nonce: g.nonce.map(str::to_owned),
             at_hash: at_hash(&access_token),
         };
-        Some(issue_id_token(&app.keys, alg, &id).map_err(OAuthError::server)?)
+        Some(issue_id_token(&app.keys(), alg, &id).map_err(OAuthError::server)?)
     } else {
         None
     };

@@ -1,0 +1,195 @@
+//! `KeyRing`: the process's cached key set. Loaded once at start (a cold start without keys
+//! fails: never an unsigned token); refreshed when its TTL has passed and when a token
+//! names an unknown `kid` (at most once per minute, so forged kids cannot hammer the
+//! source); when the source fails, the cached set keeps serving.
+use super::{KeyError, KeySet, KeySource};
+use crate::jwt::SigningAlg;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Fewest seconds between two refreshes caused by unknown kids.
+pub const UNKNOWN_KID_INTERVAL: i64 = 60;
+
+/// The cached key set of a process.
+pub struct KeyRing {
+    current: RwLock<Arc<KeySet>>,
+    source: Arc<dyn KeySource>,
+    alg: SigningAlg,
+    /// Seconds between scheduled refreshes; `None` never refreshes on a schedule.
+    ttl: Option<i64>,
+    loaded_at: AtomicI64,
+    last_attempt: AtomicI64,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing").field("keys", &self.current()).field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+async fn load_checked(source: &dyn KeySource, alg: SigningAlg) -> Result<KeySet, KeyError> {
+    let set = KeySet::from_doc(&source.load().await?)?;
+    if !set.can_sign(alg) {
+        return Err(KeyError::NoSigningKey(alg.as_str()));
+    }
+    Ok(set)
+}
+
+impl KeyRing {
+    /// Load the keys now (start-up).
+    ///
+    /// # Errors
+    /// The source failed, the keys are malformed, or none signs with `alg`.
+    pub async fn load(
+        source: Arc<dyn KeySource>,
+        alg: SigningAlg,
+        ttl: Option<i64>,
+        now: i64,
+    ) -> Result<Self, KeyError> {
+        let set = load_checked(source.as_ref(), alg).await?;
+        Ok(Self {
+            current: RwLock::new(Arc::new(set)),
+            source,
+            alg,
+            ttl,
+            loaded_at: AtomicI64::new(now),
+            last_attempt: AtomicI64::new(now),
+            refreshing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The current key set (cheap: one read lock and an `Arc` clone).
+    pub fn current(&self) -> Arc<KeySet> {
+        self.current.read().map(|g| g.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Refresh when the TTL has passed (called once per request; one atomic load when not due).
+    pub async fn refresh_if_stale(&self, now: i64) {
+        if let Some(ttl) = self.ttl
+            && now - self.loaded_at.load(Ordering::Relaxed) >= ttl
+            && now - self.last_attempt.load(Ordering::Relaxed) >= UNKNOWN_KID_INTERVAL.min(ttl)
+        {
+            self.refresh(now, "ttl").await;
+        }
+    }
+
+    /// A token named a `kid` we do not know: refresh, at most once per minute. Returns
+    /// whether a refresh happened (so the caller may verify once more).
+    pub async fn refresh_for_unknown_kid(&self, now: i64) -> bool {
+        if now - self.last_attempt.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL {
+            return false;
+        }
+        self.refresh(now, "unknown kid").await
+    }
+
+    async fn refresh(&self, now: i64, reason: &'static str) -> bool {
+        // One refresh at a time; the others keep using the current set.
+        let Ok(_guard) = self.refreshing.try_lock() else { return false };
+        if now - self.last_attempt.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL && reason == "unknown kid" {
+            return false;
+        }
+        self.last_attempt.store(now, Ordering::Relaxed);
+        match load_checked(self.source.as_ref(), self.alg).await {
+            Ok(set) => {
+                let set = Arc::new(set);
+                match self.current.write() {
+                    Ok(mut g) => *g = set,
+                    Err(p) => *p.into_inner() = set,
+                }
+                self.loaded_at.store(now, Ordering::Relaxed);
+                tracing::info!(event = "keys_refreshed", reason, "signing keys reloaded");
+                true
+            }
+            Err(e) => {
+                // Stale-if-error: keep serving what we have (R7).
+                tracing::error!(error = %e, reason, "key refresh failed; serving cached keys");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeySetDoc, StaticKeys};
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A source whose document can be swapped, that can fail, and that counts loads.
+    struct Flaky {
+        doc: Mutex<KeySetDoc>,
+        fail: std::sync::atomic::AtomicBool,
+        loads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl KeySource for Flaky {
+        async fn load(&self) -> Result<KeySetDoc, KeyError> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(KeyError::Backend(anyhow::anyhow!("secrets manager is down")));
+            }
+            Ok(self.doc.lock().map(|d| d.clone()).unwrap_or_default())
+        }
+    }
+
+    fn flaky() -> Result<Arc<Flaky>, KeyError> {
+        Ok(Arc::new(Flaky {
+            doc: Mutex::new(KeySetDoc::generate(&[SigningAlg::Es256])?),
+            fail: false.into(),
+            loads: 0.into(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_refresh_at_most_once_a_minute() -> Result<(), KeyError> {
+        let src = flaky()?;
+        let ring = KeyRing::load(src.clone(), SigningAlg::Es256, None, 1_000).await?;
+        assert!(!ring.refresh_for_unknown_kid(1_030).await, "too soon after start");
+        for _ in 0..100 {
+            ring.refresh_for_unknown_kid(1_060).await;
+        }
+        assert_eq!(src.loads.load(Ordering::SeqCst), 2, "start + one refresh");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failing_source_keeps_the_cached_keys_and_a_cold_start_fails() -> Result<(), KeyError> {
+        let src = flaky()?;
+        let ring = KeyRing::load(src.clone(), SigningAlg::Es256, Some(300), 1_000).await?;
+        let before = ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned);
+        src.fail.store(true, Ordering::SeqCst);
+        ring.refresh_if_stale(1_400).await;
+        assert!(!ring.refresh_for_unknown_kid(1_500).await);
+        assert_eq!(ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned), before);
+        assert!(KeyRing::load(src, SigningAlg::Es256, None, 0).await.is_err(), "cold start without keys");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_rotated_set_is_picked_up_after_the_ttl() -> Result<(), KeyError> {
+        let src = flaky()?;
+        let ring = KeyRing::load(src.clone(), SigningAlg::Es256, Some(300), 1_000).await?;
+        let old = ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned);
+        let mut next = KeySetDoc::generate(&[SigningAlg::Es256])?;
+        next.keys.extend(src.doc.lock().map(|d| d.keys.clone()).unwrap_or_default());
+        *src.doc.lock().map_err(|_| KeyError::Crypto("lock"))? = next;
+        ring.refresh_if_stale(1_299).await;
+        assert_eq!(ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned), old, "not yet");
+        ring.refresh_if_stale(1_300).await;
+        assert_ne!(ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned), old);
+        assert!(ring.current().verify_key(old.as_deref().unwrap_or_default()).is_some(), "old key still verifies");
+        let _ = StaticKeys::generate(&[SigningAlg::Es256])?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn keys_that_cannot_sign_with_the_configured_alg_are_refused() -> Result<(), KeyError> {
+        let src: Arc<dyn KeySource> = Arc::new(StaticKeys::generate(&[SigningAlg::Rs256])?);
+        assert!(matches!(KeyRing::load(src, SigningAlg::Es256, None, 0).await, Err(KeyError::NoSigningKey("ES256"))));
+        Ok(())
+    }
+}

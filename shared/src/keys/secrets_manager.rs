@@ -1,0 +1,64 @@
+//! Keys in AWS Secrets Manager: the secret's `AWSCURRENT` version holds the key-set
+//! document that signs; `AWSPREVIOUS` stays in the JWKS so tokens signed before a rotation
+//! still verify (R8). Loaded at start and cached by the `KeyRing`.
+use super::{KeyError, KeySetDoc, KeySource};
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client as Sm;
+
+/// A key-set document in a Secrets Manager secret.
+#[derive(Debug, Clone)]
+pub struct SecretsManagerKeys {
+    client: Sm,
+    secret_id: String,
+}
+
+impl SecretsManagerKeys {
+    /// Keys in `secret_id`, read with a shared SDK client.
+    pub fn new(client: Sm, secret_id: impl Into<String>) -> Self {
+        Self { client, secret_id: secret_id.into() }
+    }
+}
+
+/// The string value of a secret's version with `stage`, or `None` when no version has it.
+///
+/// # Errors
+/// Secrets Manager failed, or the secret has no string value.
+pub async fn secret_string(client: &Sm, secret_id: &str, stage: &str) -> Result<Option<String>, KeyError> {
+    match client.get_secret_value().secret_id(secret_id).version_stage(stage).send().await {
+        Ok(out) => out
+            .secret_string
+            .map(Some)
+            .ok_or_else(|| KeyError::Invalid(format!("secret {secret_id} has no string value"))),
+        Err(e)
+            if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) && stage != "AWSCURRENT" =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(KeyError::Backend(
+            anyhow::Error::new(e).context(format!("Failed to read secret {secret_id} ({stage})")),
+        )),
+    }
+}
+
+#[async_trait]
+impl KeySource for SecretsManagerKeys {
+    async fn load(&self) -> Result<KeySetDoc, KeyError> {
+        let parse = |json: &str, stage: &str| {
+            serde_json::from_str::<KeySetDoc>(json)
+                .map_err(|e| KeyError::Invalid(format!("secret {} ({stage}): {e}", self.secret_id)))
+        };
+        let current = secret_string(&self.client, &self.secret_id, "AWSCURRENT")
+            .await?
+            .ok_or_else(|| KeyError::Invalid(format!("secret {} has no AWSCURRENT version", self.secret_id)))?;
+        let mut doc = parse(&current, "AWSCURRENT")?;
+        if let Some(previous) = secret_string(&self.client, &self.secret_id, "AWSPREVIOUS").await? {
+            // Current keys first (they sign); previous ones only verify.
+            for k in parse(&previous, "AWSPREVIOUS")?.keys {
+                if !doc.keys.iter().any(|c| c.kid == k.kid) {
+                    doc.keys.push(k);
+                }
+            }
+        }
+        Ok(doc)
+    }
+}

@@ -1,0 +1,523 @@
+//! The production store: one DynamoDB table (`pk`, `sk`, TTL on `expires_at`, on-demand).
+//! Same semantics as the SQLite store, proven by the same conformance suite: conditional
+//! writes for uniqueness and single use, `TransactWriteItems` where two items change
+//! together, `ReturnValuesOnConditionCheckFailure` to classify failures without a second
+//! read, consistent reads everywhere a stale read would be a hole, and no scans.
+//! Each trait call is one DynamoDB request (a transaction counts as one), except
+//! `user_by_sub`/`update_password_hash` (two) and a counter restarting its window (two).
+pub mod item;
+
+use super::{ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, ThrottleStore, TokenStore, UserStore};
+use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
+use anyhow::Context;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client as Ddb;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, CancellationReason, KeySchemaElement, KeyType, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use item::{EXPIRES_AT, Item, get_n, get_s, n, s};
+use time::OffsetDateTime;
+
+/// DynamoDB implementation of every store trait.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Ddb,
+    table: String,
+}
+
+fn backend<E: std::error::Error + Send + Sync + 'static>(what: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Backend(anyhow::Error::new(e).context(what))
+}
+
+fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// The cancellation reasons of a failed transaction, if it was cancelled.
+fn cancellation(
+    e: &SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Option<Vec<CancellationReason>> {
+    match e.as_service_error() {
+        Some(
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c),
+        ) => Some(c.cancellation_reasons().to_vec()),
+        _ => None,
+    }
+}
+
+fn reason_is(r: Option<&CancellationReason>, code: &str) -> bool {
+    r.and_then(|r| r.code()) == Some(code)
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+impl DynamoStore {
+    /// A store over `table` with a shared SDK client.
+    pub fn new(client: Ddb, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, key: Item, what: &'static str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend(what))?;
+        Ok(out.item)
+    }
+
+    async fn put_new(&self, item: Item, what: &'static str) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(backend(what)(e)),
+        }
+    }
+
+    fn put_new_item(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(backend("Failed to build a transaction Put"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn revoke(&self, what: String, until: OffsetDateTime) -> Result<(), StoreError> {
+        let until = until.unix_timestamp();
+        // Never shortens an existing revocation; a newer expiry extends it.
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::revocation_key(&what)))
+            .update_expression("SET expires_at = :until")
+            .condition_expression("attribute_not_exists(expires_at) OR expires_at < :until")
+            .expression_attribute_values(":until", n(until))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(backend("Failed to write a revocation to DynamoDB")(e)),
+        }
+    }
+}
+
+/// Create the table (on-demand, TTL on `expires_at`) unless it exists. For bootstrap and tests.
+///
+/// # Errors
+/// DynamoDB refused to create or describe the table.
+pub async fn ensure_table(client: &Ddb, table: &str) -> anyhow::Result<bool> {
+    let exists = client.describe_table().table_name(table).send().await;
+    match exists {
+        Ok(_) => return Ok(false),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("Failed to describe table {table}"))),
+    }
+    let attr =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+    let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .with_context(|| format!("Failed to create table {table}"))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder().attribute_name(EXPIRES_AT).enabled(true).build()?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("Failed to enable TTL on {table}"))?;
+    Ok(true)
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let mut pointer = item::sub_key(&user.sub);
+        pointer.insert("username_key".into(), s(user.username.key()));
+        let r = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put_new_item(Item::from(user))?)
+            .transact_items(self.put_new_item(pointer)?)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => match cancellation(&e) {
+                Some(reasons) if reasons.iter().any(|r| reason_is(Some(r), CONDITION_FAILED)) => {
+                    Err(StoreError::AlreadyExists)
+                }
+                _ => Err(backend("Failed to create a user in DynamoDB")(e)),
+            },
+        }
+    }
+
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<User>, StoreError> {
+        self.get(item::user_key(username_key), "Failed to read a user from DynamoDB")
+            .await?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn user_by_sub(&self, sub: &str) -> Result<Option<User>, StoreError> {
+        let Some(pointer) = self.get(item::sub_key(sub), "Failed to read a user pointer from DynamoDB").await? else {
+            return Ok(None);
+        };
+        self.user_by_username(&get_s(&pointer, "username_key")?).await
+    }
+
+    async fn update_password_hash(&self, sub: &str, password_hash: &str) -> Result<(), StoreError> {
+        let Some(pointer) = self.get(item::sub_key(sub), "Failed to read a user pointer from DynamoDB").await? else {
+            return Err(StoreError::NotFound);
+        };
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::user_key(&get_s(&pointer, "username_key")?)))
+            .update_expression("SET password_hash = :h")
+            .condition_expression("attribute_exists(pk) AND #sub = :sub")
+            .expression_attribute_names("#sub", "sub")
+            .expression_attribute_values(":h", s(password_hash))
+            .expression_attribute_values(":sub", s(sub))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound),
+            Err(e) => Err(backend("Failed to update a password hash in DynamoDB")(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ClientStore for DynamoStore {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.put_new(Item::from(client), "Failed to create a client in DynamoDB").await
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        self.get(item::client_key(client_id), "Failed to read a client from DynamoDB")
+            .await?
+            .map(Client::try_from)
+            .transpose()
+    }
+}
+
+/// Classify a failed single-use write from the item as it was (`ALL_OLD`).
+fn classify_consumed(old: Option<Item>, request_id: &str) -> Result<Consume, StoreError> {
+    let Some(old) = old else { return Ok(Consume::Missing) };
+    let code = AuthCode::try_from(old)?;
+    if code.consumed_by.as_deref() == Some(request_id) {
+        return Ok(Consume::Fresh);
+    }
+    if code.consumed_at.is_some() { Ok(Consume::Replayed(Box::new(code))) } else { Ok(Consume::Missing) }
+}
+
+#[async_trait]
+impl CodeStore for DynamoStore {
+    async fn put_code(&self, code: &AuthCode) -> Result<(), StoreError> {
+        self.put_new(Item::from(code), "Failed to store a code in DynamoDB").await
+    }
+
+    async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
+        self.get(item::code_key(code_hash), "Failed to read a code from DynamoDB")
+            .await?
+            .map(AuthCode::try_from)
+            .transpose()
+    }
+
+    async fn consume_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        request_id: &str,
+        refresh: Option<&RefreshRecord>,
+    ) -> Result<Consume, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::code_key(code_hash)))
+            .update_expression("SET consumed_at = :now, consumed_by = :rid")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(consumed_at)")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":rid", s(request_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(backend("Failed to build a code update"))?;
+        let Some(rt) = refresh else {
+            // One conditional update; on failure the old item says why, without a second read.
+            let r = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_values(update.expression_attribute_values)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            return match r {
+                Ok(_) => Ok(Consume::Fresh),
+                Err(e) if is_condition_failure(&e) => {
+                    let old = match e.as_service_error() {
+                        Some(
+                            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                                c,
+                            ),
+                        ) => c.item.clone(),
+                        _ => None,
+                    };
+                    classify_consumed(old, request_id)
+                }
+                Err(e) => Err(backend("Failed to consume a code in DynamoDB")(e)),
+            };
+        };
+        // The code and the refresh token change together: both or neither (R5).
+        let r = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.put_new_item(Item::from(rt))?)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(Consume::Fresh),
+            Err(e) => match cancellation(&e) {
+                Some(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
+                    classify_consumed(reasons.first().and_then(|r| r.item.clone()), request_id)
+                }
+                _ => Err(backend("Failed to consume a code in DynamoDB")(e)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        self.get(item::refresh_key(token_hash), "Failed to read a refresh token from DynamoDB")
+            .await?
+            .map(RefreshRecord::try_from)
+            .transpose()
+    }
+
+    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::refresh_key(old_hash)))
+            .update_expression("SET rotated_at = :now, rotated_to = :to")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(rotated_at)")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":to", s(&new.token_hash))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(backend("Failed to build a refresh update"))?;
+        let r = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(self.put_new_item(Item::from(new))?)
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(Rotate::Rotated),
+            Err(e) => match cancellation(&e) {
+                Some(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
+                    let Some(old) = reasons.first().and_then(|r| r.item.clone()) else {
+                        return Ok(Rotate::Missing);
+                    };
+                    let old = RefreshRecord::try_from(old)?;
+                    if old.rotated_to.as_deref() == Some(new.token_hash.as_str()) {
+                        Ok(Rotate::Rotated)
+                    } else {
+                        Ok(Rotate::AlreadyRotated(Box::new(old)))
+                    }
+                }
+                _ => Err(backend("Failed to rotate a refresh token in DynamoDB")(e)),
+            },
+        }
+    }
+
+    async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        self.revoke(format!("fam#{family_id}"), until).await
+    }
+
+    async fn revoke_jti(&self, jti: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        self.revoke(format!("jti#{jti}"), until).await
+    }
+
+    async fn is_revoked(&self, jti: &str, family: Option<&str>, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut keys = Vec::new();
+        if !jti.is_empty() {
+            keys.push(item::revocation_key(&format!("jti#{jti}")));
+        }
+        if let Some(f) = family {
+            keys.push(item::revocation_key(&format!("fam#{f}")));
+        }
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        // One consistent BatchGetItem for both keys (unprocessed keys are retried).
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(backend("Failed to build a batch read"))?;
+        let t = now.unix_timestamp();
+        for _ in 0..5 {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(backend("Failed to read revocations from DynamoDB"))?;
+            let found = out.responses.as_ref().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default();
+            for item in found {
+                if get_n(item, EXPIRES_AT)? > t {
+                    return Ok(true);
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => request = rest,
+                _ => return Ok(false),
+            }
+        }
+        Err(StoreError::Backend(anyhow::anyhow!("DynamoDB left revocation keys unprocessed")))
+    }
+}
+
+#[async_trait]
+impl DataStore for DynamoStore {
+    async fn put_item(&self, data: &DataItem) -> Result<(), StoreError> {
+        self.put_new(Item::from(data), "Failed to store a data item in DynamoDB").await
+    }
+
+    async fn items_for(&self, sub: &str, limit: usize) -> Result<Vec<DataItem>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :item)")
+            .expression_attribute_values(":pk", s(item::data_pk(sub)))
+            .expression_attribute_values(":item", s("ITEM#"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend("Failed to query data items in DynamoDB"))?;
+        out.items.unwrap_or_default().into_iter().map(DataItem::try_from).collect()
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for DynamoStore {
+    async fn hit(&self, key: &str, window_secs: i64, now: OffsetDateTime) -> Result<u32, StoreError> {
+        let t = now.unix_timestamp();
+        for _ in 0..4 {
+            // A live window: ADD one atomically and read the new value back.
+            let r = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(item::counter_key(key)))
+                .update_expression("ADD #count :one SET expires_at = :exp")
+                .condition_expression("expires_at > :now")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":exp", n(t + window_secs))
+                .expression_attribute_values(":now", n(t))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match r {
+                Ok(out) => {
+                    let count = out.attributes.as_ref().map(|a| get_n(a, "count")).transpose()?.unwrap_or(1);
+                    return Ok(u32::try_from(count).unwrap_or(u32::MAX));
+                }
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(backend("Failed to count in DynamoDB")(e)),
+            }
+            // Missing or expired: start a new window, unless someone else just did.
+            let mut fresh = item::counter_key(key);
+            fresh.insert("count".into(), n(1));
+            fresh.insert(EXPIRES_AT.into(), n(t + window_secs));
+            let r = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(fresh))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", n(t))
+                .send()
+                .await;
+            match r {
+                Ok(_) => return Ok(1),
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(backend("Failed to start a counter in DynamoDB")(e)),
+            }
+        }
+        Err(StoreError::Backend(anyhow::anyhow!("counter {key} kept changing under contention")))
+    }
+
+    async fn count(&self, key: &str, now: OffsetDateTime) -> Result<u32, StoreError> {
+        let Some(item) = self.get(item::counter_key(key), "Failed to read a counter from DynamoDB").await? else {
+            return Ok(0);
+        };
+        if get_n(&item, EXPIRES_AT)? <= now.unix_timestamp() {
+            return Ok(0);
+        }
+        Ok(u32::try_from(get_n(&item, "count")?).unwrap_or(u32::MAX))
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(item::counter_key(key)))
+            .send()
+            .await
+            .map_err(backend("Failed to delete a counter in DynamoDB"))?;
+        Ok(())
+    }
+}
