@@ -4,13 +4,12 @@ use oauth_tests::conformance::{Stores, run_all};
 use std::sync::Arc;
 
 fn stores(store: SqliteStore) -> Stores {
-    let s = Arc::new(store);
-    Stores { users: s.clone(), clients: s.clone(), codes: s.clone(), tokens: s.clone(), data: s.clone(), throttle: s }
+    Stores::all(Arc::new(store))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_in_memory_passes_the_store_conformance_suite() -> anyhow::Result<()> {
-    let n = run_all(|| Ok(stores(SqliteStore::in_memory()?))).await?;
+    let n = run_all(|| async { Ok(stores(SqliteStore::in_memory()?)) }).await?;
     assert!(n >= 15);
     Ok(())
 }
@@ -22,9 +21,25 @@ async fn sqlite_file_passes_the_store_conformance_suite() -> anyhow::Result<()> 
     let counter = std::sync::atomic::AtomicUsize::new(0);
     let result = run_all(|| {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(stores(SqliteStore::open(&dir.join(format!("case{n}.db")))?))
+        let path = dir.join(format!("case{n}.db"));
+        async move { Ok(stores(SqliteStore::open(&path)?)) }
     })
     .await;
     let _ = std::fs::remove_dir_all(&dir);
     result.map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_passes_the_store_conformance_suite() -> anyhow::Result<()> {
+    let Some(cfg) = oauth_tests::aws::emulator().await? else { return Ok(()) };
+    let n = run_all(|| {
+        let cfg = cfg.clone();
+        async move {
+            let (ddb, table) = oauth_tests::aws::fresh_table(&cfg).await?;
+            Ok(Stores::all(Arc::new(oauth_core::store::DynamoStore::new(ddb, table))))
+        }
+    })
+    .await?;
+    assert!(n >= 15);
+    Ok(())
 }

@@ -6,28 +6,10 @@ use futures::future::BoxFuture;
 use oauth_core::domain::{
     AuthCode, AuthMethod, Client, DataItem, GrantType, RedirectUri, RefreshRecord, ScopeSet, User, Username,
 };
-use oauth_core::store::{
-    ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, ThrottleStore, TokenStore, UserStore,
-};
-use std::sync::Arc;
+use oauth_core::store::{Consume, Rotate, StoreError};
 use time::OffsetDateTime;
 
-/// One backend's stores, as the app holds them.
-#[derive(Clone)]
-pub struct Stores {
-    /// Users.
-    pub users: Arc<dyn UserStore>,
-    /// Clients.
-    pub clients: Arc<dyn ClientStore>,
-    /// Authorization codes.
-    pub codes: Arc<dyn CodeStore>,
-    /// Revocations.
-    pub tokens: Arc<dyn TokenStore>,
-    /// Data items.
-    pub data: Arc<dyn DataStore>,
-    /// Counters.
-    pub throttle: Arc<dyn ThrottleStore>,
-}
+pub use oauth_core::store::Stores;
 
 type Case = fn(Stores) -> BoxFuture<'static, Result<()>>;
 
@@ -54,10 +36,14 @@ pub const CASES: &[(&str, Case)] = &[
 ///
 /// # Errors
 /// The names and errors of the failing cases.
-pub async fn run_all(make: impl Fn() -> Result<Stores>) -> Result<usize> {
+pub async fn run_all<F, Fut>(make: F) -> Result<usize>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Stores>>,
+{
     let mut failures = Vec::new();
     for (name, case) in CASES {
-        if let Err(e) = case(make()?).await {
+        if let Err(e) = case(make().await?).await {
             failures.push(format!("{name}: {e:#}"));
         }
     }

@@ -1,12 +1,13 @@
 //! `TestEnv`: the local server on an ephemeral 127.0.0.1 port over an in-memory SQLite
 //! store, generated keys and a clock the test can move; plus client-side helpers.
+use crate::faults::Faulty;
 use anyhow::{Context, Result, ensure};
 use oauth_core::App;
 use oauth_core::clock::FixedClock;
 use oauth_core::config::Settings;
 use oauth_core::jwt::SigningAlg;
-use oauth_core::keys::{KeySetDoc, StaticKeys};
-use oauth_core::store::{SqliteStore, Stores};
+use oauth_core::keys::{KeySetDoc, KeySource, SecretsManagerKeys, StaticKeys};
+use oauth_core::store::{DynamoStore, SqliteStore, Stores};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -24,14 +25,35 @@ pub fn test_keys() -> Result<&'static KeySetDoc> {
     Ok(KEYS.get_or_init(|| doc))
 }
 
+/// Whether the flows run on DynamoDB and Secrets Manager (`OAUTH_TEST_BACKEND=aws`, set by
+/// `scripts/test.sh` for its second run of the suite) instead of SQLite and static keys.
+pub fn aws_backend() -> bool {
+    std::env::var("OAUTH_TEST_BACKEND").as_deref() == Ok("aws")
+}
+
+/// Fresh stores and a key source for one test environment.
+async fn backend() -> Result<(Stores, Arc<dyn KeySource>)> {
+    if aws_backend() {
+        let cfg =
+            crate::aws::emulator().await?.context("OAUTH_TEST_BACKEND=aws needs the emulator (scripts/test.sh)")?;
+        let (ddb, table) = crate::aws::fresh_table(&cfg).await?;
+        let (sm, secret) = crate::aws::fresh_key_secret(&cfg, test_keys()?).await?;
+        return Ok((
+            Stores::all(Arc::new(DynamoStore::new(ddb, table))),
+            Arc::new(SecretsManagerKeys::new(sm, secret)),
+        ));
+    }
+    Ok((Stores::all(Arc::new(SqliteStore::in_memory()?)), Arc::new(StaticKeys(test_keys()?.clone()))))
+}
+
 /// A running server and what a test needs to drive and inspect it.
 pub struct TestEnv {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     /// The app the server runs (white-box checks go through its stores).
     pub app: Arc<App>,
-    /// The store behind the app.
-    pub store: Arc<SqliteStore>,
+    /// The app's stores, wrapped to count calls and inject faults.
+    pub faults: Arc<Faulty>,
     /// The clock, to move time.
     pub clock: Arc<FixedClock>,
     /// An HTTP client.
@@ -64,18 +86,10 @@ impl TestEnv {
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         map.entry("ISSUER".into()).or_insert_with(|| ISSUER.into());
         let settings = Settings::from_lookup(|k| map.get(k).cloned())?;
-        let store = Arc::new(SqliteStore::in_memory()?);
+        let (stores, source) = backend().await?;
+        let faults = Faulty::new(stores);
         let clock = Arc::new(FixedClock::now_frozen());
-        let app = Arc::new(
-            App::new(
-                settings,
-                Stores::all(store.clone()),
-                Arc::new(StaticKeys(test_keys()?.clone())),
-                None,
-                clock.clone(),
-            )
-            .await?,
-        );
+        let app = Arc::new(App::new(settings, crate::faults::stores(&faults), source, None, clock.clone()).await?);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -83,7 +97,7 @@ impl TestEnv {
             let _ = rx.await;
         }));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        Ok(Self { base, app, store, clock, http, shutdown: Some(tx) })
+        Ok(Self { base, app, faults, clock, http, shutdown: Some(tx) })
     }
 
     /// Absolute URL of `path` on this server.

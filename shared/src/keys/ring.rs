@@ -19,6 +19,7 @@ pub struct KeyRing {
     ttl: Option<i64>,
     loaded_at: AtomicI64,
     last_attempt: AtomicI64,
+    generation: std::sync::atomic::AtomicU64,
     refreshing: tokio::sync::Mutex<()>,
 }
 
@@ -55,6 +56,7 @@ impl KeyRing {
             ttl,
             loaded_at: AtomicI64::new(now),
             last_attempt: AtomicI64::new(now),
+            generation: std::sync::atomic::AtomicU64::new(0),
             refreshing: tokio::sync::Mutex::new(()),
         })
     }
@@ -62,6 +64,11 @@ impl KeyRing {
     /// The current key set (cheap: one read lock and an `Arc` clone).
     pub fn current(&self) -> Arc<KeySet> {
         self.current.read().map(|g| g.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Changes whenever a new key set is installed: caches of verified tokens compare it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Refresh when the TTL has passed (called once per request; one atomic load when not due).
@@ -98,6 +105,7 @@ impl KeyRing {
                     Err(p) => *p.into_inner() = set,
                 }
                 self.loaded_at.store(now, Ordering::Relaxed);
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 tracing::info!(event = "keys_refreshed", reason, "signing keys reloaded");
                 true
             }

@@ -13,28 +13,31 @@ use std::sync::Mutex;
 const CACHE_CAPACITY: usize = 50_000;
 
 /// Verified access tokens keyed by SHA-256 of the token, each valid until its `exp`
-/// (plus leeway). Signature verification is the costly part of a protected request
-/// (ES256 verifies ~14,000/s per core); revocation is still checked on every use.
+/// (plus leeway) and only for the key set that verified it (a rotation that retires a key
+/// retires its cached tokens too). Signature verification is the costly part of a protected
+/// request (ES256 verifies ~14,000/s per core); revocation is still checked on every use.
 #[derive(Default)]
 pub struct VerifiedTokenCache {
-    entries: Mutex<HashMap<[u8; 32], AccessClaims>>,
+    entries: Mutex<HashMap<[u8; 32], (u64, AccessClaims)>>,
 }
 
 impl VerifiedTokenCache {
-    fn get(&self, key: &[u8; 32], now: i64) -> Option<AccessClaims> {
+    fn get(&self, key: &[u8; 32], now: i64, generation: u64) -> Option<AccessClaims> {
         let map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(key).filter(|c| now <= c.exp.saturating_add(LEEWAY_SECONDS)).cloned()
+        map.get(key)
+            .filter(|(g, c)| *g == generation && now <= c.exp.saturating_add(LEEWAY_SECONDS))
+            .map(|(_, c)| c.clone())
     }
 
-    fn insert(&self, key: [u8; 32], claims: AccessClaims, now: i64) {
+    fn insert(&self, key: [u8; 32], claims: AccessClaims, now: i64, generation: u64) {
         let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= CACHE_CAPACITY {
-            map.retain(|_, c| now <= c.exp.saturating_add(LEEWAY_SECONDS));
+            map.retain(|_, (g, c)| *g == generation && now <= c.exp.saturating_add(LEEWAY_SECONDS));
             if map.len() >= CACHE_CAPACITY {
                 map.clear();
             }
         }
-        map.insert(key, claims);
+        map.insert(key, (generation, claims));
     }
 }
 
@@ -73,14 +76,15 @@ pub fn bearer_token<'a>(headers: &[&'a str]) -> Result<&'a str, OAuthError> {
 pub async fn authenticate(app: &App, token: &str) -> Result<AccessClaims, OAuthError> {
     let now = app.clock.now().unix_timestamp();
     let key = sha256(token.as_bytes());
-    let claims = match app.token_cache.get(&key, now) {
+    let generation = app.key_ring.generation();
+    let claims = match app.token_cache.get(&key, now, generation) {
         Some(c) => c,
         None => {
             let c = verify(app, token, now).await.map_err(|why| {
                 tracing::debug!(reason = %why, "access token refused");
                 OAuthError::InvalidToken("the access token is invalid or expired".into())
             })?;
-            app.token_cache.insert(key, c.clone(), now);
+            app.token_cache.insert(key, c.clone(), now, generation);
             c
         }
     };

@@ -71,8 +71,9 @@ pub enum OAuthError {
         /// Value of the `Allow` header.
         allow: &'static str,
     },
-    /// A dependency is failing; retrying later may work (503).
-    #[error("temporarily_unavailable")]
+    /// A dependency is failing (after the SDK's retries); retrying later may work:
+    /// 503 with `server_error` and `Retry-After`.
+    #[error("temporarily unavailable")]
     TemporarilyUnavailable(#[source] anyhow::Error),
     /// A bug or an unexpected failure (500); the source is logged, never sent.
     #[error("server_error")]
@@ -98,8 +99,9 @@ impl OAuthError {
             Self::UsernameTaken => "username_taken",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
-            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
-            Self::ServerError(_) => "server_error",
+            // RFC 6749 §5.2 has no "temporarily unavailable" for the token endpoint; the
+            // status (503 + Retry-After) carries the retryability.
+            Self::TemporarilyUnavailable(_) | Self::ServerError(_) => "server_error",
         }
     }
 
@@ -162,7 +164,7 @@ mod tests {
             (OAuthError::InvalidClientMetadata("x".into()), "invalid_client_metadata"),
             (OAuthError::NotFound, "invalid_request"),
             (OAuthError::MethodNotAllowed { allow: "GET" }, "invalid_request"),
-            (OAuthError::TemporarilyUnavailable(anyhow::anyhow!("db down")), "temporarily_unavailable"),
+            (OAuthError::TemporarilyUnavailable(anyhow::anyhow!("db down")), "server_error"),
             (OAuthError::ServerError(anyhow::anyhow!("secret internals")), "server_error"),
         ];
         for (err, code) in cases {

@@ -1,0 +1,179 @@
+//! A store wrapper that counts every call per operation and injects the faults a real
+//! backend produces: a write applied but its response lost (the SDK then retries it), a
+//! write that fails without being applied, and throttling. It delegates everything else.
+use async_trait::async_trait;
+use oauth_core::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
+use oauth_core::store::{
+    ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, Stores, ThrottleStore, TokenStore, UserStore,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+/// A fault to inject into the next call of one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Apply the write, lose the response, and retry it as the SDK would: the caller sees
+    /// the retry's answer.
+    LostResponse,
+    /// Fail without applying anything (a transaction that did not commit).
+    FailBeforeWrite,
+    /// The backend throttles: fail, as after the SDK's retries gave up.
+    Throttled,
+}
+
+/// The wrapper.
+pub struct Faulty {
+    inner: Stores,
+    calls: Mutex<HashMap<&'static str, usize>>,
+    faults: Mutex<HashMap<&'static str, Vec<Fault>>>,
+}
+
+impl Faulty {
+    /// Wrap `inner`.
+    pub fn new(inner: Stores) -> Arc<Self> {
+        Arc::new(Self { inner, calls: Mutex::default(), faults: Mutex::default() })
+    }
+
+    /// Inject `fault` into the next call of `op` (e.g. `"consume_code"`).
+    pub fn inject(&self, op: &'static str, fault: Fault) {
+        if let Ok(mut f) = self.faults.lock() {
+            f.entry(op).or_default().push(fault);
+        }
+    }
+
+    /// Calls per operation since the last reset.
+    pub fn calls(&self) -> HashMap<&'static str, usize> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Forget the counts.
+    pub fn reset_calls(&self) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.clear();
+        }
+    }
+
+    fn enter(&self, op: &'static str) -> Option<Fault> {
+        if let Ok(mut c) = self.calls.lock() {
+            *c.entry(op).or_default() += 1;
+        }
+        self.faults
+            .lock()
+            .ok()
+            .and_then(|mut f| f.get_mut(op).and_then(|v| if v.is_empty() { None } else { Some(v.remove(0)) }))
+    }
+}
+
+fn injected(what: &str) -> StoreError {
+    StoreError::Backend(anyhow::anyhow!("injected fault: {what}"))
+}
+
+/// Run `call`, honouring an injected fault.
+macro_rules! faulty {
+    ($self:ident, $op:literal, $call:expr) => {{
+        match $self.enter($op) {
+            None => $call.await,
+            Some(Fault::LostResponse) => {
+                let _lost = $call.await;
+                $call.await
+            }
+            Some(Fault::FailBeforeWrite) => Err(injected(concat!($op, " failed before writing"))),
+            Some(Fault::Throttled) => {
+                Err(injected(concat!($op, " throttled (ProvisionedThroughputExceededException)")))
+            }
+        }
+    }};
+}
+
+/// The wrapper as the app's stores.
+pub fn stores(f: &Arc<Faulty>) -> Stores {
+    Stores::all(f.clone())
+}
+
+#[async_trait]
+impl UserStore for Faulty {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        faulty!(self, "create_user", self.inner.users.create_user(user))
+    }
+    async fn user_by_username(&self, key: &str) -> Result<Option<User>, StoreError> {
+        faulty!(self, "user_by_username", self.inner.users.user_by_username(key))
+    }
+    async fn user_by_sub(&self, sub: &str) -> Result<Option<User>, StoreError> {
+        faulty!(self, "user_by_sub", self.inner.users.user_by_sub(sub))
+    }
+    async fn update_password_hash(&self, sub: &str, h: &str) -> Result<(), StoreError> {
+        faulty!(self, "update_password_hash", self.inner.users.update_password_hash(sub, h))
+    }
+}
+
+#[async_trait]
+impl ClientStore for Faulty {
+    async fn create_client(&self, c: &Client) -> Result<(), StoreError> {
+        faulty!(self, "create_client", self.inner.clients.create_client(c))
+    }
+    async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        faulty!(self, "client", self.inner.clients.client(id))
+    }
+}
+
+#[async_trait]
+impl CodeStore for Faulty {
+    async fn put_code(&self, c: &AuthCode) -> Result<(), StoreError> {
+        faulty!(self, "put_code", self.inner.codes.put_code(c))
+    }
+    async fn code(&self, h: &str) -> Result<Option<AuthCode>, StoreError> {
+        faulty!(self, "code", self.inner.codes.code(h))
+    }
+    async fn consume_code(
+        &self,
+        h: &str,
+        now: i64,
+        rid: &str,
+        rt: Option<&RefreshRecord>,
+    ) -> Result<Consume, StoreError> {
+        faulty!(self, "consume_code", self.inner.codes.consume_code(h, now, rid, rt))
+    }
+}
+
+#[async_trait]
+impl TokenStore for Faulty {
+    async fn refresh(&self, h: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        faulty!(self, "refresh", self.inner.tokens.refresh(h))
+    }
+    async fn rotate_refresh(&self, old: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError> {
+        faulty!(self, "rotate_refresh", self.inner.tokens.rotate_refresh(old, new, now))
+    }
+    async fn revoke_family(&self, f: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        faulty!(self, "revoke_family", self.inner.tokens.revoke_family(f, until))
+    }
+    async fn revoke_jti(&self, j: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        faulty!(self, "revoke_jti", self.inner.tokens.revoke_jti(j, until))
+    }
+    async fn is_revoked(&self, j: &str, f: Option<&str>, now: OffsetDateTime) -> Result<bool, StoreError> {
+        faulty!(self, "is_revoked", self.inner.tokens.is_revoked(j, f, now))
+    }
+}
+
+#[async_trait]
+impl DataStore for Faulty {
+    async fn put_item(&self, d: &DataItem) -> Result<(), StoreError> {
+        faulty!(self, "put_item", self.inner.data.put_item(d))
+    }
+    async fn items_for(&self, sub: &str, limit: usize) -> Result<Vec<DataItem>, StoreError> {
+        faulty!(self, "items_for", self.inner.data.items_for(sub, limit))
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for Faulty {
+    async fn hit(&self, k: &str, w: i64, now: OffsetDateTime) -> Result<u32, StoreError> {
+        faulty!(self, "hit", self.inner.throttle.hit(k, w, now))
+    }
+    async fn count(&self, k: &str, now: OffsetDateTime) -> Result<u32, StoreError> {
+        faulty!(self, "count", self.inner.throttle.count(k, now))
+    }
+    async fn reset(&self, k: &str) -> Result<(), StoreError> {
+        faulty!(self, "reset", self.inner.throttle.reset(k))
+    }
+}
