@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: formatting, lints, every unit, integration and
-# end-to-end test, and the README walk-through against a real server. Installs what it needs
-# when missing. Exits non-zero on the first failure.
+# end-to-end test (the DynamoDB and Secrets Manager ones against a local moto server it
+# starts), the flow suite a second time on DynamoDB + Secrets Manager, the README
+# walk-throughs, and the headless-browser test. Installs what it needs when missing.
+# Exits non-zero on the first failure; the emulator is stopped on every exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/moto.sh
 
 need() { # need <command> <debian package>
   command -v "$1" >/dev/null 2>&1 && return 0
@@ -18,9 +21,17 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
+
+ensure_moto
+work=$(mktemp -d)
+trap 'stop_moto; rm -rf "$work"' EXIT
+start_moto "$work"
+
+echo "== cargo test (SQLite; DynamoDB and Secrets Manager on moto)"
 cargo test --workspace --locked
-echo "== README walk-through"
+echo "== the flow suite again, on DynamoDB + Secrets Manager"
+OAUTH_TEST_BACKEND=aws cargo test --locked -p oauth-tests --test flows
+echo "== README walk-throughs"
 scripts/readme-walkthrough.sh target/debug/oauth-local
 echo "== headless browser (Chromium + playwright-core)"
 scripts/browser-test.sh target/debug/oauth-local

@@ -83,13 +83,26 @@ impl TestEnv {
     /// # Errors
     /// Setup failed.
     pub async fn with_vars(vars: &[(&str, &str)]) -> Result<Self> {
+        Self::build(vars, None).await
+    }
+
+    /// A server whose keys come from `source`, reloaded every `ttl` seconds.
+    ///
+    /// # Errors
+    /// Setup failed.
+    pub async fn with_keys(source: Arc<dyn KeySource>, ttl: Option<i64>) -> Result<Self> {
+        Self::build(&[], Some((source, ttl))).await
+    }
+
+    async fn build(vars: &[(&str, &str)], keys: Option<(Arc<dyn KeySource>, Option<i64>)>) -> Result<Self> {
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         map.entry("ISSUER".into()).or_insert_with(|| ISSUER.into());
         let settings = Settings::from_lookup(|k| map.get(k).cloned())?;
-        let (stores, source) = backend().await?;
+        let (stores, default_source) = backend().await?;
+        let (source, ttl) = keys.unwrap_or((default_source, None));
         let faults = Faulty::new(stores);
         let clock = Arc::new(FixedClock::now_frozen());
-        let app = Arc::new(App::new(settings, crate::faults::stores(&faults), source, None, clock.clone()).await?);
+        let app = Arc::new(App::new(settings, crate::faults::stores(&faults), source, ttl, clock.clone()).await?);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -165,3 +165,54 @@ fn sigterm_shuts_down_cleanly() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[tokio::test]
+async fn bootstraps_and_serves_on_dynamodb_and_secrets_manager() -> anyhow::Result<()> {
+    if std::env::var("OAUTH_TEST_AWS").as_deref() != Ok("1") {
+        anyhow::ensure!(std::env::var_os("CI").is_none(), "this test needs the emulator: run ./scripts/test.sh");
+        eprintln!("NOTE: emulator test not run: start it with ./scripts/test.sh");
+        return Ok(());
+    }
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let tag = format!("{}-{port}", std::process::id());
+    let (table, secret) = (format!("local-{tag}"), format!("local-keys-{tag}"));
+    let server = start(
+        &["--addr", &addr, "--store", "dynamodb", "--keys", "secretsmanager", "--bootstrap"],
+        &[("TABLE_NAME", table.as_str()), ("SIGNING_KEYS_SECRET_ID", secret.as_str())],
+    )?;
+    assert!(server.lines.iter().any(|l| l.contains(&format!("DynamoDB table {table}"))), "{:?}", server.lines);
+    assert!(server.lines.iter().any(|l| l.contains(&format!("Secrets Manager secret {secret}"))), "{:?}", server.lines);
+    let http = reqwest::Client::new();
+    let c: serde_json::Value = http
+        .post(format!("http://{addr}/register_client"))
+        .json(&serde_json::json!({"grant_types": ["client_credentials"], "scope": "data:read"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let (id, secret_value) =
+        (c["client_id"].as_str().unwrap_or_default(), c["client_secret"].as_str().unwrap_or_default());
+    let t: serde_json::Value = http
+        .post(format!("http://{addr}/oauth/token"))
+        .basic_auth(id, Some(secret_value))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = t["access_token"].as_str().unwrap_or_default();
+    let r = http.get(format!("http://{addr}/api/data")).bearer_auth(token).send().await?;
+    assert_eq!(r.status(), 200);
+    drop(server);
+    // A restart without --bootstrap finds the same table and keys.
+    let server = start(
+        &["--addr", &addr, "--store", "dynamodb", "--keys", "secretsmanager"],
+        &[("TABLE_NAME", table.as_str()), ("SIGNING_KEYS_SECRET_ID", secret.as_str())],
+    )?;
+    // A new client: the old one's pooled connection belonged to the stopped process.
+    let r = reqwest::Client::new().get(format!("http://{addr}/api/data")).bearer_auth(token).send().await?;
+    assert_eq!(r.status(), 200, "same keys, same data");
+    drop(server);
+    Ok(())
+}

@@ -4,7 +4,7 @@ use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::{random_id, random_token, sha256_b64};
 use crate::domain::{AuthMethod, Client, GrantType, RedirectUri, ScopeSet};
-use crate::store::StoreError;
+use crate::store::{ClientStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -181,12 +181,23 @@ pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
 /// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
 #[tracing::instrument(skip_all)]
 pub async fn register_client(app: &App, body: &ClientMetadata) -> Result<ClientRegistered, OAuthError> {
+    create_client(app.clients.as_ref(), body, app.clock.now().unix_timestamp()).await
+}
+
+/// Validate metadata and store a new client in `clients` (the endpoint, and the admin tool).
+///
+/// # Errors
+/// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
+pub async fn create_client(
+    clients: &dyn ClientStore,
+    body: &ClientMetadata,
+    now: i64,
+) -> Result<ClientRegistered, OAuthError> {
     let m = validate(body)?;
     let secret = match m.auth_method {
         AuthMethod::None => None,
         _ => Some(random_token().map_err(OAuthError::server)?),
     };
-    let now = app.clock.now().unix_timestamp();
     // Ids are 128 random bits; a collision is astronomically unlikely but still handled.
     for _ in 0..3 {
         let client = Client {
@@ -200,7 +211,7 @@ pub async fn register_client(app: &App, body: &ClientMetadata) -> Result<ClientR
             id_token_signed_response_alg: m.id_token_alg.clone(),
             created_at: now,
         };
-        match app.clients.create_client(&client).await {
+        match clients.create_client(&client).await {
             Ok(()) => {
                 tracing::info!(event = "client_registered", client_id = %client.client_id, "client registered");
                 return Ok(ClientRegistered {
