@@ -61,7 +61,24 @@ impl App {
         key_ttl: Option<i64>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AppError> {
-        let key_ring = KeyRing::load(source, settings.access_token_alg, key_ttl, clock.now().unix_timestamp()).await?;
+        Self::with_key_ring_alg(settings, stores, source, key_ttl, clock, true).await
+    }
+
+    /// Like [`App::new`]; `can_sign: false` builds a verify-only process (the authorizer
+    /// with a JWKS URL), whose key set need not hold private keys.
+    ///
+    /// # Errors
+    /// The keys cannot be loaded (or, with `can_sign`, none signs with the configured algorithm).
+    pub async fn with_key_ring_alg(
+        settings: Settings,
+        stores: Stores,
+        source: Arc<dyn KeySource>,
+        key_ttl: Option<i64>,
+        clock: Arc<dyn Clock>,
+        can_sign: bool,
+    ) -> Result<Self, AppError> {
+        let alg = can_sign.then_some(settings.access_token_alg);
+        let key_ring = KeyRing::load(source, alg, key_ttl, clock.now().unix_timestamp()).await?;
         Ok(Self {
             settings,
             users: stores.users,

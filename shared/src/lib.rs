@@ -15,6 +15,7 @@
 )]
 
 pub mod app;
+pub mod authorizer;
 pub mod aws;
 pub mod clock;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod oauth;
+pub mod rotation;
 pub mod runtime;
 pub mod store;
 

@@ -39,6 +39,10 @@ pub enum KeysChoice {
     File(PathBuf),
     /// Secrets Manager secret id.
     SecretsManager(String),
+    /// Keys generated in memory at start, for functions that never sign or verify (register).
+    Ephemeral,
+    /// Public keys from a JWKS URL (`AUTHORIZER_JWKS_URL`): a verify-only authorizer.
+    JwksUrl(String),
 }
 
 /// The backends of a process, from `OAUTH_STORE`/`TABLE_NAME`, `OAUTH_KEYS`/
@@ -153,14 +157,22 @@ pub async fn build_app(mut settings: Settings, backends: &Backends, bootstrap: b
             }
             (Arc::new(SecretsManagerKeys::new(sm, id.clone())), Some(backends.keys_cache_seconds))
         }
+        KeysChoice::Ephemeral => (Arc::new(crate::keys::StaticKeys::generate(&[settings.access_token_alg])?), None),
+        #[cfg(feature = "jwks-url")]
+        KeysChoice::JwksUrl(url) => (Arc::new(crate::keys::JwksUrlKeys::new(url)?), Some(backends.keys_cache_seconds)),
+        #[cfg(not(feature = "jwks-url"))]
+        KeysChoice::JwksUrl(_) => anyhow::bail!("this binary was built without JWKS URL support (feature jwks-url)"),
     };
+    let can_sign = !matches!(backends.keys, KeysChoice::JwksUrl(_));
     if let (Some(id), Some(sm)) = (&backends.registration_token_secret, &sm) {
         if bootstrap && crate::aws::ensure_token_secret(sm, id).await? {
             println!("created registration-token secret {id}");
         }
         settings.registration_token = Some(Secret::new(crate::aws::read_secret(sm, id).await?));
     }
-    App::new(settings, stores, source, ttl, App::system_clock()).await.context("Failed to load the signing keys")
+    App::with_key_ring_alg(settings, stores, source, ttl, App::system_clock(), can_sign)
+        .await
+        .context("Failed to load the signing keys")
 }
 
 /// Build the app of a Lambda function from its environment: DynamoDB and Secrets Manager

@@ -1,5 +1,6 @@
 //! End-to-end and integration tests: one binary (faster to link), one module per area.
 mod authorize;
+mod authorizer;
 mod aws;
 mod bad_input;
 mod clients;

@@ -85,6 +85,8 @@ async fn main() -> anyhow::Result<()> {
     match &backends.keys {
         KeysChoice::File(dir) => println!("keys:      {}", dir.join("signing-keys.json").display()),
         KeysChoice::SecretsManager(id) => println!("keys:      Secrets Manager secret {id}"),
+        KeysChoice::Ephemeral => println!("keys:      generated in memory (gone on exit)"),
+        KeysChoice::JwksUrl(url) => println!("keys:      public keys from {url} (verify only)"),
     }
     if app.settings.registration_token.is_none() {
         println!("client registration is OPEN (set OAUTH_REGISTRATION_TOKEN to require a token)");

@@ -4,11 +4,15 @@
 //! Private keys are parsed once per process (signing with a parsed key is ~1.8× faster);
 //! the JWKS is built once and holds public parameters only.
 mod file;
+#[cfg(feature = "jwks-url")]
+mod jwks_url;
 mod ring;
 pub mod secrets_manager;
 mod set;
 
 pub use file::FileKeySource;
+#[cfg(feature = "jwks-url")]
+pub use jwks_url::JwksUrlKeys;
 pub use ring::{KeyRing, UNKNOWN_KID_INTERVAL};
 pub use secrets_manager::SecretsManagerKeys;
 pub use set::{KeySet, VerifyKey};
@@ -133,6 +137,14 @@ pub trait KeySource: Send + Sync {
     /// # Errors
     /// The backend failed or holds no usable keys.
     async fn load(&self) -> Result<KeySetDoc, KeyError>;
+
+    /// Load and parse the key set. Sources of public keys only (a JWKS URL) override this.
+    ///
+    /// # Errors
+    /// The backend failed or the keys are unusable.
+    async fn load_set(&self) -> Result<KeySet, KeyError> {
+        KeySet::from_doc(&self.load().await?)
+    }
 }
 
 /// Keys held in memory: tests, benchmarks, and processes given keys by other means.

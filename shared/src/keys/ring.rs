@@ -14,7 +14,8 @@ pub const UNKNOWN_KID_INTERVAL: i64 = 60;
 pub struct KeyRing {
     current: RwLock<Arc<KeySet>>,
     source: Arc<dyn KeySource>,
-    alg: SigningAlg,
+    /// The algorithm that must be able to sign; `None` for verify-only processes.
+    alg: Option<SigningAlg>,
     /// Seconds between scheduled refreshes; `None` never refreshes on a schedule.
     ttl: Option<i64>,
     loaded_at: AtomicI64,
@@ -29,9 +30,11 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
-async fn load_checked(source: &dyn KeySource, alg: SigningAlg) -> Result<KeySet, KeyError> {
-    let set = KeySet::from_doc(&source.load().await?)?;
-    if !set.can_sign(alg) {
+async fn load_checked(source: &dyn KeySource, alg: Option<SigningAlg>) -> Result<KeySet, KeyError> {
+    let set = source.load_set().await?;
+    if let Some(alg) = alg
+        && !set.can_sign(alg)
+    {
         return Err(KeyError::NoSigningKey(alg.as_str()));
     }
     Ok(set)
@@ -44,11 +47,20 @@ impl KeyRing {
     /// The source failed, the keys are malformed, or none signs with `alg`.
     pub async fn load(
         source: Arc<dyn KeySource>,
-        alg: SigningAlg,
+        alg: Option<SigningAlg>,
         ttl: Option<i64>,
         now: i64,
     ) -> Result<Self, KeyError> {
-        let set = load_checked(source.as_ref(), alg).await?;
+        let set = match load_checked(source.as_ref(), alg).await {
+            Ok(set) => set,
+            // A process that only verifies (alg None) starts without keys and refuses every
+            // token until a (rate-limited) refresh succeeds: fail closed, not crash-loop.
+            Err(e) if alg.is_none() => {
+                tracing::error!(error = %e, "no verification keys at start; every token is refused until they load");
+                KeySet::empty()?
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Self {
             current: RwLock::new(Arc::new(set)),
             source,
@@ -155,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_kids_refresh_at_most_once_a_minute() -> Result<(), KeyError> {
         let src = flaky()?;
-        let ring = KeyRing::load(src.clone(), SigningAlg::Es256, None, 1_000).await?;
+        let ring = KeyRing::load(src.clone(), Some(SigningAlg::Es256), None, 1_000).await?;
         assert!(!ring.refresh_for_unknown_kid(1_030).await, "too soon after start");
         for _ in 0..100 {
             ring.refresh_for_unknown_kid(1_060).await;
@@ -167,20 +179,20 @@ mod tests {
     #[tokio::test]
     async fn a_failing_source_keeps_the_cached_keys_and_a_cold_start_fails() -> Result<(), KeyError> {
         let src = flaky()?;
-        let ring = KeyRing::load(src.clone(), SigningAlg::Es256, Some(300), 1_000).await?;
+        let ring = KeyRing::load(src.clone(), Some(SigningAlg::Es256), Some(300), 1_000).await?;
         let before = ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned);
         src.fail.store(true, Ordering::SeqCst);
         ring.refresh_if_stale(1_400).await;
         assert!(!ring.refresh_for_unknown_kid(1_500).await);
         assert_eq!(ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned), before);
-        assert!(KeyRing::load(src, SigningAlg::Es256, None, 0).await.is_err(), "cold start without keys");
+        assert!(KeyRing::load(src, Some(SigningAlg::Es256), None, 0).await.is_err(), "cold start without keys");
         Ok(())
     }
 
     #[tokio::test]
     async fn a_rotated_set_is_picked_up_after_the_ttl() -> Result<(), KeyError> {
         let src = flaky()?;
-        let ring = KeyRing::load(src.clone(), SigningAlg::Es256, Some(300), 1_000).await?;
+        let ring = KeyRing::load(src.clone(), Some(SigningAlg::Es256), Some(300), 1_000).await?;
         let old = ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned);
         let mut next = KeySetDoc::generate(&[SigningAlg::Es256])?;
         next.keys.extend(src.doc.lock().map(|d| d.keys.clone()).unwrap_or_default());
@@ -197,7 +209,10 @@ mod tests {
     #[tokio::test]
     async fn keys_that_cannot_sign_with_the_configured_alg_are_refused() -> Result<(), KeyError> {
         let src: Arc<dyn KeySource> = Arc::new(StaticKeys::generate(&[SigningAlg::Rs256])?);
-        assert!(matches!(KeyRing::load(src, SigningAlg::Es256, None, 0).await, Err(KeyError::NoSigningKey("ES256"))));
+        assert!(matches!(
+            KeyRing::load(src, Some(SigningAlg::Es256), None, 0).await,
+            Err(KeyError::NoSigningKey("ES256"))
+        ));
         Ok(())
     }
 }

@@ -52,11 +52,17 @@ impl KeySource for SecretsManagerKeys {
             .ok_or_else(|| KeyError::Invalid(format!("secret {} has no AWSCURRENT version", self.secret_id)))?;
         let mut doc = parse(&current, "AWSCURRENT")?;
         if let Some(previous) = secret_string(&self.client, &self.secret_id, "AWSPREVIOUS").await? {
-            // Current keys first (they sign); previous ones only verify.
-            for k in parse(&previous, "AWSPREVIOUS")?.keys {
-                if !doc.keys.iter().any(|c| c.kid == k.kid) {
-                    doc.keys.push(k);
+            // Current keys first (they sign); previous ones only verify. After the first
+            // rotation AWSPREVIOUS is the secret's initial placeholder: skip what is not a key set.
+            match parse(&previous, "AWSPREVIOUS") {
+                Ok(prev) => {
+                    for k in prev.keys {
+                        if !doc.keys.iter().any(|c| c.kid == k.kid) {
+                            doc.keys.push(k);
+                        }
+                    }
                 }
+                Err(e) => tracing::warn!(error = %e, "AWSPREVIOUS is not a key set; ignored"),
             }
         }
         Ok(doc)

@@ -130,6 +130,58 @@ impl KeySet {
         Ok(Self { signers, verifiers, jwks: JwkSet { keys: jwks }, rng: SystemRandom::new(), form_key })
     }
 
+    /// A verify-only set from a published JWK Set (a resource server in another account):
+    /// each key keeps exactly its one declared algorithm; keys without `kid` or with an
+    /// algorithm other than ES256, RS256 or EdDSA are ignored. Nothing can sign with it.
+    ///
+    /// # Errors
+    /// No usable key.
+    pub fn from_jwks(jwks: &JwkSet) -> Result<Self, KeyError> {
+        let mut verifiers = HashMap::new();
+        let mut keys = Vec::new();
+        for jwk in &jwks.keys {
+            let Some(kid) = jwk.common.key_id.clone().filter(|k| !k.is_empty() && k.len() <= 128) else { continue };
+            let alg = match jwk.common.key_algorithm {
+                Some(jsonwebtoken::jwk::KeyAlgorithm::ES256) => Algorithm::ES256,
+                Some(jsonwebtoken::jwk::KeyAlgorithm::RS256) => Algorithm::RS256,
+                Some(jsonwebtoken::jwk::KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
+                _ => continue,
+            };
+            let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
+            if verifiers.insert(kid, VerifyKey { alg, key }).is_none() {
+                keys.push(jwk.clone());
+            }
+        }
+        if verifiers.is_empty() {
+            return Err(KeyError::Invalid("the JWKS holds no usable ES256, RS256 or EdDSA key with a kid".into()));
+        }
+        // No private key: the form key is random and unused (nothing renders forms here).
+        let seed = crate::crypto::random_bytes::<32>().map_err(|_| KeyError::Crypto("random"))?;
+        Ok(Self {
+            signers: Vec::new(),
+            verifiers,
+            jwks: JwkSet { keys },
+            rng: SystemRandom::new(),
+            form_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &seed),
+        })
+    }
+
+    /// A set with no keys at all: a verify-only process whose source failed at start refuses
+    /// every token (and keeps retrying the source) instead of failing to start.
+    ///
+    /// # Errors
+    /// The OS random source failed.
+    pub fn empty() -> Result<Self, KeyError> {
+        let seed = crate::crypto::random_bytes::<32>().map_err(|_| KeyError::Crypto("random"))?;
+        Ok(Self {
+            signers: Vec::new(),
+            verifiers: HashMap::new(),
+            jwks: JwkSet { keys: Vec::new() },
+            rng: SystemRandom::new(),
+            form_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &seed),
+        })
+    }
+
     /// Whether a key can sign with `alg`.
     pub fn can_sign(&self, alg: SigningAlg) -> bool {
         self.signers.iter().any(|s| s.alg == alg)

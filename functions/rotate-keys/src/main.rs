@@ -1,0 +1,17 @@
+//! Lambda entry point of the signing-key rotation: Secrets Manager calls it with the four
+//! rotation steps; each new version is a fresh key set.
+use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    oauth_core::runtime::init_tracing(true);
+    let sm: &'static _ = Box::leak(Box::new(aws_sdk_secretsmanager::Client::new(&oauth_core::aws::sdk_config().await)));
+    run(service_fn(move |event: LambdaEvent<SecretsManagerSecretRotationEvent>| async move {
+        let e = event.payload;
+        oauth_core::rotation::step(sm, &e.secret_id, &e.client_request_token, &e.step, &oauth_core::aws::KEY_SET_ALGS)
+            .await
+            .map_err(|err| Error::from(format!("{err:#}")))
+    }))
+    .await
+}

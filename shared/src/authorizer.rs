@@ -1,0 +1,191 @@
+//! The API Gateway Lambda authorizer for other services' APIs: one handler for HTTP API
+//! (payload 2.0, simple responses with `context`) and REST API TOKEN/REQUEST events (IAM
+//! policy, `principalId` = `sub`). Tokens are checked exactly as `/api/data` checks them
+//! (`oauth::access`: signature, claims, revocation), then the scopes the route requires.
+//! Never panics and fails closed: anything unexpected is a Deny or `Unauthorized`.
+use crate::App;
+use crate::config::ConfigError;
+use crate::domain::ScopeSet;
+use crate::jwt::AccessClaims;
+use crate::oauth::access;
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayV2CustomAuthorizerV2Request,
+};
+use serde_json::{Value, json};
+
+/// Which scopes each route needs: `AUTHORIZER_REQUIRED_SCOPES`, e.g.
+/// `GET /api/data=data:read;POST /api/data=data:write;*=data:read`. A route is
+/// `METHOD /path` (the route key or resource path); `*` is the default for other routes. A
+/// route with no rule and no default is denied.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeRules {
+    routes: Vec<(String, ScopeSet)>,
+    default: Option<ScopeSet>,
+}
+
+impl ScopeRules {
+    /// Parse the rules.
+    ///
+    /// # Errors
+    /// A rule without `=`, or an unknown scope.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let mut rules = Self::default();
+        for rule in s.split(';').map(str::trim).filter(|r| !r.is_empty()) {
+            let (route, scopes) = rule.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                name: "AUTHORIZER_REQUIRED_SCOPES",
+                reason: format!("{rule:?} is not ROUTE=SCOPES"),
+            })?;
+            let scopes = ScopeSet::parse(scopes).map_err(|bad| ConfigError::Invalid {
+                name: "AUTHORIZER_REQUIRED_SCOPES",
+                reason: format!("unknown scope {bad:?}"),
+            })?;
+            match route.trim() {
+                "*" => rules.default = Some(scopes),
+                r => rules.routes.push((r.to_owned(), scopes)),
+            }
+        }
+        Ok(rules)
+    }
+
+    /// The scopes `route` needs, if it may be reached at all.
+    pub fn required(&self, route: &str) -> Option<&ScopeSet> {
+        self.routes.iter().find(|(r, _)| r == route).map(|(_, s)| s).or(self.default.as_ref())
+    }
+}
+
+/// The outcome for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// A valid token with the route's scopes.
+    Allow(AccessClaims),
+    /// A valid token without the scopes the route needs (403).
+    Forbidden(AccessClaims),
+    /// No token, or a bad, expired or revoked one (401).
+    Unauthorized,
+}
+
+/// Decide for a route, given every `Authorization` value the request carried.
+pub async fn decide(app: &App, rules: &ScopeRules, authorization: &[&str], route: &str) -> Decision {
+    let Ok(token) = access::bearer_token(authorization) else { return Decision::Unauthorized };
+    let Ok(claims) = access::authenticate(app, token).await else { return Decision::Unauthorized };
+    let Some(required) = rules.required(route) else { return Decision::Forbidden(claims) };
+    let granted = ScopeSet::parse(&claims.scope).unwrap_or_default();
+    if required.is_subset_of(&granted) { Decision::Allow(claims) } else { Decision::Forbidden(claims) }
+}
+
+fn context(c: &AccessClaims) -> Value {
+    json!({"sub": c.sub, "client_id": c.client_id, "scope": c.scope})
+}
+
+/// The answer to API Gateway: a response document, or the `Unauthorized` error that makes
+/// a REST API answer 401.
+pub type Answer = Result<Value, Unauthorized>;
+
+/// The error a REST API authorizer returns for a 401 (API Gateway matches the message).
+#[derive(Debug, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
+fn header_values(headers: &http::HeaderMap) -> Vec<&str> {
+    headers.get_all(http::header::AUTHORIZATION).iter().map(|v| v.to_str().unwrap_or("")).collect()
+}
+
+/// The route of a REST method ARN: `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/path…`.
+fn route_of_method_arn(arn: &str) -> Option<String> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let mut parts = resource.splitn(4, '/');
+    let (_api, _stage, method) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(format!("{method} /{}", parts.next().unwrap_or("")))
+}
+
+fn iam_policy(effect: &str, method_arn: &str, claims: &AccessClaims) -> Value {
+    json!({
+        "principalId": claims.sub,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            // Only this method: a cached decision never covers another route (SECURITY.md E9).
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": [method_arn]}]
+        },
+        "context": context(claims),
+    })
+}
+
+/// Handle one authorizer event of any supported kind.
+pub async fn handle_event(app: &App, rules: &ScopeRules, event: Value) -> Answer {
+    let is_v2 = event.get("version").and_then(Value::as_str) == Some("2.0");
+    let kind = event.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase);
+    if is_v2 {
+        let Ok(ev) = serde_json::from_value::<ApiGatewayV2CustomAuthorizerV2Request>(event) else {
+            return Ok(json!({"isAuthorized": false}));
+        };
+        let route = ev.route_key.clone().filter(|r| r != "$default").unwrap_or_else(|| {
+            let method = ev.request_context.http.method.as_str();
+            format!("{method} {}", ev.raw_path.as_deref().unwrap_or("/"))
+        });
+        return Ok(match decide(app, rules, &header_values(&ev.headers), &route).await {
+            Decision::Allow(c) => json!({"isAuthorized": true, "context": context(&c)}),
+            Decision::Forbidden(_) | Decision::Unauthorized => json!({"isAuthorized": false}),
+        });
+    }
+    match kind.as_deref() {
+        Some("TOKEN") => {
+            let ev = serde_json::from_value::<ApiGatewayCustomAuthorizerRequest>(event).map_err(|_| Unauthorized)?;
+            let arn = ev.method_arn.unwrap_or_default();
+            let route = route_of_method_arn(&arn).ok_or(Unauthorized)?;
+            let token = ev.authorization_token.unwrap_or_default();
+            respond_rest(decide(app, rules, &[token.as_str()], &route).await, &arn)
+        }
+        Some("REQUEST") => {
+            let ev = serde_json::from_value::<ApiGatewayCustomAuthorizerRequestTypeRequest>(event)
+                .map_err(|_| Unauthorized)?;
+            let arn = ev.method_arn.clone().unwrap_or_default();
+            let route = match (&ev.http_method, &ev.resource) {
+                (Some(m), Some(r)) => format!("{} {r}", m.as_str()),
+                _ => route_of_method_arn(&arn).ok_or(Unauthorized)?,
+            };
+            // Every value the client sent: REST events carry repeats in multiValueHeaders.
+            let mut values = header_values(&ev.multi_value_headers);
+            if values.is_empty() {
+                values = header_values(&ev.headers);
+            }
+            respond_rest(decide(app, rules, &values, &route).await, &arn)
+        }
+        _ => Err(Unauthorized),
+    }
+}
+
+fn respond_rest(decision: Decision, method_arn: &str) -> Answer {
+    match decision {
+        Decision::Allow(c) => Ok(iam_policy("Allow", method_arn, &c)),
+        Decision::Forbidden(c) => Ok(iam_policy("Deny", method_arn, &c)),
+        Decision::Unauthorized => Err(Unauthorized),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_rules_match_routes_and_fall_back_to_the_default() -> Result<(), ConfigError> {
+        let rules = ScopeRules::parse("GET /api/data=data:read; POST /api/data=data:write;*=openid")?;
+        assert_eq!(rules.required("GET /api/data").map(ToString::to_string).as_deref(), Some("data:read"));
+        assert_eq!(rules.required("DELETE /x").map(ToString::to_string).as_deref(), Some("openid"));
+        let strict = ScopeRules::parse("GET /api/data=data:read")?;
+        assert!(strict.required("POST /api/data").is_none(), "no rule, no default: denied");
+        assert!(ScopeRules::parse("GET /x").is_err());
+        assert!(ScopeRules::parse("GET /x=admin").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn method_arns_name_their_route() {
+        assert_eq!(
+            route_of_method_arn("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/api/data").as_deref(),
+            Some("GET /api/data")
+        );
+        assert_eq!(route_of_method_arn("arn:aws:execute-api:us-east-1:1:a/prod/POST/").as_deref(), Some("POST /"));
+        assert_eq!(route_of_method_arn("garbage"), None);
+    }
+}
