@@ -16,4 +16,5 @@ mod oidc;
 mod protected;
 mod register;
 mod revoke_introspect;
+mod template;
 mod token;
