@@ -22,7 +22,7 @@ start_moto "$work"
 export TABLE_NAME=bench SIGNING_KEYS_SECRET_ID=bench-keys
 target/debug/oauth-admin bootstrap >/dev/null
 # A client and a token, from oauth-local on the same table and keys.
-OAUTH_STORE=dynamodb OAUTH_KEYS=secretsmanager start_server target/debug/oauth-local "$work"
+OAUTH_STORE=dynamodb OAUTH_KEYS=secretsmanager start_server target/debug/oauth-local "$work" --issuer https://bench.example
 client=$(curl -sf -X POST "$BASE/register_client" -H 'Content-Type: application/json' \
   -d '{"grant_types":["client_credentials"],"scope":"data:read data:write"}')
 id=$(echo "$client" | jq -r .client_id); secret=$(echo "$client" | jq -r .client_secret)
@@ -32,12 +32,6 @@ stop_server
 
 fill() { sed -e "s|REPLACE_ACCESS_TOKEN|$token|g" -e "s|REPLACE_BASIC_CREDENTIALS|$basic|g" \
   -e "s|REPLACE_SECRET_ID|$SIGNING_KEYS_SECRET_ID|g" -e "s|REPLACE_VERSION_ID|00000000-0000-4000-8000-00000000beef|g" "events/$1.json"; }
-import json, sys
-work = sys.argv[1]
-def ev(name):
-    import subprocess
-    return subprocess.run(["bash", "-c", "source /dev/stdin", "x"], input="", capture_output=True) and None
-PY
 for e in register-user authorize-get-unknown-client token-client-credentials protected-get-data discovery-jwks authorizer-v2-valid rotate-keys-create-secret discovery-root; do
   fill "$e" >"$work/$e.json"
 done

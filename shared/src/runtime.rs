@@ -4,19 +4,20 @@ use crate::App;
 use crate::config::{ConfigError, Settings};
 use crate::crypto::Secret;
 use crate::keys::{FileKeySource, KeySource, SecretsManagerKeys};
-use crate::store::{DynamoStore, SqliteStore, Stores};
+use crate::store::{DynamoStore, Stores};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Install the global log subscriber: JSON lines for Lambda (CloudWatch), text locally.
-/// `RUST_LOG` overrides the default filter (`info`).
+/// `RUST_LOG` sets the level (`error`, `warn`, `info` (default), `debug`, `trace`).
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A level, not per-module directives: the directive parser pulls a regex engine (~1 MB)
+    // into every Lambda binary.
+    let level = std::env::var("RUST_LOG").ok().and_then(|v| v.parse::<tracing_subscriber::filter::LevelFilter>().ok());
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level.unwrap_or(tracing_subscriber::filter::LevelFilter::INFO))
         .with_target(false)
         .with_ansi(!json && std::io::stdout().is_terminal());
     // A second initialisation (tests) is harmless: the first subscriber stays.
@@ -133,9 +134,14 @@ pub async fn build_app(mut settings: Settings, backends: &Backends, bootstrap: b
     let aws = if backends.uses_aws() { Some(crate::aws::sdk_config().await) } else { None };
     let sm = aws.as_ref().map(aws_sdk_secretsmanager::Client::new);
     let stores = match &backends.store {
+        #[cfg(feature = "sqlite")]
         StoreChoice::Sqlite(dir) => {
             create_private_dir(dir)?;
-            Stores::all(Arc::new(SqliteStore::open(&dir.join("oauth.db"))?))
+            Stores::all(Arc::new(crate::store::SqliteStore::open(&dir.join("oauth.db"))?))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        StoreChoice::Sqlite(_) => {
+            anyhow::bail!("this binary was built without the SQLite store (feature sqlite); use OAUTH_STORE=dynamodb")
         }
         StoreChoice::DynamoDb(table) => {
             let ddb = aws_sdk_dynamodb::Client::new(aws.as_ref().context("AWS configuration missing")?);

@@ -15,6 +15,7 @@ const PATHS: &[(&str, &str)] = &[
     ("/.well-known/oauth-authorization-server", "GET"),
     ("/.well-known/openid-configuration", "GET"),
     ("/.well-known/jwks.json", "GET"),
+    ("/openapi.yaml", "GET"),
 ];
 
 #[tokio::test]

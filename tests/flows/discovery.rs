@@ -85,3 +85,17 @@ async fn the_root_welcomes_and_points_at_the_metadata() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_openapi_description_is_served() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let r = env.http.get(env.url("/openapi.yaml")).send().await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/yaml");
+    let text = r.text().await?;
+    assert!(text.starts_with("openapi: 3.1") || text.contains("\nopenapi: 3.1"), "{}", &text[..text.len().min(80)]);
+    for path in ["/oauth/token:", "/oauth/authorize:", "/api/data:", "/.well-known/jwks.json:"] {
+        assert!(text.contains(path), "{path}");
+    }
+    Ok(())
+}

@@ -129,3 +129,21 @@ async fn store_calls_per_request_stay_within_budget() -> anyhow::Result<()> {
     assert_eq!(env.faults.calls(), calls(&[("client", 1), ("code", 1), ("consume_code", 1)]), "code exchange");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failing_store_at_login_is_a_503_page_not_a_pass() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let (id, _) = env.web_client(FULL).await?;
+    for op in ["count", "hit", "user_by_username"] {
+        let page = env.authorize(&oauth_tests::harness::authz_query(&id, Some(CB), "openid", "s")).await?;
+        env.faults.inject(op, Fault::Throttled);
+        let password = if op == "hit" { "wrong password!" } else { oauth_tests::harness::PASSWORD };
+        let done = env.submit(&page, "alice", password, "allow").await?;
+        assert_eq!(done.status, 503, "{op}");
+        assert_eq!(done.headers["retry-after"], "1", "{op}");
+        assert!(done.location().is_none(), "{op}: no code without the throttle check");
+        assert!(done.headers["content-type"].to_str()?.starts_with("text/html"), "{op}");
+    }
+    Ok(())
+}

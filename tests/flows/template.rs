@@ -20,7 +20,9 @@ fn routed_function(path: &str, method: &str) -> Option<String> {
         }
         if in_method && let Some(i) = line.find("${AWS::StackName}-") {
             let rest = line.get(i + "${AWS::StackName}-".len()..).unwrap_or_default();
-            return Some(rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).next().unwrap_or_default().to_owned());
+            return Some(
+                rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).next().unwrap_or_default().to_owned(),
+            );
         }
     }
     None
@@ -44,9 +46,13 @@ fn every_route_of_the_contract_is_routed_to_its_function() {
         ("GET", "/.well-known/oauth-authorization-server", "discovery"),
         ("GET", "/.well-known/openid-configuration", "discovery"),
         ("GET", "/.well-known/jwks.json", "discovery"),
+        ("GET", "/openapi.yaml", "discovery"),
     ];
     for (method, path) in routes() {
-        assert!(expected.iter().any(|(m, p, _)| *m == method && *p == path), "{method} {path} is served but not in this test's list");
+        assert!(
+            expected.iter().any(|(m, p, _)| *m == method && *p == path),
+            "{method} {path} is served but not in this test's list"
+        );
     }
     for (method, path, function) in expected {
         assert_eq!(routed_function(path, method).as_deref(), Some(function), "{method} {path}");
@@ -55,13 +61,11 @@ fn every_route_of_the_contract_is_routed_to_its_function() {
 
 #[test]
 fn every_function_in_the_template_exists_and_builds_its_own_binary() {
-    let binaries: Vec<&str> = TEMPLATE
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Binary: "))
-        .collect();
+    let binaries: Vec<&str> = TEMPLATE.lines().filter_map(|l| l.trim().strip_prefix("Binary: ")).collect();
     assert!(binaries.len() >= 7, "{binaries:?}");
     for b in &binaries {
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("functions").join(b).join("Cargo.toml");
+        let manifest =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("functions").join(b).join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest).unwrap_or_default();
         assert!(text.contains(&format!("name = \"{b}\"")), "{b}: no crate at {}", manifest.display());
     }

@@ -10,6 +10,8 @@ async fn main() -> Result<(), Error> {
     let secret = std::env::var("SIGNING_KEYS_SECRET_ID").map_err(|_| "SIGNING_KEYS_SECRET_ID is not set")?;
     let value = sm.get_secret_value().secret_id(secret).send().await?;
     let len = value.secret_string().map_or(0, str::len);
-    run(service_fn(move |_req: Request| async move { Ok::<_, Error>(Response::new(Body::from(format!("{{\"secret_len\":{len}}}")))) }))
-        .await
+    run(service_fn(move |_req: Request| async move {
+        Ok::<_, Error>(Response::new(Body::from(format!("{{\"secret_len\":{len}}}"))))
+    }))
+    .await
 }

@@ -117,7 +117,7 @@ impl Password {
     /// A human-readable reason that never contains the password.
     pub fn parse(s: &str, username: &Username) -> Result<Self, &'static str> {
         if s.len() < 8 {
-            return Err("password must be at least 8 characters");
+            return Err("password must be at least 8 bytes of UTF-8");
         }
         if s.len() > 1024 {
             return Err("password must be at most 1024 bytes");

@@ -47,6 +47,13 @@ fn error_page(message: &str) -> Response {
 fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: Option<&str>) -> Response {
     let mut resp = match outcome {
         Outcome::ErrorPage(message) => error_page(&message),
+        Outcome::Unavailable => {
+            let body = html::error("The service is temporarily unavailable. Try again in a moment.")
+                .unwrap_or_else(|_| "Temporarily unavailable.".to_owned());
+            let mut r = html_response(StatusCode::SERVICE_UNAVAILABLE, body, None);
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
         Outcome::Redirect(location) => match HeaderValue::from_str(&location) {
             Ok(v) => {
                 let mut r = html_response(redirect_status, String::new(), None);
@@ -113,7 +120,7 @@ fn same_origin(app: &App, req: &Request) -> bool {
 
 /// `POST /oauth/authorize`: the login form, or an authorization request sent as a form.
 pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    if !has_media_type(req, "application/x-www-form-urlencoded")? {
+    if !has_media_type(req, "application/x-www-form-urlencoded").unwrap_or(false) {
         return Ok(error_page("The form must be sent as application/x-www-form-urlencoded."));
     }
     let body = req.body().as_ref();

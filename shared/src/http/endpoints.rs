@@ -133,3 +133,15 @@ pub(super) fn metadata(app: &App) -> Response {
 pub(super) fn jwks(app: &App) -> Result<Response, OAuthError> {
     Ok(public_cache(json_response(StatusCode::OK, app.keys().jwks())))
 }
+
+/// The OpenAPI description of this API (`openapi.yaml` at the repository root).
+const OPENAPI: &str = include_str!("../../../openapi.yaml");
+
+pub(super) fn openapi() -> Response {
+    let mut resp = Response::new(lambda_http::Body::Text(OPENAPI.to_owned()));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}

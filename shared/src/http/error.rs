@@ -28,7 +28,8 @@ pub fn into_response(err: &OAuthError) -> Response {
     let body = serde_json::json!({"error": err.code(), "error_description": err.description()});
     let mut resp = json_response(status, &body);
     let challenge = match err {
-        OAuthError::InvalidClient { basic: true, .. } => Some("Basic realm=\"oauth\"".to_owned()),
+        // RFC 9110 §15.5.2: a 401 carries a challenge; Basic is the scheme we accept.
+        OAuthError::InvalidClient { .. } => Some("Basic realm=\"oauth\"".to_owned()),
         OAuthError::MissingToken => Some("Bearer realm=\"api\"".to_owned()),
         OAuthError::InvalidToken(_) => Some("Bearer error=\"invalid_token\"".to_owned()),
         OAuthError::InsufficientScope { scope } => {

@@ -60,6 +60,7 @@ const ROUTES: &[Route] = &[
     Route { path: "/.well-known/oauth-authorization-server", function: Function::Discovery, allow: "GET" },
     Route { path: "/.well-known/openid-configuration", function: Function::Discovery, allow: "GET" },
     Route { path: "/.well-known/jwks.json", function: Function::Discovery, allow: "GET" },
+    Route { path: "/openapi.yaml", function: Function::Discovery, allow: "GET" },
 ];
 
 /// Every `(method, path)` this build serves (for the template and docs tests).
@@ -103,6 +104,7 @@ async fn route(app: &App, function: Function, req: Request) -> Result<Response, 
             Ok(endpoints::metadata(app))
         }
         ("/.well-known/jwks.json", Method::GET) => endpoints::jwks(app),
+        ("/openapi.yaml", Method::GET) => Ok(endpoints::openapi()),
         _ => Err(OAuthError::MethodNotAllowed { allow: route.allow }),
     }
 }

@@ -47,11 +47,15 @@ impl KeySource for SecretsManagerKeys {
             serde_json::from_str::<KeySetDoc>(json)
                 .map_err(|e| KeyError::Invalid(format!("secret {} ({stage}): {e}", self.secret_id)))
         };
-        let current = secret_string(&self.client, &self.secret_id, "AWSCURRENT")
-            .await?
+        // Both versions at once: one round trip of latency at cold start, not two.
+        let (current, previous) = tokio::join!(
+            secret_string(&self.client, &self.secret_id, "AWSCURRENT"),
+            secret_string(&self.client, &self.secret_id, "AWSPREVIOUS")
+        );
+        let current = current?
             .ok_or_else(|| KeyError::Invalid(format!("secret {} has no AWSCURRENT version", self.secret_id)))?;
         let mut doc = parse(&current, "AWSCURRENT")?;
-        if let Some(previous) = secret_string(&self.client, &self.secret_id, "AWSPREVIOUS").await? {
+        if let Some(previous) = previous? {
             // Current keys first (they sign); previous ones only verify. After the first
             // rotation AWSPREVIOUS is the secret's initial placeholder: skip what is not a key set.
             match parse(&previous, "AWSPREVIOUS") {

@@ -27,6 +27,8 @@ pub enum Outcome {
     ErrorPage(Description),
     /// A redirect to the client (`Location`), 302 for the GET and 303 after the POST.
     Redirect(String),
+    /// A dependency failed (after retries): an error page with 503 and `Retry-After`.
+    Unavailable,
     /// The login and consent page, with the HTTP status to send (200, 401 or 429).
     Login(Box<LoginPage>, u16),
 }
@@ -111,7 +113,7 @@ async fn client_and_redirect(
 
 fn page_for_store(e: &crate::store::StoreError) -> Outcome {
     tracing::error!(error = %e, "store failed at the authorization endpoint");
-    page("The service is temporarily unavailable. Try again later.")
+    Outcome::Unavailable
 }
 
 /// Validate an authorization request (from the query, or a POSTed form without a sealed
@@ -136,7 +138,7 @@ pub async fn start(app: &App, raw: &[u8], csrf_cookie: &str) -> Outcome {
             let pending = PendingRequest {
                 id: match random_id("req_") {
                     Ok(id) => id,
-                    Err(_) => return page("The service is temporarily unavailable. Try again later."),
+                    Err(_) => return Outcome::Unavailable,
                 },
                 client_id: client.client_id.clone(),
                 redirect_uri: redirect,
@@ -150,7 +152,7 @@ pub async fn start(app: &App, raw: &[u8], csrf_cookie: &str) -> Outcome {
             };
             match login_page(app, &client, &pending, "", None) {
                 Ok(p) => Outcome::Login(Box::new(p), 200),
-                Err(_) => page("The service is temporarily unavailable. Try again later."),
+                Err(_) => Outcome::Unavailable,
             }
         }
         Err(e) => error_redirect(app, &redirect, &e, state),
@@ -304,7 +306,7 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
     let password = s.form.get("password").unwrap_or_default();
     let again = |status: u16| match login_page(app, client, pending, username, Some(LOGIN_FAILED)) {
         Ok(p) => Outcome::Login(Box::new(p), status),
-        Err(_) => page("The service is temporarily unavailable. Try again later."),
+        Err(_) => Outcome::Unavailable,
     };
     // Counters are keyed by a hash, so any input (even invalid usernames) maps to a bounded key.
     let user_key = format!("login#user#{}", sha256_b64(&username.to_lowercase()));
@@ -350,7 +352,7 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
         }
         (Err(e), _) => {
             tracing::error!(error = %e, "password verification failed");
-            return page("The service is temporarily unavailable. Try again later.");
+            return Outcome::Unavailable;
         }
     };
     if let Err(e) = app.throttle.reset(&user_key).await {
@@ -372,7 +374,7 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
         }
         Err(e) => {
             tracing::error!(error = %e, "could not issue a code");
-            page("The service is temporarily unavailable. Try again later.")
+            Outcome::Unavailable
         }
     }
 }

@@ -145,7 +145,8 @@ pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
         return Err(meta("public clients (token_endpoint_auth_method none) cannot use client_credentials"));
     }
     let scope = match opt_str(body.scope.as_ref(), "scope")? {
-        None | Some("") => ScopeSet::client_default(),
+        None => ScopeSet::client_default(),
+        Some(s) if s.trim().is_empty() => ScopeSet::client_default(),
         Some(s) => ScopeSet::parse(s).map_err(|bad| meta(format!("unknown scope {bad:?}")))?,
     };
     let id_alg = match opt_str(body.id_token_signed_response_alg.as_ref(), "id_token_signed_response_alg")? {

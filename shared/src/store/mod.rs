@@ -2,9 +2,11 @@
 //! own. Their doc comments are the contract; the conformance suite in the tests crate is
 //! its executable form and runs against every implementation.
 pub mod dynamodb;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use dynamodb::DynamoStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
