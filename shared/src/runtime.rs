@@ -125,12 +125,41 @@ impl Backends {
     }
 }
 
-/// Build the app over the chosen backends. With `bootstrap`, create the table and a first
-/// key set when missing (emulators and first runs).
+/// Create the table, a first key set and the registration-token secret when missing
+/// (emulators and first runs). Kept out of [`build_app`] so Lambda binaries do not link the
+/// table- and secret-creation API calls they never make.
+///
+/// # Errors
+/// AWS refused.
+pub async fn bootstrap(backends: &Backends) -> anyhow::Result<()> {
+    if !backends.uses_aws() {
+        return Ok(());
+    }
+    let aws = crate::aws::sdk_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&aws);
+    if let StoreChoice::DynamoDb(table) = &backends.store
+        && crate::store::dynamodb::ensure_table(&aws_sdk_dynamodb::Client::new(&aws), table).await?
+    {
+        println!("created DynamoDB table {table}");
+    }
+    if let KeysChoice::SecretsManager(id) = &backends.keys
+        && crate::aws::ensure_key_secret(&sm, id, &crate::aws::KEY_SET_ALGS).await?
+    {
+        println!("created signing-key secret {id}");
+    }
+    if let Some(id) = &backends.registration_token_secret
+        && crate::aws::ensure_token_secret(&sm, id).await?
+    {
+        println!("created registration-token secret {id}");
+    }
+    Ok(())
+}
+
+/// Build the app over the chosen backends (they must exist: see [`bootstrap`]).
 ///
 /// # Errors
 /// Backends unreachable or misconfigured; keys missing or unusable.
-pub async fn build_app(mut settings: Settings, backends: &Backends, bootstrap: bool) -> anyhow::Result<App> {
+pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::Result<App> {
     let aws = if backends.uses_aws() { Some(crate::aws::sdk_config().await) } else { None };
     let sm = aws.as_ref().map(aws_sdk_secretsmanager::Client::new);
     let stores = match &backends.store {
@@ -145,9 +174,6 @@ pub async fn build_app(mut settings: Settings, backends: &Backends, bootstrap: b
         }
         StoreChoice::DynamoDb(table) => {
             let ddb = aws_sdk_dynamodb::Client::new(aws.as_ref().context("AWS configuration missing")?);
-            if bootstrap && crate::store::dynamodb::ensure_table(&ddb, table).await? {
-                println!("created DynamoDB table {table}");
-            }
             Stores::all(Arc::new(DynamoStore::new(ddb, table.clone())))
         }
     };
@@ -158,9 +184,6 @@ pub async fn build_app(mut settings: Settings, backends: &Backends, bootstrap: b
         }
         KeysChoice::SecretsManager(id) => {
             let sm = sm.clone().context("AWS configuration missing")?;
-            if bootstrap && crate::aws::ensure_key_secret(&sm, id, &crate::aws::KEY_SET_ALGS).await? {
-                println!("created signing-key secret {id}");
-            }
             (Arc::new(SecretsManagerKeys::new(sm, id.clone())), Some(backends.keys_cache_seconds))
         }
         KeysChoice::Ephemeral => (Arc::new(crate::keys::StaticKeys::generate(&[settings.access_token_alg])?), None),
@@ -171,9 +194,6 @@ pub async fn build_app(mut settings: Settings, backends: &Backends, bootstrap: b
     };
     let can_sign = !matches!(backends.keys, KeysChoice::JwksUrl(_));
     if let (Some(id), Some(sm)) = (&backends.registration_token_secret, &sm) {
-        if bootstrap && crate::aws::ensure_token_secret(sm, id).await? {
-            println!("created registration-token secret {id}");
-        }
         settings.registration_token = Some(Secret::new(crate::aws::read_secret(sm, id).await?));
     }
     App::with_key_ring_alg(settings, stores, source, ttl, App::system_clock(), can_sign)
@@ -182,15 +202,15 @@ pub async fn build_app(mut settings: Settings, backends: &Backends, bootstrap: b
 }
 
 /// Build the app of a Lambda function from its environment: DynamoDB and Secrets Manager
-/// unless `OAUTH_STORE`/`OAUTH_KEYS` say otherwise (e.g. `sqlite`/`file` under
-/// `cargo lambda watch`).
+/// unless `OAUTH_STORE`/`OAUTH_KEYS` say otherwise (`OAUTH_KEYS=ephemeral` for functions that
+/// never sign, `jwks` for an authorizer in another account).
 ///
 /// # Errors
 /// Invalid configuration or unusable backends; the cold start fails with the reason.
 pub async fn app_from_env() -> anyhow::Result<App> {
     let settings = Settings::from_env().context("Invalid configuration")?;
     let backends = Backends::from_lookup(|k| std::env::var(k).ok(), true).context("Invalid configuration")?;
-    build_app(settings, &backends, false).await
+    build_app(settings, &backends).await
 }
 
 /// Create `dir` (and parents) readable only by this user.

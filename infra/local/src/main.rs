@@ -74,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).context("Invalid configuration")?;
     let backends = Backends::from_lookup(|k| vars.get(k).cloned(), false).context("Invalid configuration")?;
     let issuer = settings.issuer.clone();
-    let app = Arc::new(oauth_core::runtime::build_app(settings, &backends, args.bootstrap).await?);
+    if args.bootstrap {
+        oauth_core::runtime::bootstrap(&backends).await?;
+    }
+    let app = Arc::new(oauth_core::runtime::build_app(settings, &backends).await?);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("Failed to listen on {addr}"))?;
     let bound = listener.local_addr()?;
     println!("issuer:    {issuer}");
