@@ -98,10 +98,14 @@ impl Backends {
             "secretsmanager" => KeysChoice::SecretsManager(
                 get("SIGNING_KEYS_SECRET_ID").ok_or(ConfigError::Missing("SIGNING_KEYS_SECRET_ID"))?,
             ),
+            "ephemeral" => KeysChoice::Ephemeral,
+            "jwks" => {
+                KeysChoice::JwksUrl(get("AUTHORIZER_JWKS_URL").ok_or(ConfigError::Missing("AUTHORIZER_JWKS_URL"))?)
+            }
             other => {
                 return Err(ConfigError::Invalid {
                     name: "OAUTH_KEYS",
-                    reason: format!("{other:?} is not file or secretsmanager"),
+                    reason: format!("{other:?} is not file, secretsmanager, ephemeral or jwks"),
                 });
             }
         };
@@ -240,17 +244,30 @@ mod tests {
         let lambda = Backends::from_lookup(lookup(&[("TABLE_NAME", "t"), ("SIGNING_KEYS_SECRET_ID", "k")]), true)?;
         assert_eq!(lambda.store, StoreChoice::DynamoDb("t".into()));
         assert_eq!(lambda.keys, KeysChoice::SecretsManager("k".into()));
+        // As the template configures the register function and a cross-account authorizer.
+        let register = Backends::from_lookup(lookup(&[("TABLE_NAME", "t"), ("OAUTH_KEYS", "ephemeral")]), true)?;
+        assert_eq!(register.keys, KeysChoice::Ephemeral);
+        let remote = Backends::from_lookup(
+            lookup(&[
+                ("TABLE_NAME", "t"),
+                ("OAUTH_KEYS", "jwks"),
+                ("AUTHORIZER_JWKS_URL", "https://as.example/.well-known/jwks.json"),
+            ]),
+            true,
+        )?;
+        assert_eq!(remote.keys, KeysChoice::JwksUrl("https://as.example/.well-known/jwks.json".into()));
         Ok(())
     }
 
     #[test]
     fn missing_or_unknown_backend_settings_fail_by_name() {
         type Vars = &'static [(&'static str, &'static str)];
-        let cases: [(Vars, bool, &str); 4] = [
+        let cases: [(Vars, bool, &str); 5] = [
             (&[], true, "TABLE_NAME"),
             (&[("TABLE_NAME", "t")], true, "SIGNING_KEYS_SECRET_ID"),
             (&[("OAUTH_STORE", "redis")], false, "OAUTH_STORE"),
             (&[("OAUTH_KEYS", "vault")], false, "OAUTH_KEYS"),
+            (&[("OAUTH_KEYS", "jwks")], false, "AUTHORIZER_JWKS_URL"),
         ];
         for (vars, aws, want) in cases {
             let err = Backends::from_lookup(lookup(vars), aws).err().map(|e| e.to_string()).unwrap_or_default();
