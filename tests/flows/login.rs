@@ -1,51 +1,9 @@
 //! The login form: generic failures, no user enumeration, throttling per username and per
 //! source address, hash upgrades (SECURITY.md G1, G3, G4).
 use oauth_tests::harness::{CB, PASSWORD, Page, TestEnv, authz_query};
-use std::time::Instant;
 
 async fn page(env: &TestEnv, id: &str) -> anyhow::Result<Page> {
     env.authorize(&authz_query(id, Some(CB), "openid", "s")).await
-}
-
-/// The page without what differs per request (the sealed form).
-fn stable(p: &Page) -> String {
-    let req = p.request.clone().unwrap_or_default();
-    p.html.replace(&req, "")
-}
-
-#[tokio::test]
-async fn unknown_user_and_wrong_password_look_the_same() -> anyhow::Result<()> {
-    let env = TestEnv::new().await?;
-    env.alice().await?;
-    let (id, _) = env.web_client("openid").await?;
-    let mut unknown_ms = Vec::new();
-    let mut wrong_ms = Vec::new();
-    let mut bodies = Vec::new();
-    for i in 0..4 {
-        let p = page(&env, &id).await?;
-        let started = Instant::now();
-        let a = env.submit(&p, &format!("nobody{i}"), "wrong password 1", "allow").await?;
-        unknown_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        let p = page(&env, &id).await?;
-        let started = Instant::now();
-        let b = env.submit(&p, "alice", &format!("wrong password {i}"), "allow").await?;
-        wrong_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-        assert_eq!((a.status, b.status), (401, 401));
-        assert!(a.location().is_none() && b.location().is_none());
-        bodies.push((stable(&a).replace(&format!("nobody{i}"), "USER"), stable(&b).replace("alice", "USER")));
-    }
-    for (a, b) in &bodies {
-        assert_eq!(a, b, "the two failures must render the same page");
-        assert!(a.contains(oauth_core::oauth::authorize::LOGIN_FAILED));
-    }
-    // Both paths run argon2: a missing dummy hash would make the unknown user 10-100x faster.
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or_default()
-    };
-    let (u, w) = (median(&mut unknown_ms), median(&mut wrong_ms));
-    assert!(u > w / 3.0, "unknown user {u:.1} ms vs wrong password {w:.1} ms: the dummy hash is not running");
-    Ok(())
 }
 
 #[tokio::test]
