@@ -47,6 +47,27 @@ pub struct Settings {
     pub login_max_failures_per_ip: u32,
     /// The throttling window, counted from the last failure (`LOGIN_WINDOW_SECONDS`, default 900).
     pub login_window: i64,
+    /// Abuse limits per source address (429 with `Retry-After` beyond them).
+    pub abuse: AbuseLimits,
+    /// Browser origins allowed to call the token, revocation and userinfo endpoints
+    /// (`CORS_ALLOWED_ORIGINS`, space or comma separated, exact `scheme://host[:port]`;
+    /// default none). Metadata and JWKS are open to every origin.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// Per-source-address limits, each counted in the store over a window that restarts
+/// `window` seconds after the last counted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbuseLimits {
+    /// `POST /register` attempts (`REGISTER_LIMIT_PER_IP`, default 20).
+    pub register: u32,
+    /// `POST /register_client` attempts (`REGISTER_CLIENT_LIMIT_PER_IP`, default 20).
+    pub register_client: u32,
+    /// Failed client authentications at the token, revocation and introspection endpoints
+    /// (`CLIENT_AUTH_FAILURES_PER_IP`, default 20).
+    pub client_auth_failures: u32,
+    /// The window in seconds (`ABUSE_WINDOW_SECONDS`, default 900).
+    pub window: i64,
 }
 
 /// The variables read by [`Settings::from_lookup`].
@@ -62,7 +83,26 @@ pub const VARIABLES: &[&str] = &[
     "LOGIN_MAX_FAILURES",
     "LOGIN_MAX_FAILURES_PER_IP",
     "LOGIN_WINDOW_SECONDS",
+    "REGISTER_LIMIT_PER_IP",
+    "REGISTER_CLIENT_LIMIT_PER_IP",
+    "CLIENT_AUTH_FAILURES_PER_IP",
+    "ABUSE_WINDOW_SECONDS",
+    "CORS_ALLOWED_ORIGINS",
 ];
+
+/// An origin as browsers send it: `https://host[:port]` (or `http://` on loopback), nothing
+/// after the authority, no wildcard.
+fn validate_origin(o: &str) -> Result<(), String> {
+    let u = url::Url::parse(o).map_err(|e| e.to_string())?;
+    if u.origin().ascii_serialization() != o {
+        return Err("must be exactly scheme://host[:port], with no path or trailing slash".into());
+    }
+    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+        return Err("must be https (http only on loopback)".into());
+    }
+    Ok(())
+}
 
 /// Read an integer variable in `range`, or `default` when unset.
 fn int_var<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
@@ -115,6 +155,25 @@ impl Settings {
         let login_max_failures = int_var(&get, "LOGIN_MAX_FAILURES", 5, 1, 1000)?;
         let login_max_failures_per_ip = int_var(&get, "LOGIN_MAX_FAILURES_PER_IP", 50, 1, 1_000_000)?;
         let login_window = int_var(&get, "LOGIN_WINDOW_SECONDS", 900, 1, DAY)?;
+        let abuse = AbuseLimits {
+            register: int_var(&get, "REGISTER_LIMIT_PER_IP", 20, 1, 1_000_000)?,
+            register_client: int_var(&get, "REGISTER_CLIENT_LIMIT_PER_IP", 20, 1, 1_000_000)?,
+            client_auth_failures: int_var(&get, "CLIENT_AUTH_FAILURES_PER_IP", 20, 1, 1_000_000)?,
+            window: int_var(&get, "ABUSE_WINDOW_SECONDS", 900, 1, DAY)?,
+        };
+        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(v) => v
+                .split([',', ' '])
+                .filter(|o| !o.is_empty())
+                .map(|o| {
+                    validate_origin(o).map(|()| o.to_owned()).map_err(|reason| ConfigError::Invalid {
+                        name: "CORS_ALLOWED_ORIGINS",
+                        reason: format!("{o:?}: {reason}"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         let access_token_alg = match get("ACCESS_TOKEN_ALG") {
             None => SigningAlg::Es256,
             Some(v) => SigningAlg::parse(&v).ok_or_else(|| ConfigError::Invalid {
@@ -144,6 +203,8 @@ impl Settings {
             login_max_failures,
             login_max_failures_per_ip,
             login_window,
+            abuse,
+            cors_allowed_origins,
         })
     }
 
@@ -224,11 +285,35 @@ mod tests {
                 &[("ISSUER", "https://as.test"), ("OAUTH_REGISTRATION_TOKEN", "short")],
                 "OAUTH_REGISTRATION_TOKEN",
             ),
+            ("cors wildcard", &[("ISSUER", "https://as.test"), ("CORS_ALLOWED_ORIGINS", "*")], "CORS_ALLOWED_ORIGINS"),
+            (
+                "cors origin with a path",
+                &[("ISSUER", "https://as.test"), ("CORS_ALLOWED_ORIGINS", "https://app.test/")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
+            (
+                "cors plain http",
+                &[("ISSUER", "https://as.test"), ("CORS_ALLOWED_ORIGINS", "https://a.test,http://app.test")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
+            ("zero limit", &[("ISSUER", "https://as.test"), ("REGISTER_LIMIT_PER_IP", "0")], "REGISTER_LIMIT_PER_IP"),
         ];
         for (name, pairs, want) in cases {
             let err = Settings::from_lookup(lookup(pairs)).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(want), "{name}: got {err:?}");
         }
+    }
+
+    #[test]
+    fn cors_origins_and_abuse_limits_are_read() -> Result<(), ConfigError> {
+        let s = Settings::from_lookup(lookup(&[
+            ("ISSUER", "https://as.test"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.test, http://localhost:5173"),
+            ("CLIENT_AUTH_FAILURES_PER_IP", "7"),
+        ]))?;
+        assert_eq!(s.cors_allowed_origins, ["https://app.test", "http://localhost:5173"]);
+        assert_eq!(s.abuse, AbuseLimits { register: 20, register_client: 20, client_auth_failures: 7, window: 900 });
+        Ok(())
     }
 
     #[test]

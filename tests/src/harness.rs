@@ -97,6 +97,11 @@ impl TestEnv {
     async fn build(vars: &[(&str, &str)], keys: Option<(Arc<dyn KeySource>, Option<i64>)>) -> Result<Self> {
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         map.entry("ISSUER".into()).or_insert_with(|| ISSUER.into());
+        // Every test talks from 127.0.0.1: per-address limits are raised unless a test sets
+        // them (tests/flows/abuse.rs does).
+        for var in ["REGISTER_LIMIT_PER_IP", "REGISTER_CLIENT_LIMIT_PER_IP", "CLIENT_AUTH_FAILURES_PER_IP"] {
+            map.entry(var.into()).or_insert_with(|| "100000".into());
+        }
         let settings = Settings::from_lookup(|k| map.get(k).cloned())?;
         let (stores, default_source) = backend().await?;
         let (source, ttl) = keys.unwrap_or((default_source, None));

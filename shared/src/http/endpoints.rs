@@ -1,8 +1,9 @@
 //! One adapter per endpoint: parse, call one `oauth::` function, build the response.
-use super::{Request, Response, has_media_type, header_values, json_response, single_header};
+use super::{Request, Response, has_media_type, header_values, json_response, single_header, source_ip};
 use crate::App;
 use crate::crypto::{ct_eq, sha256};
 use crate::domain::Scope;
+use crate::oauth::abuse::{self, Limit};
 use crate::oauth::client_auth::{self, Credentials};
 use crate::oauth::params::Params;
 use crate::oauth::{
@@ -49,13 +50,31 @@ fn no_cache(mut resp: Response) -> Response {
     resp
 }
 
+/// Run a client-authenticating endpoint under the per-address limit on failed client
+/// authentications: every `invalid_client` is counted, and beyond the limit it becomes a 429.
+/// The success path reads no counter (no extra store call per token), so a client that
+/// authenticates correctly is never locked out by someone else failing from its address.
+async fn client_auth_limited<T>(
+    app: &App,
+    req: &Request,
+    work: impl std::future::Future<Output = Result<T, OAuthError>>,
+) -> Result<T, OAuthError> {
+    let out = work.await;
+    if let Err(OAuthError::InvalidClient { .. }) = &out {
+        abuse::count_failure(app, Limit::ClientAuthFailure, source_ip(req)).await?;
+    }
+    out
+}
+
 pub(super) async fn register_user(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    abuse::count_attempt(app, Limit::Register, source_ip(req)).await?;
     let input: register::RegisterUser = json_body(req, OAuthError::invalid_request)?;
     let out = register::register_user(app, input).await?;
     Ok(json_response(StatusCode::CREATED, &out))
 }
 
 pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    abuse::count_attempt(app, Limit::RegisterClient, source_ip(req)).await?;
     if let Some(expected) = &app.settings.registration_token {
         let presented = access::bearer_token(&header_values(req, header::AUTHORIZATION))
             .map_err(|_| OAuthError::InvalidToken("a valid registration token is required".into()))?;
@@ -69,15 +88,21 @@ pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response
 }
 
 pub(super) async fn token(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let params = form_body(req)?;
-    let out = tok::token(app, &credentials(req, &params)?, &params).await?;
+    let out = client_auth_limited(app, req, async {
+        let params = form_body(req)?;
+        tok::token(app, &credentials(req, &params)?, &params).await
+    })
+    .await?;
     Ok(no_cache(json_response(StatusCode::OK, &out)))
 }
 
 pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let params = form_body(req)?;
-    let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
-    rev::revoke(app, &client, params.require("token")?, params.get("token_type_hint")).await?;
+    client_auth_limited(app, req, async {
+        let params = form_body(req)?;
+        let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
+        rev::revoke(app, &client, params.require("token")?, params.get("token_type_hint")).await
+    })
+    .await?;
     // RFC 7009 §2.2: 200 with no content to process.
     let mut resp = no_cache(json_response(StatusCode::OK, &()));
     *resp.body_mut() = lambda_http::Body::Empty;
@@ -86,9 +111,12 @@ pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthEr
 }
 
 pub(super) async fn introspect(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let params = form_body(req)?;
-    let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
-    let out = intro::introspect(app, &client, params.require("token")?, params.get("token_type_hint")).await?;
+    let out = client_auth_limited(app, req, async {
+        let params = form_body(req)?;
+        let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
+        intro::introspect(app, &client, params.require("token")?, params.get("token_type_hint")).await
+    })
+    .await?;
     Ok(no_cache(json_response(StatusCode::OK, &out)))
 }
 

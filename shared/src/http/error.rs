@@ -10,11 +10,12 @@ pub fn into_response(err: &OAuthError) -> Response {
         OAuthError::InvalidClient { .. } | OAuthError::MissingToken | OAuthError::InvalidToken(_) => {
             StatusCode::UNAUTHORIZED
         }
-        OAuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+        OAuthError::InsufficientScope { .. } | OAuthError::Forbidden(_) => StatusCode::FORBIDDEN,
         OAuthError::UsernameTaken => StatusCode::CONFLICT,
         OAuthError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         OAuthError::NotFound => StatusCode::NOT_FOUND,
         OAuthError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        OAuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
@@ -44,8 +45,14 @@ pub fn into_response(err: &OAuthError) -> Response {
     if let OAuthError::MethodNotAllowed { allow } = err {
         headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }
-    if let OAuthError::TemporarilyUnavailable(_) = err {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    match err {
+        OAuthError::TemporarilyUnavailable(_) => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        OAuthError::TooManyRequests { retry_after } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from((*retry_after).max(1)));
+        }
+        _ => {}
     }
     resp
 }

@@ -41,26 +41,49 @@ pub enum Function {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
+/// Which browser origins may call a route (SECURITY.md A13: never the authorization
+/// endpoint; API.md's browser-facing JSON endpoints only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cors {
+    /// No CORS headers, ever; `OPTIONS` is a 405.
+    No,
+    /// Public documents (metadata, JWKS): `Access-Control-Allow-Origin: *`.
+    Public,
+    /// Only the origins of `CORS_ALLOWED_ORIGINS`, echoed with `Vary: Origin`.
+    Configured,
+}
+
 struct Route {
     path: &'static str,
     function: Function,
     allow: &'static str,
+    cors: Cors,
 }
 
 const ROUTES: &[Route] = &[
-    Route { path: "/register", function: Function::Register, allow: "POST" },
-    Route { path: "/register_client", function: Function::Register, allow: "POST" },
-    Route { path: "/oauth/authorize", function: Function::Authorize, allow: "GET, POST" },
-    Route { path: "/oauth/token", function: Function::Token, allow: "POST" },
-    Route { path: "/oauth/revoke", function: Function::Token, allow: "POST" },
-    Route { path: "/oauth/introspect", function: Function::Token, allow: "POST" },
-    Route { path: "/api/data", function: Function::Protected, allow: "GET, POST" },
-    Route { path: "/oauth/userinfo", function: Function::Protected, allow: "GET" },
-    Route { path: "/", function: Function::Discovery, allow: "GET" },
-    Route { path: "/.well-known/oauth-authorization-server", function: Function::Discovery, allow: "GET" },
-    Route { path: "/.well-known/openid-configuration", function: Function::Discovery, allow: "GET" },
-    Route { path: "/.well-known/jwks.json", function: Function::Discovery, allow: "GET" },
-    Route { path: "/openapi.yaml", function: Function::Discovery, allow: "GET" },
+    Route { path: "/register", function: Function::Register, allow: "POST", cors: Cors::No },
+    Route { path: "/register_client", function: Function::Register, allow: "POST", cors: Cors::No },
+    Route { path: "/oauth/authorize", function: Function::Authorize, allow: "GET, POST", cors: Cors::No },
+    Route { path: "/oauth/token", function: Function::Token, allow: "POST", cors: Cors::Configured },
+    Route { path: "/oauth/revoke", function: Function::Token, allow: "POST", cors: Cors::Configured },
+    Route { path: "/oauth/introspect", function: Function::Token, allow: "POST", cors: Cors::No },
+    Route { path: "/api/data", function: Function::Protected, allow: "GET, POST", cors: Cors::No },
+    Route { path: "/oauth/userinfo", function: Function::Protected, allow: "GET", cors: Cors::Configured },
+    Route { path: "/", function: Function::Discovery, allow: "GET", cors: Cors::Public },
+    Route {
+        path: "/.well-known/oauth-authorization-server",
+        function: Function::Discovery,
+        allow: "GET",
+        cors: Cors::Public,
+    },
+    Route {
+        path: "/.well-known/openid-configuration",
+        function: Function::Discovery,
+        allow: "GET",
+        cors: Cors::Public,
+    },
+    Route { path: "/.well-known/jwks.json", function: Function::Discovery, allow: "GET", cors: Cors::Public },
+    Route { path: "/openapi.yaml", function: Function::Discovery, allow: "GET", cors: Cors::Public },
 ];
 
 /// Every `(method, path)` this build serves (for the template and docs tests).
@@ -72,22 +95,82 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 /// unexpected failures a generic 500 body.
 pub async fn handle(app: &App, function: Function, req: Request) -> Response {
     app.key_ring.refresh_if_stale(app.clock.now().unix_timestamp()).await;
-    match route(app, function, req).await {
+    let cors = find_route(function, req.uri().path()).map_or(Cors::No, |r| r.cors);
+    let origin = match cors {
+        Cors::Configured => allowed_origin(app, &req),
+        Cors::Public => Some(HeaderValue::from_static("*")),
+        Cors::No => None,
+    };
+    let span = tracing::info_span!(
+        "request",
+        path = %req.uri().path(),
+        source_ip = source_ip(&req).map(tracing::field::display)
+    );
+    let mut resp = match tracing::Instrument::instrument(route(app, function, req), span).await {
         Ok(resp) => resp,
         Err(e) => error::into_response(&e),
+    };
+    if let Some(origin) = origin {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("WWW-Authenticate, Retry-After"));
     }
+    if cors == Cors::Configured {
+        resp.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    resp
+}
+
+fn find_route(function: Function, path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.path == path && (function == Function::All || function == r.function))
+}
+
+/// The request's `Origin` when it is exactly one of the configured origins.
+fn allowed_origin(app: &App, req: &Request) -> Option<HeaderValue> {
+    let mut values = req.headers().get_all(header::ORIGIN).iter();
+    let (Some(origin), None) = (values.next(), values.next()) else { return None };
+    let text = origin.to_str().ok()?;
+    app.settings.cors_allowed_origins.iter().any(|o| o == text).then(|| origin.clone())
+}
+
+/// A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) on a route that
+/// allows CORS: 204 with what may be sent, or 403 for an origin that is not allowed.
+fn preflight(app: &App, route: &Route, req: &Request) -> Result<Response, OAuthError> {
+    let origin = match route.cors {
+        Cors::Public => Some(HeaderValue::from_static("*")),
+        Cors::Configured => allowed_origin(app, req),
+        Cors::No => None,
+    };
+    let Some(origin) = origin else {
+        return Err(OAuthError::Forbidden("this origin may not call this endpoint from a browser".into()));
+    };
+    let requested = single_header(req, header::ACCESS_CONTROL_REQUEST_METHOD)?.unwrap_or("");
+    if !route.allow.split(", ").any(|m| m == requested) {
+        return Err(OAuthError::MethodNotAllowed { allow: route.allow });
+    }
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(route.allow));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 async fn route(app: &App, function: Function, req: Request) -> Result<Response, OAuthError> {
-    let path = req.uri().path();
-    let route = ROUTES
-        .iter()
-        .find(|r| r.path == path && (function == Function::All || function == r.function))
-        .ok_or(OAuthError::NotFound)?;
+    let route = find_route(function, req.uri().path()).ok_or(OAuthError::NotFound)?;
     if req.body().len() > MAX_BODY_BYTES {
         return Err(OAuthError::PayloadTooLarge("the request body is larger than 64 KiB".into()));
     }
     let method = req.method().clone();
+    if method == Method::OPTIONS
+        && route.cors != Cors::No
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return preflight(app, route, &req);
+    }
     match (route.path, method) {
         ("/register", Method::POST) => endpoints::register_user(app, &req).await,
         ("/register_client", Method::POST) => endpoints::register_client(app, &req).await,

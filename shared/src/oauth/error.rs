@@ -62,6 +62,10 @@ pub enum OAuthError {
     /// RFC 7591 §3.2.2 `invalid_client_metadata`.
     #[error("invalid_client_metadata: {0}")]
     InvalidClientMetadata(Description),
+    /// A request this caller may not make (a CORS preflight from an origin not allowed):
+    /// 403 `invalid_request`.
+    #[error("invalid_request: {0}")]
+    Forbidden(Description),
     /// No route for this path.
     #[error("not_found")]
     NotFound,
@@ -70,6 +74,13 @@ pub enum OAuthError {
     MethodNotAllowed {
         /// Value of the `Allow` header.
         allow: &'static str,
+    },
+    /// A per-source-address abuse limit was reached: 429 `too_many_requests` with
+    /// `Retry-After` (seconds).
+    #[error("too_many_requests")]
+    TooManyRequests {
+        /// Seconds until the window ends if the caller stops now.
+        retry_after: i64,
     },
     /// A dependency is failing (after the SDK's retries); retrying later may work:
     /// 503 with `server_error` and `Retry-After`.
@@ -84,9 +95,11 @@ impl OAuthError {
     /// The exact wire string of the `error` field.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::PayloadTooLarge(_) | Self::NotFound | Self::MethodNotAllowed { .. } => {
-                "invalid_request"
-            }
+            Self::InvalidRequest(_)
+            | Self::PayloadTooLarge(_)
+            | Self::Forbidden(_)
+            | Self::NotFound
+            | Self::MethodNotAllowed { .. } => "invalid_request",
             Self::InvalidClient { .. } => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::UnauthorizedClient(_) => "unauthorized_client",
@@ -99,6 +112,7 @@ impl OAuthError {
             Self::UsernameTaken => "username_taken",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::TooManyRequests { .. } => "too_many_requests",
             // RFC 6749 §5.2 has no "temporarily unavailable" for the token endpoint; the
             // status (503 + Retry-After) carries the retryability.
             Self::TemporarilyUnavailable(_) | Self::ServerError(_) => "server_error",
@@ -110,6 +124,7 @@ impl OAuthError {
         match self {
             Self::InvalidRequest(d)
             | Self::PayloadTooLarge(d)
+            | Self::Forbidden(d)
             | Self::InvalidClient { description: d, .. }
             | Self::InvalidGrant(d)
             | Self::UnauthorizedClient(d)
@@ -124,6 +139,7 @@ impl OAuthError {
             Self::InsufficientScope { scope } => format!("this request needs the {scope} scope").into(),
             Self::UsernameTaken => "that username is already registered".into(),
             Self::NotFound => "no such endpoint".into(),
+            Self::TooManyRequests { .. } => "too many requests from this address; retry after the time given".into(),
             Self::MethodNotAllowed { allow } => format!("method not allowed; use {allow}").into(),
             Self::TemporarilyUnavailable(_) => "the service is temporarily unavailable; retry later".into(),
             Self::ServerError(_) => "the server failed to handle the request".into(),

@@ -1,5 +1,6 @@
 //! Protocol logic, one module per action. Functions take `&App` (or narrower), typed
 //! inputs and `now`; they return typed outputs or an [`OAuthError`]. No HTTP or AWS types.
+pub mod abuse;
 pub mod access;
 pub mod authorize;
 pub mod client_auth;

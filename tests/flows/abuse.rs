@@ -1,0 +1,181 @@
+//! Per-source-address abuse limits (issue 6 §4) and CORS (§5, SECURITY.md A13).
+use oauth_tests::harness::{TestEnv, str_field};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn assert_429(r: reqwest::Response, window: &str) -> anyhow::Result<()> {
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some(window));
+    assert_eq!(r.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
+    let body: Value = r.json().await?;
+    assert_eq!(body["error"], "too_many_requests");
+    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn registration_attempts_per_address_are_limited_and_the_window_ends() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("REGISTER_LIMIT_PER_IP", "3"), ("ABUSE_WINDOW_SECONDS", "600")]).await?;
+    let post = |body: Value| env.http.post(env.url("/register")).json(&body).send();
+    // Every attempt counts, failed ones too: a taken name, then two new users.
+    assert_eq!(post(json!({"username": "ann", "password": "long enough password"})).await?.status(), 201);
+    assert_eq!(post(json!({"username": "ann", "password": "long enough password"})).await?.status(), 409);
+    assert_eq!(post(json!({"username": "bea", "password": "long enough password"})).await?.status(), 201);
+    assert_429(post(json!({"username": "cid", "password": "long enough password"})).await?, "600").await?;
+    // Refused attempts keep the window open; it ends 600 s after the last one.
+    env.clock.advance(599);
+    assert_429(post(json!({"username": "cid", "password": "long enough password"})).await?, "600").await?;
+    env.clock.advance(601);
+    assert_eq!(post(json!({"username": "cid", "password": "long enough password"})).await?.status(), 201);
+    // Nothing was stored for the refused attempts: "cid" exists exactly once.
+    assert_eq!(post(json!({"username": "cid", "password": "long enough password"})).await?.status(), 409);
+    Ok(())
+}
+
+#[tokio::test]
+async fn client_registration_attempts_per_address_are_limited() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("REGISTER_CLIENT_LIMIT_PER_IP", "2")]).await?;
+    let post =
+        || env.http.post(env.url("/register_client")).json(&json!({"grant_types": ["client_credentials"]})).send();
+    assert_eq!(post().await?.status(), 201);
+    assert_eq!(post().await?.status(), 201);
+    assert_429(post().await?, "900").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn failed_client_authentication_per_address_is_limited_but_the_right_secret_still_works() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("CLIENT_AUTH_FAILURES_PER_IP", "3")]).await?;
+    let (id, secret) = env.service_client("data:read").await?;
+    let cc = [("grant_type", "client_credentials")];
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let form: &[(&str, &str)] = if path == "/oauth/token" { &cc } else { &[("token", "x")] };
+        let r = env.post_form_basic(path, &id, "wrong secret", form).await?;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // The fourth failure from this address, even for an unknown client, is a 429.
+    assert_429(env.post_form_basic("/oauth/token", "nobody", "wrong", &cc).await?, "900").await?;
+    assert_429(env.post_form_basic("/oauth/token", &id, "wrong secret", &cc).await?, "900").await?;
+    // A client presenting its real secret is not locked out by failures from its address.
+    let ok = env.post_form_basic("/oauth/token", &id, &secret, &cc).await?;
+    assert_eq!(ok.status(), StatusCode::OK);
+    // Protocol errors that are not authentication failures are not counted.
+    let r = env.post_form_basic("/oauth/token", &id, &secret, &[("grant_type", "password")]).await?;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    env.clock.advance(901);
+    let r = env.post_form_basic("/oauth/token", &id, "wrong secret", &cc).await?;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the window ended");
+    Ok(())
+}
+
+const APP: &str = "https://app.example";
+
+fn acao(r: &reqwest::Response) -> Option<String> {
+    r.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn cors_headers(r: &reqwest::Response) -> Vec<String> {
+    r.headers().keys().map(|k| k.as_str().to_owned()).filter(|k| k.starts_with("access-control-")).collect()
+}
+
+async fn preflight(env: &TestEnv, path: &str, origin: &str, method: &str) -> anyhow::Result<reqwest::Response> {
+    Ok(env
+        .http
+        .request(Method::OPTIONS, env.url(path))
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await?)
+}
+
+#[tokio::test]
+async fn cors_preflight_and_responses_follow_the_allow_list() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("CORS_ALLOWED_ORIGINS", "https://app.example, http://localhost:5173")]).await?;
+    for (path, method) in [("/oauth/token", "POST"), ("/oauth/revoke", "POST"), ("/oauth/userinfo", "GET")] {
+        let r = preflight(&env, path, APP, method).await?;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(acao(&r).as_deref(), Some(APP), "{path}");
+        let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert!(h("access-control-allow-methods").contains(method));
+        assert!(h("access-control-allow-headers").to_lowercase().contains("authorization"));
+        assert!(h("vary").contains("Origin"));
+        assert!(h("access-control-allow-credentials").is_empty(), "no cookies cross-origin");
+        // An origin not on the list: refused, no CORS headers.
+        let evil = preflight(&env, path, "https://evil.example", method).await?;
+        assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+        assert!(cors_headers(&evil).is_empty(), "{path}: {:?}", cors_headers(&evil));
+        // A look-alike origin is not on the list either.
+        let close = preflight(&env, path, "https://app.example.evil.example", method).await?;
+        assert_eq!(close.status(), StatusCode::FORBIDDEN);
+        // A method the route does not serve.
+        assert_eq!(preflight(&env, path, APP, "DELETE").await?.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    // The real request from the allowed origin carries the header; from another origin not.
+    let (id, secret) = env.service_client("data:read").await?;
+    let cc = [("grant_type", "client_credentials")];
+    let send = |origin: &'static str| {
+        env.http.post(env.url("/oauth/token")).header("origin", origin).basic_auth(&id, Some(&secret)).form(&cc).send()
+    };
+    let ok = send(APP).await?;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(acao(&ok).as_deref(), Some(APP));
+    assert_eq!(ok.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    assert_eq!(ok.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+    let local = send("http://localhost:5173").await?;
+    assert_eq!(acao(&local).as_deref(), Some("http://localhost:5173"));
+    let other = send("https://evil.example").await?;
+    assert_eq!(other.status(), StatusCode::OK, "CORS is the browser's check; the server just withholds the header");
+    assert_eq!(acao(&other), None);
+    // Errors carry it too, so a browser app can read the error body.
+    let bad = env.http.post(env.url("/oauth/token")).header("origin", APP).form(&cc).send().await?;
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(acao(&bad).as_deref(), Some(APP));
+    Ok(())
+}
+
+#[tokio::test]
+async fn metadata_and_jwks_are_open_to_every_origin() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    for path in
+        ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/.well-known/jwks.json"]
+    {
+        let r = env.http.get(env.url(path)).header("origin", "https://anyone.example").send().await?;
+        assert_eq!(acao(&r).as_deref(), Some("*"), "{path}");
+        let p = preflight(&env, path, "https://anyone.example", "GET").await?;
+        assert_eq!(p.status(), StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(acao(&p).as_deref(), Some("*"));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_cors_without_configuration_and_never_at_the_authorization_endpoint() -> anyhow::Result<()> {
+    // Even with the origin configured, /oauth/authorize, /register and /api/data stay closed.
+    let env = TestEnv::with_vars(&[("CORS_ALLOWED_ORIGINS", APP)]).await?;
+    for (path, allow) in [("/oauth/authorize", "GET, POST"), ("/register", "POST"), ("/api/data", "GET, POST")] {
+        let p = preflight(&env, path, APP, "POST").await?;
+        assert_eq!(p.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(p.headers().get("allow").and_then(|v| v.to_str().ok()), Some(allow));
+        assert!(cors_headers(&p).is_empty(), "{path}: {:?}", cors_headers(&p));
+    }
+    let page = env.http.get(env.url("/oauth/authorize?client_id=x")).header("origin", APP).send().await?;
+    assert!(cors_headers(&page).is_empty());
+    // Without configuration the token endpoint has no allowed origin at all.
+    let closed = TestEnv::new().await?;
+    let p = preflight(&closed, "/oauth/token", APP, "POST").await?;
+    assert_eq!(p.status(), StatusCode::FORBIDDEN);
+    assert!(cors_headers(&p).is_empty());
+    let c = closed.register_client(json!({"grant_types": ["client_credentials"]})).await?;
+    let r = closed
+        .http
+        .post(closed.url("/oauth/token"))
+        .header("origin", APP)
+        .basic_auth(str_field(&c, "client_id")?, Some(str_field(&c, "client_secret")?))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(cors_headers(&r).is_empty());
+    Ok(())
+}
