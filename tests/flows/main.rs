@@ -1,4 +1,6 @@
 //! End-to-end and integration tests: one binary (faster to link), one module per area.
+mod abuse;
+mod audit;
 mod authorize;
 mod authorizer;
 mod aws;

@@ -1,0 +1,143 @@
+//! Audit events (issue 6 §6): a full flow's log output, captured in the production JSON
+//! format, has one line per security event with its ids and the source address, and no
+//! secret, password, code or token anywhere.
+use oauth_core::keys::KeySetDoc;
+use oauth_tests::aws::{emulator, fresh_key_secret};
+use oauth_tests::harness::{CB, PASSWORD, TestEnv, VERIFIER, authz_query, str_field};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const EVENTS: &[&str] = &[
+    "user_registered",
+    "client_registered",
+    "login_failed",
+    "login_throttled",
+    "login_succeeded",
+    "code_issued",
+    "token_issued",
+    "code_replay_detected",
+    "refresh_reuse_detected",
+    "family_revoked",
+    "token_revoked",
+    "client_auth_failed",
+    "rate_limited",
+    "key_rotated",
+];
+
+#[tokio::test]
+async fn a_full_flow_logs_every_security_event_and_no_secret() -> anyhow::Result<()> {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber =
+        oauth_core::runtime::json_subscriber(tracing_subscriber::filter::LevelFilter::INFO, move || writer.clone());
+    // This test's thread only (tokio::test runs the server's tasks on it too).
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let env = TestEnv::with_vars(&[
+        ("LOGIN_MAX_FAILURES", "2"),
+        ("CLIENT_AUTH_FAILURES_PER_IP", "2"),
+        ("OAUTH_REGISTRATION_TOKEN", "registration-token-0123456789"),
+    ])
+    .await?;
+    let mut secrets: Vec<String> = vec![PASSWORD.into(), VERIFIER.into(), "registration-token-0123456789".into()];
+    let alice = env.alice().await?;
+    let c: Value = env
+        .http
+        .post(env.url("/register_client"))
+        .bearer_auth("registration-token-0123456789")
+        .json(&json!({"client_name": "Web app", "redirect_uris": [CB], "scope": "openid offline_access data:read"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let (id, secret) = (str_field(&c, "client_id")?, str_field(&c, "client_secret")?);
+    secrets.push(secret.clone());
+
+    // A failed login, then two more lock the username (LOGIN_MAX_FAILURES=2).
+    for pw in ["wrong password one", "wrong password two", "wrong password three"] {
+        let page = env.authorize(&authz_query(&id, Some(CB), "openid offline_access data:read", "s")).await?;
+        env.submit(&page, "bob", pw, "allow").await?;
+        secrets.push(pw.into());
+    }
+    // Login, code, tokens; the code replayed.
+    let code = env.code_for(&id, CB, "openid offline_access data:read").await?;
+    let (status, tokens) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!(status, 200, "{tokens}");
+    let (replay, _) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!(replay, 400);
+    secrets.push(code);
+    for f in ["access_token", "refresh_token", "id_token"] {
+        secrets.push(str_field(&tokens, f)?);
+    }
+    // A second family: rotate once, then reuse the old refresh token after the grace window.
+    let code = env.code_for(&id, CB, "openid offline_access data:read").await?;
+    let (_, t2) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    let rt2 = str_field(&t2, "refresh_token")?;
+    let (status, t3) = env.refresh(&id, &secret, &rt2, None).await?;
+    assert_eq!(status, 200, "{t3}");
+    env.clock.advance(30);
+    let (reuse, _) = env.refresh(&id, &secret, &rt2, None).await?;
+    assert_eq!(reuse, 400);
+    secrets.extend([code, rt2, str_field(&t2, "access_token")?, str_field(&t3, "refresh_token")?]);
+    // Revocation of an access token.
+    let at = str_field(&t3, "access_token")?;
+    let r = env.post_form_basic("/oauth/revoke", &id, &secret, &[("token", &at)]).await?;
+    assert_eq!(r.status(), 200);
+    secrets.push(at);
+    // Failed client authentication until the address is limited.
+    for _ in 0..3 {
+        env.post_form_basic("/oauth/token", &id, "a wrong client secret", &[("grant_type", "client_credentials")])
+            .await?;
+    }
+    secrets.push("a wrong client secret".into());
+    // Key rotation (Secrets Manager, in the emulator).
+    let rotated = match emulator().await? {
+        Some(cfg) => {
+            let (sm, sid) = fresh_key_secret(&cfg, &KeySetDoc::generate(&oauth_core::aws::KEY_SET_ALGS)?).await?;
+            oauth_core::aws::rotate_key_secret(&sm, &sid, &oauth_core::aws::KEY_SET_ALGS).await?;
+            true
+        }
+        None => false,
+    };
+
+    let text = String::from_utf8(capture.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone())?;
+    let mut seen = BTreeSet::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("not a JSON line ({e}): {line}"))?;
+        for s in &secrets {
+            assert!(!line.contains(s.as_str()), "a secret leaked into the log: {line}");
+        }
+        let Some(event) = v["event"].as_str() else { continue };
+        seen.insert(event.to_owned());
+        // Request-time events carry the caller's address (the request span) and ids.
+        if EVENTS.contains(&event) && event != "key_rotated" {
+            let ip = v["spans"].as_array().and_then(|s| s.iter().find_map(|s| s["source_ip"].as_str()));
+            assert_eq!(ip, Some("127.0.0.1"), "{line}");
+        }
+        let has_id = ["sub", "client_id", "family_id", "jti", "kid"].iter().any(|k| v[*k].is_string());
+        assert!(has_id || event == "client_auth_failed" || event == "rate_limited", "no id in {line}");
+    }
+    for e in EVENTS {
+        if *e == "key_rotated" && !rotated {
+            continue;
+        }
+        assert!(seen.contains(*e), "no {e} event; saw {seen:?}\n{text}");
+    }
+    assert!(text.contains(&alice), "the user's id is logged");
+    Ok(())
+}
