@@ -44,18 +44,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     if record.expires_at <= now || record.family_expires_at <= now {
         return Err(invalid_grant());
     }
-    // "The requested scope MUST NOT include any scope not originally granted" (RFC 6749 §6).
-    let scope = match params.get("scope") {
-        None => record.scope.clone(),
-        Some(s) => {
-            let s =
-                ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?;
-            if s.is_empty() || !s.is_subset_of(&record.scope) {
-                return Err(OAuthError::InvalidScope("the requested scope exceeds the original grant".into()));
-            }
-            s
-        }
-    };
+    let scope = narrow_scope(&record.scope, params.get("scope"))?;
     let new_token = random_token().map_err(OAuthError::server)?;
     let next = RefreshRecord {
         token_hash: sha256_b64(&new_token),
@@ -99,4 +88,19 @@ async fn reuse(app: &App, record: &RefreshRecord, rotated_at: i64, now: i64) -> 
     tracing::warn!(event = "refresh_reuse_detected", client_id = %record.client_id, family_id = %record.family_id, "rotated refresh token reused; family revoked");
     tracing::warn!(event = "family_revoked", family_id = %record.family_id, "refresh family revoked");
     invalid_grant()
+}
+
+/// The scope of a refreshed grant: the original one, or the requested subset of it.
+/// "The requested scope MUST NOT include any scope not originally granted" (RFC 6749 §6).
+///
+/// # Errors
+/// `invalid_scope` for an unknown scope, an empty request or anything beyond `original`.
+pub fn narrow_scope(original: &ScopeSet, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
+    let Some(requested) = requested else { return Ok(original.clone()) };
+    let s =
+        ScopeSet::parse(requested).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?;
+    if s.is_empty() || !s.is_subset_of(original) {
+        return Err(OAuthError::InvalidScope("the requested scope exceeds the original grant".into()));
+    }
+    Ok(s)
 }
