@@ -194,3 +194,86 @@ async fn garbage_authorization_headers_never_cause_a_server_error() -> anyhow::R
     }
     Ok(())
 }
+
+/// The same hostile inputs on every endpoint and method it serves: never a 5xx, and every
+/// error in the contract's format (JSON `error` + `error_description`, or an HTML page at
+/// `/oauth/authorize`).
+#[tokio::test]
+async fn every_endpoint_answers_every_hostile_input_in_the_contract_format() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = env.service_client("data:read").await?;
+    let token = env.cc_token(&id, &secret, None).await?;
+    let nested = "[".repeat(100_000) + &"]".repeat(100_000);
+    let long_header = "a".repeat(30_000);
+    type Case<'a> = (&'a str, Vec<u8>, &'a str, &'a str, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
+        ("empty body", vec![], "application/json", "", vec![]),
+        ("1 MiB body", vec![b'{'; 1024 * 1024], "application/json", "", vec![]),
+        ("deeply nested JSON", nested.into_bytes(), "application/json", "", vec![]),
+        (
+            "NUL and controls",
+            b"grant_type=\x00\x01&username=a\x07b".to_vec(),
+            "application/x-www-form-urlencoded",
+            "a=%00%1b&b=\x7f",
+            vec![],
+        ),
+        ("invalid UTF-8", b"{\"a\": \"\xff\xfe\"}".to_vec(), "application/json", "client_id=%ff%fe", vec![]),
+        (
+            "overlong headers",
+            b"{}".to_vec(),
+            "application/json",
+            "",
+            vec![("x-long", long_header.clone()), ("authorization", format!("Bearer {long_header}"))],
+        ),
+        (
+            "repeated parameters",
+            b"grant_type=client_credentials&grant_type=client_credentials".to_vec(),
+            "application/x-www-form-urlencoded",
+            "client_id=a&client_id=a&response_type=code&response_type=code",
+            vec![],
+        ),
+        (
+            "mixed-case names",
+            b"GRANT_TYPE=client_credentials&Token=x".to_vec(),
+            "application/x-www-form-urlencoded",
+            "Client_Id=a&RESPONSE_TYPE=code",
+            vec![],
+        ),
+        ("odd content type", b"{}".to_vec(), "application/json;;; charset=\"utf-8\"; boundary=--x; q=0", "", vec![]),
+    ];
+    for (path, methods) in PATHS {
+        for method in methods.split(", ") {
+            for (name, body, content_type, query, headers) in &cases {
+                let url = if query.is_empty() { env.url(path) } else { format!("{}?{query}", env.url(path)) };
+                let mut req = env
+                    .http
+                    .request(reqwest::Method::from_bytes(method.as_bytes())?, url)
+                    .header("content-type", *content_type)
+                    .body(body.clone());
+                for (k, v) in headers {
+                    req = req.header(*k, v.as_str());
+                }
+                if *path == "/api/data" && headers.is_empty() {
+                    req = req.bearer_auth(&token);
+                }
+                let r = req.send().await?;
+                let status = r.status().as_u16();
+                let html = r.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+                let text = r.text().await?;
+                assert!(status < 500, "{method} {path} {name}: {status} {text}");
+                if status >= 400 && !html {
+                    let v: Value = serde_json::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("{method} {path} {name}: {e}: {text}"))?;
+                    assert!(
+                        v["error"].is_string() && v["error_description"].is_string(),
+                        "{method} {path} {name}: {v}"
+                    );
+                }
+                assert!(!html || *path == "/oauth/authorize", "{method} {path} {name}: HTML off the authorize page");
+            }
+        }
+    }
+    // Nothing was created by any of it.
+    assert!(env.app.users.user_by_username("a").await?.is_none());
+    Ok(())
+}
