@@ -2,7 +2,7 @@
 # The whole test suite, exactly as CI runs it: formatting, lints, every unit, integration and
 # end-to-end test (the DynamoDB and Secrets Manager ones against a local moto server it
 # starts), the flow suite a second time on DynamoDB + Secrets Manager, the README
-# walk-throughs, and the headless-browser test. Installs what it needs when missing.
+# walk-throughs, schemathesis against openapi.yaml, and the headless-browser test. Installs what it needs when missing.
 # Exits non-zero on the first failure; the emulator is stopped on every exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +45,8 @@ echo "== the flow suite again, on DynamoDB + Secrets Manager"
 OAUTH_TEST_BACKEND=aws cargo test --locked -p oauth-tests --test flows
 echo "== README walk-throughs"
 scripts/readme-walkthrough.sh target/debug/oauth-local
+echo "== schemathesis: the local server against openapi.yaml (bounded budget)"
+scripts/schemathesis.sh target/debug/oauth-local
 echo "== headless browser (Chromium + playwright-core)"
 scripts/browser-test.sh target/debug/oauth-local
 echo "== cargo lambda build --release (every function, this machine's architecture)"
