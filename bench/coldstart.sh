@@ -13,7 +13,8 @@ ensure_moto
 [ -x .venv/bin/cargo-lambda ] || .venv/bin/pip install -q --disable-pip-version-check cargo-lambda
 export PATH="$PWD/.venv/bin:$PATH"
 functions="register authorize token protected discovery authorizer rotate-keys reference"
-cargo lambda build --release --locked $(for f in $functions; do printf -- '--bin %s ' "$f"; done) >/dev/null
+# NO_BUILD=1 measures the binaries already in target/lambda (e.g. after a profile experiment).
+[ "${NO_BUILD:-}" = 1 ] || cargo lambda build --release --locked $(for f in $functions; do printf -- '--bin %s ' "$f"; done) >/dev/null
 cargo build --locked -p oauth-local -p oauth-admin >/dev/null
 
 work=$(mktemp -d)
