@@ -83,6 +83,28 @@ async fn key_rotation_keeps_old_tokens_valid_and_retires_the_oldest_keys() -> an
 }
 
 #[tokio::test]
+async fn a_container_started_after_a_rotation_loads_the_previous_keys_when_needed() -> anyhow::Result<()> {
+    let Some(cfg) = emulator().await? else { return Ok(()) };
+    let (sm, secret) = fresh_key_secret(&cfg, &KeySetDoc::generate(&oauth_core::aws::KEY_SET_ALGS)?).await?;
+    let before = TestEnv::with_keys(Arc::new(SecretsManagerKeys::new(sm.clone(), secret.clone())), Some(300)).await?;
+    let (id, s) = before.service_client("data:read").await?;
+    let old = before.cc_token(&id, &s, None).await?;
+    let k1 = decode_unverified(&old)?.0["kid"].as_str().unwrap_or_default().to_owned();
+    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, &oauth_core::aws::KEY_SET_ALGS).await?;
+    // New containers start with AWSCURRENT only (one Secrets Manager call)...
+    let fresh = || TestEnv::with_keys(Arc::new(SecretsManagerKeys::new(sm.clone(), secret.clone())), Some(300));
+    let verifier = fresh().await?;
+    assert!(verifier.app.keys().verify_key(&k1).is_none(), "the start loaded the signing keys only");
+    // ...yet a token signed before the rotation verifies at once (no per-minute wait)...
+    assert_eq!(verifier.get_bearer("/api/data", &old).await?.status(), 200);
+    // ...and the JWKS of a fresh container publishes both key sets.
+    let publisher = fresh().await?;
+    let published = kids(&jwks(&publisher).await?);
+    assert!(published.contains(&k1) && published.contains(&k2), "{published:?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_token_from_a_newer_key_triggers_one_rate_limited_refresh() -> anyhow::Result<()> {
     let Some(cfg) = emulator().await? else { return Ok(()) };
     let (sm, secret) = fresh_key_secret(&cfg, &KeySetDoc::generate(&oauth_core::aws::KEY_SET_ALGS)?).await?;

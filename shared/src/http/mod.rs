@@ -186,7 +186,15 @@ async fn route(app: &App, function: Function, req: Request) -> Result<Response, 
         ("/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration", Method::GET) => {
             Ok(endpoints::metadata(app))
         }
-        ("/.well-known/jwks.json", Method::GET) => endpoints::jwks(app),
+        ("/.well-known/jwks.json", Method::GET) => {
+            // Publish the previous keys too: tokens they signed are still valid.
+            if !app.key_ring.ensure_complete(app.clock.now().unix_timestamp()).await {
+                return Err(OAuthError::TemporarilyUnavailable(anyhow::anyhow!(
+                    "the previous keys could not be loaded"
+                )));
+            }
+            endpoints::jwks(app)
+        }
         ("/openapi.yaml", Method::GET) => Ok(endpoints::openapi()),
         _ => Err(OAuthError::MethodNotAllowed { allow: route.allow }),
     }

@@ -145,6 +145,26 @@ pub trait KeySource: Send + Sync {
     async fn load_set(&self) -> Result<KeySet, KeyError> {
         KeySet::from_doc(&self.load().await?)
     }
+
+    /// The cheapest set a signing process can start with: sources that keep older keys
+    /// apart (Secrets Manager's `AWSPREVIOUS`) return only the current ones and
+    /// [`Loaded::SigningOnly`]; the rest arrive with the first full load, when a token names
+    /// an unknown `kid` or the JWKS is published. Defaults to everything.
+    ///
+    /// # Errors
+    /// The backend failed or the keys are unusable.
+    async fn load_signing_set(&self) -> Result<(KeySet, Loaded), KeyError> {
+        Ok((self.load_set().await?, Loaded::Complete))
+    }
+}
+
+/// How much of a source a loaded key set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loaded {
+    /// Every key the source has.
+    Complete,
+    /// Only the keys that sign now.
+    SigningOnly,
 }
 
 /// Keys held in memory: tests, benchmarks, and processes given keys by other means.

@@ -2,7 +2,7 @@
 //! fails: never an unsigned token); refreshed when its TTL has passed and when a token
 //! names an unknown `kid` (at most once per minute, so forged kids cannot hammer the
 //! source); when the source fails, the cached set keeps serving.
-use super::{KeyError, KeySet, KeySource};
+use super::{KeyError, KeySet, KeySource, Loaded};
 use crate::jwt::SigningAlg;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -22,6 +22,10 @@ pub struct KeyRing {
     last_attempt: AtomicI64,
     generation: std::sync::atomic::AtomicU64,
     refreshing: tokio::sync::Mutex<()>,
+    /// Whether the set holds every key of the source (not just the signing ones).
+    complete: std::sync::atomic::AtomicBool,
+    /// When loading every key last failed (so a failing backend is not asked per request).
+    completion_failed_at: AtomicI64,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -51,13 +55,21 @@ impl KeyRing {
         ttl: Option<i64>,
         now: i64,
     ) -> Result<Self, KeyError> {
-        let set = match load_checked(source.as_ref(), alg).await {
-            Ok(set) => set,
+        // A signing process starts with the signing keys only (one backend call); a
+        // verify-only one needs every key from the start.
+        let first = match alg {
+            Some(alg) => source.load_signing_set().await.and_then(|(set, loaded)| {
+                if set.can_sign(alg) { Ok((set, loaded)) } else { Err(KeyError::NoSigningKey(alg.as_str())) }
+            }),
+            None => source.load_set().await.map(|set| (set, Loaded::Complete)),
+        };
+        let (set, loaded) = match first {
+            Ok(found) => found,
             // A process that only verifies (alg None) starts without keys and refuses every
             // token until a (rate-limited) refresh succeeds: fail closed, not crash-loop.
             Err(e) if alg.is_none() => {
                 tracing::error!(error = %e, "no verification keys at start; every token is refused until they load");
-                KeySet::empty()?
+                (KeySet::empty()?, Loaded::SigningOnly)
             }
             Err(e) => return Err(e),
         };
@@ -70,7 +82,31 @@ impl KeyRing {
             last_attempt: AtomicI64::new(now),
             generation: std::sync::atomic::AtomicU64::new(0),
             refreshing: tokio::sync::Mutex::new(()),
+            complete: (loaded == Loaded::Complete).into(),
+            completion_failed_at: AtomicI64::new(i64::MIN / 2),
         })
+    }
+
+    /// Load every key of the source if the start loaded only the signing ones (before the
+    /// JWKS is published, or when a token names a kid the signing keys do not have). Waits
+    /// for a load already under way; after a failure, tries again at most once per minute.
+    /// Returns whether the set is complete now.
+    pub async fn ensure_complete(&self, now: i64) -> bool {
+        if self.complete.load(Ordering::Acquire) {
+            return true;
+        }
+        let _guard = self.refreshing.lock().await;
+        if self.complete.load(Ordering::Acquire) {
+            return true;
+        }
+        if now - self.completion_failed_at.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL {
+            return false;
+        }
+        let done = self.install(now, "previous keys").await;
+        if !done {
+            self.completion_failed_at.store(now, Ordering::Relaxed);
+        }
+        done
     }
 
     /// The current key set (cheap: one read lock and an `Arc` clone).
@@ -96,6 +132,10 @@ impl KeyRing {
     /// A token named a `kid` we do not know: refresh, at most once per minute. Returns
     /// whether a refresh happened (so the caller may verify once more).
     pub async fn refresh_for_unknown_kid(&self, now: i64) -> bool {
+        // The kid may be a previous key that the start did not load: load everything once.
+        if !self.complete.load(Ordering::Acquire) {
+            return self.ensure_complete(now).await;
+        }
         if now - self.last_attempt.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL {
             return false;
         }
@@ -108,6 +148,11 @@ impl KeyRing {
         if now - self.last_attempt.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL && reason == "unknown kid" {
             return false;
         }
+        self.install(now, reason).await
+    }
+
+    /// Load every key and install them (the caller holds `refreshing`).
+    async fn install(&self, now: i64, reason: &'static str) -> bool {
         self.last_attempt.store(now, Ordering::Relaxed);
         match load_checked(self.source.as_ref(), self.alg).await {
             Ok(set) => {
@@ -117,6 +162,7 @@ impl KeyRing {
                     Err(p) => *p.into_inner() = set,
                 }
                 self.loaded_at.store(now, Ordering::Relaxed);
+                self.complete.store(true, Ordering::Release);
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 tracing::info!(event = "keys_refreshed", reason, "signing keys reloaded");
                 true
@@ -203,6 +249,78 @@ mod tests {
         assert_ne!(ring.current().signing_kid(SigningAlg::Es256).map(str::to_owned), old);
         assert!(ring.current().verify_key(old.as_deref().unwrap_or_default()).is_some(), "old key still verifies");
         let _ = StaticKeys::generate(&[SigningAlg::Es256])?;
+        Ok(())
+    }
+
+    /// Like Secrets Manager: current keys sign, previous ones only verify, and a start may
+    /// load the current ones alone.
+    struct TwoStage {
+        current: KeySetDoc,
+        previous: KeySetDoc,
+        full_loads: AtomicUsize,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl KeySource for TwoStage {
+        async fn load(&self) -> Result<KeySetDoc, KeyError> {
+            self.full_loads.fetch_add(1, Ordering::SeqCst);
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(KeyError::Backend(anyhow::anyhow!("secrets manager is down")));
+            }
+            let mut doc = self.current.clone();
+            doc.keys.extend(self.previous.keys.clone());
+            Ok(doc)
+        }
+        async fn load_signing_set(&self) -> Result<(KeySet, Loaded), KeyError> {
+            Ok((KeySet::from_doc(&self.current)?, Loaded::SigningOnly))
+        }
+    }
+
+    fn kid(doc: &KeySetDoc) -> String {
+        doc.keys.first().map(|k| k.kid.clone()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_start_loads_the_signing_keys_and_the_previous_ones_follow_once() -> Result<(), KeyError> {
+        let src = Arc::new(TwoStage {
+            current: KeySetDoc::generate(&[SigningAlg::Es256])?,
+            previous: KeySetDoc::generate(&[SigningAlg::Es256])?,
+            full_loads: 0.into(),
+            fail: false.into(),
+        });
+        let ring = KeyRing::load(src.clone(), Some(SigningAlg::Es256), None, 1_000).await?;
+        let (current, previous) = (kid(&src.current), kid(&src.previous));
+        assert_eq!(src.full_loads.load(Ordering::SeqCst), 0, "the start made one signing-only load");
+        assert!(ring.current().verify_key(&current).is_some());
+        assert!(ring.current().verify_key(&previous).is_none());
+        // A token signed by the previous key, right after start: loaded at once (not
+        // rate-limited like other unknown kids), and only once.
+        assert!(ring.refresh_for_unknown_kid(1_001).await);
+        assert!(ring.current().verify_key(&previous).is_some());
+        assert!(ring.ensure_complete(1_002).await);
+        assert!(!ring.refresh_for_unknown_kid(1_003).await, "complete now: the per-minute limit applies");
+        assert_eq!(src.full_loads.load(Ordering::SeqCst), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failing_completion_keeps_the_signing_keys_and_retries_once_a_minute() -> Result<(), KeyError> {
+        let src = Arc::new(TwoStage {
+            current: KeySetDoc::generate(&[SigningAlg::Es256])?,
+            previous: KeySetDoc::generate(&[SigningAlg::Es256])?,
+            full_loads: 0.into(),
+            fail: true.into(),
+        });
+        let ring = KeyRing::load(src.clone(), Some(SigningAlg::Es256), None, 1_000).await?;
+        for t in 1_001..1_050 {
+            assert!(!ring.ensure_complete(t).await);
+        }
+        assert_eq!(src.full_loads.load(Ordering::SeqCst), 1, "one attempt, then a minute's pause");
+        assert!(ring.current().can_sign(SigningAlg::Es256), "still signing");
+        src.fail.store(false, Ordering::SeqCst);
+        assert!(ring.ensure_complete(1_061).await);
+        assert!(ring.current().verify_key(&kid(&src.previous)).is_some());
         Ok(())
     }
 
