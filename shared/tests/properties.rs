@@ -1,6 +1,8 @@
 //! Property tests (issue 6 §3): redirect URIs match only themselves (and loopback-port
 //! variants), scope narrowing never widens, and any input to the parsers and to the whole
 //! HTTP handler yields a value or a contract error, never a panic or a 5xx.
+// Test fixtures and generators outside `#[test]` bodies: a failure there is a test failure.
+#![allow(clippy::expect_used, clippy::indexing_slicing, clippy::string_slice)]
 use oauth_core::clock::SystemClock;
 use oauth_core::domain::{RedirectUri, Scope, ScopeSet, Username};
 use oauth_core::http::{Function, handle};

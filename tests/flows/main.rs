@@ -1,6 +1,5 @@
 //! End-to-end and integration tests: one binary (faster to link), one module per area.
 mod abuse;
-mod audit;
 mod authorize;
 mod authorizer;
 mod aws;
