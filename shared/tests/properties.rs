@@ -243,6 +243,61 @@ proptest! {
     }
 }
 
+/// Strings of what a hostile client could get into an event's URI-building fields.
+fn uri_field() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[ -~]{0,24}",
+        "/[a-z0-9/%._~-]{0,24}",
+        "[a-z0-9.-]{1,20}(:[0-9]{0,6})?",
+        ".{0,12}",
+        Just(String::new()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// lambda_http's conversion panics on some Host / X-Forwarded-Proto / path / query /
+    /// stage values; after `http::lambda::guard` accepts an event it never does.
+    #[test]
+    fn a_guarded_api_gateway_event_always_converts(
+        host in uri_field(), proto in uri_field(), domain in uri_field(), stage in uri_field(),
+        path in uri_field(), query in uri_field(), v1 in any::<bool>(),
+    ) {
+        let event = if v1 {
+            serde_json::json!({
+                "resource": "/{proxy+}", "path": path, "httpMethod": "GET",
+                "headers": {"host": host, "x-forwarded-proto": proto},
+                "multiValueHeaders": {"host": [host], "x-forwarded-proto": [proto]},
+                "queryStringParameters": {"q": query}, "multiValueQueryStringParameters": {"q": [query]},
+                "requestContext": {"domainName": domain, "stage": stage, "httpMethod": "GET", "path": path,
+                    "identity": {"sourceIp": "203.0.113.1"}, "accountId": "1", "resourceId": "r", "apiId": "a",
+                    "requestId": "x", "resourcePath": "/{proxy+}"},
+                "isBase64Encoded": false, "body": null
+            })
+        } else {
+            serde_json::json!({
+                "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,
+                "headers": {"host": host, "x-forwarded-proto": proto},
+                "requestContext": {"domainName": domain, "stage": stage, "accountId": "1", "apiId": "a",
+                    "requestId": "x", "routeKey": "$default", "time": "t", "timeEpoch": 0,
+                    "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "p"}},
+                "isBase64Encoded": false
+            })
+        };
+        let Ok(mut event) = serde_json::from_value::<lambda_http::request::LambdaRequest>(event) else {
+            return Ok(()); // not an event (e.g. a header value that is no header value)
+        };
+        match oauth_core::http::lambda::guard(&mut event) {
+            Ok(()) => {
+                let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lambda_http::Request::from(event)));
+                prop_assert!(converted.is_ok(), "host={host:?} proto={proto:?} domain={domain:?} stage={stage:?} path={path:?} query={query:?} v1={v1}");
+            }
+            Err(e) => prop_assert_eq!(e.code(), "invalid_request"),
+        }
+    }
+}
+
 fn fixtures() -> (&'static KeySet, &'static Settings) {
     static F: OnceLock<(KeySet, Settings)> = OnceLock::new();
     let (k, s) = F.get_or_init(|| {

@@ -1,7 +1,9 @@
-//! Handler tests: committed API Gateway events, parsed by `lambda_http`'s own event
-//! parsing, handled by the function that owns the route, exactly as Lambda would.
+//! Handler tests: committed API Gateway events, decoded and checked exactly as the deployed
+//! functions do (`http::lambda`: lambda_http's event type, our guard, lambda_http's
+//! conversion), handled by the function that owns the route.
 use base64::Engine;
-use oauth_core::http::{Function, handle, source_ip};
+use lambda_http::request::LambdaRequest;
+use oauth_core::http::{Function, handle, lambda::guard, source_ip};
 use oauth_tests::harness::{TestEnv, str_field};
 use serde_json::Value;
 
@@ -17,8 +19,11 @@ async fn invoke(
     live: &Live,
 ) -> anyhow::Result<(u16, Value, http::HeaderMap)> {
     let event = event.replace("REPLACE_BASIC_CREDENTIALS", &live.basic).replace("REPLACE_ACCESS_TOKEN", &live.token);
-    let req = lambda_http::request::from_str(&event)?;
-    let resp = handle(&env.app, function, req).await;
+    let mut event: LambdaRequest = serde_json::from_str(&event)?;
+    let resp = match guard(&mut event) {
+        Ok(()) => handle(&env.app, function, event.into()).await,
+        Err(e) => oauth_core::http::error::into_response(&e),
+    };
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.body().as_ref();
@@ -169,5 +174,54 @@ async fn the_code_flow_runs_through_authorize_token_and_protected_events() -> an
     let req = lambda_http::request::from_str(&fill(include_str!("../../events/token-refresh.json"), "", &rt, ""))?;
     let resp = handle(&env.app, Function::Token, req).await;
     assert_eq!(resp.status(), 200);
+    Ok(())
+}
+
+/// Inputs that crashed lambda_http's event conversion (found by the `lambda_event` fuzz
+/// target) and hand-made variants of each field it builds a URI from: the guard drops a bad
+/// `Host` or `X-Forwarded-Proto` (the request is served) and refuses a bad path, query or
+/// stage with 400; nothing panics.
+#[tokio::test]
+async fn events_that_crashed_the_conversion_are_answered() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let live = live(&env).await?;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/regressions/lambda_event");
+    let mut found = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let raw = std::fs::read_to_string(entry?.path())?;
+        let (status, body, _) = invoke(&env, Function::All, &raw, &live).await?;
+        assert!((200..500).contains(&status), "{status} {body}");
+        found += 1;
+    }
+    assert!(found > 0, "no regression inputs in {dir}");
+    let base: Value = serde_json::from_str(include_str!("../../events/discovery-jwks.json"))?;
+    let with = |pointer: &str, value: &str| -> anyhow::Result<String> {
+        let mut ev = base.clone();
+        *ev.pointer_mut(pointer).ok_or_else(|| anyhow::anyhow!("no {pointer}"))? = Value::String(value.into());
+        Ok(ev.to_string())
+    };
+    let served = [
+        ("/headers/host", "evil`host.example"),
+        ("/headers/host", "a b"),
+        ("/headers/x-forwarded-proto", "ht tp"),
+        ("/headers/x-forwarded-proto", "javascript"),
+        ("/requestContext/domainName", "bad domain"),
+    ];
+    for (pointer, value) in served {
+        let (status, body, _) = invoke(&env, Function::Discovery, &with(pointer, value)?, &live).await?;
+        assert_eq!(status, 200, "{pointer}={value:?}: {body}");
+    }
+    let refused = [
+        ("/rawPath", "/.well-known/jwks.json\\x"),
+        ("/rawPath", "/a b"),
+        ("/rawPath", "no-slash"),
+        ("/rawQueryString", "a={}"),
+        ("/rawQueryString", "a=\"b\""),
+        ("/requestContext/stage", "st age"),
+    ];
+    for (pointer, value) in refused {
+        let (status, body, _) = invoke(&env, Function::Discovery, &with(pointer, value)?, &live).await?;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{pointer}={value:?}");
+    }
     Ok(())
 }

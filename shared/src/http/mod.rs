@@ -4,6 +4,7 @@
 mod authorize;
 mod endpoints;
 pub mod error;
+pub mod lambda;
 
 use crate::App;
 use crate::oauth::OAuthError;

@@ -1,0 +1,171 @@
+//! The Lambda entry point of every HTTP function: API Gateway event in, API Gateway response
+//! out, with the shared [`handle`](super::handle) in between.
+//!
+//! `lambda_http`'s own event → `http::Request` conversion panics (`unwrap`/`expect`) when
+//! the `Host` or `X-Forwarded-Proto` header, the stage, the path or the raw query string do
+//! not form a valid URI; with `panic = "abort"` that kills the container. Found by the
+//! `lambda_event` fuzz target. [`guard`] checks those fields first: a bad `Host` or
+//! `X-Forwarded-Proto` is dropped (they only feed the URI's authority and scheme, which no
+//! handler reads: the issuer comes from configuration), a bad path, query or stage is a 400.
+use super::{Function, Response, error, handle};
+use crate::App;
+use crate::oauth::OAuthError;
+use lambda_http::request::{LambdaRequest, RequestFuture};
+use lambda_http::{Error, LambdaEvent, RequestExt, TransformResponse, service_fn};
+
+/// Serve API Gateway events (HTTP API v2 and REST v1) as `function` until the runtime stops.
+///
+/// # Errors
+/// The Lambda Runtime API failed.
+pub async fn run(app: &'static App, function: Function) -> Result<(), Error> {
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
+        let LambdaEvent { mut payload, context } = event;
+        let origin = payload.request_origin();
+        let answer: RequestFuture<'static, Response, Error> = match guard(&mut payload) {
+            Ok(()) => {
+                let mut req: lambda_http::Request = payload.into();
+                if let Some(trace) = context.xray_trace_id.as_deref().and_then(|t| http::HeaderValue::from_str(t).ok())
+                {
+                    req.headers_mut().insert("x-amzn-trace-id", trace);
+                }
+                let req = req.with_lambda_context(context);
+                Box::pin(async move { Ok(handle(app, function, req).await) })
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.code(), "malformed API Gateway event refused");
+                Box::pin(async move { Ok(error::into_response(&e)) })
+            }
+        };
+        TransformResponse::Request(origin, answer)
+    }))
+    .await
+}
+
+/// Make an event safe for `lambda_http`'s conversion (see the module documentation).
+///
+/// # Errors
+/// `invalid_request` when the path, query string or stage cannot be part of a URI.
+pub fn guard(event: &mut LambdaRequest) -> Result<(), OAuthError> {
+    let bad = || OAuthError::invalid_request("the request URI is malformed");
+    match event {
+        LambdaRequest::ApiGatewayV2(ev) => {
+            drop_bad_headers(&mut ev.headers);
+            if ev.request_context.domain_name.as_deref().is_some_and(|d| !valid_host(d)) {
+                ev.request_context.domain_name = None;
+            }
+            let stage_ok = ev.request_context.stage.as_deref().is_none_or(valid_stage);
+            let path_ok = ev.raw_path.as_deref().is_none_or(valid_path);
+            let query_ok = ev.raw_query_string.as_deref().is_none_or(valid_query);
+            if stage_ok && path_ok && query_ok { Ok(()) } else { Err(bad()) }
+        }
+        LambdaRequest::ApiGatewayV1(ev) => {
+            drop_bad_headers(&mut ev.headers);
+            drop_bad_headers(&mut ev.multi_value_headers);
+            if ev.request_context.domain_name.as_deref().is_some_and(|d| !valid_host(d)) {
+                ev.request_context.domain_name = None;
+            }
+            // The query comes from the parameter maps, which lambda_http encodes itself.
+            let stage_ok = ev.request_context.stage.as_deref().is_none_or(valid_stage);
+            let path_ok = ev.path.as_deref().is_none_or(valid_path);
+            if stage_ok && path_ok { Ok(()) } else { Err(bad()) }
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn drop_bad_headers(headers: &mut http::HeaderMap) {
+    let host_ok = headers.get_all(http::header::HOST).iter().all(|v| v.to_str().is_ok_and(valid_host));
+    if !host_ok {
+        headers.remove(http::header::HOST);
+    }
+    let proto_ok =
+        headers.get_all("x-forwarded-proto").iter().all(|v| v.as_bytes() == b"https" || v.as_bytes() == b"http");
+    if !proto_ok {
+        headers.remove("x-forwarded-proto");
+    }
+}
+
+/// A DNS name, IPv4 or bracketed IPv6 literal, with an optional port: what API Gateway puts
+/// in `Host`.
+fn valid_host(h: &str) -> bool {
+    let (name_ok, port) = match h.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((addr, tail)) => (
+                !addr.is_empty() && addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+                tail.strip_prefix(':').unwrap_or(tail),
+            ),
+            None => (false, ""),
+        },
+        None => {
+            let (name, port) = h.split_once(':').unwrap_or((h, ""));
+            (
+                !name.is_empty()
+                    && name.len() <= 253
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+                port,
+            )
+        }
+    };
+    let port_ok = port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+    name_ok && port_ok && url::Url::parse(&format!("https://{h}/")).is_ok()
+}
+
+fn valid_stage(s: &str) -> bool {
+    s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"$-_".contains(&b))
+}
+
+/// RFC 3986 `pchar` (unreserved, sub-delims, `:`, `@`, a complete `%XX`), plus what else
+/// the component may hold.
+fn uri_chars(s: &str, also: &[u8]) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let ok = match c {
+            b'%' => {
+                let hex = b.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+                i += 2;
+                hex
+            }
+            c if c.is_ascii_alphanumeric() => true,
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+            | b':' | b'@' => true,
+            c => also.contains(&c),
+        };
+        if !ok {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+fn valid_path(p: &str) -> bool {
+    p.starts_with('/') && !p.starts_with("//") && p.len() <= 8192 && uri_chars(p, b"/")
+}
+
+fn valid_query(q: &str) -> bool {
+    q.len() <= 16_384 && uri_chars(q, b"/?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_paths_and_queries_are_checked_strictly() {
+        for h in ["abc.execute-api.us-east-1.amazonaws.com", "auth.example.com:443", "127.0.0.1:3000", "[::1]:8080"] {
+            assert!(valid_host(h), "{h}");
+        }
+        for h in ["", "a b", "a`b.com", "ex.com:99999x", "::1", "a/b", "a@b", "é.com"] {
+            assert!(!valid_host(h), "{h}");
+        }
+        assert!(valid_path("/oauth/token") && valid_path("/a%20b/c;d=e"));
+        for p in ["", "a", "//evil.example/x", "/a b", "/a%2", "/a%zz", "/a{b", "/a\"b", "/a\\b", "/a#b"] {
+            assert!(!valid_path(p), "{p}");
+        }
+        assert!(valid_query("a=1&b=%2F/?x") && valid_query(""));
+        for q in ["a=\"", "a={}", "a=|", "a=^", "a=`", "a=<b>", "a=%", "a b", "a=#"] {
+            assert!(!valid_query(q), "{q}");
+        }
+    }
+}
