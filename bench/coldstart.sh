@@ -50,3 +50,5 @@ json.dump({"common": common, "register": {"OAUTH_KEYS": "ephemeral"},
 ' "$work"
 echo "cold starts: $STARTS per function, interleaved; AWS calls against moto on loopback; $(nproc) cores"
 python3 bench/coldstart.py --bin-dir target/lambda --starts "$STARTS" --env-file "$work/env.json" --events "$work/events.json"
+echo "single store calls against the same emulator (the first invocations above include these):"
+.venv/bin/python bench/store_calls.py "$TABLE_NAME" "$SIGNING_KEYS_SECRET_ID"
