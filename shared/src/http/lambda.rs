@@ -7,6 +7,8 @@
 //! `lambda_event` fuzz target. [`guard`] checks those fields first: a bad `Host` or
 //! `X-Forwarded-Proto` is dropped (they only feed the URI's authority and scheme, which no
 //! handler reads: the issuer comes from configuration), a bad path, query or stage is a 400.
+//! The same fuzz target then found `aws_lambda_events` panicking on a body flagged
+//! `isBase64Encoded` that is not base64: also a 400 here.
 use super::{Function, Response, error, handle};
 use crate::App;
 use crate::oauth::OAuthError;
@@ -46,7 +48,7 @@ pub async fn run(app: &'static App, function: Function) -> Result<(), Error> {
 /// # Errors
 /// `invalid_request` when the path, query string or stage cannot be part of a URI.
 pub fn guard(event: &mut LambdaRequest) -> Result<(), OAuthError> {
-    let bad = || OAuthError::invalid_request("the request URI is malformed");
+    let bad = || OAuthError::invalid_request("the request URI or body encoding is malformed");
     match event {
         LambdaRequest::ApiGatewayV2(ev) => {
             drop_bad_headers(&mut ev.headers);
@@ -56,7 +58,8 @@ pub fn guard(event: &mut LambdaRequest) -> Result<(), OAuthError> {
             let stage_ok = ev.request_context.stage.as_deref().is_none_or(valid_stage);
             let path_ok = ev.raw_path.as_deref().is_none_or(valid_path);
             let query_ok = ev.raw_query_string.as_deref().is_none_or(valid_query);
-            if stage_ok && path_ok && query_ok { Ok(()) } else { Err(bad()) }
+            let body_ok = body_decodes(ev.is_base64_encoded, ev.body.as_deref());
+            if stage_ok && path_ok && query_ok && body_ok { Ok(()) } else { Err(bad()) }
         }
         LambdaRequest::ApiGatewayV1(ev) => {
             drop_bad_headers(&mut ev.headers);
@@ -67,10 +70,17 @@ pub fn guard(event: &mut LambdaRequest) -> Result<(), OAuthError> {
             // The query comes from the parameter maps, which lambda_http encodes itself.
             let stage_ok = ev.request_context.stage.as_deref().is_none_or(valid_stage);
             let path_ok = ev.path.as_deref().is_none_or(valid_path);
-            if stage_ok && path_ok { Ok(()) } else { Err(bad()) }
+            let body_ok = body_decodes(ev.is_base64_encoded, ev.body.as_deref());
+            if stage_ok && path_ok && body_ok { Ok(()) } else { Err(bad()) }
         }
         _ => Err(bad()),
     }
+}
+
+/// A body API Gateway flagged as base64 must decode (the conversion `expect`s it).
+fn body_decodes(base64: bool, body: Option<&str>) -> bool {
+    use base64::Engine;
+    !base64 || body.is_none_or(|b| base64::engine::general_purpose::STANDARD.decode(b).is_ok())
 }
 
 fn drop_bad_headers(headers: &mut http::HeaderMap) {
