@@ -15,8 +15,8 @@ ensure_moto() {
 start_moto() {
   local work=$1 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  # One request at a time: see scripts/moto_serial.py.
-  .venv/bin/python scripts/moto_serial.py 127.0.0.1 "$port" >"$work/moto.log" 2>&1 &
+  # One request at a time (DynamoDB's atomicity for conditional writes): see infra/stack/emulator.py.
+  .venv/bin/python infra/stack/emulator.py 127.0.0.1 "$port" >"$work/moto.log" 2>&1 &
   MOTO_PID=$!
   for _ in $(seq 150); do
     if curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then
