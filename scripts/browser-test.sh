@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Headless-browser test of the login page: installs Debian's chromium and playwright-core
-# (npm) when missing, starts oauth-local on a free port, runs tests/browser/login.test.mjs.
+# (npm) when missing, starts oauth-local on a free port (or uses a running server), runs
+# tests/browser/login.test.mjs.
 # Usage: scripts/browser-test.sh <oauth-local binary>
+#        scripts/browser-test.sh --base URL [--registration-token TOKEN] [--logs DIR]   (the local stack)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:?usage: $0 <oauth-local binary>}
+bin=${1:?usage: $0 <oauth-local binary> | --base URL [--registration-token TOKEN] [--logs DIR]}
+base="" reg="" logs=""
+if [ "$bin" = --base ]; then
+  base=${2:?--base needs a URL}; shift 2
+  while [ $# -gt 0 ]; do
+    case $1 in --registration-token) reg=$2; shift 2 ;; --logs) logs=$2; shift 2 ;; *) echo "unknown option $1"; exit 2 ;; esac
+  done
+fi
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium (Debian package)"
@@ -17,7 +26,11 @@ fi
 work=$(mktemp -d)
 source scripts/lib.sh
 trap 'stop_server; rm -rf "$work"' EXIT
-start_server "$bin" "$work"
+if [ -n "$base" ]; then
+  BASE=$base
+else
+  start_server "$bin" "$work"; logs=$work
+fi
 mkdir -p target
-(cd tests/browser && BASE="$BASE" SCREENSHOT_DIR="$PWD/../../target" timeout 120 node login.test.mjs) \
-  || { echo "--- server log"; tail -20 "$work/server.log"; exit 1; }
+(cd tests/browser && BASE="$BASE" REGISTRATION_TOKEN="$reg" SCREENSHOT_DIR="$PWD/../../target" timeout 120 node login.test.mjs) \
+  || { echo "--- server log"; tail -20 "$logs"/*.log; exit 1; }

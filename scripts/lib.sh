@@ -22,3 +22,25 @@ start_server() {
 stop_server() {
   if [ -n "${SERVER_PID:-}" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
 }
+
+# The Lambda functions, as `sam build` builds them: one package at a time would each unify
+# only their own features; two invocations give the same result faster (the authorizer alone
+# enables oauth-core's `jwks-url`). PROFILE_ARGS may carry e.g. thin-LTO overrides.
+LAMBDA_FUNCTIONS="register authorize token protected discovery rotate-keys authorizer"
+build_lambdas() { # build_lambdas [cargo lambda build flags...]
+  cargo lambda build --release --locked "$@" -p register -p authorize -p token -p protected -p discovery -p rotate-keys
+  cargo lambda build --release --locked "$@" -p authorizer
+}
+
+# The Python tools (moto, the SAM CLI and translator, cargo-lambda with its zig, cfn-lint,
+# pytest), pinned in scripts/requirements.txt, in the ignored .venv.
+ensure_venv() {
+  local stamp=.venv/.requirements.sha256 want
+  want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+  if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  echo "== installing the Python tools (scripts/requirements.txt) into .venv (PyPI)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv || { echo "cannot create .venv (python3 -m venv)"; return 1; }
+  .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt \
+    || { echo "cannot install scripts/requirements.txt from PyPI"; return 1; }
+  echo "$want" >"$stamp"
+}

@@ -1,20 +1,38 @@
 #!/usr/bin/env bash
 # Runs the README's curl walk-through, as written, against a fresh oauth-local on a free
-# port, and checks what it prints. Usage: scripts/readme-walkthrough.sh <oauth-local binary>
+# port (or a running server: the local stack), and checks what it prints.
+# Usage: scripts/readme-walkthrough.sh <oauth-local binary>
+#        scripts/readme-walkthrough.sh --base URL --registration-token TOKEN --logs DIR
+#   The second form is the deployed case (docs/DEPLOY.md): client registration carries
+#   `Authorization: Bearer <registration token>`, the only difference from the local server;
+#   every *.log in DIR is checked for leaked secrets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:?usage: $0 <oauth-local binary>}
+bin=${1:?usage: $0 <oauth-local binary> | --base URL --registration-token TOKEN --logs DIR}
+base="" reg="" logs=""
+if [ "$bin" = --base ]; then
+  base=${2:?--base needs a URL}; shift 2
+  while [ $# -gt 0 ]; do
+    case $1 in --registration-token) reg=$2; shift 2 ;; --logs) logs=$2; shift 2 ;; *) echo "unknown option $1"; exit 2 ;; esac
+  done
+fi
 work=$(mktemp -d)
 source scripts/lib.sh
 trap 'stop_server; rm -rf "$work"' EXIT
-start_server "$bin" "$work"
+if [ -n "$base" ]; then
+  BASE=$base
+else
+  start_server "$bin" "$work"; logs=$work
+fi
+# With a registration token, client registration sends it (as docs/DEPLOY.md says).
+auth() { if [ -n "$reg" ]; then sed "s|\"\$BASE/register_client\"|\"\$BASE/register_client\" -H \"Authorization: Bearer $reg\"|"; else cat; fi; }
 
 # The block between the walkthrough markers, with BASE pointed at this server.
 sed -n '/<!-- walkthrough:start -->/,/<!-- walkthrough:end -->/p' README.md \
   | sed '1,2d;$d' | sed '$d' \
-  | sed "s|^BASE=.*|BASE=$BASE|" >"$work/walkthrough.sh"
+  | sed "s|^BASE=.*|BASE=$BASE|" | auth >"$work/walkthrough.sh"
 # The browser flow, with the paste step replaced by a scripted login (what the browser does).
-sed -n '/<!-- codeflow:start -->/,/<!-- codeflow:end -->/p' README.md | sed '1,2d;$d' | sed '$d' >"$work/codeflow.raw"
+sed -n '/<!-- codeflow:start -->/,/<!-- codeflow:end -->/p' README.md | sed '1,2d;$d' | sed '$d' | auth >"$work/codeflow.raw"
 grep -q '^CODE=paste-the-code-here$' "$work/codeflow.raw" || { echo "README code flow lost its paste step"; exit 1; }
 {
   cat "$work/walkthrough.sh"
@@ -50,6 +68,7 @@ expect '"scope": "openid profile offline_access data:read"'
 if [ "$fail" -ne 0 ]; then cat "$work/out.txt"; echo "README walk-throughs: $passed passed, $fail failed"; exit 1; fi
 # Secrets never reach the log.
 secret=$(grep -o '"client_secret": "[^"]*"' "$work/out.txt" | head -1 | cut -d'"' -f4)
-if [ -n "$secret" ] && grep -qF "$secret" "$work/server.log"; then echo "client secret found in the server log"; exit 1; fi
-grep -qF 'correct horse' "$work/server.log" && { echo "password found in the server log"; exit 1; }
+if [ -n "$secret" ] && grep -qF "$secret" "$logs"/*.log; then echo "client secret found in a server log"; exit 1; fi
+grep -qF 'correct horse' "$logs"/*.log && { echo "password found in a server log"; exit 1; }
+if [ -n "$reg" ] && grep -qF "$reg" "$logs"/*.log; then echo "registration token found in a server log"; exit 1; fi
 echo "README walk-throughs: $passed passed, 0 failed"

@@ -2,7 +2,8 @@
 // playwright-core. A real browser opens the authorize URL, fills the form, clicks Allow
 // (and, in a second run, Deny), follows the 303 to the client's redirect URI, and the code
 // is exchanged at the token endpoint. Screenshots go to target/.
-// Usage: BASE=http://127.0.0.1:PORT node login.test.mjs   (the server's issuer must be BASE)
+// Usage: BASE=http://127.0.0.1:PORT node login.test.mjs   (the server's issuer must be BASE;
+// REGISTRATION_TOKEN=... when client registration needs it, as on the local stack)
 import { chromium } from 'playwright-core';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -38,9 +39,10 @@ async function json(path, init) {
 const user = `browser${Date.now()}`;
 const password = 'correct horse battery staple';
 await json('/register', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user, password }) });
+const registration = process.env.REGISTRATION_TOKEN ? { authorization: `Bearer ${process.env.REGISTRATION_TOKEN}` } : {};
 const { body: client } = await json('/register_client', {
   method: 'POST',
-  headers: { 'content-type': 'application/json' },
+  headers: { 'content-type': 'application/json', ...registration },
   body: JSON.stringify({ client_name: 'Browser <Test> App', redirect_uris: [REDIRECT], scope: 'openid profile data:read' }),
 });
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The test suites against the local stack (scripts/stack.sh): the README walk-throughs (as
+# docs/DEPLOY.md tells a deployed user to run them), the headless-browser login, and
+# tests/stack (flows over HTTP, the example protected API behind the Lambda authorizer, key
+# rotation driven by Secrets Manager, IAM enforcement). Fails on any IAM denial a function
+# met. Uses the functions already in target/lambda (build them with `build_lambdas`).
+# Usage: scripts/stack-test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+ensure_venv
+work=$(mktemp -d)
+stack_pid=""
+stop_stack() { if [ -n "$stack_pid" ]; then kill "$stack_pid" 2>/dev/null || true; wait "$stack_pid" 2>/dev/null || true; fi; }
+trap 'stop_stack; rm -rf "$work"' EXIT
+# The harness raises only what it must for itself: API Gateway's per-route throttles (all
+# callers together) and the key cache, so a rotation shows within seconds. Per-address
+# limits stay at their defaults (each test talks from its own loopback address).
+.venv/bin/python infra/stack --dir "$work" --port 0 --example-port 0 \
+  --param CorsAllowedOrigins=http://127.0.0.1:9999 --param KeysCacheSeconds=10 \
+  --param SensitiveRouteBurstLimit=1000 --param SensitiveRouteRateLimit=1000 >"$work/stack.out" 2>&1 &
+stack_pid=$!
+for _ in $(seq 600); do
+  grep -q '^stack ready' "$work/stack.out" 2>/dev/null && break
+  kill -0 "$stack_pid" 2>/dev/null || { cat "$work/stack.out"; echo "the local stack did not start"; exit 1; }
+  sleep 0.2
+done
+grep -q '^stack ready' "$work/stack.out" || { cat "$work/stack.out"; echo "the local stack did not start in 120 s"; exit 1; }
+cat "$work/stack.out"
+state=$work/stack.json
+base=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["base"])' "$state")
+token=$(.venv/bin/python - "$state" <<'PY'
+import json, sys, boto3
+st = json.load(open(sys.argv[1]))
+sm = boto3.client("secretsmanager", endpoint_url=st["emulator"], region_name=st["region"],
+                  aws_access_key_id=st["admin"]["AccessKeyId"], aws_secret_access_key=st["admin"]["SecretAccessKey"])
+print(sm.get_secret_value(SecretId=st["stacks"]["oauth"]["outputs"]["RegistrationTokenSecretArn"])["SecretString"])
+PY
+)
+status=0
+echo "== README walk-throughs against the local stack"
+scripts/readme-walkthrough.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
+echo "== headless browser against the local stack"
+scripts/browser-test.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
+echo "== tests/stack (pytest) against the local stack"
+STACK_STATE=$state .venv/bin/python -m pytest -q -p no:cacheprovider tests/stack || status=1
+if [ "$status" -ne 0 ]; then
+  echo "--- IAM denials (emulator log)"; grep 'IAM DENIED' "$work/logs/emulator.log" | head -20 || true
+  for f in "$work"/logs/*.log; do echo "--- $f (last lines)"; tail -15 "$f"; done
+fi
+exit "$status"
