@@ -1,9 +1,12 @@
 //! `App`: everything a handler needs, built once per process (Lambda cold start or local
 //! server start) and shared by reference. Handlers never build clients or read env.
+use crate::cached_secret::CachedSecret;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::crypto::Secret;
 use crate::keys::{KeyError, KeyRing, KeySet, KeySource};
 use crate::oauth::access::VerifiedTokenCache;
+use crate::oauth::sealed::{FormKey, FormKeyError, FormKeyOrigin};
 use crate::store::{ClientStore, CodeStore, DataStore, Stores, ThrottleStore, TokenStore, UserStore};
 use std::sync::Arc;
 
@@ -29,6 +32,10 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Verified access tokens, so `/api/data` does not re-verify signatures.
     pub token_cache: VerifiedTokenCache,
+    /// The login form's MAC key (see [`App::form_key`]).
+    form_key: FormKey,
+    /// The registration token from a secret, re-read when stale (see [`App::registration_token`]).
+    registration_secret: Option<CachedSecret>,
 }
 
 impl std::fmt::Debug for App {
@@ -36,6 +43,8 @@ impl std::fmt::Debug for App {
         f.debug_struct("App")
             .field("issuer", &self.settings.issuer)
             .field("keys", &self.key_ring)
+            .field("form_key", &self.form_key)
+            .field("registration_secret", &self.registration_secret)
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +55,9 @@ pub enum AppError {
     /// Loading or parsing keys failed.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The login form's MAC key is unusable, or unusable for this function.
+    #[error(transparent)]
+    FormKey(#[from] FormKeyError),
 }
 
 impl App {
@@ -65,7 +77,9 @@ impl App {
     }
 
     /// Like [`App::new`]; `can_sign: false` builds a verify-only process (the authorizer
-    /// with a JWKS URL), whose key set need not hold private keys.
+    /// with a JWKS URL), whose key set need not hold private keys. The login form's MAC key
+    /// is derived from the signing keys, or random for this process when `can_sign` is
+    /// false; [`App::with_form_key`] sets another.
     ///
     /// # Errors
     /// The keys cannot be loaded (or, with `can_sign`, none signs with the configured algorithm).
@@ -79,6 +93,7 @@ impl App {
     ) -> Result<Self, AppError> {
         let alg = can_sign.then_some(settings.access_token_alg);
         let key_ring = KeyRing::load(source, alg, key_ttl, clock.now().unix_timestamp()).await?;
+        let form_key = if can_sign { FormKey::from_key_set() } else { FormKey::per_process()? };
         Ok(Self {
             settings,
             users: stores.users,
@@ -90,7 +105,65 @@ impl App {
             key_ring,
             clock,
             token_cache: VerifiedTokenCache::default(),
+            form_key,
+            registration_secret: None,
         })
+    }
+
+    /// The same app with the login form's MAC key `form_key` (from `FORM_KEY_SECRET_ID`).
+    #[must_use]
+    pub fn with_form_key(mut self, form_key: FormKey) -> Self {
+        self.form_key = form_key;
+        self
+    }
+
+    /// The same app requiring the registration token held by `secret` (re-read when stale)
+    /// at `POST /register_client`, instead of `settings.registration_token`.
+    #[must_use]
+    pub fn with_registration_secret(mut self, secret: CachedSecret) -> Self {
+        self.registration_secret = Some(secret);
+        self
+    }
+
+    /// The HMAC key that seals the login form: from the form-key secret when configured,
+    /// else derived from the current key set's first private key.
+    pub fn form_key(&self) -> aws_lc_rs::hmac::Key {
+        match self.form_key.fixed() {
+            Some(key) => key.clone(),
+            None => self.keys().form_key().clone(),
+        }
+    }
+
+    /// Where the login form's MAC key comes from.
+    pub fn form_key_origin(&self) -> &FormKeyOrigin {
+        self.form_key.origin()
+    }
+
+    /// Refuse to serve the login form with a key other containers do not share (a process
+    /// without private keys and without `FORM_KEY_SECRET_ID`).
+    ///
+    /// # Errors
+    /// [`FormKeyError::NotShared`], naming `FORM_KEY_SECRET_ID`.
+    pub fn require_shared_form_key(&self) -> Result<(), AppError> {
+        Ok(self.form_key.require_shared()?)
+    }
+
+    /// Whether `POST /register_client` requires a registration token.
+    pub fn requires_registration_token(&self) -> bool {
+        self.registration_secret.is_some() || self.settings.registration_token.is_some()
+    }
+
+    /// The registration token `POST /register_client` requires, if any: the secret's value
+    /// (re-read first when older than its TTL; a failed read keeps the cached value), else
+    /// `settings.registration_token` (`OAUTH_REGISTRATION_TOKEN`).
+    pub async fn registration_token(&self) -> Option<Secret> {
+        match &self.registration_secret {
+            Some(secret) => {
+                secret.refresh_if_stale(self.clock.now().unix_timestamp()).await;
+                Some(Secret::clone(&secret.current()))
+            }
+            None => self.settings.registration_token.clone(),
+        }
     }
 
     /// The current key set.
@@ -101,5 +174,62 @@ impl App {
     /// The system clock, for production wiring.
     pub fn system_clock() -> Arc<dyn Clock> {
         Arc::new(SystemClock)
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+    use crate::jwt::SigningAlg;
+    use crate::keys::StaticKeys;
+    use crate::oauth::sealed::{self, PendingRequest};
+
+    /// An app over its own key set (another container with other keys, as far as the form
+    /// key is concerned), with `form_key` if given.
+    async fn app(form_key: Option<FormKey>) -> anyhow::Result<App> {
+        let settings = Settings::from_lookup(|k| (k == "ISSUER").then(|| "https://as.test".to_owned()))?;
+        let stores = Stores::all(Arc::new(crate::store::SqliteStore::in_memory()?));
+        let keys = Arc::new(StaticKeys::generate(&[SigningAlg::Es256])?);
+        let app = App::new(settings, stores, keys, None, App::system_clock()).await?;
+        Ok(match form_key {
+            Some(k) => app.with_form_key(k),
+            None => app,
+        })
+    }
+
+    fn pending() -> PendingRequest {
+        PendingRequest {
+            id: "req_1".into(),
+            client_id: "cl_1".into(),
+            redirect_uri: "https://client.example/cb".into(),
+            redirect_uri_sent: true,
+            scope: "openid".into(),
+            state: None,
+            nonce: None,
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            expires_at: i64::MAX,
+            csrf: "h".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn apps_with_the_same_form_secret_open_each_others_forms_and_others_do_not() -> anyhow::Result<()> {
+        let value = Secret::new("a shared form-key secret, forty characters");
+        let other = Secret::new("another form-key secret, forty characters");
+        let a = app(Some(FormKey::from_secret("form-key", &value)?)).await?;
+        let b = app(Some(FormKey::from_secret("form-key", &value)?)).await?;
+        let c = app(Some(FormKey::from_secret("form-key", &other)?)).await?;
+        assert_eq!(a.form_key_origin(), &FormKeyOrigin::Secret("form-key".into()));
+        let sealed = sealed::seal(&a.form_key(), &pending())?;
+        assert_eq!(sealed::open(&b.form_key(), &sealed, 0), Some(pending()), "same secret, other signing keys");
+        assert_eq!(sealed::open(&c.form_key(), &sealed, 0), None, "another secret");
+        // Without the secret the key comes from the signing keys: other keys, other MAC.
+        let derived = app(None).await?;
+        assert_eq!(derived.form_key_origin(), &FormKeyOrigin::KeySet);
+        assert_eq!(sealed::open(&derived.form_key(), &sealed, 0), None);
+        let own = sealed::seal(&derived.form_key(), &pending())?;
+        assert_eq!(sealed::open(&derived.form_key(), &own, 0), Some(pending()));
+        assert_eq!(sealed::open(derived.keys().form_key(), &own, 0), Some(pending()), "today's derivation");
+        Ok(())
     }
 }

@@ -113,6 +113,9 @@ fn iam_policy(effect: &str, method_arn: &str, claims: &AccessClaims) -> Value {
 
 /// Handle one authorizer event of any supported kind.
 pub async fn handle_event(app: &App, rules: &ScopeRules, event: Value) -> Answer {
+    // Like every HTTP function: reload the keys when their TTL has passed, so a key retired
+    // from the (public) key document stops verifying here too.
+    app.key_ring.refresh_if_stale(app.clock.now().unix_timestamp()).await;
     let is_v2 = event.get("version").and_then(Value::as_str) == Some("2.0");
     let kind = event.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase);
     if is_v2 {

@@ -17,6 +17,7 @@
 pub mod app;
 pub mod authorizer;
 pub mod aws;
+pub mod cached_secret;
 pub mod clock;
 pub mod config;
 pub mod crypto;

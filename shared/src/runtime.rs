@@ -1,9 +1,15 @@
 //! Process wiring shared by every entry point: logging, backend selection and building the
 //! [`App`]. Runs once per process (Lambda init or local server start), never per request.
+//!
+//! Least privilege for the signing keys: only the process that signs (`OAUTH_KEYS=secretsmanager`)
+//! reads the private keys; verifiers read the public key document (`OAUTH_KEYS=public`), and
+//! functions that neither sign nor verify read no keys at all (`OAUTH_KEYS=none`).
 use crate::App;
+use crate::cached_secret::CachedSecret;
 use crate::config::{ConfigError, Settings};
 use crate::crypto::Secret;
-use crate::keys::{FileKeySource, KeySource, SecretsManagerKeys};
+use crate::keys::{FileKeySource, KeySource, NoKeys, SecretsManagerKeys, SecretsManagerPublicKeys};
+use crate::oauth::sealed::FormKey;
 use crate::store::{DynamoStore, Stores};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -68,25 +74,40 @@ pub enum StoreChoice {
 pub enum KeysChoice {
     /// Generated key file in this folder.
     File(PathBuf),
-    /// Secrets Manager secret id.
+    /// Secrets Manager secret id (`SIGNING_KEYS_SECRET_ID`): the private keys, which sign.
     SecretsManager(String),
-    /// Keys generated in memory at start, for functions that never sign or verify (register).
+    /// The public key document (a JWK Set) in this Secrets Manager secret
+    /// (`PUBLIC_KEYS_SECRET_ID`): verify only, no private key.
+    PublicSecret(String),
+    /// Keys generated in memory at start (kept for compatibility; prefer [`KeysChoice::None`]).
     Ephemeral,
+    /// No keys at all, for functions that never sign or verify (register, authorize): no
+    /// backend call and no key generation at start.
+    None,
     /// Public keys from a JWKS URL (`AUTHORIZER_JWKS_URL`): a verify-only authorizer.
     JwksUrl(String),
 }
 
 /// The backends of a process, from `OAUTH_STORE`/`TABLE_NAME`, `OAUTH_KEYS`/
-/// `SIGNING_KEYS_SECRET_ID`, `OAUTH_DATA_DIR` and `REGISTRATION_TOKEN_SECRET_ID`.
+/// `SIGNING_KEYS_SECRET_ID`/`PUBLIC_KEYS_SECRET_ID`, `OAUTH_DATA_DIR`,
+/// `REGISTRATION_TOKEN_SECRET_ID` and `FORM_KEY_SECRET_ID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backends {
     /// The store.
     pub store: StoreChoice,
     /// The keys.
     pub keys: KeysChoice,
-    /// A Secrets Manager secret holding the registration token (overrides `OAUTH_REGISTRATION_TOKEN`).
+    /// The public key document (`PUBLIC_KEYS_SECRET_ID`): read by `OAUTH_KEYS=public`, and
+    /// kept in step by [`bootstrap`] when the private keys are in Secrets Manager.
+    pub public_keys_secret: Option<String>,
+    /// A Secrets Manager secret holding the registration token (overrides
+    /// `OAUTH_REGISTRATION_TOKEN`; re-read every `KEYS_CACHE_SECONDS`).
     pub registration_token_secret: Option<String>,
-    /// Seconds between scheduled key reloads (`KEYS_CACHE_SECONDS`, default 300; Secrets Manager only).
+    /// A Secrets Manager secret whose value (32 characters or more) keys the login form's MAC
+    /// (`FORM_KEY_SECRET_ID`); without it the MAC key is derived from the private keys.
+    pub form_key_secret: Option<String>,
+    /// Seconds between scheduled reloads of keys and of the registration token
+    /// (`KEYS_CACHE_SECONDS`, default 300; Secrets Manager and JWKS URL only).
     pub keys_cache_seconds: i64,
 }
 
@@ -96,8 +117,10 @@ pub const BACKEND_VARIABLES: &[&str] = &[
     "TABLE_NAME",
     "OAUTH_KEYS",
     "SIGNING_KEYS_SECRET_ID",
+    "PUBLIC_KEYS_SECRET_ID",
     "OAUTH_DATA_DIR",
     "REGISTRATION_TOKEN_SECRET_ID",
+    "FORM_KEY_SECRET_ID",
     "KEYS_CACHE_SECONDS",
 ];
 
@@ -123,19 +146,24 @@ impl Backends {
                 });
             }
         };
+        let public_keys_secret = get("PUBLIC_KEYS_SECRET_ID");
         let keys = match get("OAUTH_KEYS").as_deref().unwrap_or(if aws_default { "secretsmanager" } else { "file" }) {
             "file" => KeysChoice::File(data_dir),
             "secretsmanager" => KeysChoice::SecretsManager(
                 get("SIGNING_KEYS_SECRET_ID").ok_or(ConfigError::Missing("SIGNING_KEYS_SECRET_ID"))?,
             ),
+            "public" => KeysChoice::PublicSecret(
+                public_keys_secret.clone().ok_or(ConfigError::Missing("PUBLIC_KEYS_SECRET_ID"))?,
+            ),
             "ephemeral" => KeysChoice::Ephemeral,
+            "none" => KeysChoice::None,
             "jwks" => {
                 KeysChoice::JwksUrl(get("AUTHORIZER_JWKS_URL").ok_or(ConfigError::Missing("AUTHORIZER_JWKS_URL"))?)
             }
             other => {
                 return Err(ConfigError::Invalid {
                     name: "OAUTH_KEYS",
-                    reason: format!("{other:?} is not file, secretsmanager, ephemeral or jwks"),
+                    reason: format!("{other:?} is not file, secretsmanager, public, none, ephemeral or jwks"),
                 });
             }
         };
@@ -148,20 +176,36 @@ impl Backends {
                 })?
             }
         };
-        Ok(Self { store, keys, registration_token_secret: get("REGISTRATION_TOKEN_SECRET_ID"), keys_cache_seconds })
+        Ok(Self {
+            store,
+            keys,
+            public_keys_secret,
+            registration_token_secret: get("REGISTRATION_TOKEN_SECRET_ID"),
+            form_key_secret: get("FORM_KEY_SECRET_ID"),
+            keys_cache_seconds,
+        })
     }
 
     /// Whether any AWS service is used (then the SDK configuration is loaded).
     pub fn uses_aws(&self) -> bool {
         matches!(self.store, StoreChoice::DynamoDb(_))
-            || matches!(self.keys, KeysChoice::SecretsManager(_))
+            || matches!(self.keys, KeysChoice::SecretsManager(_) | KeysChoice::PublicSecret(_))
             || self.registration_token_secret.is_some()
+            || self.form_key_secret.is_some()
+    }
+
+    /// Whether the keys hold private keys every process of the deployment shares (then the
+    /// login form's MAC key may be derived from them when `FORM_KEY_SECRET_ID` is not set).
+    pub fn shares_private_keys(&self) -> bool {
+        matches!(self.keys, KeysChoice::File(_) | KeysChoice::SecretsManager(_))
     }
 }
 
-/// Create the table, a first key set and the registration-token secret when missing
-/// (emulators and first runs). Kept out of [`build_app`] so Lambda binaries do not link the
-/// table- and secret-creation API calls they never make.
+/// Create the table, a first key set (and its public key document, `PUBLIC_KEYS_SECRET_ID`),
+/// the registration-token secret and the form-key secret when missing (emulators and first
+/// runs); an existing public key document is brought in step with the private keys. Kept
+/// out of [`build_app`] so Lambda binaries do not link the table- and secret-creation API
+/// calls they never make.
 ///
 /// # Errors
 /// AWS refused.
@@ -176,15 +220,27 @@ pub async fn bootstrap(backends: &Backends) -> anyhow::Result<()> {
     {
         println!("created DynamoDB table {table}");
     }
-    if let KeysChoice::SecretsManager(id) = &backends.keys
-        && crate::aws::ensure_key_secret(&sm, id, &crate::aws::KEY_SET_ALGS).await?
-    {
-        println!("created signing-key secret {id}");
+    if let KeysChoice::SecretsManager(id) = &backends.keys {
+        let public = backends.public_keys_secret.as_deref();
+        let ensured = crate::aws::ensure_key_secret(&sm, id, public, &crate::aws::KEY_SET_ALGS).await?;
+        if ensured.created {
+            println!("created signing-key secret {id}");
+        }
+        match (public, ensured.public) {
+            (Some(p), Some(crate::aws::Published::Created)) => println!("created public-key secret {p}"),
+            (Some(p), Some(crate::aws::Published::Updated)) => println!("updated public-key secret {p}"),
+            _ => {}
+        }
     }
     if let Some(id) = &backends.registration_token_secret
         && crate::aws::ensure_token_secret(&sm, id).await?
     {
         println!("created registration-token secret {id}");
+    }
+    if let Some(id) = &backends.form_key_secret
+        && crate::aws::ensure_form_key_secret(&sm, id).await?
+    {
+        println!("created form-key secret {id}");
     }
     Ok(())
 }
@@ -220,24 +276,53 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
             let sm = sm.clone().context("AWS configuration missing")?;
             (Arc::new(SecretsManagerKeys::new(sm, id.clone())), Some(backends.keys_cache_seconds))
         }
+        KeysChoice::PublicSecret(id) => {
+            let sm = sm.clone().context("AWS configuration missing")?;
+            (Arc::new(SecretsManagerPublicKeys::new(sm, id.clone())), Some(backends.keys_cache_seconds))
+        }
         KeysChoice::Ephemeral => (Arc::new(crate::keys::StaticKeys::generate(&[settings.access_token_alg])?), None),
+        KeysChoice::None => (Arc::new(NoKeys), None),
         #[cfg(feature = "jwks-url")]
         KeysChoice::JwksUrl(url) => (Arc::new(crate::keys::JwksUrlKeys::new(url)?), Some(backends.keys_cache_seconds)),
         #[cfg(not(feature = "jwks-url"))]
         KeysChoice::JwksUrl(_) => anyhow::bail!("this binary was built without JWKS URL support (feature jwks-url)"),
     };
-    let can_sign = !matches!(backends.keys, KeysChoice::JwksUrl(_));
-    if let (Some(id), Some(sm)) = (&backends.registration_token_secret, &sm) {
-        settings.registration_token = Some(Secret::new(crate::aws::read_secret(sm, id).await?));
+    let can_sign = matches!(backends.keys, KeysChoice::File(_) | KeysChoice::SecretsManager(_) | KeysChoice::Ephemeral);
+    let form_key = match (&backends.form_key_secret, &sm) {
+        (Some(id), Some(sm)) => FormKey::from_secret(id.clone(), &Secret::new(crate::aws::read_secret(sm, id).await?))
+            .context("Invalid configuration")?,
+        // Every process reading the same private keys derives the same MAC key from them.
+        _ if backends.shares_private_keys() => FormKey::from_key_set(),
+        // No private key shared with other processes: random here (the authorize function
+        // refuses to start with it: see `http::lambda::run`).
+        _ => FormKey::per_process().context("Failed to make the login form's MAC key")?,
+    };
+    let clock = App::system_clock();
+    let registration = match (&backends.registration_token_secret, &sm) {
+        (Some(id), Some(sm)) => {
+            let source = Arc::new(crate::aws::SecretsManagerString::new(sm.clone(), id.clone()));
+            Some(CachedSecret::load(source, backends.keys_cache_seconds, clock.now().unix_timestamp()).await?)
+        }
+        _ => None,
+    };
+    // The secret replaces OAUTH_REGISTRATION_TOKEN (never both).
+    if registration.is_some() {
+        settings.registration_token = None;
     }
-    App::with_key_ring_alg(settings, stores, source, ttl, App::system_clock(), can_sign)
+    let app = App::with_key_ring_alg(settings, stores, source, ttl, clock, can_sign)
         .await
-        .context("Failed to load the signing keys")
+        .context("Failed to load the signing keys")?
+        .with_form_key(form_key);
+    Ok(match registration {
+        Some(secret) => app.with_registration_secret(secret),
+        None => app,
+    })
 }
 
 /// Build the app of a Lambda function from its environment: DynamoDB and Secrets Manager
-/// unless `OAUTH_STORE`/`OAUTH_KEYS` say otherwise (`OAUTH_KEYS=ephemeral` for functions that
-/// never sign, `jwks` for an authorizer in another account).
+/// unless `OAUTH_STORE`/`OAUTH_KEYS` say otherwise (`OAUTH_KEYS=none` for functions that
+/// never sign or verify, `public` for those that only verify, `jwks` for an authorizer in
+/// another account).
 ///
 /// # Errors
 /// Invalid configuration or unusable backends; the cold start fails with the reason.
@@ -292,16 +377,97 @@ mod tests {
     #[test]
     fn missing_or_unknown_backend_settings_fail_by_name() {
         type Vars = &'static [(&'static str, &'static str)];
-        let cases: [(Vars, bool, &str); 5] = [
+        let cases: [(Vars, bool, &str); 8] = [
             (&[], true, "TABLE_NAME"),
             (&[("TABLE_NAME", "t")], true, "SIGNING_KEYS_SECRET_ID"),
             (&[("OAUTH_STORE", "redis")], false, "OAUTH_STORE"),
             (&[("OAUTH_KEYS", "vault")], false, "OAUTH_KEYS"),
             (&[("OAUTH_KEYS", "jwks")], false, "AUTHORIZER_JWKS_URL"),
+            (&[("TABLE_NAME", "t"), ("OAUTH_KEYS", "public")], true, "PUBLIC_KEYS_SECRET_ID is not set"),
+            // The private secret's id does not stand in for the public one.
+            (
+                &[("TABLE_NAME", "t"), ("OAUTH_KEYS", "public"), ("SIGNING_KEYS_SECRET_ID", "k")],
+                true,
+                "PUBLIC_KEYS_SECRET_ID",
+            ),
+            (&[("OAUTH_KEYS", "nothing")], false, "public, none"),
         ];
         for (vars, aws, want) in cases {
             let err = Backends::from_lookup(lookup(vars), aws).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(err.contains(want), "{vars:?}: {err}");
         }
+    }
+
+    #[test]
+    fn least_privilege_key_choices_are_read() -> Result<(), ConfigError> {
+        // As the template configures each function.
+        let token = Backends::from_lookup(
+            lookup(&[("TABLE_NAME", "t"), ("OAUTH_KEYS", "secretsmanager"), ("SIGNING_KEYS_SECRET_ID", "private")]),
+            true,
+        )?;
+        assert_eq!(token.keys, KeysChoice::SecretsManager("private".into()));
+        assert!(token.shares_private_keys() && token.public_keys_secret.is_none() && token.form_key_secret.is_none());
+        let verifier = Backends::from_lookup(
+            lookup(&[("TABLE_NAME", "t"), ("OAUTH_KEYS", "public"), ("PUBLIC_KEYS_SECRET_ID", "public-keys")]),
+            true,
+        )?;
+        assert_eq!(verifier.keys, KeysChoice::PublicSecret("public-keys".into()));
+        assert_eq!(verifier.public_keys_secret.as_deref(), Some("public-keys"));
+        assert!(!verifier.shares_private_keys());
+        let authorize = Backends::from_lookup(
+            lookup(&[("TABLE_NAME", "t"), ("OAUTH_KEYS", "none"), ("FORM_KEY_SECRET_ID", "form-key")]),
+            true,
+        )?;
+        assert_eq!(authorize.keys, KeysChoice::None);
+        assert_eq!(authorize.form_key_secret.as_deref(), Some("form-key"));
+        assert!(!authorize.shares_private_keys());
+        let register = Backends::from_lookup(
+            lookup(&[("TABLE_NAME", "t"), ("OAUTH_KEYS", "none"), ("REGISTRATION_TOKEN_SECRET_ID", "reg")]),
+            true,
+        )?;
+        assert_eq!((register.keys, register.registration_token_secret.as_deref()), (KeysChoice::None, Some("reg")));
+        // Blank values count as unset.
+        let blank = Backends::from_lookup(lookup(&[("OAUTH_KEYS", "none"), ("FORM_KEY_SECRET_ID", " ")]), false)?;
+        assert_eq!(blank.form_key_secret, None);
+        Ok(())
+    }
+
+    #[test]
+    fn public_keys_and_a_form_key_secret_need_aws_and_no_keys_need_nothing() -> Result<(), ConfigError> {
+        let local = |vars| Backends::from_lookup(lookup(vars), false);
+        assert!(!local(&[("OAUTH_KEYS", "none")])?.uses_aws(), "no keys: no AWS call");
+        assert!(!local(&[("OAUTH_KEYS", "ephemeral")])?.uses_aws());
+        assert!(local(&[("OAUTH_KEYS", "public"), ("PUBLIC_KEYS_SECRET_ID", "p")])?.uses_aws());
+        assert!(local(&[("OAUTH_KEYS", "none"), ("FORM_KEY_SECRET_ID", "f")])?.uses_aws());
+        assert!(local(&[("FORM_KEY_SECRET_ID", "f")])?.uses_aws(), "file keys with a form-key secret");
+        Ok(())
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn no_keys_build_an_app_without_aws_that_cannot_sign_or_serve_the_login_form() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("oauth-runtime-none-{}", std::process::id()));
+        let backends = Backends::from_lookup(
+            |k| match k {
+                "OAUTH_KEYS" => Some("none".into()),
+                "OAUTH_DATA_DIR" => Some(dir.display().to_string()),
+                _ => None,
+            },
+            false,
+        )?;
+        let app = build_app(Settings::from_lookup(lookup(&[("ISSUER", "https://as.test")]))?, &backends).await?;
+        let keys = app.keys();
+        assert!(keys.jwks().keys.is_empty() && !keys.can_sign(app.settings.access_token_alg));
+        assert_eq!(app.form_key_origin(), &crate::oauth::sealed::FormKeyOrigin::PerProcess);
+        let err = app.require_shared_form_key().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("FORM_KEY_SECRET_ID"), "{err}");
+        // File keys are shared by every process using the folder: the form key comes from them.
+        let files = dir.join("file");
+        let file = Backends::from_lookup(|k| (k == "OAUTH_DATA_DIR").then(|| files.display().to_string()), false)?;
+        let app = build_app(Settings::from_lookup(lookup(&[("ISSUER", "https://as.test")]))?, &file).await?;
+        assert_eq!(app.form_key_origin(), &crate::oauth::sealed::FormKeyOrigin::KeySet);
+        assert!(app.require_shared_form_key().is_ok());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 }

@@ -458,3 +458,28 @@ async fn consent_lists_every_requested_scope_on_every_flow() -> anyhow::Result<(
     assert_eq!(denied.location_param("state").as_deref(), Some("s2"));
     Ok(())
 }
+
+#[tokio::test]
+async fn with_a_form_key_secret_the_login_form_is_sealed_with_it() -> anyhow::Result<()> {
+    use oauth_core::crypto::Secret;
+    use oauth_core::oauth::sealed::{FormKey, FormKeyOrigin, open};
+    let value = Secret::new("the form-key secret of every authorize container");
+    let form_key = FormKey::from_secret("form-key", &value)?;
+    let env = TestEnv::configured(&[], |app| app.with_form_key(form_key)).await?;
+    assert_eq!(env.app.form_key_origin(), &FormKeyOrigin::Secret("form-key".into()));
+    env.alice().await?;
+    let (id, _) = env.web_client("openid data:read").await?;
+    let page = env.authorize(&authz_query(&id, Some(CB), "openid data:read", "s")).await?;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let sealed = page.request.clone().unwrap_or_default();
+    let now = oauth_core::clock::Clock::now(&*env.clock).unix_timestamp();
+    // Another container with the same secret (and other signing keys, or none) opens it...
+    let other = FormKey::from_secret("form-key", &value)?;
+    assert!(open(other.fixed().ok_or_else(|| anyhow::anyhow!("no key"))?, &sealed, now).is_some());
+    // ...and the key set's own key does not: the secret, not the signing keys, seals the form.
+    assert!(open(env.app.keys().form_key(), &sealed, now).is_none());
+    let done = env.submit(&page, "alice", PASSWORD, "allow").await?;
+    assert_eq!(done.status, 303, "{}", done.html);
+    assert!(done.location_param("code").is_some());
+    Ok(())
+}

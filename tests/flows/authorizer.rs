@@ -146,6 +146,33 @@ async fn revoked_tokens_and_routes_without_rules_are_denied() -> anyhow::Result<
     Ok(())
 }
 
+/// REST APIs turn the authorizer's `Unauthorized` into a 401, which makes clients refresh;
+/// an invalid, expired or revoked token must get it (an HTTP API can only answer 403).
+#[tokio::test]
+async fn rest_events_answer_unauthorized_for_expired_and_revoked_tokens() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let rules = ScopeRules::parse(RULES)?;
+    let (id, secret) = env.service_client("data:read").await?;
+    for raw in [
+        include_str!("../../events/authorizer-token-valid.json"),
+        include_str!("../../events/authorizer-request-valid.json"),
+    ] {
+        // Expired: past the access-token lifetime.
+        let t = Tokens { read: env.cc_token(&id, &secret, None).await?, other_audience: String::new() };
+        let ok = handle_event(&env.app, &rules, event(raw, &t)?).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(ok["policyDocument"]["Statement"][0]["Effect"], "Allow");
+        env.clock.advance(env.app.settings.access_token_ttl + 120);
+        let r = handle_event(&env.app, &rules, event(raw, &t)?).await;
+        assert_eq!(r.err().map(|e| e.to_string()).as_deref(), Some("Unauthorized"), "expired");
+        // Revoked.
+        let t = Tokens { read: env.cc_token(&id, &secret, None).await?, other_audience: String::new() };
+        env.post_form_basic("/oauth/revoke", &id, &secret, &[("token", &t.read)]).await?;
+        let r = handle_event(&env.app, &rules, event(raw, &t)?).await;
+        assert_eq!(r.err().map(|e| e.to_string()).as_deref(), Some("Unauthorized"), "revoked");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_authorizer_in_another_account_verifies_with_the_jwks_url() -> anyhow::Result<()> {
     let issuer_env = TestEnv::new().await?;
@@ -209,6 +236,7 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
                 &ev.client_request_token,
                 &ev.step,
                 &oauth_core::aws::KEY_SET_ALGS,
+                None,
             )
             .await?;
         }
@@ -234,10 +262,11 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
         "not-a-pending-version",
         "finishSecret",
         &oauth_core::aws::KEY_SET_ALGS,
+        None,
     )
     .await;
     assert!(bad.is_err());
-    let bad = oauth_core::rotation::step(&sm, &secret, "x", "dance", &oauth_core::aws::KEY_SET_ALGS).await;
+    let bad = oauth_core::rotation::step(&sm, &secret, "x", "dance", &oauth_core::aws::KEY_SET_ALGS, None).await;
     assert!(bad.is_err());
     Ok(())
 }

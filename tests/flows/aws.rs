@@ -1,11 +1,14 @@
 //! Secrets Manager keys and DynamoDB specifics on the local emulator (SECURITY.md R7, R8):
-//! rotation end to end, outages served from cache, a cold start without keys, schema drift.
+//! rotation end to end, outages served from cache, a cold start without keys, schema drift;
+//! the public key document of the verify-only functions kept in step by the rotation, and
+//! the registration token re-read when replaced.
 use async_trait::async_trait;
+use oauth_core::clock::Clock;
 use oauth_core::jwt::SigningAlg;
-use oauth_core::keys::{KeyError, KeySetDoc, KeySource, SecretsManagerKeys};
-use oauth_tests::aws::{emulator, fresh_key_secret};
-use oauth_tests::harness::{TestEnv, decode_unverified};
-use serde_json::Value;
+use oauth_core::keys::{KeyError, KeySetDoc, KeySource, SecretsManagerKeys, SecretsManagerPublicKeys};
+use oauth_tests::aws::{emulator, fresh_key_secret, unique};
+use oauth_tests::harness::{ISSUER, TestEnv, decode_unverified};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -61,7 +64,7 @@ async fn key_rotation_keeps_old_tokens_valid_and_retires_the_oldest_keys() -> an
     let k1 = decode_unverified(&at1)?.0["kid"].as_str().unwrap_or_default().to_owned();
 
     // Rotation 1: K2 becomes AWSCURRENT, K1 AWSPREVIOUS.
-    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, &oauth_core::aws::KEY_SET_ALGS).await?;
+    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS).await?;
     assert_eq!(decode_unverified(&env.cc_token(&id, &s, None).await?)?.0["kid"], k1.as_str(), "cache TTL not over yet");
     env.clock.advance(300);
     let at2 = env.cc_token(&id, &s, None).await?;
@@ -71,7 +74,7 @@ async fn key_rotation_keeps_old_tokens_valid_and_retires_the_oldest_keys() -> an
     assert_eq!(env.get_bearer("/api/data", &at1).await?.status(), 200, "signed before the rotation, still valid");
 
     // Rotation 2: K3 current, K2 previous, K1 retired.
-    let k3 = oauth_core::aws::rotate_key_secret(&sm, &secret, &oauth_core::aws::KEY_SET_ALGS).await?;
+    let k3 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS).await?;
     env.clock.advance(300);
     let at3 = env.cc_token(&id, &s, None).await?;
     assert_eq!(decode_unverified(&at3)?.0["kid"], k3.as_str());
@@ -90,7 +93,7 @@ async fn a_container_started_after_a_rotation_loads_the_previous_keys_when_neede
     let (id, s) = before.service_client("data:read").await?;
     let old = before.cc_token(&id, &s, None).await?;
     let k1 = decode_unverified(&old)?.0["kid"].as_str().unwrap_or_default().to_owned();
-    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, &oauth_core::aws::KEY_SET_ALGS).await?;
+    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS).await?;
     // New containers start with AWSCURRENT only (one Secrets Manager call)...
     let fresh = || TestEnv::with_keys(Arc::new(SecretsManagerKeys::new(sm.clone(), secret.clone())), Some(300));
     let verifier = fresh().await?;
@@ -112,7 +115,7 @@ async fn a_token_from_a_newer_key_triggers_one_rate_limited_refresh() -> anyhow:
     let counting =
         Arc::new(Counting { inner: SecretsManagerKeys::new(sm.clone(), secret.clone()), loads: AtomicUsize::new(0) });
     let a = TestEnv::with_keys(counting.clone(), Some(3600)).await?;
-    oauth_core::aws::rotate_key_secret(&sm, &secret, &oauth_core::aws::KEY_SET_ALGS).await?;
+    oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS).await?;
     let b = TestEnv::with_keys(Arc::new(SecretsManagerKeys::new(sm, secret)), Some(3600)).await?;
     // B's token carries the new kid. A resource server on A's keys must accept it.
     let claims = a.valid_claims("usr_x", "cl_x", "data:read");
@@ -189,5 +192,307 @@ async fn a_malformed_item_fails_only_its_own_request() -> anyhow::Result<()> {
     let err = oauth_core::store::ClientStore::client(&store, "cl_drifted").await;
     assert!(matches!(err, Err(oauth_core::store::StoreError::Corrupt(_))), "{err:?}");
     assert!(oauth_core::store::ClientStore::client(&store, "cl_other").await?.is_none(), "other keys unaffected");
+    Ok(())
+}
+
+/// The placeholder a deployed signing-key secret starts with, before its first rotation.
+const PLACEHOLDER: &str = r#"{"keys":[],"placeholder":"xyz"}"#;
+
+async fn rotation_step(
+    sm: &aws_sdk_secretsmanager::Client,
+    secret: &str,
+    version: &str,
+    step: &str,
+    public: &str,
+) -> anyhow::Result<()> {
+    oauth_core::rotation::step(sm, secret, version, step, &oauth_core::aws::KEY_SET_ALGS, Some(public)).await
+}
+
+/// Every step of a rotation, as Secrets Manager calls them.
+async fn rotate(sm: &aws_sdk_secretsmanager::Client, secret: &str, version: &str, public: &str) -> anyhow::Result<()> {
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        rotation_step(sm, secret, version, step, public).await?;
+    }
+    Ok(())
+}
+
+/// The kids of the public key document, in order.
+async fn public_kids(sm: &aws_sdk_secretsmanager::Client, public: &str) -> anyhow::Result<Vec<String>> {
+    Ok(kids(&serde_json::from_str(&oauth_core::aws::read_secret(sm, public).await?)?))
+}
+
+/// The kids of a version of the private secret (by stage), in order.
+async fn stage_kids(sm: &aws_sdk_secretsmanager::Client, secret: &str, stage: &str) -> anyhow::Result<Vec<String>> {
+    let doc = oauth_core::aws::stage_doc(sm, secret, stage).await?.unwrap_or_default();
+    Ok(doc.keys.into_iter().map(|k| k.kid).collect())
+}
+
+/// The kids of the pending version `version`.
+async fn pending_kids(sm: &aws_sdk_secretsmanager::Client, secret: &str, version: &str) -> anyhow::Result<Vec<String>> {
+    let out = sm.get_secret_value().secret_id(secret).version_id(version).send().await?;
+    let doc: KeySetDoc = serde_json::from_str(out.secret_string().unwrap_or_default())?;
+    Ok(doc.keys.into_iter().map(|k| k.kid).collect())
+}
+
+/// The version id holding `AWSCURRENT`.
+async fn current_version(sm: &aws_sdk_secretsmanager::Client, secret: &str) -> anyhow::Result<Option<String>> {
+    Ok(sm.get_secret_value().secret_id(secret).version_stage("AWSCURRENT").send().await?.version_id)
+}
+
+/// A verify-only process over the public key document, on `clock`.
+async fn verify_only(
+    sm: &aws_sdk_secretsmanager::Client,
+    public: &str,
+    clock: Arc<oauth_core::clock::FixedClock>,
+) -> anyhow::Result<oauth_core::App> {
+    let settings = oauth_core::Settings::from_lookup(|k| (k == "ISSUER").then(|| ISSUER.to_owned()))?;
+    let stores = oauth_core::store::Stores::all(Arc::new(oauth_core::store::SqliteStore::in_memory()?));
+    let source = Arc::new(SecretsManagerPublicKeys::new(sm.clone(), public));
+    Ok(oauth_core::App::with_key_ring_alg(settings, stores, source, Some(300), clock, false).await?)
+}
+
+/// A verify-only process as a Lambda function builds it: `OAUTH_KEYS=public`.
+async fn public_keys_app(cfg: &aws_config::SdkConfig, public: &str) -> anyhow::Result<oauth_core::App> {
+    let (_, table) = oauth_tests::aws::fresh_table(cfg).await?;
+    let vars = [("OAUTH_KEYS", "public"), ("PUBLIC_KEYS_SECRET_ID", public), ("TABLE_NAME", table.as_str())];
+    let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
+    let backends = oauth_core::runtime::Backends::from_lookup(get, true)?;
+    let settings = oauth_core::Settings::from_lookup(|k| (k == "ISSUER").then(|| ISSUER.to_owned()))?;
+    oauth_core::runtime::build_app(settings, &backends).await
+}
+
+async fn verifies(app: &oauth_core::App, token: &str, now: i64) -> bool {
+    oauth_core::oauth::access::verify(app, token, now).await.is_ok()
+}
+
+#[tokio::test]
+async fn a_rotation_publishes_the_pending_public_keys_before_they_sign_and_then_current_and_previous()
+-> anyhow::Result<()> {
+    let Some(cfg) = emulator().await? else { return Ok(()) };
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let (secret, public) = (unique("rotation-private"), unique("rotation-public"));
+    // As deployed: a placeholder private secret and an empty public key document.
+    sm.create_secret().name(&secret).secret_string(PLACEHOLDER).send().await?;
+    sm.create_secret().name(&public).secret_string(r#"{"keys":[]}"#).send().await?;
+
+    // The first rotation replaces the placeholder (which is left out of the public document).
+    rotate(&sm, &secret, "00000000-0000-4000-8000-000000000001", &public).await?;
+    let k1 = stage_kids(&sm, &secret, "AWSCURRENT").await?;
+    assert_eq!(k1.len(), 2, "ES256 and RS256");
+    assert_eq!(public_kids(&sm, &public).await?, k1);
+
+    // The token function signs with K1; a verify-only process starts on the public document.
+    let signer = TestEnv::with_keys(Arc::new(SecretsManagerKeys::new(sm.clone(), secret.clone())), Some(300)).await?;
+    let (id, s) = signer.service_client("data:read").await?;
+    let before = signer.cc_token(&id, &s, None).await?;
+    let early = verify_only(&sm, &public, signer.clock.clone()).await?;
+    assert!(!early.keys().can_sign(SigningAlg::Es256), "verify only");
+    assert!(verifies(&early, &before, signer.clock.now().unix_timestamp()).await);
+
+    // The second rotation, step by step.
+    let v2 = "00000000-0000-4000-8000-000000000002";
+    rotation_step(&sm, &secret, v2, "createSecret", &public).await?;
+    let k2 = pending_kids(&sm, &secret, v2).await?;
+    let private_current = current_version(&sm, &secret).await?;
+    rotation_step(&sm, &secret, v2, "setSecret", &public).await?;
+    assert_eq!(public_kids(&sm, &public).await?, [k2.clone(), k1.clone()].concat(), "pending published first");
+    assert_eq!(current_version(&sm, &secret).await?, private_current, "AWSCURRENT has not moved");
+    assert_eq!(stage_kids(&sm, &secret, "AWSCURRENT").await?, k1, "K1 still signs");
+    // Secrets Manager may call a step twice: nothing is written again.
+    let public_version = current_version(&sm, &public).await?;
+    rotation_step(&sm, &secret, v2, "setSecret", &public).await?;
+    assert_eq!(current_version(&sm, &public).await?, public_version, "no new version of the public document");
+    rotation_step(&sm, &secret, v2, "testSecret", &public).await?;
+    rotation_step(&sm, &secret, v2, "finishSecret", &public).await?;
+    assert_eq!(stage_kids(&sm, &secret, "AWSCURRENT").await?, k2);
+    assert_eq!(stage_kids(&sm, &secret, "AWSPREVIOUS").await?, k1);
+    assert_eq!(public_kids(&sm, &public).await?, [k2.clone(), k1.clone()].concat(), "exactly current + previous");
+
+    // The signer picks K2 up after its cache TTL.
+    signer.clock.advance(300);
+    let after = signer.cc_token(&id, &s, None).await?;
+    assert_eq!(decode_unverified(&after)?.0["kid"], k2.first().map(String::as_str).unwrap_or_default());
+    let now = signer.clock.now().unix_timestamp();
+    // A verify-only function started now (OAUTH_KEYS=public) verifies both, and serves
+    // exactly the public document as its JWKS.
+    let verifier = public_keys_app(&cfg, &public).await?;
+    assert!(!verifier.keys().can_sign(SigningAlg::Es256));
+    assert!(verifies(&verifier, &before, now).await, "signed before the rotation");
+    assert!(verifies(&verifier, &after, now).await, "signed after the rotation");
+    assert_eq!(kids(&serde_json::to_value(verifier.keys().jwks())?), public_kids(&sm, &public).await?);
+    // The one started before the rotation learns K2 from the unknown kid.
+    assert!(verifies(&early, &after, now).await);
+
+    // Third rotation: testSecret refuses a pending key set the public document lacks.
+    let v3 = "00000000-0000-4000-8000-000000000003";
+    rotation_step(&sm, &secret, v3, "createSecret", &public).await?;
+    let err = rotation_step(&sm, &secret, v3, "testSecret", &public).await.err().map(|e| format!("{e:#}"));
+    assert!(err.as_deref().is_some_and(|e| e.contains("lacks pending kid")), "{err:?}");
+    rotation_step(&sm, &secret, v3, "setSecret", &public).await?;
+    let k3 = pending_kids(&sm, &secret, v3).await?;
+    assert_eq!(public_kids(&sm, &public).await?, [k3.clone(), k2.clone(), k1.clone()].concat());
+    rotation_step(&sm, &secret, v3, "testSecret", &public).await?;
+    rotation_step(&sm, &secret, v3, "finishSecret", &public).await?;
+    assert_eq!(public_kids(&sm, &public).await?, [k3.clone(), k2.clone()].concat(), "K1 retired");
+    // A finishSecret whose public write was lost, retried after AWSCURRENT moved: in step again.
+    let stale = oauth_core::keys::public_jwks(
+        [
+            oauth_core::aws::stage_doc(&sm, &secret, "AWSCURRENT").await?,
+            oauth_core::aws::stage_doc(&sm, &secret, "AWSPREVIOUS").await?,
+        ]
+        .iter()
+        .flatten(),
+    )?;
+    let mut with_k1 = serde_json::to_value(&stale)?;
+    let k1_jwks = serde_json::to_value(early.keys().jwks())?;
+    if let (Some(keys), Some(old)) = (with_k1["keys"].as_array_mut(), k1_jwks["keys"].as_array()) {
+        keys.extend(old.iter().filter(|k| k1.iter().any(|kid| k["kid"] == kid.as_str())).cloned());
+    }
+    sm.put_secret_value().secret_id(&public).secret_string(with_k1.to_string()).send().await?;
+    assert_eq!(public_kids(&sm, &public).await?.len(), 6);
+    rotation_step(&sm, &secret, v3, "finishSecret", &public).await?;
+    assert_eq!(public_kids(&sm, &public).await?, [k3, k2].concat(), "the retried finishSecret fixed it");
+    let verifier = public_keys_app(&cfg, &public).await?;
+    assert!(!verifies(&verifier, &before, now).await, "K1's token, after K1 left the public document");
+    assert!(verifies(&verifier, &after, now).await);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_verify_only_process_fails_closed_on_an_empty_or_malformed_public_document() -> anyhow::Result<()> {
+    let Some(cfg) = emulator().await? else { return Ok(()) };
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let public = unique("public-keys");
+    sm.create_secret().name(&public).secret_string("not a JWK Set").send().await?;
+    let doc = KeySetDoc::generate(&[SigningAlg::Es256])?;
+    let keys = oauth_core::keys::KeySet::from_doc(&doc)?;
+    let clock = Arc::new(oauth_core::clock::FixedClock::now_frozen());
+    let now = clock.now().unix_timestamp();
+    let claims = json!({"iss": ISSUER, "sub": "usr_1", "aud": format!("{ISSUER}/api"), "client_id": "cl_1",
+                        "scope": "data:read", "iat": now, "exp": now + 3600, "jti": "at_1"});
+    let token = keys.sign(SigningAlg::Es256, "at+jwt", claims.to_string().as_bytes())?;
+    // Malformed at start: the process starts, refusing every token.
+    let app = verify_only(&sm, &public, clock.clone()).await?;
+    assert!(app.keys().jwks().keys.is_empty());
+    assert!(!verifies(&app, &token, now).await);
+    // An empty document is no better.
+    sm.put_secret_value().secret_id(&public).secret_string(r#"{"keys":[]}"#).send().await?;
+    clock.advance(61);
+    assert!(!verifies(&app, &token, clock.now().unix_timestamp()).await);
+    // Once the keys are published, the next (rate-limited) reload picks them up.
+    let published = oauth_core::aws::publish_public_keys(&sm, &public, std::slice::from_ref(&doc), false).await?;
+    assert_eq!(published, oauth_core::aws::Published::Updated);
+    clock.advance(61);
+    assert!(verifies(&app, &token, clock.now().unix_timestamp()).await);
+    // A document that turns bad later keeps the cached keys (stale-if-error).
+    sm.put_secret_value().secret_id(&public).secret_string("{").send().await?;
+    clock.advance(3600);
+    app.key_ring.refresh_if_stale(clock.now().unix_timestamp()).await;
+    assert!(app.keys().verify_key(&doc.keys.first().map(|k| k.kid.clone()).unwrap_or_default()).is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn bootstrap_and_admin_rotation_keep_the_public_key_document_in_step() -> anyhow::Result<()> {
+    let Some(cfg) = emulator().await? else { return Ok(()) };
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let (secret, public) = (unique("admin-private"), unique("admin-public"));
+    let algs = oauth_core::aws::KEY_SET_ALGS;
+    let first = oauth_core::aws::ensure_key_secret(&sm, &secret, Some(&public), &algs).await?;
+    assert_eq!(
+        first,
+        oauth_core::aws::EnsuredKeys { created: true, public: Some(oauth_core::aws::Published::Created) }
+    );
+    let k1 = stage_kids(&sm, &secret, "AWSCURRENT").await?;
+    assert_eq!(public_kids(&sm, &public).await?, k1);
+    let again = oauth_core::aws::ensure_key_secret(&sm, &secret, Some(&public), &algs).await?;
+    assert_eq!(again.public, Some(oauth_core::aws::Published::Unchanged), "idempotent");
+    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, Some(&public), &algs).await?;
+    let current = stage_kids(&sm, &secret, "AWSCURRENT").await?;
+    assert_eq!(current.first(), Some(&k2));
+    assert_eq!(public_kids(&sm, &public).await?, [current.clone(), k1.clone()].concat());
+    oauth_core::aws::rotate_key_secret(&sm, &secret, Some(&public), &algs).await?;
+    let newest = stage_kids(&sm, &secret, "AWSCURRENT").await?;
+    assert_eq!(public_kids(&sm, &public).await?, [newest, current].concat(), "K1 retired");
+    // A public document that fell behind (or was deleted) is brought in step by bootstrap.
+    let fresh = unique("admin-public-late");
+    let late = oauth_core::aws::ensure_key_secret(&sm, &secret, Some(&fresh), &algs).await?;
+    assert_eq!(late.public, Some(oauth_core::aws::Published::Created));
+    assert_eq!(public_kids(&sm, &fresh).await?, public_kids(&sm, &public).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_replaced_registration_token_is_required_after_the_cache_ttl() -> anyhow::Result<()> {
+    let Some(cfg) = emulator().await? else { return Ok(()) };
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let id = unique("registration-token");
+    let (old, new) = ("registration-token-old-0123456789", "registration-token-new-0123456789");
+    sm.create_secret().name(&id).secret_string(old).send().await?;
+    let source = Arc::new(oauth_core::aws::SecretsManagerString::new(sm.clone(), id.clone()));
+    // Loaded before the server's clock starts, as at a cold start.
+    let loaded_at = oauth_core::clock::SystemClock.now().unix_timestamp();
+    let cached = oauth_core::cached_secret::CachedSecret::load(source, 300, loaded_at).await?;
+    let env = TestEnv::configured(&[], |app| app.with_registration_secret(cached)).await?;
+    assert!(env.app.requires_registration_token());
+    let register = |token: &'static str| {
+        let body = json!({"grant_types": ["client_credentials"], "scope": "data:read"});
+        let req = env.http.post(env.url("/register_client")).bearer_auth(token).json(&body);
+        async move { anyhow::Ok(req.send().await?.status().as_u16()) }
+    };
+    assert_eq!(register(old).await?, 201);
+    assert_eq!(env.http.post(env.url("/register_client")).json(&json!({})).send().await?.status(), 401, "no token");
+    sm.put_secret_value().secret_id(&id).secret_string(new).send().await?;
+    assert_eq!(register(old).await?, 201, "cached until the TTL has passed");
+    assert_eq!(register(new).await?, 401);
+    env.clock.advance(300);
+    assert_eq!(register(new).await?, 201, "the new token works without a new container");
+    assert_eq!(register(old).await?, 401, "the old one is refused");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_keys() -> anyhow::Result<()> {
+    use oauth_core::oauth::sealed::{FormKeyOrigin, PendingRequest, open, seal};
+    let Some(cfg) = emulator().await? else { return Ok(()) };
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let (form, short) = (unique("form-key"), unique("form-key-short"));
+    assert!(oauth_core::aws::ensure_form_key_secret(&sm, &form).await?, "created");
+    assert!(!oauth_core::aws::ensure_form_key_secret(&sm, &form).await?, "idempotent");
+    sm.create_secret().name(&short).secret_string("too short for a MAC key").send().await?;
+    let (_, table) = oauth_tests::aws::fresh_table(&cfg).await?;
+    // As the template configures the authorize function: no keys, its own form-key secret.
+    let authorize = |form_secret: String| {
+        let vars =
+            [("OAUTH_KEYS", "none".to_owned()), ("TABLE_NAME", table.clone()), ("FORM_KEY_SECRET_ID", form_secret)];
+        async move {
+            let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+            let backends = oauth_core::runtime::Backends::from_lookup(get, true)?;
+            let settings = oauth_core::Settings::from_lookup(|k| (k == "ISSUER").then(|| ISSUER.to_owned()))?;
+            oauth_core::runtime::build_app(settings, &backends).await
+        }
+    };
+    let err = authorize(short.clone()).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    assert!(err.contains("FORM_KEY_SECRET_ID") && err.contains("32"), "{err}");
+    assert!(!err.contains("too short for a MAC key"), "the value is never shown: {err}");
+    // Two containers agree on the form key without any signing key.
+    let (a, b) = (authorize(form.clone()).await?, authorize(form.clone()).await?);
+    assert_eq!(a.form_key_origin(), &FormKeyOrigin::Secret(form.clone()));
+    assert!(a.keys().jwks().keys.is_empty() && !a.keys().can_sign(SigningAlg::Es256));
+    assert!(oauth_core::http::lambda::check(&a, oauth_core::http::Function::Authorize).is_ok());
+    let pending = PendingRequest {
+        id: "req_1".into(),
+        client_id: "cl_1".into(),
+        redirect_uri: "https://client.example/cb".into(),
+        redirect_uri_sent: true,
+        scope: "openid".into(),
+        state: None,
+        nonce: None,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        expires_at: i64::MAX,
+        csrf: "h".into(),
+    };
+    let sealed = seal(&a.form_key(), &pending)?;
+    assert_eq!(open(&b.form_key(), &sealed, 0), Some(pending));
     Ok(())
 }

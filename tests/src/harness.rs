@@ -83,7 +83,7 @@ impl TestEnv {
     /// # Errors
     /// Setup failed.
     pub async fn with_vars(vars: &[(&str, &str)]) -> Result<Self> {
-        Self::build(vars, None).await
+        Self::build(vars, None, |app| app).await
     }
 
     /// A server whose keys come from `source`, reloaded every `ttl` seconds.
@@ -91,10 +91,23 @@ impl TestEnv {
     /// # Errors
     /// Setup failed.
     pub async fn with_keys(source: Arc<dyn KeySource>, ttl: Option<i64>) -> Result<Self> {
-        Self::build(&[], Some((source, ttl))).await
+        Self::build(&[], Some((source, ttl)), |app| app).await
     }
 
-    async fn build(vars: &[(&str, &str)], keys: Option<(Arc<dyn KeySource>, Option<i64>)>) -> Result<Self> {
+    /// A server with extra variables whose app `configure` changes before it serves (a form
+    /// key, a registration-token secret).
+    ///
+    /// # Errors
+    /// Setup failed.
+    pub async fn configured(vars: &[(&str, &str)], configure: impl FnOnce(App) -> App) -> Result<Self> {
+        Self::build(vars, None, configure).await
+    }
+
+    async fn build(
+        vars: &[(&str, &str)],
+        keys: Option<(Arc<dyn KeySource>, Option<i64>)>,
+        configure: impl FnOnce(App) -> App,
+    ) -> Result<Self> {
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         map.entry("ISSUER".into()).or_insert_with(|| ISSUER.into());
         // Every test talks from 127.0.0.1: per-address limits are raised unless a test sets
@@ -107,7 +120,8 @@ impl TestEnv {
         let (source, ttl) = keys.unwrap_or((default_source, None));
         let faults = Faulty::new(stores);
         let clock = Arc::new(FixedClock::now_frozen());
-        let app = Arc::new(App::new(settings, crate::faults::stores(&faults), source, ttl, clock.clone()).await?);
+        let app = App::new(settings, crate::faults::stores(&faults), source, ttl, clock.clone()).await?;
+        let app = Arc::new(configure(app));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,8 +1,10 @@
 //! `oauth-admin`: bootstrap and operate the AWS side, against a real account or an emulator
 //! (the standard AWS environment; `AWS_ENDPOINT_URL` for moto).
 //!
-//!   oauth-admin bootstrap     create the table, the key secret and the registration-token secret when missing
-//!   oauth-admin rotate-keys   put a new key-set version (it signs; the old one stays in the JWKS)
+//!   oauth-admin bootstrap     create the table, the key secret (and its public key document), the
+//!                             registration-token and form-key secrets when missing
+//!   oauth-admin rotate-keys   put a new key-set version (it signs; the old one stays in the JWKS),
+//!                             publishing its public keys first when a public key document is named
 //!   oauth-admin create-client register a client directly in the table and print it (secret shown once)
 //!   oauth-admin registration-token  print the registration token
 use anyhow::{Context, bail};
@@ -13,13 +15,17 @@ use serde_json::{Value, json};
 const HELP: &str = "oauth-admin: bootstrap and operate the AWS deployment
 
 USAGE:
-  oauth-admin bootstrap [--table T] [--keys-secret S] [--registration-secret R]
-  oauth-admin rotate-keys [--keys-secret S]
+  oauth-admin bootstrap [--table T] [--keys-secret S] [--public-keys-secret P] [--registration-secret R]
+                        [--form-key-secret F]
+  oauth-admin rotate-keys [--keys-secret S] [--public-keys-secret P]
   oauth-admin create-client [--table T] [--name NAME] [--redirect-uri URI]... [--grant-type G]...
                             [--scope \"a b\"] [--auth-method client_secret_basic|client_secret_post|none]
   oauth-admin registration-token [--registration-secret R]
 
-Defaults come from TABLE_NAME, SIGNING_KEYS_SECRET_ID and REGISTRATION_TOKEN_SECRET_ID.
+Defaults come from TABLE_NAME, SIGNING_KEYS_SECRET_ID, PUBLIC_KEYS_SECRET_ID,
+REGISTRATION_TOKEN_SECRET_ID and FORM_KEY_SECRET_ID. With a public key document (P), the
+public keys of the current and previous key sets are kept there for the functions that only
+verify; new keys are published before they sign.
 AWS access uses the standard environment (AWS_REGION, credentials, AWS_ENDPOINT_URL).";
 
 struct Args {
@@ -71,27 +77,48 @@ async fn main() -> anyhow::Result<()> {
     let sm = aws_sdk_secretsmanager::Client::new(&cfg);
     let out: Value = match args.command.as_str() {
         "bootstrap" => {
-            args.check_known(&["table", "keys-secret", "registration-secret"])?;
+            args.check_known(&[
+                "table",
+                "keys-secret",
+                "public-keys-secret",
+                "registration-secret",
+                "form-key-secret",
+            ])?;
             let table = args.need("table", "TABLE_NAME")?;
             let keys = args.need("keys-secret", "SIGNING_KEYS_SECRET_ID")?;
+            let public = args.one("public-keys-secret", "PUBLIC_KEYS_SECRET_ID");
             let ddb = aws_sdk_dynamodb::Client::new(&cfg);
             let table_created = oauth_core::store::dynamodb::ensure_table(&ddb, &table).await?;
-            let keys_created = oauth_core::aws::ensure_key_secret(&sm, &keys, &oauth_core::aws::KEY_SET_ALGS).await?;
+            let ensured =
+                oauth_core::aws::ensure_key_secret(&sm, &keys, public.as_deref(), &oauth_core::aws::KEY_SET_ALGS)
+                    .await?;
+            let public_keys = match (&public, ensured.public) {
+                (Some(id), Some(done)) => json!({"secret": id, "result": published(done)}),
+                _ => Value::Null,
+            };
             let registration = match args.one("registration-secret", "REGISTRATION_TOKEN_SECRET_ID") {
                 Some(id) => json!({"secret": id, "created": oauth_core::aws::ensure_token_secret(&sm, &id).await?}),
                 None => Value::Null,
             };
+            let form_key = match args.one("form-key-secret", "FORM_KEY_SECRET_ID") {
+                Some(id) => json!({"secret": id, "created": oauth_core::aws::ensure_form_key_secret(&sm, &id).await?}),
+                None => Value::Null,
+            };
             json!({
                 "table": {"name": table, "created": table_created},
-                "signing_keys": {"secret": keys, "created": keys_created},
+                "signing_keys": {"secret": keys, "created": ensured.created},
+                "public_keys": public_keys,
                 "registration_token": registration,
+                "form_key": form_key,
             })
         }
         "rotate-keys" => {
-            args.check_known(&["keys-secret"])?;
+            args.check_known(&["keys-secret", "public-keys-secret"])?;
             let keys = args.need("keys-secret", "SIGNING_KEYS_SECRET_ID")?;
-            let kid = oauth_core::aws::rotate_key_secret(&sm, &keys, &oauth_core::aws::KEY_SET_ALGS).await?;
-            json!({"secret": keys, "new_es256_kid": kid})
+            let public = args.one("public-keys-secret", "PUBLIC_KEYS_SECRET_ID");
+            let kid = oauth_core::aws::rotate_key_secret(&sm, &keys, public.as_deref(), &oauth_core::aws::KEY_SET_ALGS)
+                .await?;
+            json!({"secret": keys, "public_keys_secret": public, "new_es256_kid": kid})
         }
         "create-client" => {
             args.check_known(&["table", "name", "redirect-uri", "grant-type", "scope", "auth-method"])?;
@@ -122,4 +149,14 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// How the admin output names what happened to the public key document.
+fn published(p: oauth_core::aws::Published) -> &'static str {
+    match p {
+        oauth_core::aws::Published::Created => "created",
+        oauth_core::aws::Published::Updated => "updated",
+        oauth_core::aws::Published::Unchanged => "unchanged",
+        oauth_core::aws::Published::NothingToPublish => "nothing to publish yet",
+    }
 }

@@ -35,10 +35,33 @@ fn bootstrap_rotate_and_create_client_work_against_the_emulator() -> anyhow::Res
     let again = admin(&["bootstrap", "--table", &table, "--keys-secret", &keys, "--registration-secret", &reg])?;
     assert_eq!(again["table"]["created"], false, "idempotent");
     assert_eq!(again["signing_keys"]["created"], false);
+    assert!(first["public_keys"].is_null() && first["form_key"].is_null(), "not asked for");
     let token = admin(&["registration-token", "--registration-secret", &reg])?;
     assert_eq!(token["token"].as_str().map(str::len), Some(43));
     let rotated = admin(&["rotate-keys", "--keys-secret", &keys])?;
     assert!(rotated["new_es256_kid"].as_str().is_some_and(|k| k.len() == 43));
+    // The public key document of the verify-only functions, and the login form's MAC key.
+    let (public, form) = (format!("admin-public-{tag}"), format!("admin-form-{tag}"));
+    let with_public = [
+        "bootstrap",
+        "--table",
+        &table,
+        "--keys-secret",
+        &keys,
+        "--public-keys-secret",
+        &public,
+        "--form-key-secret",
+        &form,
+    ];
+    let published = admin(&with_public)?;
+    assert_eq!(published["public_keys"]["result"], "created", "{published}");
+    assert_eq!(published["form_key"]["created"], true);
+    let again = admin(&with_public)?;
+    assert_eq!(again["public_keys"]["result"], "unchanged");
+    assert_eq!(again["form_key"]["created"], false);
+    let rotated = admin(&["rotate-keys", "--keys-secret", &keys, "--public-keys-secret", &public])?;
+    assert_eq!(rotated["public_keys_secret"], public.as_str());
+    assert_eq!(admin(&with_public)?["public_keys"]["result"], "unchanged", "rotate-keys kept it in step");
     let client = admin(&[
         "create-client",
         "--table",

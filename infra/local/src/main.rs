@@ -10,14 +10,16 @@ use std::sync::Arc;
 const HELP: &str = "oauth-local: the OAuth 2.0 server in one local process
 
 USAGE: oauth-local [--addr HOST:PORT] [--issuer URL] [--data-dir DIR]
-                   [--store sqlite|dynamodb] [--keys file|secretsmanager] [--bootstrap]
+                   [--store sqlite|dynamodb] [--keys file|secretsmanager|public|none] [--bootstrap]
 
   --addr      / OAUTH_ADDR       listen address (default 127.0.0.1:3000)
   --issuer    / ISSUER           issuer URL (default http://<addr>)
   --data-dir  / OAUTH_DATA_DIR   SQLite file and generated keys (default ./.oauth-data)
   --store     / OAUTH_STORE      sqlite (default) or dynamodb (uses TABLE_NAME)
-  --keys      / OAUTH_KEYS       file (default) or secretsmanager (uses SIGNING_KEYS_SECRET_ID)
+  --keys      / OAUTH_KEYS       file (default) or secretsmanager (uses SIGNING_KEYS_SECRET_ID);
+                                 public (verify only, PUBLIC_KEYS_SECRET_ID) or none (no tokens)
   --bootstrap                    create the DynamoDB table and a first key set when missing
+                                 (and PUBLIC_KEYS_SECRET_ID, FORM_KEY_SECRET_ID when set)
   OAUTH_REGISTRATION_TOKEN       when set, POST /register_client needs it as a Bearer token
   AWS_ENDPOINT_URL, AWS_REGION, credentials: the standard AWS environment (emulators too)
   Other settings (token lifetimes, throttling, RUST_LOG): see README";
@@ -88,10 +90,14 @@ async fn main() -> anyhow::Result<()> {
     match &backends.keys {
         KeysChoice::File(dir) => println!("keys:      {}", dir.join("signing-keys.json").display()),
         KeysChoice::SecretsManager(id) => println!("keys:      Secrets Manager secret {id}"),
+        KeysChoice::PublicSecret(id) => {
+            println!("keys:      public keys from Secrets Manager secret {id} (verify only)")
+        }
         KeysChoice::Ephemeral => println!("keys:      generated in memory (gone on exit)"),
+        KeysChoice::None => println!("keys:      none (this process cannot sign or verify tokens)"),
         KeysChoice::JwksUrl(url) => println!("keys:      public keys from {url} (verify only)"),
     }
-    if app.settings.registration_token.is_none() {
+    if !app.requires_registration_token() {
         println!("client registration is OPEN (set OAUTH_REGISTRATION_TOKEN to require a token)");
     }
     println!(

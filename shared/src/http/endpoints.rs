@@ -75,7 +75,7 @@ pub(super) async fn register_user(app: &App, req: &Request) -> Result<Response, 
 
 pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response, OAuthError> {
     abuse::count_attempt(app, Limit::RegisterClient, source_ip(req)).await?;
-    if let Some(expected) = &app.settings.registration_token {
+    if let Some(expected) = app.registration_token().await {
         let presented = access::bearer_token(&header_values(req, header::AUTHORIZATION))
             .map_err(|_| OAuthError::InvalidToken("a valid registration token is required".into()))?;
         if !ct_eq(&sha256(presented.as_bytes()), &sha256(expected.expose().as_bytes())) {

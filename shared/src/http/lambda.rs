@@ -9,6 +9,9 @@
 //! handler reads: the issuer comes from configuration), a bad path, query or stage is a 400.
 //! The same fuzz target then found `aws_lambda_events` panicking on a body flagged
 //! `isBase64Encoded` that is not base64: also a 400 here.
+//!
+//! [`run`] refuses to serve the login form (`Function::Authorize`) with a MAC key that is
+//! random per process: the cold start fails, naming `FORM_KEY_SECRET_ID`.
 use super::{Function, Response, error, handle};
 use crate::App;
 use crate::oauth::OAuthError;
@@ -18,8 +21,10 @@ use lambda_http::{Error, LambdaEvent, RequestExt, TransformResponse, service_fn}
 /// Serve API Gateway events (HTTP API v2 and REST v1) as `function` until the runtime stops.
 ///
 /// # Errors
-/// The Lambda Runtime API failed.
+/// The app cannot serve `function` (the authorize function without a shared form key:
+/// see [`App::require_shared_form_key`]), or the Lambda Runtime API failed.
 pub async fn run(app: &'static App, function: Function) -> Result<(), Error> {
+    check(app, function)?;
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let LambdaEvent { mut payload, context } = event;
         let origin = payload.request_origin();
@@ -41,6 +46,18 @@ pub async fn run(app: &'static App, function: Function) -> Result<(), Error> {
         TransformResponse::Request(origin, answer)
     }))
     .await
+}
+
+/// Whether `app` may serve `function` on Lambda, where every request may reach another
+/// container: the login form needs a MAC key all of them share.
+///
+/// # Errors
+/// The authorize function with a per-process form key.
+pub fn check(app: &App, function: Function) -> Result<(), Error> {
+    if matches!(function, Function::Authorize | Function::All) {
+        app.require_shared_form_key().map_err(|e| Error::from(format!("Cannot serve the login form: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Make an event safe for `lambda_http`'s conversion (see the module documentation).
@@ -177,5 +194,39 @@ mod tests {
         for q in ["a=\"", "a={}", "a=|", "a=^", "a=`", "a=<b>", "a=%", "a b", "a=#"] {
             assert!(!valid_query(q), "{q}");
         }
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn the_login_form_is_not_served_with_a_per_process_form_key() -> anyhow::Result<()> {
+        use crate::crypto::Secret;
+        use crate::oauth::sealed::FormKey;
+        let app = |form_key: Option<FormKey>| async move {
+            let settings = crate::Settings::from_lookup(|k| (k == "ISSUER").then(|| "https://as.test".to_owned()))?;
+            let stores = crate::store::Stores::all(std::sync::Arc::new(crate::store::SqliteStore::in_memory()?));
+            let app = App::with_key_ring_alg(
+                settings,
+                stores,
+                std::sync::Arc::new(crate::keys::NoKeys),
+                None,
+                App::system_clock(),
+                false,
+            )
+            .await?;
+            anyhow::Ok(match form_key {
+                Some(k) => app.with_form_key(k),
+                None => app,
+            })
+        };
+        // OAUTH_KEYS=none (or public) and no FORM_KEY_SECRET_ID: the cold start fails.
+        let unshared: &'static App = Box::leak(Box::new(app(None).await?));
+        let err = run(unshared, Function::Authorize).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("FORM_KEY_SECRET_ID"), "{err}");
+        assert!(check(unshared, Function::Register).is_ok() && check(unshared, Function::Protected).is_ok());
+        // With the form-key secret's value, it may.
+        let value = Secret::new("0123456789abcdef0123456789abcdef");
+        let shared = app(Some(FormKey::from_secret("form-key", &value)?)).await?;
+        assert!(check(&shared, Function::Authorize).is_ok());
+        Ok(())
     }
 }

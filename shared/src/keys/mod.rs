@@ -2,7 +2,8 @@
 //! the [`KeySource`] trait with its file and in-memory implementations.
 //!
 //! Private keys are parsed once per process (signing with a parsed key is ~1.8× faster);
-//! the JWKS is built once and holds public parameters only.
+//! the JWKS is built once and holds public parameters only. [`public_jwks`] builds the
+//! public key document that verify-only processes read instead of the private keys.
 mod file;
 #[cfg(feature = "jwks-url")]
 mod jwks_url;
@@ -14,11 +15,12 @@ pub use file::FileKeySource;
 #[cfg(feature = "jwks-url")]
 pub use jwks_url::JwksUrlKeys;
 pub use ring::{KeyRing, UNKNOWN_KID_INTERVAL};
-pub use secrets_manager::SecretsManagerKeys;
+pub use secrets_manager::{SecretsManagerKeys, SecretsManagerPublicKeys};
 pub use set::{KeySet, VerifyKey};
 
 use crate::jwt::SigningAlg;
 use async_trait::async_trait;
+use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -185,5 +187,116 @@ impl StaticKeys {
 impl KeySource for StaticKeys {
     async fn load(&self) -> Result<KeySetDoc, KeyError> {
         Ok(self.0.clone())
+    }
+}
+
+/// No keys at all, for functions that never sign or verify a token (register, authorize):
+/// no backend call and no key generation at start; the set is empty and verify-only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoKeys;
+
+#[async_trait]
+impl KeySource for NoKeys {
+    async fn load(&self) -> Result<KeySetDoc, KeyError> {
+        Ok(KeySetDoc::default())
+    }
+
+    async fn load_set(&self) -> Result<KeySet, KeyError> {
+        KeySet::empty()
+    }
+}
+
+/// The public JWK Set of private key-set documents: every key of `docs`, in order, the
+/// first occurrence of each `kid` only; empty documents are skipped. Exactly what the JWKS
+/// endpoint of a process holding those documents serves: public parameters, `kid`, `alg`
+/// and `use=sig`, never a private parameter.
+///
+/// # Errors
+/// A key in a non-empty document is malformed (see [`KeySet::from_doc`]).
+pub fn public_jwks<'a>(docs: impl IntoIterator<Item = &'a KeySetDoc>) -> Result<JwkSet, KeyError> {
+    let mut keys: Vec<jsonwebtoken::jwk::Jwk> = Vec::new();
+    for doc in docs {
+        if doc.keys.is_empty() {
+            continue;
+        }
+        for jwk in &KeySet::from_doc(doc)?.jwks().keys {
+            if !keys.iter().any(|k| k.common.key_id == jwk.common.key_id) {
+                keys.push(jwk.clone());
+            }
+        }
+    }
+    Ok(JwkSet { keys })
+}
+
+/// The `kid`s of a JWK Set, in order (keys without one are left out).
+pub fn jwks_kids(jwks: &JwkSet) -> Vec<String> {
+    jwks.keys.iter().filter_map(|k| k.common.key_id.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kids(doc: &KeySetDoc) -> Vec<String> {
+        doc.keys.iter().map(|k| k.kid.clone()).collect()
+    }
+
+    #[test]
+    fn the_public_jwks_keeps_order_drops_duplicates_and_holds_no_private_parameter()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // Arrange: a pending, a current and a previous set; the current one repeated (a
+        // rotation step retried), and an empty placeholder.
+        let pending = KeySetDoc::generate(&[SigningAlg::Es256, SigningAlg::Rs256])?;
+        let current = KeySetDoc::generate(&[SigningAlg::Es256, SigningAlg::EdDsa])?;
+        let previous = KeySetDoc::generate(&[SigningAlg::Es256])?;
+        let placeholder = KeySetDoc::default();
+        // Act
+        let jwks = public_jwks([&pending, &current, &placeholder, &current, &previous])?;
+        // Assert
+        let want: Vec<String> = [kids(&pending), kids(&current), kids(&previous)].concat();
+        assert_eq!(jwks_kids(&jwks), want);
+        let json = serde_json::to_value(&jwks)?;
+        for k in json["keys"].as_array().ok_or("no keys")? {
+            for private in ["d", "p", "q", "dp", "dq", "qi", "k", "oth"] {
+                assert!(k.get(private).is_none(), "{private} leaked in {k}");
+            }
+            assert_eq!(k["use"], "sig");
+            assert!(k["alg"].is_string() && k["kid"].is_string(), "{k}");
+        }
+        let text = json.to_string();
+        assert!(!text.contains("PRIVATE KEY"));
+        // What a verify-only process parses out of it verifies exactly those kids.
+        let set = KeySet::from_jwks(&jwks)?;
+        for kid in &want {
+            assert!(set.verify_key(kid).is_some(), "{kid}");
+        }
+        assert!(!set.can_sign(SigningAlg::Es256));
+        // The same document as a process holding [pending, current] would publish.
+        let mut both = pending.clone();
+        both.keys.extend(current.keys.clone());
+        assert_eq!(
+            serde_json::to_value(public_jwks([&pending, &current])?)?,
+            serde_json::to_value(KeySet::from_doc(&both)?.jwks())?
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn no_documents_give_an_empty_set_and_a_bad_key_is_an_error() -> Result<(), Box<dyn std::error::Error>> {
+        assert!(public_jwks([&KeySetDoc::default()])?.keys.is_empty());
+        let mut bad = KeySetDoc::generate(&[SigningAlg::Es256])?;
+        if let Some(k) = bad.keys.first_mut() {
+            k.private_key_pem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into();
+        }
+        assert!(public_jwks([&bad]).is_err());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn no_keys_is_an_empty_verify_only_set() -> Result<(), KeyError> {
+        let set = NoKeys.load_set().await?;
+        assert!(set.jwks().keys.is_empty());
+        assert!(!set.can_sign(SigningAlg::Es256));
+        Ok(())
     }
 }

@@ -1,9 +1,14 @@
 //! Keys in AWS Secrets Manager: the secret's `AWSCURRENT` version holds the key-set
 //! document that signs; `AWSPREVIOUS` stays in the JWKS so tokens signed before a rotation
 //! still verify (R8). Loaded at start and cached by the `KeyRing`.
+//!
+//! Processes that only verify read a second secret instead ([`SecretsManagerPublicKeys`]):
+//! the public JWK Set of those keys, kept in step by whoever writes the private secret
+//! (the rotation function, `oauth-admin`), so they never need access to a private key.
 use super::{KeyError, KeySet, KeySetDoc, KeySource, Loaded};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client as Sm;
+use jsonwebtoken::jwk::JwkSet;
 
 /// A key-set document in a Secrets Manager secret.
 #[derive(Debug, Clone)]
@@ -84,5 +89,45 @@ impl KeySource for SecretsManagerKeys {
             }
         }
         Ok(doc)
+    }
+}
+
+/// The public key document in a Secrets Manager secret: its `AWSCURRENT` value is a JWK Set
+/// (`{"keys": [...]}`, as `/.well-known/jwks.json` serves it). Verify-only: nothing can sign
+/// with it. An empty or malformed document is an error, so the `KeyRing` keeps what it has
+/// (or, at start, refuses every token) and tries again later: it fails closed.
+#[derive(Debug, Clone)]
+pub struct SecretsManagerPublicKeys {
+    client: Sm,
+    secret_id: String,
+}
+
+impl SecretsManagerPublicKeys {
+    /// Public keys in `secret_id`, read with a shared SDK client.
+    pub fn new(client: Sm, secret_id: impl Into<String>) -> Self {
+        Self { client, secret_id: secret_id.into() }
+    }
+}
+
+/// Parse a public key document (a JWK Set).
+///
+/// # Errors
+/// Not a JWK Set.
+pub fn parse_jwks(json: &str) -> Result<JwkSet, KeyError> {
+    serde_json::from_str::<JwkSet>(json).map_err(|e| KeyError::Invalid(format!("public key document: {e}")))
+}
+
+#[async_trait]
+impl KeySource for SecretsManagerPublicKeys {
+    async fn load(&self) -> Result<KeySetDoc, KeyError> {
+        Err(KeyError::Invalid("a public key document holds no private keys; nothing can sign with it".into()))
+    }
+
+    async fn load_set(&self) -> Result<KeySet, KeyError> {
+        let json = secret_string(&self.client, &self.secret_id, "AWSCURRENT")
+            .await?
+            .ok_or_else(|| KeyError::Invalid(format!("secret {} has no AWSCURRENT version", self.secret_id)))?;
+        let jwks = parse_jwks(&json).map_err(|e| KeyError::Invalid(format!("secret {}: {e}", self.secret_id)))?;
+        KeySet::from_jwks(&jwks).map_err(|e| KeyError::Invalid(format!("secret {}: {e}", self.secret_id)))
     }
 }

@@ -219,7 +219,7 @@ fn login_page(
     username: &str,
     error: Option<&'static str>,
 ) -> Result<LoginPage, serde_json::Error> {
-    let sealed = sealed::seal(app.keys().form_key(), pending)?;
+    let sealed = sealed::seal(&app.form_key(), pending)?;
     let (host, origin) = match url::Url::parse(&pending.redirect_uri) {
         Ok(u) if u.host_str().is_some() => {
             (u.host_str().unwrap_or_default().to_owned(), u.origin().ascii_serialization())
@@ -260,7 +260,7 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Outcome {
     if !s.same_origin {
         return page("This form was submitted from another site.");
     }
-    let Some(pending) = s.form.get("request").and_then(|r| sealed::open(app.keys().form_key(), r, now)) else {
+    let Some(pending) = s.form.get("request").and_then(|r| sealed::open(&app.form_key(), r, now)) else {
         return page("This sign-in form is invalid or has expired. Start again from the application.");
     };
     let cookie_ok = s.csrf_cookie.is_some_and(|c| ct_eq(sha256_b64(c).as_bytes(), pending.csrf.as_bytes()));

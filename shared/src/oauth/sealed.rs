@@ -1,7 +1,11 @@
 //! The pending authorization request as it travels through the login form: JSON, base64url,
 //! MAC'd with HMAC-SHA256 and expiring. Nothing in it is secret; the MAC stops tampering and
 //! the expiry and CSRF binding stop replays from elsewhere.
-use crate::crypto::ct_eq;
+//!
+//! The MAC key ([`FormKey`]) must be the same in every process that serves the login form:
+//! the page may be shown by one container and posted to another. It comes from a secret of
+//! its own (`FORM_KEY_SECRET_ID`), or else is derived from the private signing keys.
+use crate::crypto::{Secret, ct_eq};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,6 +34,111 @@ pub struct PendingRequest {
     pub expires_at: i64,
     /// SHA-256 of the CSRF cookie the form is bound to.
     pub csrf: String,
+}
+
+/// Fewest characters of a form-key secret (`FORM_KEY_SECRET_ID`).
+pub const MIN_FORM_SECRET_LEN: usize = 32;
+
+/// Where the login form's MAC key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormKeyOrigin {
+    /// The value of the named secret (`FORM_KEY_SECRET_ID`): every process reading it agrees.
+    Secret(String),
+    /// Derived from the first private key of the current key set: processes sharing the
+    /// key set agree (until a rotation changes it).
+    KeySet,
+    /// Random, made at start: a form sealed by this process opens only in this process.
+    PerProcess,
+}
+
+/// Why a form key could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum FormKeyError {
+    /// The form-key secret is too short to be a MAC key.
+    #[error("FORM_KEY_SECRET_ID: the value of secret {0} is shorter than {MIN_FORM_SECRET_LEN} characters")]
+    TooShort(String),
+    /// The OS random source failed.
+    #[error("the OS random source failed")]
+    Random,
+    /// The key would be random per process, so it cannot serve the login form on Lambda.
+    #[error(
+        "the login form's MAC key would be random in each process (these keys hold no private key), so a form \
+         shown by one container would be refused by the next: set FORM_KEY_SECRET_ID to a Secrets Manager secret \
+         of at least {MIN_FORM_SECRET_LEN} characters shared by every authorize container"
+    )]
+    NotShared,
+}
+
+/// The login form's MAC key and where it came from.
+#[derive(Clone)]
+pub struct FormKey {
+    /// `None`: derived from the current key set (see [`crate::keys::KeySet::form_key`]).
+    key: Option<hmac::Key>,
+    origin: FormKeyOrigin,
+}
+
+impl std::fmt::Debug for FormKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FormKey").field("origin", &self.origin).finish_non_exhaustive()
+    }
+}
+
+/// Domain separation of form MAC keys (never usable as anything else).
+const FORM_MAC_LABEL: &[u8] = b"oauth-core/form-mac/v1";
+
+impl FormKey {
+    /// The key of a form-key secret: HMAC-SHA256 with SHA-256(label ‖ value). Every process
+    /// given the same value agrees on it.
+    ///
+    /// # Errors
+    /// The value is shorter than [`MIN_FORM_SECRET_LEN`] characters.
+    pub fn from_secret(secret_id: impl Into<String>, value: &Secret) -> Result<Self, FormKeyError> {
+        let secret_id = secret_id.into();
+        if value.expose().chars().count() < MIN_FORM_SECRET_LEN {
+            return Err(FormKeyError::TooShort(secret_id));
+        }
+        let mut seed = FORM_MAC_LABEL.to_vec();
+        seed.extend_from_slice(value.expose().as_bytes());
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &crate::crypto::sha256(&seed));
+        Ok(Self { key: Some(key), origin: FormKeyOrigin::Secret(secret_id) })
+    }
+
+    /// Derived from the current key set's first private key (what every process did before
+    /// form-key secrets existed).
+    pub fn from_key_set() -> Self {
+        Self { key: None, origin: FormKeyOrigin::KeySet }
+    }
+
+    /// A random key for this process only (one that holds no private key and no form secret).
+    ///
+    /// # Errors
+    /// The OS random source failed.
+    pub fn per_process() -> Result<Self, FormKeyError> {
+        let seed = crate::crypto::random_bytes::<32>().map_err(|_| FormKeyError::Random)?;
+        Ok(Self { key: Some(hmac::Key::new(hmac::HMAC_SHA256, &seed)), origin: FormKeyOrigin::PerProcess })
+    }
+
+    /// Where the key comes from.
+    pub fn origin(&self) -> &FormKeyOrigin {
+        &self.origin
+    }
+
+    /// The fixed key, or `None` when it is derived from the current key set.
+    pub fn fixed(&self) -> Option<&hmac::Key> {
+        self.key.as_ref()
+    }
+
+    /// Whether every process configured alike agrees on the key (so a form shown by one
+    /// container opens in another).
+    ///
+    /// # Errors
+    /// [`FormKeyError::NotShared`] for a per-process key.
+    pub fn require_shared(&self) -> Result<(), FormKeyError> {
+        match self.origin {
+            FormKeyOrigin::PerProcess => Err(FormKeyError::NotShared),
+            FormKeyOrigin::Secret(_) | FormKeyOrigin::KeySet => Ok(()),
+        }
+    }
 }
 
 /// Seal `p` with `key`.
@@ -91,6 +200,25 @@ mod tests {
         for junk in ["", ".", "a.b", "!!.!!", &"x".repeat(9000)] {
             assert_eq!(open(&key, junk, 0), None, "{junk:.10}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn form_keys_from_the_same_secret_agree_and_short_secrets_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let value = Secret::new("a-form-key-secret-of-forty-characters-xx");
+        let a = FormKey::from_secret("form-key", &value)?;
+        let b = FormKey::from_secret("form-key", &value)?;
+        let other = FormKey::from_secret("form-key", &Secret::new("another-form-key-secret-of-forty-chars-x"))?;
+        let sealed = seal(a.fixed().ok_or("no key")?, &sample())?;
+        assert_eq!(open(b.fixed().ok_or("no key")?, &sealed, 0), Some(sample()));
+        assert_eq!(open(other.fixed().ok_or("no key")?, &sealed, 0), None);
+        assert_eq!(a.origin(), &FormKeyOrigin::Secret("form-key".into()));
+        assert!(a.require_shared().is_ok() && FormKey::from_key_set().require_shared().is_ok());
+        let short = FormKey::from_secret("form-key", &Secret::new("x".repeat(MIN_FORM_SECRET_LEN - 1)));
+        assert!(matches!(short, Err(FormKeyError::TooShort(ref id)) if id == "form-key"), "{short:?}");
+        let err = FormKey::per_process()?.require_shared().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("FORM_KEY_SECRET_ID"), "{err}");
+        assert!(!format!("{a:?}").contains("forty"), "the Debug output shows no key material");
         Ok(())
     }
 }
