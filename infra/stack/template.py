@@ -157,7 +157,7 @@ def _unresolved(node) -> str | None:
     if isinstance(node, list):
         return next((u for u in map(_unresolved, node) if u), None)
     if isinstance(node, dict):
-        if any(k in ("Ref", "Condition") or k.startswith("Fn::") for k in node):
+        if any(k.startswith("Fn::") for k in node) or (len(node) == 1 and set(node) & {"Ref", "Condition"}):
             return json.dumps(node)[:200]
         return next((u for u in map(_unresolved, node.values()) if u), None)
     return None

@@ -1,0 +1,193 @@
+"""template.yaml as CloudFormation sees it (translated by samtranslator, resolved): exactly
+which actions, resources and DynamoDB key prefixes each function is granted, which secrets
+each reads, and which routes reach which function. A change that widens a grant fails here
+(the emulator does evaluate dynamodb:LeadingKeys, but only for the calls a test makes)."""
+import os
+
+import pytest
+
+import template as tpl
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/oauth-DataTable-T"
+SECRETS = ["SigningKeysSecret", "PublicKeysSecret", "FormKeySecret", "RegistrationTokenSecret"]
+
+# (action, resource, LeadingKeys patterns or None) per function.
+EXPECTED = {
+    "RegisterFunction": {
+        ("dynamodb:GetItem", "DataTable", ("USERNAME#*",)),
+        ("dynamodb:PutItem", "DataTable", ("CLIENT#*", "SUB#*", "USERNAME#*")),
+        ("dynamodb:PutItem", "DataTable", ("COUNTER#abuse#register#*", "COUNTER#abuse#register_client#*")),
+        ("dynamodb:UpdateItem", "DataTable", ("COUNTER#abuse#register#*", "COUNTER#abuse#register_client#*")),
+        ("secretsmanager:GetSecretValue", "RegistrationTokenSecret", None),
+    },
+    "AuthorizeFunction": {
+        ("dynamodb:GetItem", "DataTable", ("CLIENT#*", "COUNTER#login#*", "SUB#*", "USERNAME#*")),
+        ("dynamodb:PutItem", "DataTable", ("CODE#*", "COUNTER#form#*", "COUNTER#login#*")),
+        ("dynamodb:UpdateItem", "DataTable", ("CODE#*", "COUNTER#form#*", "COUNTER#login#*")),
+        ("dynamodb:DeleteItem", "DataTable", ("COUNTER#login#*",)),
+        ("dynamodb:UpdateItem", "DataTable", ("USERNAME#*",)),
+        ("secretsmanager:GetSecretValue", "FormKeySecret", None),
+    },
+    "TokenFunction": {
+        ("dynamodb:GetItem", "DataTable", ("CLIENT#*", "CODE#*", "RT#*", "SUB#*", "USERNAME#*")),
+        ("dynamodb:BatchGetItem", "DataTable", ("REVOKED#*",)),
+        ("dynamodb:PutItem", "DataTable", ("CODE#*", "COUNTER#abuse#client_auth#*", "REVOKED#*", "RT#*")),
+        ("dynamodb:UpdateItem", "DataTable", ("CODE#*", "COUNTER#abuse#client_auth#*", "REVOKED#*", "RT#*")),
+        ("secretsmanager:GetSecretValue", "SigningKeysSecret", None),
+    },
+    "ProtectedFunction": {
+        ("dynamodb:GetItem", "DataTable", ("SUB#*", "USERNAME#*")),
+        ("dynamodb:BatchGetItem", "DataTable", ("REVOKED#*",)),
+        ("dynamodb:PutItem", "DataTable", ("DATA#*",)),
+        ("dynamodb:Query", "DataTable", ("DATA#*",)),
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
+    },
+    "DiscoveryFunction": {
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
+    },
+    "AuthorizerFunction": {
+        ("dynamodb:BatchGetItem", "DataTable", ("REVOKED#*",)),
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
+    },
+    "RotateKeysFunction": {
+        ("secretsmanager:DescribeSecret", "SigningKeysSecret", None),
+        ("secretsmanager:GetSecretValue", "SigningKeysSecret", None),
+        ("secretsmanager:PutSecretValue", "SigningKeysSecret", None),
+        ("secretsmanager:UpdateSecretVersionStage", "SigningKeysSecret", None),
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
+        ("secretsmanager:PutSecretValue", "PublicKeysSecret", None),
+    },
+}
+
+# Which key material each function is configured with (OAUTH_KEYS and the secret ids).
+EXPECTED_KEYS = {
+    "RegisterFunction": ("none", {"REGISTRATION_TOKEN_SECRET_ID": "RegistrationTokenSecret"}),
+    "AuthorizeFunction": ("none", {"FORM_KEY_SECRET_ID": "FormKeySecret"}),
+    "TokenFunction": ("secretsmanager", {"SIGNING_KEYS_SECRET_ID": "SigningKeysSecret"}),
+    "ProtectedFunction": ("public", {"PUBLIC_KEYS_SECRET_ID": "PublicKeysSecret"}),
+    "DiscoveryFunction": ("public", {"PUBLIC_KEYS_SECRET_ID": "PublicKeysSecret"}),
+    "AuthorizerFunction": ("public", {"PUBLIC_KEYS_SECRET_ID": "PublicKeysSecret"}),
+    "RotateKeysFunction": (None, {"PUBLIC_KEYS_SECRET_ID": "PublicKeysSecret"}),
+}
+
+ROUTES = {
+    "POST /register": "register", "POST /register_client": "register",
+    "GET /oauth/authorize": "authorize", "POST /oauth/authorize": "authorize",
+    "POST /oauth/token": "token", "OPTIONS /oauth/token": "token",
+    "POST /oauth/revoke": "token", "OPTIONS /oauth/revoke": "token", "POST /oauth/introspect": "token",
+    "GET /oauth/userinfo": "protected", "OPTIONS /oauth/userinfo": "protected",
+    "GET /api/data": "protected", "POST /api/data": "protected",
+    "GET /": "discovery", "OPTIONS /": "discovery",
+    "GET /.well-known/oauth-authorization-server": "discovery",
+    "OPTIONS /.well-known/oauth-authorization-server": "discovery",
+    "GET /.well-known/openid-configuration": "discovery", "OPTIONS /.well-known/openid-configuration": "discovery",
+    "GET /.well-known/jwks.json": "discovery", "OPTIONS /.well-known/jwks.json": "discovery",
+    "GET /openapi.yaml": "discovery", "OPTIONS /openapi.yaml": "discovery",
+}
+
+
+@pytest.fixture(scope="module")
+def template():
+    t = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth")
+    t.set_physical("DataTable", "oauth-DataTable-T", Arn=TABLE_ARN)
+    for s in SECRETS:
+        t.set_physical(s, f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{s}-X-abcdef")
+    t.set_physical("HttpApi", "api1234567")
+    return t
+
+
+def environment(template, function):
+    props = template.cfn["Resources"][function]["Properties"]
+    return template.resolve(props["Environment"])["Variables"]
+
+
+def resource_name(arn):
+    if arn == TABLE_ARN:
+        return "DataTable"
+    for s in SECRETS:
+        if arn == f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{s}-X-abcdef":
+            return s
+    return arn
+
+
+def grants(template, function):
+    role = template.resolve(template.cfn["Resources"][f"{function}Role"]["Properties"])
+    out = set()
+    for policy in role.get("Policies") or []:
+        for st in policy["PolicyDocument"]["Statement"]:
+            assert st["Effect"] == "Allow" and "NotAction" not in st and "NotResource" not in st, st
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            cond = st.get("Condition")
+            keys = None
+            if cond is not None:
+                assert list(cond) == ["ForAllValues:StringLike"], st
+                assert list(cond["ForAllValues:StringLike"]) == ["dynamodb:LeadingKeys"], st
+                keys = tuple(sorted(cond["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]))
+            for a in actions:
+                assert "*" not in a, st
+                if a.startswith("dynamodb:"):
+                    assert keys, f"{function}: {a} without a dynamodb:LeadingKeys condition"
+                for r in resources:
+                    out.add((a, resource_name(r), keys))
+    return out, role
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED))
+def test_each_function_is_granted_exactly_what_its_code_uses(template, function):
+    got, role = grants(template, function)
+    assert got == EXPECTED[function], (
+        f"\n  granted, not expected: {sorted(got - EXPECTED[function])}"
+        f"\n  expected, not granted: {sorted(EXPECTED[function] - got)}")
+    assert sorted(role["ManagedPolicyArns"]) == [
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+
+
+def test_only_the_token_function_can_read_the_private_signing_keys(template):
+    readers = {f for f in EXPECTED if ("secretsmanager:GetSecretValue", "SigningKeysSecret", None) in grants(template, f)[0]}
+    assert readers == {"TokenFunction", "RotateKeysFunction"}
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_KEYS))
+def test_each_function_gets_its_key_material_and_no_other(template, function):
+    env = environment(template, function)
+    want_keys, want_ids = EXPECTED_KEYS[function]
+    assert env.get("OAUTH_KEYS") == want_keys
+    ids = {k: resource_name(v) for k, v in env.items() if k.endswith("_SECRET_ID")}
+    assert ids == want_ids
+    assert template.code[function].code_uri == f"functions/{template.code[function].binary}"
+
+
+def test_every_route_of_the_contract_reaches_its_function_and_nothing_else_is_routed(template):
+    from gateway import routes_of
+
+    body = template.resolve(template.cfn["Resources"]["HttpApi"]["Properties"]["Body"])
+    routes, authorizers = routes_of(body)
+    got = {r.key: r.function_arn.rsplit(":function:oauth-", 1)[1] for r in routes}
+    assert got == ROUTES
+    assert not authorizers
+
+
+def test_the_issuer_follows_public_url_then_custom_domain_then_execute_api():
+    cases = [({}, "https://api1234567.execute-api.us-east-1.amazonaws.com"),
+             ({"CustomDomainName": "auth.example.com",
+               "CustomDomainCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/x"}, "https://auth.example.com"),
+             ({"PublicIssuerUrl": "https://login.example.com"}, "https://login.example.com")]
+    for params, issuer in cases:
+        t = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth", params)
+        t.set_physical("HttpApi", "api1234567")
+        for lid in ("DataTable", "AuthorizerFunction", *SECRETS):
+            t.set_physical(lid, lid, Arn=lid)
+        t.set_physical("CustomDomain", "auth.example.com", RegionalDomainName="d-1.execute-api.us-east-1.amazonaws.com")
+        for function in EXPECTED:
+            assert environment(t, function)["ISSUER"] == issuer, (params, function)
+        assert t.outputs()["IssuerUrl"] == issuer
+
+
+def test_bad_parameter_values_are_refused_as_cloudformation_would():
+    for params in ({"PublicIssuerUrl": "http://evil.example"}, {"KeysCacheSeconds": "5"},
+                   {"CustomDomainName": "auth.example.com"}, {"NoSuchParameter": "1"}):
+        with pytest.raises(tpl.TemplateError):
+            tpl.load(os.path.join(ROOT, "template.yaml"), "oauth", params)
