@@ -1,15 +1,11 @@
 # Local AWS emulator (moto server) for the test command. Source it, then:
-#   ensure_moto            install moto[server] into ./.venv when missing
+#   ensure_moto            install the pinned Python tools (moto among them) into ./.venv
 #   start_moto WORKDIR     start it on a free 127.0.0.1 port, export the AWS_* environment
 #   stop_moto              stop it by its PID (call from the EXIT trap)
 # Fails loudly when the emulator cannot be installed or started: AWS tests are never skipped.
 
-ensure_moto() {
-  if [ -x .venv/bin/moto_server ]; then return 0; fi
-  echo "== installing moto[server] into .venv (PyPI)"
-  python3 -m venv .venv || { echo "cannot create .venv (python3 -m venv)"; return 1; }
-  .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6' \
-    || { echo "cannot install moto[server] from PyPI"; return 1; }
+ensure_moto() { # the pinned tools of scripts/requirements.txt (moto among them); needs scripts/lib.sh
+  ensure_venv
 }
 
 start_moto() {

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite, exactly as CI runs it: formatting, lints, every unit, integration and
-# end-to-end test (the DynamoDB and Secrets Manager ones against a local moto server it
-# starts), the flow suite a second time on DynamoDB + Secrets Manager, the README
-# walk-throughs, schemathesis against openapi.yaml, and the headless-browser test. Installs what it needs when missing.
+# The whole test suite, exactly as CI runs it: formatting, lints, the templates (cfn-lint, sam
+# validate, and every IAM grant and route of the translated template), every unit,
+# integration and end-to-end test (the DynamoDB and Secrets Manager ones against a local moto
+# server it starts), the flow suite a second time on DynamoDB + Secrets Manager, the README
+# walk-throughs, schemathesis against openapi.yaml, the headless-browser test, the release
+# Lambda binaries (checked to link only what they use), the same suites against the local
+# stack (template.yaml as it ships, IAM enforced: scripts/stack-test.sh), and an arm64
+# `sam build` of one function. Installs what it needs when missing.
 # Exits non-zero on the first failure; the emulator is stopped on every exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 source scripts/moto.sh
 
 need() { # need <command> <debian package>
@@ -16,24 +21,24 @@ need() { # need <command> <debian package>
 }
 need curl curl
 need jq jq
+need file file
+need strings binutils
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-ensure_moto
-# Deployment tooling, in the same ignored venv: cargo-lambda (with its zig), cfn-lint, SAM CLI.
-if [ ! -x .venv/bin/cargo-lambda ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv/bin/sam ]; then
-  echo "== installing cargo-lambda, cfn-lint and aws-sam-cli into .venv (PyPI)"
-  .venv/bin/pip install -q --disable-pip-version-check cargo-lambda cfn-lint aws-sam-cli
-fi
+# moto, the SAM CLI and translator, cargo-lambda (with its zig), cfn-lint, schemathesis,
+# pytest: pinned in scripts/requirements.txt, in the ignored .venv.
+ensure_venv
 export PATH="$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 
-echo "== template checks (offline): cfn-lint, sam validate --lint"
-cfn-lint template.yaml infra/examples/protected-api/template.yaml
-sam validate --lint -t template.yaml
-sam validate --lint -t infra/examples/protected-api/template.yaml
+templates="template.yaml infra/examples/protected-api/template.yaml infra/examples/protected-rest-api/template.yaml"
+echo "== template checks (offline): cfn-lint, sam validate --lint, grants and routes of the translated template"
+cfn-lint $templates
+for t in $templates; do sam validate --lint -t "$t"; done
+.venv/bin/python -m pytest -q -p no:cacheprovider infra/stack/tests
 
 work=$(mktemp -d)
 trap 'stop_moto; rm -rf "$work"' EXIT
@@ -53,6 +58,16 @@ echo "== cargo lambda build --release (every function, this machine's architectu
 # Fat LTO with one codegen unit (the shipped profile) takes >12 min for seven SDK binaries on
 # two cores; CI proves the release build with thin LTO to stay in budget. bench/coldstart.sh
 # and `sam build` use the full profile.
-CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 cargo lambda build --release --locked \
-  --bin register --bin authorize --bin token --bin protected --bin discovery --bin authorizer --bin rotate-keys
-ls -l target/lambda/*/bootstrap
+thin=(CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16)
+env "${thin[@]}" bash -c 'source scripts/lib.sh && build_lambdas'
+scripts/check-lambda-binaries.sh target/lambda
+echo "== the local stack: template.yaml as it ships, each function under its IAM policy"
+scripts/stack-test.sh
+echo "== sam build for arm64 (the documented default; cross-compiled with cargo-lambda's zig)"
+rm -rf .aws-sam/ci-arm64
+env "${thin[@]}" sam build RotateKeysFunction --build-dir .aws-sam/ci-arm64 >"$work/sam-build.log" 2>&1 \
+  || { tail -30 "$work/sam-build.log"; echo "sam build failed"; exit 1; }
+file .aws-sam/ci-arm64/RotateKeysFunction/bootstrap | tee /dev/stderr | grep -q 'ARM aarch64' \
+  || { echo "sam build did not produce an arm64 binary"; exit 1; }
+scripts/check-lambda-binaries.sh .aws-sam/ci-arm64
+echo "== all checks passed"

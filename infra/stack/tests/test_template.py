@@ -191,3 +191,38 @@ def test_bad_parameter_values_are_refused_as_cloudformation_would():
                    {"CustomDomainName": "auth.example.com"}, {"NoSuchParameter": "1"}):
         with pytest.raises(tpl.TemplateError):
             tpl.load(os.path.join(ROOT, "template.yaml"), "oauth", params)
+
+
+def test_a_custom_domain_gets_its_dns_record_only_with_a_hosted_zone():
+    base = {"CustomDomainName": "auth.example.com",
+            "CustomDomainCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/x"}
+    without = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth", base).resources()
+    assert "CustomDomain" in without and "CustomDomainRecord" not in without
+    with_zone = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth",
+                         {**base, "CustomDomainHostedZoneId": "Z0123456789ABC"}).resources()
+    assert with_zone["CustomDomainRecord"]["Properties"]["Type"] == "A"
+    assert "CustomDomainRecord" not in tpl.load(os.path.join(ROOT, "template.yaml"), "oauth").resources()
+
+
+def _authorizer_of(path, params):
+    t = tpl.load(os.path.join(ROOT, path), "example", params)
+    for lid, res in t.resources().items():
+        body = (res.get("Properties") or {}).get("Body") or (res.get("Properties") or {}).get("DefinitionBody")
+        if body:
+            schemes = (body.get("components") or {}).get("securitySchemes") or body.get("securityDefinitions") or {}
+            for scheme in schemes.values():
+                if "x-amazon-apigateway-authorizer" in scheme:
+                    return scheme["x-amazon-apigateway-authorizer"]
+    raise AssertionError(f"no Lambda authorizer in {path}")
+
+
+def test_the_example_apis_never_reuse_a_decision_for_another_route_or_after_revocation():
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:oauth-AuthorizerFunction-X"
+    http = _authorizer_of("infra/examples/protected-api/template.yaml", {"AuthorizerFunctionArn": arn,
+                                                                         "IssuerUrl": "https://as.example"})
+    assert http["type"] == "request" and http["enableSimpleResponses"] is True
+    assert http["identitySource"] == ["$request.header.Authorization", "$context.routeKey"]
+    assert http["authorizerResultTtlInSeconds"] == 0
+    rest = _authorizer_of("infra/examples/protected-rest-api/template.yaml", {"AuthorizerFunctionArn": arn})
+    assert rest["type"] == "request" and rest["identitySource"] == "method.request.header.Authorization"
+    assert rest["authorizerResultTtlInSeconds"] == 0
