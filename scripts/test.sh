@@ -56,8 +56,8 @@ echo "== headless browser (Chromium + playwright-core)"
 scripts/browser-test.sh target/debug/oauth-local
 echo "== cargo lambda build --release (every function, this machine's architecture)"
 # Fat LTO with one codegen unit (the shipped profile) takes >12 min for seven SDK binaries on
-# two cores; CI proves the release build with thin LTO to stay in budget. bench/coldstart.sh
-# and `sam build` use the full profile.
+# two cores; CI proves the release build (here and in `sam build` below) with thin LTO to stay
+# in budget. bench/coldstart.sh and a user's `sam build` use the full profile.
 thin=(CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16)
 env "${thin[@]}" bash -c 'source scripts/lib.sh && build_lambdas'
 scripts/check-lambda-binaries.sh target/lambda

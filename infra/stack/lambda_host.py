@@ -87,12 +87,13 @@ class Container:
         self.alive = False
         reason = self.init_error or f"the runtime exited with code {code}"
         self.log.write(f"EXIT container {self.index}: {reason}\n".encode())
+        kind = "Runtime.InitError" if self.init_error else "Runtime.ExitError"
         inv = self.current
         if inv is not None:
-            inv.finish(error=InvokeError("Runtime.ExitError" if not self.init_error else "Runtime.InitError", reason))
+            inv.finish(error=InvokeError(kind, reason))
         while True:
             try:
-                self.inbox.get_nowait().finish(error=InvokeError("Runtime.ExitError", reason))
+                self.inbox.get_nowait().finish(error=InvokeError(kind, reason))
             except queue.Empty:
                 break
         self.server.shutdown()
@@ -230,7 +231,8 @@ class Function:
         try:
             idle.inbox.put(inv)
             if not idle.alive and not inv.done.is_set():
-                inv.finish(error=InvokeError("Runtime.ExitError", idle.init_error or "the runtime exited"))
+                kind = "Runtime.InitError" if idle.init_error else "Runtime.ExitError"
+                inv.finish(error=InvokeError(kind, idle.init_error or "the runtime exited"))
             if not inv.done.wait(self.timeout):
                 # Lambda stops a function at its timeout and discards the environment.
                 idle.log.write(f"TIMEOUT RequestId: {inv.request_id} after {self.timeout} s\n".encode())

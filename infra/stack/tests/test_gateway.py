@@ -78,3 +78,13 @@ def test_function_errors_and_bad_results_are_500_and_a_missing_permission_is_nev
     a = api({"/x": {"get": "x"}}, lambda fn, ev: called.append(1) or b"{}", may_invoke=lambda *args: False)
     a.domain = "h"
     assert a.handle("GET", "/x", [], b"", "127.0.0.1")[0][0] == 500 and not called
+
+
+def test_stage_throttling_refuses_beyond_the_burst_with_api_gateways_429():
+    a = HttpApi("abc123", body({"/oauth/token": {"post": "token"}}),
+                {"DefaultRouteSettings": {"ThrottlingBurstLimit": 1000, "ThrottlingRateLimit": 1000},
+                 "RouteSettings": {"POST /oauth/token": {"ThrottlingBurstLimit": 3, "ThrottlingRateLimit": 0.001}}},
+                lambda fn, ev: b"{}", lambda *a: True, "/dev/null", "us-east-1", "123456789012")
+    a.domain = "h"
+    statuses = [a.handle("POST", "/oauth/token", [], b"", "127.0.0.1")[0][0] for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
