@@ -226,3 +226,25 @@ def test_the_example_apis_never_reuse_a_decision_for_another_route_or_after_revo
     rest = _authorizer_of("infra/examples/protected-rest-api/template.yaml", {"AuthorizerFunctionArn": arn})
     assert rest["type"] == "request" and rest["identitySource"] == "method.request.header.Authorization"
     assert rest["authorizerResultTtlInSeconds"] == 0
+
+
+def test_build_and_deploy_read_one_architecture_setting_and_local_builds_go_elsewhere():
+    """samconfig.toml: `sam build` and `sam deploy` both read [default.global.parameters];
+    a parameter_overrides in a command section would shadow it for that command only."""
+    import tomllib
+
+    with open(os.path.join(ROOT, "samconfig.toml"), "rb") as f:
+        config = tomllib.load(f)
+    default = config["default"]
+    overrides = dict(p.split("=", 1) for p in default["global"]["parameters"]["parameter_overrides"].split())
+    assert overrides["Architecture"] in ("arm64", "x86_64")
+    for command, section in default.items():
+        if command != "global":
+            assert "parameter_overrides" not in section.get("parameters", {}), f"[default.{command}] overrides"
+    assert default["global"]["parameters"]["stack_name"] == "oauth"
+    local = config["local"]
+    assert local["build"]["parameters"]["build_dir"] not in ("", ".aws-sam/build")
+    assert local["local_start_api"]["parameters"]["template_file"].startswith(local["build"]["parameters"]["build_dir"])
+    # Every parameter named there exists in the template.
+    t = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth", overrides)
+    assert t.parameters["Architecture"] == overrides["Architecture"]
