@@ -7,13 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:?usage: $0 <oauth-local binary> | --base URL [--registration-token TOKEN] [--logs DIR]}
-base="" reg="" logs=""
-if [ "$bin" = --base ]; then
-  base=${2:?--base needs a URL}; shift 2
-  while [ $# -gt 0 ]; do
-    case $1 in --registration-token) reg=$2; shift 2 ;; --logs) logs=$2; shift 2 ;; *) echo "unknown option $1"; exit 2 ;; esac
-  done
-fi
+source scripts/lib.sh
+server_args "$@"
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium (Debian package)"
@@ -24,7 +19,6 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 fi
 work=$(mktemp -d)
-source scripts/lib.sh
 trap 'stop_server; rm -rf "$work"' EXIT
 if [ -n "$base" ]; then
   BASE=$base

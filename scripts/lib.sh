@@ -18,6 +18,19 @@ start_server() {
   cat "$work/server.log"; echo "oauth-local did not start"; return 1
 }
 
+# server_args "$@": the arguments of the scripts that test a server: `<oauth-local binary>`
+# (they start one), or `--base URL [--registration-token TOKEN] [--logs DIR]` (a running one,
+# e.g. the local stack). Sets bin, base, reg and logs.
+server_args() {
+  bin=$1 base="" reg="" logs=""
+  if [ "$bin" = --base ]; then
+    base=${2:?--base needs a URL}; shift 2
+    while [ $# -gt 0 ]; do
+      case $1 in --registration-token) reg=$2; shift 2 ;; --logs) logs=$2; shift 2 ;; *) echo "unknown option $1"; exit 2 ;; esac
+    done
+  fi
+}
+
 # stop_server: stop the server started by start_server, if any.
 stop_server() {
   if [ -n "${SERVER_PID:-}" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi

@@ -9,15 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:?usage: $0 <oauth-local binary> | --base URL --registration-token TOKEN --logs DIR}
-base="" reg="" logs=""
-if [ "$bin" = --base ]; then
-  base=${2:?--base needs a URL}; shift 2
-  while [ $# -gt 0 ]; do
-    case $1 in --registration-token) reg=$2; shift 2 ;; --logs) logs=$2; shift 2 ;; *) echo "unknown option $1"; exit 2 ;; esac
-  done
-fi
-work=$(mktemp -d)
 source scripts/lib.sh
+server_args "$@"
+work=$(mktemp -d)
 trap 'stop_server; rm -rf "$work"' EXIT
 if [ -n "$base" ]; then
   BASE=$base
