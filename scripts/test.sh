@@ -67,7 +67,8 @@ echo "== sam build for arm64 (the documented default; cross-compiled with cargo-
 rm -rf .aws-sam/ci-arm64
 env "${thin[@]}" sam build RotateKeysFunction --build-dir .aws-sam/ci-arm64 >"$work/sam-build.log" 2>&1 \
   || { tail -30 "$work/sam-build.log"; echo "sam build failed"; exit 1; }
-file .aws-sam/ci-arm64/RotateKeysFunction/bootstrap | tee /dev/stderr | grep -q 'ARM aarch64' \
-  || { echo "sam build did not produce an arm64 binary"; exit 1; }
+arch=$(file -b .aws-sam/ci-arm64/RotateKeysFunction/bootstrap)
+echo "RotateKeysFunction: $arch"
+case $arch in *"ARM aarch64"*) ;; *) echo "sam build did not produce an arm64 binary"; exit 1 ;; esac
 scripts/check-lambda-binaries.sh .aws-sam/ci-arm64
 echo "== all checks passed"
