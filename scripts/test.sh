@@ -47,7 +47,7 @@ start_moto "$work"
 echo "== cargo test (SQLite; DynamoDB and Secrets Manager on moto)"
 cargo test --workspace --locked
 echo "== the flow suite again, on DynamoDB + Secrets Manager"
-OAUTH_TEST_BACKEND=aws cargo test --locked -p oauth-tests --test flows --test audit
+OAUTH_TEST_BACKEND=aws cargo test --locked -p oauth-tests --test flows --test audit --test login_work
 echo "== README walk-throughs"
 scripts/readme-walkthrough.sh target/debug/oauth-local
 echo "== schemathesis: the local server against openapi.yaml (bounded budget)"

@@ -135,7 +135,7 @@ async fn a_failing_store_at_login_is_a_503_page_not_a_pass() -> anyhow::Result<(
     let env = TestEnv::new().await?;
     env.alice().await?;
     let (id, _) = env.web_client(FULL).await?;
-    for op in ["count", "hit", "user_by_username"] {
+    for op in ["hit", "user_by_username", "reset", "forgive"] {
         let page = env.authorize(&oauth_tests::harness::authz_query(&id, Some(CB), "openid", "s")).await?;
         env.faults.inject(op, Fault::Throttled);
         let password = if op == "hit" { "wrong password!" } else { oauth_tests::harness::PASSWORD };

@@ -25,11 +25,20 @@ async fn five_failures_lock_the_username_even_for_the_right_password_until_the_w
     // Other accounts are unaffected.
     let p = page(&env, &id).await?;
     assert_eq!(env.submit(&p, "bob", PASSWORD, "allow").await?.status, 303);
-    // Fifteen minutes after the last failure, alice may log in again.
+    // Every attempt counts, refused ones too (it is counted before anything is known), so
+    // the lock lasts until fifteen minutes after the last attempt.
     env.clock.advance(899);
     let p = page(&env, &id).await?;
     assert_eq!(env.submit(&p, "alice", PASSWORD, "allow").await?.status, 429);
-    env.clock.advance(2);
+    env.clock.advance(899);
+    let p = page(&env, &id).await?;
+    assert_eq!(env.submit(&p, "alice", PASSWORD, "allow").await?.status, 429, "the last attempt restarted the window");
+    env.clock.advance(901);
+    let p = page(&env, &id).await?;
+    assert_eq!(env.submit(&p, "alice", PASSWORD, "allow").await?.status, 303);
+    // The success cleared the name's counter: one failure now is the first of five.
+    let p = page(&env, &id).await?;
+    assert_eq!(env.submit(&p, "alice", "nope nope x", "allow").await?.status, 401);
     let p = page(&env, &id).await?;
     assert_eq!(env.submit(&p, "alice", PASSWORD, "allow").await?.status, 303);
     Ok(())

@@ -24,6 +24,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("data_items_list_newest_first_per_subject_with_limit", |s| Box::pin(data_items(s))),
     ("counters_count_expire_and_reset", |s| Box::pin(counters(s))),
     ("concurrent_counter_hits_lose_no_update", |s| Box::pin(concurrent_counter_hits(s))),
+    ("a_forgiven_hit_is_taken_back_never_below_zero_nor_past_its_window", |s| Box::pin(forgiven_hits(s))),
     ("password_hash_updates_and_missing_users_are_not_found", |s| Box::pin(password_update(s))),
     ("a_code_is_consumed_once_with_its_refresh_token_and_retries_are_recognised", |s| Box::pin(code_consumed_once(s))),
     ("concurrent_consumes_of_one_code_have_exactly_one_fresh", |s| Box::pin(concurrent_consumes(s))),
@@ -185,6 +186,22 @@ async fn counters(s: Stores) -> Result<()> {
     s.throttle.reset("login#alice").await?;
     ensure!(s.throttle.count("login#alice", t0() + time::Duration::seconds(2000)).await? == 0, "reset");
     ensure!(s.throttle.count("login#bob", t0()).await? == 0, "other key");
+    Ok(())
+}
+
+async fn forgiven_hits(s: Stores) -> Result<()> {
+    let t = |secs| t0() + time::Duration::seconds(secs);
+    s.throttle.hit("login#ip#192.0.2.9", 900, t(0)).await?;
+    s.throttle.hit("login#ip#192.0.2.9", 900, t(0)).await?;
+    s.throttle.forgive("login#ip#192.0.2.9", t(1)).await?;
+    ensure!(s.throttle.count("login#ip#192.0.2.9", t(1)).await? == 1);
+    ensure!(s.throttle.count("login#ip#192.0.2.9", t(900)).await? == 0, "the window was not extended");
+    s.throttle.forgive("login#ip#192.0.2.9", t(2)).await?;
+    s.throttle.forgive("login#ip#192.0.2.9", t(3)).await?;
+    ensure!(s.throttle.count("login#ip#192.0.2.9", t(3)).await? == 0, "never below zero");
+    ensure!(s.throttle.hit("login#ip#192.0.2.9", 900, t(4)).await? == 1);
+    s.throttle.forgive("login#missing", t(4)).await?;
+    ensure!(s.throttle.count("login#missing", t(4)).await? == 0);
     Ok(())
 }
 

@@ -176,4 +176,7 @@ impl ThrottleStore for Faulty {
     async fn reset(&self, k: &str) -> Result<(), StoreError> {
         faulty!(self, "reset", self.inner.throttle.reset(k))
     }
+    async fn forgive(&self, k: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        faulty!(self, "forgive", self.inner.throttle.forgive(k, now))
+    }
 }

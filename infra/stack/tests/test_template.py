@@ -22,7 +22,7 @@ EXPECTED = {
         ("secretsmanager:GetSecretValue", "RegistrationTokenSecret", None),
     },
     "AuthorizeFunction": {
-        ("dynamodb:GetItem", "DataTable", ("CLIENT#*", "COUNTER#login#*", "SUB#*", "USERNAME#*")),
+        ("dynamodb:GetItem", "DataTable", ("CLIENT#*", "SUB#*", "USERNAME#*")),
         ("dynamodb:PutItem", "DataTable", ("CODE#*", "COUNTER#form#*", "COUNTER#login#*")),
         ("dynamodb:UpdateItem", "DataTable", ("CODE#*", "COUNTER#form#*", "COUNTER#login#*")),
         ("dynamodb:DeleteItem", "DataTable", ("COUNTER#login#*",)),

@@ -308,27 +308,28 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
         Ok(p) => Outcome::Login(Box::new(p), status),
         Err(_) => Outcome::Unavailable,
     };
+    if username.is_empty() || password.is_empty() || password.len() > 1024 || username.len() > 256 {
+        return again(401);
+    }
     // Counters are keyed by a hash, so any input (even invalid usernames) maps to a bounded key.
     let user_key = format!("login#user#{}", sha256_b64(&username.to_lowercase()));
     let ip_key = s.source_ip.map(|ip| format!("login#ip#{ip}"));
-    let clock = app.clock.now();
-    let user_failures = match app.throttle.count(&user_key, clock).await {
-        Ok(n) => n,
-        Err(e) => return page_for_store(&e),
-    };
-    let ip_failures = match &ip_key {
-        Some(k) => match app.throttle.count(k, clock).await {
-            Ok(n) => n,
+    // API.md: "an attempt is counted before its password is checked, and the decision uses
+    // the count that write returned". A count read before the 25-60 ms argon2 run would let
+    // every concurrent guess through (check-then-act); the atomic increment's own result
+    // cannot be raced, so N simultaneous guesses get at most the limit's password checks.
+    let mut over = false;
+    for (key, limit) in std::iter::once((&user_key, app.settings.login_max_failures))
+        .chain(ip_key.as_ref().map(|k| (k, app.settings.login_max_failures_per_ip)))
+    {
+        match app.throttle.hit(key, app.settings.login_window, app.clock.now()).await {
+            Ok(n) => over |= n > limit,
             Err(e) => return page_for_store(&e),
-        },
-        None => 0,
-    };
-    if user_failures >= app.settings.login_max_failures || ip_failures >= app.settings.login_max_failures_per_ip {
+        }
+    }
+    if over {
         tracing::warn!(event = "login_throttled", client_id = %client.client_id, source_ip = ?s.source_ip, "login throttled");
         return again(429);
-    }
-    if username.is_empty() || password.is_empty() || password.len() > 1024 || username.len() > 256 {
-        return again(401);
     }
     let user = match crate::domain::Username::parse(username) {
         Ok(u) => match app.users.user_by_username(&u.key()).await {
@@ -342,11 +343,6 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
     let user = match (verified, user) {
         (Ok(true), Some(user)) => user,
         (Ok(_), _) => {
-            for key in std::iter::once(&user_key).chain(ip_key.as_ref()) {
-                if let Err(e) = app.throttle.hit(key, app.settings.login_window, app.clock.now()).await {
-                    return page_for_store(&e);
-                }
-            }
             tracing::warn!(event = "login_failed", client_id = %client.client_id, source_ip = ?s.source_ip, "login failed");
             return again(401);
         }
@@ -355,7 +351,14 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
             return Outcome::Unavailable;
         }
     };
+    // A success clears the user name's failures and takes back its own attempt at the
+    // address, so the per-address limit counts failures, as configured.
     if let Err(e) = app.throttle.reset(&user_key).await {
+        return page_for_store(&e);
+    }
+    if let Some(key) = &ip_key
+        && let Err(e) = app.throttle.forgive(key, app.clock.now()).await
+    {
         return page_for_store(&e);
     }
     upgrade_hash(app, &user.sub, &user.password_hash, password).await;

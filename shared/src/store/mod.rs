@@ -178,4 +178,8 @@ pub trait ThrottleStore: Send + Sync {
     async fn count(&self, key: &str, now: OffsetDateTime) -> Result<u32, StoreError>;
     /// Remove the counter.
     async fn reset(&self, key: &str) -> Result<(), StoreError>;
+    /// Take back one [`hit`](Self::hit) (an attempt that turned out not to count, such as a
+    /// successful login): subtract one from a live counter, never below zero, without
+    /// extending its window. A missing or expired counter is left alone.
+    async fn forgive(&self, key: &str, now: OffsetDateTime) -> Result<(), StoreError>;
 }

@@ -446,4 +446,14 @@ impl ThrottleStore for SqliteStore {
         conn.execute("DELETE FROM counters WHERE key = ?1", [key]).map_err(backend)?;
         Ok(())
     }
+
+    async fn forgive(&self, key: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE counters SET count = count - 1 WHERE key = ?1 AND count > 0 AND expires_at > ?2",
+            params![key, now.unix_timestamp()],
+        )
+        .map_err(backend)?;
+        Ok(())
+    }
 }

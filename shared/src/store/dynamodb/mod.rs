@@ -520,4 +520,26 @@ impl ThrottleStore for DynamoStore {
             .map_err(backend("Failed to delete a counter in DynamoDB"))?;
         Ok(())
     }
+
+    async fn forgive(&self, key: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::counter_key(key)))
+            .update_expression("ADD #count :minus")
+            .condition_expression("expires_at > :now AND #count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // Missing, expired or already zero: nothing to take back.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(backend("Failed to update a counter in DynamoDB")(e)),
+        }
+    }
 }
