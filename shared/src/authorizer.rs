@@ -15,42 +15,63 @@ use aws_lambda_events::apigw::{
 use serde_json::{Value, json};
 
 /// Which scopes each route needs: `AUTHORIZER_REQUIRED_SCOPES`, e.g.
-/// `GET /api/data=data:read;POST /api/data=data:write;*=data:read`. A route is
-/// `METHOD /path` (the route key or resource path); `*` is the default for other routes. A
-/// route with no rule and no default is denied.
+/// `GET /api/data=data:read;POST /api/data=data:write;GET /whoami=`. A route is the API
+/// Gateway route key (`METHOD /path`, `ANY /{proxy+}`, `$default`) or, for REST events, the
+/// method and resource. Matching is exact, and a route without a rule is denied: there is no
+/// catch-all, so a route added to an API later, a greedy or `$default` route and a path
+/// variant (`/api/data/`) are closed until a rule names them. A rule with no scope admits any
+/// valid token of this issuer on that route, and the process warns about each at start.
 #[derive(Debug, Clone, Default)]
 pub struct ScopeRules {
     routes: Vec<(String, ScopeSet)>,
-    default: Option<ScopeSet>,
 }
 
 impl ScopeRules {
     /// Parse the rules.
     ///
     /// # Errors
-    /// A rule without `=`, or an unknown scope.
+    /// A rule without `=`, an unknown scope, a route named twice, a `*` catch-all, or no rule.
     pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid { name: "AUTHORIZER_REQUIRED_SCOPES", reason };
         let mut rules = Self::default();
         for rule in s.split(';').map(str::trim).filter(|r| !r.is_empty()) {
-            let (route, scopes) = rule.split_once('=').ok_or_else(|| ConfigError::Invalid {
-                name: "AUTHORIZER_REQUIRED_SCOPES",
-                reason: format!("{rule:?} is not ROUTE=SCOPES"),
-            })?;
-            let scopes = ScopeSet::parse(scopes).map_err(|bad| ConfigError::Invalid {
-                name: "AUTHORIZER_REQUIRED_SCOPES",
-                reason: format!("unknown scope {bad:?}"),
-            })?;
-            match route.trim() {
-                "*" => rules.default = Some(scopes),
-                r => rules.routes.push((r.to_owned(), scopes)),
+            let (route, scopes) =
+                rule.split_once('=').ok_or_else(|| invalid(format!("{rule:?} is not ROUTE=SCOPES")))?;
+            let scopes = ScopeSet::parse(scopes).map_err(|bad| invalid(format!("unknown scope {bad:?}")))?;
+            let route = route.trim();
+            if route == "*" {
+                return Err(invalid(
+                    "a `*` catch-all would admit tokens on every route nobody wrote a rule for; name each route \
+                     (an empty scope list admits any valid token there)"
+                        .into(),
+                ));
             }
+            if route.is_empty() || rules.routes.iter().any(|(r, _)| r == route) {
+                return Err(invalid(format!("route {route:?} is empty or has two rules")));
+            }
+            rules.routes.push((route.to_owned(), scopes));
+        }
+        if rules.routes.is_empty() {
+            return Err(invalid("no rule: every request would be denied".into()));
         }
         Ok(rules)
     }
 
     /// The scopes `route` needs, if it may be reached at all.
     pub fn required(&self, route: &str) -> Option<&ScopeSet> {
-        self.routes.iter().find(|(r, _)| r == route).map(|(_, s)| s).or(self.default.as_ref())
+        self.routes.iter().find(|(r, _)| r == route).map(|(_, s)| s)
+    }
+
+    /// The routes any valid token may call (rules with no scope).
+    pub fn open_routes(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().filter(|(_, s)| s.is_empty()).map(|(r, _)| r.as_str())
+    }
+
+    /// Warn, once at start, about every route that requires no scope.
+    pub fn warn_about_open_routes(&self) {
+        for route in self.open_routes() {
+            tracing::warn!(route, "authorizer rule requires no scope: any valid token of this issuer may call it");
+        }
     }
 }
 
@@ -122,10 +143,8 @@ pub async fn handle_event(app: &App, rules: &ScopeRules, event: Value) -> Answer
         let Ok(ev) = serde_json::from_value::<ApiGatewayV2CustomAuthorizerV2Request>(event) else {
             return Ok(json!({"isAuthorized": false}));
         };
-        let route = ev.route_key.clone().filter(|r| r != "$default").unwrap_or_else(|| {
-            let method = ev.request_context.http.method.as_str();
-            format!("{method} {}", ev.raw_path.as_deref().unwrap_or("/"))
-        });
+        // The route key as API Gateway matched it, `$default` included: a rule must name it.
+        let route = ev.route_key.clone().unwrap_or_default();
         return Ok(match decide(app, rules, &header_values(&ev.headers), &route).await {
             Decision::Allow(c) => json!({"isAuthorized": true, "context": context(&c)}),
             Decision::Forbidden(_) | Decision::Unauthorized => json!({"isAuthorized": false}),
@@ -171,14 +190,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scope_rules_match_routes_and_fall_back_to_the_default() -> Result<(), ConfigError> {
-        let rules = ScopeRules::parse("GET /api/data=data:read; POST /api/data=data:write;*=openid")?;
+    fn scope_rules_match_exact_routes_and_deny_the_rest() -> Result<(), ConfigError> {
+        let rules = ScopeRules::parse("GET /api/data=data:read; POST /api/data=data:write;GET /whoami=")?;
         assert_eq!(rules.required("GET /api/data").map(ToString::to_string).as_deref(), Some("data:read"));
-        assert_eq!(rules.required("DELETE /x").map(ToString::to_string).as_deref(), Some("openid"));
-        let strict = ScopeRules::parse("GET /api/data=data:read")?;
-        assert!(strict.required("POST /api/data").is_none(), "no rule, no default: denied");
-        assert!(ScopeRules::parse("GET /x").is_err());
-        assert!(ScopeRules::parse("GET /x=admin").is_err());
+        assert_eq!(rules.required("GET /whoami").map(ToString::to_string).as_deref(), Some(""));
+        for unmatched in ["DELETE /x", "POST /api/data/", "$default", "ANY /{proxy+}", "get /api/data", ""] {
+            assert!(rules.required(unmatched).is_none(), "{unmatched:?} has no rule: denied");
+        }
+        assert_eq!(rules.open_routes().collect::<Vec<_>>(), ["GET /whoami"]);
+        for bad in
+            ["GET /x", "GET /x=admin", "*=", "GET /x=;*=data:read", "GET /x=;GET /x=data:read", "", " ; ", "=data:read"]
+        {
+            assert!(ScopeRules::parse(bad).is_err(), "{bad:?}");
+        }
         Ok(())
     }
 

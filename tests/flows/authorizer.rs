@@ -123,6 +123,35 @@ async fn rest_events_get_iam_policies_for_their_method_only() -> anyhow::Result<
     Ok(())
 }
 
+/// No rule, no entry: routes a rule does not name exactly are denied, however the request
+/// reached the authorizer (a `$default` or greedy route, a trailing slash, a REST proxy
+/// resource), and are allowed once a rule names their route key.
+#[tokio::test]
+async fn unmatched_routes_are_denied_until_a_rule_names_them() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let t = setup(&env).await?;
+    let rules = ScopeRules::parse(RULES)?;
+    let v2 = [
+        ("trailing slash", include_str!("../../events/authorizer-v2-trailing-slash.json"), "$default"),
+        ("$default route", include_str!("../../events/authorizer-v2-default-route.json"), "$default"),
+        ("greedy proxy route", include_str!("../../events/authorizer-v2-greedy-route.json"), "ANY /{proxy+}"),
+    ];
+    for (name, raw, route) in v2 {
+        let r = handle_event(&env.app, &rules, event(raw, &t)?).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(r, json!({"isAuthorized": false}), "{name}");
+        let named = ScopeRules::parse(&format!("{RULES};{route}=data:read"))?;
+        let r = handle_event(&env.app, &named, event(raw, &t)?).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(r["isAuthorized"], true, "{name} with a rule for {route}");
+    }
+    let proxy = include_str!("../../events/authorizer-token-proxy-resource.json");
+    let r = handle_event(&env.app, &rules, event(proxy, &t)?).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(r["policyDocument"]["Statement"][0]["Effect"], "Deny", "REST methodArn on a proxy resource");
+    let named = ScopeRules::parse(&format!("{RULES};GET /api/data/extra=data:read"))?;
+    let r = handle_event(&env.app, &named, event(proxy, &t)?).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(r["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    Ok(())
+}
+
 #[tokio::test]
 async fn revoked_tokens_and_routes_without_rules_are_denied() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;

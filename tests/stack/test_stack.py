@@ -203,6 +203,9 @@ def test_the_example_api_admits_tokens_by_route_scope(client, state):
     assert echo == {"route": "GET /api/data", "authorizer": "lambda", "sub": jwt_claims(token)["sub"],
                     "client_id": reader["client_id"], "scope": "data:read"}
     assert api.post(base + "/api/data", headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 403
+    whoami = api.get(base + "/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert whoami.status_code == 200 and whoami.json()["route"] == "GET /whoami", "an explicit any-token rule"
+    assert api.get(base + "/nope", headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 404
     assert api.get(base + "/api/data", timeout=30).status_code == 401, "no Authorization: refused before the authorizer"
     assert api.get(base + "/api/data", headers={"Authorization": "Bearer garbage"}, timeout=30).status_code == 403
     client.post("/oauth/revoke", data={"token": token}, auth=(reader["client_id"], reader["client_secret"]))

@@ -9,6 +9,7 @@ async fn main() -> Result<(), Error> {
     let rules = ScopeRules::parse(
         &std::env::var("AUTHORIZER_REQUIRED_SCOPES").map_err(|_| "AUTHORIZER_REQUIRED_SCOPES is not set")?,
     )?;
+    rules.warn_about_open_routes();
     let app = oauth_core::runtime::app_from_env().await?;
     let (app, rules): (&'static _, &'static _) = (Box::leak(Box::new(app)), Box::leak(Box::new(rules)));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
