@@ -8,6 +8,7 @@ mod clients;
 mod code_grant;
 mod conformance;
 mod discovery;
+mod dynamodb_replay;
 mod events;
 mod faults;
 mod forged_tokens;

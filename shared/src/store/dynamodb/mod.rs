@@ -58,6 +58,38 @@ fn reason_is(r: Option<&CancellationReason>, code: &str) -> bool {
 }
 
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+const TRANSACTION_CONFLICT: &str = "TransactionConflict";
+
+/// How often a write is sent while DynamoDB cancels it for a conflict with another
+/// transaction in flight on the same item. The SDK does not retry a cancelled transaction,
+/// and a conflict says nothing about the item yet: retry, then re-read (consistently).
+const CONFLICT_ATTEMPTS: u32 = 4;
+
+/// What a transaction came to.
+enum Transacted {
+    /// Applied.
+    Done,
+    /// Cancelled because a condition failed (the reasons, in item order, with `ALL_OLD`).
+    ConditionFailed(Vec<CancellationReason>),
+    /// Still in conflict with other transactions after every attempt: nothing was applied,
+    /// and the caller decides by reading the item.
+    Conflicted,
+}
+
+/// Wait before retrying a conflicted write: 10, 20, 40 ms..., each with ±50% jitter so
+/// two conflicting writers do not retry in lockstep.
+async fn conflict_backoff(attempt: u32) {
+    let base = 10u64 << attempt.min(6);
+    let jitter = crate::crypto::random_bytes::<1>().map_or(128, |b| u64::from(b[0]));
+    tokio::time::sleep(std::time::Duration::from_millis(base / 2 + base * jitter / 255)).await;
+}
+
+fn is_single_write_conflict<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("TransactionConflictException")
+}
 
 impl DynamoStore {
     /// A store over `table` with a shared SDK client.
@@ -97,6 +129,31 @@ impl DynamoStore {
             Err(e) if is_condition_failure(&e) => Err(StoreError::AlreadyExists),
             Err(e) => Err(backend(what)(e)),
         }
+    }
+
+    /// Run a transaction, retrying it (with jittered backoff) while DynamoDB cancels it for a
+    /// `TransactionConflict`.
+    async fn transact(&self, items: Vec<TransactWriteItem>, what: &'static str) -> Result<Transacted, StoreError> {
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let r = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let e = match r {
+                Ok(_) => return Ok(Transacted::Done),
+                Err(e) => e,
+            };
+            match cancellation(&e) {
+                Some(reasons) if reasons.iter().any(|r| reason_is(Some(r), CONDITION_FAILED)) => {
+                    return Ok(Transacted::ConditionFailed(reasons));
+                }
+                Some(reasons) if reasons.iter().any(|r| reason_is(Some(r), TRANSACTION_CONFLICT)) => {
+                    tracing::warn!(attempt, what, "DynamoDB transaction conflict; retrying");
+                    if attempt + 1 < CONFLICT_ATTEMPTS {
+                        conflict_backoff(attempt).await;
+                    }
+                }
+                _ => return Err(backend(what)(e)),
+            }
+        }
+        Ok(Transacted::Conflicted)
     }
 
     fn put_new_item(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
@@ -172,20 +229,15 @@ impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         let mut pointer = item::sub_key(&user.sub);
         pointer.insert("username_key".into(), s(user.username.key()));
-        let r = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put_new_item(Item::from(user))?)
-            .transact_items(self.put_new_item(pointer)?)
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) => match cancellation(&e) {
-                Some(reasons) if reasons.iter().any(|r| reason_is(Some(r), CONDITION_FAILED)) => {
-                    Err(StoreError::AlreadyExists)
-                }
-                _ => Err(backend("Failed to create a user in DynamoDB")(e)),
+        let items = vec![self.put_new_item(Item::from(user))?, self.put_new_item(pointer)?];
+        match self.transact(items, "Failed to create a user in DynamoDB").await? {
+            Transacted::Done => Ok(()),
+            Transacted::ConditionFailed(_) => Err(StoreError::AlreadyExists),
+            // Another registration of the same name (or sub) was in flight: if it won, this
+            // one is a duplicate, as a failed condition would have said.
+            Transacted::Conflicted => match self.user_by_username(&user.username.key()).await? {
+                Some(_) => Err(StoreError::AlreadyExists),
+                None => Err(StoreError::Backend(anyhow::anyhow!("creating a user kept conflicting in DynamoDB"))),
             },
         }
     }
@@ -243,6 +295,21 @@ impl ClientStore for DynamoStore {
 }
 
 /// Classify a failed single-use write from the item as it was (`ALL_OLD`).
+impl DynamoStore {
+    /// After conflicts only, read the code (consistently) and decide as a failed condition
+    /// would have: consumed by this request (a retry), by another (a replay), or not at all
+    /// (then nothing is known yet: a 503 the client may retry).
+    async fn classify_after_conflict(&self, code_hash: &str, request_id: &str) -> Result<Consume, StoreError> {
+        let old = self.get(item::code_key(code_hash), "Failed to read a code from DynamoDB").await?;
+        match old.map(AuthCode::try_from).transpose()? {
+            None => Ok(Consume::Missing),
+            Some(code) if code.consumed_by.as_deref() == Some(request_id) => Ok(Consume::Fresh),
+            Some(code) if code.consumed_at.is_some() => Ok(Consume::Replayed(Box::new(code))),
+            Some(_) => Err(StoreError::Backend(anyhow::anyhow!("consuming a code kept conflicting in DynamoDB"))),
+        }
+    }
+}
+
 fn classify_consumed(old: Option<Item>, request_id: &str) -> Result<Consume, StoreError> {
     let Some(old) = old else { return Ok(Consume::Missing) };
     let code = AuthCode::try_from(old)?;
@@ -284,49 +351,54 @@ impl CodeStore for DynamoStore {
             .map_err(backend("Failed to build a code update"))?;
         let Some(rt) = refresh else {
             // One conditional update; on failure the old item says why, without a second read.
-            let r = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(update.key))
-                .update_expression(update.update_expression)
-                .set_condition_expression(update.condition_expression)
-                .set_expression_attribute_values(update.expression_attribute_values)
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            return match r {
-                Ok(_) => Ok(Consume::Fresh),
-                Err(e) if is_condition_failure(&e) => {
-                    let old = match e.as_service_error() {
-                        Some(
-                            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
-                                c,
-                            ),
-                        ) => c.item.clone(),
-                        _ => None,
-                    };
-                    classify_consumed(old, request_id)
+            for attempt in 0..CONFLICT_ATTEMPTS {
+                let r = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(update.key.clone()))
+                    .update_expression(update.update_expression.clone())
+                    .set_condition_expression(update.condition_expression.clone())
+                    .set_expression_attribute_values(update.expression_attribute_values.clone())
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .send()
+                    .await;
+                match r {
+                    Ok(_) => return Ok(Consume::Fresh),
+                    Err(e) if is_condition_failure(&e) => {
+                        let old = match e.as_service_error() {
+                            Some(
+                                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                                    c,
+                                ),
+                            ) => c.item.clone(),
+                            _ => None,
+                        };
+                        return classify_consumed(old, request_id);
+                    }
+                    // The code is in another request's transaction (its redemption with a
+                    // refresh token): retry, then decide on what the item says.
+                    Err(e) if is_single_write_conflict(&e) => {
+                        if attempt + 1 < CONFLICT_ATTEMPTS {
+                            conflict_backoff(attempt).await;
+                        }
+                    }
+                    Err(e) => return Err(backend("Failed to consume a code in DynamoDB")(e)),
                 }
-                Err(e) => Err(backend("Failed to consume a code in DynamoDB")(e)),
-            };
+            }
+            return self.classify_after_conflict(code_hash, request_id).await;
         };
         // The code and the refresh token change together: both or neither (R5).
-        let r = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.put_new_item(Item::from(rt))?)
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(Consume::Fresh),
-            Err(e) => match cancellation(&e) {
-                Some(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
-                    classify_consumed(reasons.first().and_then(|r| r.item.clone()), request_id)
-                }
-                _ => Err(backend("Failed to consume a code in DynamoDB")(e)),
-            },
+        let items = vec![TransactWriteItem::builder().update(update).build(), self.put_new_item(Item::from(rt))?];
+        match self.transact(items, "Failed to consume a code in DynamoDB").await? {
+            Transacted::Done => Ok(Consume::Fresh),
+            Transacted::ConditionFailed(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
+                classify_consumed(reasons.first().and_then(|r| r.item.clone()), request_id)
+            }
+            Transacted::ConditionFailed(_) => {
+                Err(StoreError::Backend(anyhow::anyhow!("the refresh token of a code exchange already exists")))
+            }
+            Transacted::Conflicted => self.classify_after_conflict(code_hash, request_id).await,
         }
     }
 }
@@ -351,29 +423,29 @@ impl TokenStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(backend("Failed to build a refresh update"))?;
-        let r = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(self.put_new_item(Item::from(new))?)
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(Rotate::Rotated),
-            Err(e) => match cancellation(&e) {
-                Some(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
-                    let Some(old) = reasons.first().and_then(|r| r.item.clone()) else {
-                        return Ok(Rotate::Missing);
-                    };
-                    let old = RefreshRecord::try_from(old)?;
-                    if old.rotated_to.as_deref() == Some(new.token_hash.as_str()) {
-                        Ok(Rotate::Rotated)
-                    } else {
-                        Ok(Rotate::AlreadyRotated(Box::new(old)))
-                    }
+        let items = vec![TransactWriteItem::builder().update(update).build(), self.put_new_item(Item::from(new))?];
+        let old = match self.transact(items, "Failed to rotate a refresh token in DynamoDB").await? {
+            Transacted::Done => return Ok(Rotate::Rotated),
+            Transacted::ConditionFailed(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
+                reasons.first().and_then(|r| r.item.clone()).map(RefreshRecord::try_from).transpose()?
+            }
+            Transacted::ConditionFailed(_) => {
+                return Err(StoreError::Backend(anyhow::anyhow!("the successor refresh token already exists")));
+            }
+            // Another rotation of the same token was in flight: what it wrote decides.
+            Transacted::Conflicted => match self.refresh(old_hash).await? {
+                Some(old) if old.rotated_at.is_some() => Some(old),
+                Some(_) => {
+                    return Err(StoreError::Backend(anyhow::anyhow!("rotating a refresh token kept conflicting")));
                 }
-                _ => Err(backend("Failed to rotate a refresh token in DynamoDB")(e)),
+                None => None,
             },
+        };
+        let Some(old) = old else { return Ok(Rotate::Missing) };
+        if old.rotated_to.as_deref() == Some(new.token_hash.as_str()) {
+            Ok(Rotate::Rotated)
+        } else {
+            Ok(Rotate::AlreadyRotated(Box::new(old)))
         }
     }
 
@@ -403,7 +475,10 @@ impl TokenStore for DynamoStore {
             .build()
             .map_err(backend("Failed to build a batch read"))?;
         let t = now.unix_timestamp();
-        for _ in 0..5 {
+        for round in 0..5 {
+            if round > 0 {
+                conflict_backoff(round - 1).await;
+            }
             let out = self
                 .client
                 .batch_get_item()
@@ -422,6 +497,7 @@ impl TokenStore for DynamoStore {
                 _ => return Ok(false),
             }
         }
+        // Fail closed: "not revoked" is never assumed.
         Err(StoreError::Backend(anyhow::anyhow!("DynamoDB left revocation keys unprocessed")))
     }
 }
