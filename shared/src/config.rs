@@ -145,6 +145,12 @@ impl Settings {
         const DAY: i64 = 86_400;
         let refresh_idle_ttl = int_var(&get, "REFRESH_IDLE_SECONDS", 30 * DAY, 60, 365 * DAY)?;
         let refresh_absolute_ttl = int_var(&get, "REFRESH_ABSOLUTE_SECONDS", 90 * DAY, 60, 3 * 365 * DAY)?;
+        if refresh_absolute_ttl < access_token_ttl {
+            return Err(ConfigError::Invalid {
+                name: "REFRESH_ABSOLUTE_SECONDS",
+                reason: "must not be below ACCESS_TOKEN_TTL_SECONDS".into(),
+            });
+        }
         if refresh_idle_ttl > refresh_absolute_ttl {
             return Err(ConfigError::Invalid {
                 name: "REFRESH_IDLE_SECONDS",
@@ -297,6 +303,16 @@ mod tests {
                 "CORS_ALLOWED_ORIGINS",
             ),
             ("zero limit", &[("ISSUER", "https://as.test"), ("REGISTER_LIMIT_PER_IP", "0")], "REGISTER_LIMIT_PER_IP"),
+            (
+                "a family shorter than its access tokens",
+                &[
+                    ("ISSUER", "https://as.test"),
+                    ("ACCESS_TOKEN_TTL_SECONDS", "3600"),
+                    ("REFRESH_ABSOLUTE_SECONDS", "1800"),
+                    ("REFRESH_IDLE_SECONDS", "600"),
+                ],
+                "REFRESH_ABSOLUTE_SECONDS",
+            ),
         ];
         for (name, pairs, want) in cases {
             let err = Settings::from_lookup(lookup(pairs)).err().map(|e| e.to_string()).unwrap_or_default();

@@ -279,6 +279,32 @@ async fn refresh_rotates_and_reuse_after_the_grace_window_revokes_the_family() -
     Ok(())
 }
 
+/// An access token minted by a refresh just before the family's absolute expiry outlives
+/// the family: its revocation must too (until that token's expiry plus the leeway).
+#[tokio::test]
+async fn a_revoked_familys_last_access_token_stays_revoked_past_the_familys_end() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[
+        ("REFRESH_ABSOLUTE_SECONDS", "3600"),
+        ("REFRESH_IDLE_SECONDS", "3600"),
+        ("ACCESS_TOKEN_TTL_SECONDS", "900"),
+    ])
+    .await?;
+    let (id, secret) = setup(&env).await?;
+    let (_, rt1) = tokens(&env, &id, &secret, FULL).await?;
+    env.clock.advance(3500);
+    let (status, body) = env.refresh(&id, &secret, &rt1, None).await?;
+    assert_eq!(status, 200, "{body}");
+    let at2 = tok(&body, "access_token");
+    env.clock.advance(10);
+    let (status, _) = env.refresh(&id, &secret, &rt1, None).await?;
+    assert_eq!(status, 400, "reuse after the grace window: the family is revoked");
+    // Past the family's end (3600), inside the token's life (3500 + 900).
+    env.clock.advance(200);
+    assert_eq!(env.get_bearer("/api/data", &at2).await?.status(), 401);
+    assert_eq!(env.introspect(&id, &secret, &at2).await?["active"], false);
+    Ok(())
+}
+
 #[tokio::test]
 async fn two_concurrent_refreshes_have_one_winner_and_the_family_survives() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;

@@ -9,6 +9,16 @@ use crate::jwt::LEEWAY_SECONDS;
 
 /// Whether a presented token is shaped like our JWT access tokens (refresh tokens are
 /// opaque base64url without dots). `token_type_hint` is only a hint (§2.1).
+/// How long a family's revocation must last: until the last access token the family can
+/// have issued has expired at every verifier. A refresh at the family's absolute expiry can
+/// still mint one, valid for the access-token lifetime, and verifiers accept `exp` plus the
+/// leeway; a record that ended at the family's expiry would let that token work again.
+pub(crate) fn family_revocation_until(app: &App, family_expires_at: i64) -> time::OffsetDateTime {
+    let until = family_expires_at.saturating_add(app.settings.access_token_ttl).saturating_add(LEEWAY_SECONDS);
+    time::OffsetDateTime::from_unix_timestamp(until)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 1000))
+}
+
 pub(crate) fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
@@ -30,7 +40,7 @@ pub async fn revoke(app: &App, client: &Client, token: &str, _hint: Option<&str>
         if rt.client_id != client.client_id {
             return Ok(());
         }
-        let until = time::OffsetDateTime::from_unix_timestamp(rt.family_expires_at).map_err(OAuthError::server)?;
+        let until = family_revocation_until(app, rt.family_expires_at);
         app.tokens.revoke_family(&rt.family_id, until).await.map_err(store_failure)?;
         tracing::info!(event = "family_revoked", family_id = %rt.family_id, reason = "refresh token revoked", "refresh family revoked");
         return Ok(());

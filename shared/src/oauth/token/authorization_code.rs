@@ -120,7 +120,9 @@ fn new_refresh(
 
 /// A valid replay: revoke the family (its refresh and access tokens) and refuse.
 async fn replay(app: &App, family_id: &str, client_id: &str) -> OAuthError {
-    let until = app.clock.now() + time::Duration::seconds(app.settings.refresh_absolute_ttl);
+    // The family began at the code's login, before now: it ends before now + its lifetime.
+    let family_ends = app.clock.now().unix_timestamp().saturating_add(app.settings.refresh_absolute_ttl);
+    let until = crate::oauth::revoke::family_revocation_until(app, family_ends);
     if let Err(e) = app.tokens.revoke_family(family_id, until).await {
         return store_failure(e);
     }

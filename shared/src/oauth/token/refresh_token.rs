@@ -81,7 +81,7 @@ async fn reuse(app: &App, record: &RefreshRecord, rotated_at: i64, now: i64) -> 
         tracing::info!(event = "refresh_reuse_in_grace", family_id = %record.family_id, "just-rotated refresh token presented again");
         return invalid_grant();
     }
-    let until = time::OffsetDateTime::from_unix_timestamp(record.family_expires_at).unwrap_or_else(|_| app.clock.now());
+    let until = crate::oauth::revoke::family_revocation_until(app, record.family_expires_at);
     if let Err(e) = app.tokens.revoke_family(&record.family_id, until).await {
         return store_failure(e);
     }
