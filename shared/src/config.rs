@@ -33,6 +33,9 @@ pub struct Settings {
     pub access_token_alg: SigningAlg,
     /// When set, `POST /register_client` requires it as a Bearer token.
     pub registration_token: Option<Secret>,
+    /// `OAUTH_OPEN_REGISTRATION=true`: anyone may register clients without a token, said
+    /// explicitly (a Lambda register function refuses to start open otherwise).
+    pub open_registration: bool,
     /// A refresh token unused this long expires (`REFRESH_IDLE_SECONDS`, default 30 days).
     pub refresh_idle_ttl: i64,
     /// A refresh family ends this long after the login (`REFRESH_ABSOLUTE_SECONDS`, default 90 days).
@@ -77,6 +80,7 @@ pub const VARIABLES: &[&str] = &[
     "ACCESS_TOKEN_TTL_SECONDS",
     "ACCESS_TOKEN_ALG",
     "OAUTH_REGISTRATION_TOKEN",
+    "OAUTH_OPEN_REGISTRATION",
     "REFRESH_IDLE_SECONDS",
     "REFRESH_ABSOLUTE_SECONDS",
     "REFRESH_REUSE_GRACE_SECONDS",
@@ -197,12 +201,23 @@ impl Settings {
             }
             Some(v) => Some(Secret::new(v)),
         };
+        let open_registration = match get("OAUTH_OPEN_REGISTRATION").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    name: "OAUTH_OPEN_REGISTRATION",
+                    reason: format!("{v:?} is not true or false"),
+                });
+            }
+        };
         Ok(Self {
             issuer,
             audience,
             access_token_ttl,
             access_token_alg,
             registration_token,
+            open_registration,
             refresh_idle_ttl,
             refresh_absolute_ttl,
             refresh_grace,
@@ -303,6 +318,11 @@ mod tests {
                 "CORS_ALLOWED_ORIGINS",
             ),
             ("zero limit", &[("ISSUER", "https://as.test"), ("REGISTER_LIMIT_PER_IP", "0")], "REGISTER_LIMIT_PER_IP"),
+            (
+                "open registration not a boolean",
+                &[("ISSUER", "https://as.test"), ("OAUTH_OPEN_REGISTRATION", "yes")],
+                "OAUTH_OPEN_REGISTRATION",
+            ),
             (
                 "a family shorter than its access tokens",
                 &[

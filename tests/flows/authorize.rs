@@ -251,7 +251,7 @@ async fn later_errors_redirect_with_error_state_and_iss() -> anyhow::Result<()> 
         ("unknown scope", with_pkce(&[("scope", "admin")]), "invalid_scope"),
         ("scope beyond the client's", with_pkce(&[("scope", "openid data:write")]), "invalid_scope"),
         ("repeated scope", format!("{}&scope=openid", with_pkce(&[("scope", "openid")])), "invalid_request"),
-        ("prompt=none", with_pkce(&[("scope", "openid"), ("prompt", "none")]), "access_denied"),
+        ("prompt=none", with_pkce(&[("scope", "openid"), ("prompt", "none")]), "login_required"),
     ];
     for (name, query, code) in cases {
         let page = env.authorize(&query).await?;

@@ -103,6 +103,13 @@ async fn bad_metadata_gets_invalid_client_metadata() -> anyhow::Result<()> {
         ("id token alg HS256", json!({"id_token_signed_response_alg": "HS256", "redirect_uris": cb})),
         ("client_name not a string", json!({"client_name": 5, "redirect_uris": cb})),
         ("client_name with control", json!({"client_name": "a\u{7}b", "redirect_uris": cb})),
+        // Consent-page spoofing: bidi overrides and isolates, zero-width and tag characters.
+        ("client_name with a right-to-left override", json!({"client_name": "Bank\u{202E}ppA", "redirect_uris": cb})),
+        ("client_name with a bidi isolate", json!({"client_name": "a\u{2067}b\u{2069}", "redirect_uris": cb})),
+        ("client_name with a zero-width space", json!({"client_name": "Pay\u{200B}Pal", "redirect_uris": cb})),
+        ("client_name with a zero-width joiner", json!({"client_name": "a\u{200D}b", "redirect_uris": cb})),
+        ("client_name with a BOM", json!({"client_name": "\u{FEFF}App", "redirect_uris": cb})),
+        ("client_name with a tag character", json!({"client_name": "App\u{E0041}", "redirect_uris": cb})),
         ("not an object", json!([1])),
     ];
     for (name, body) in cases {
@@ -111,6 +118,14 @@ async fn bad_metadata_gets_invalid_client_metadata() -> anyhow::Result<()> {
         let b: Value = r.json().await?;
         assert_eq!(b["error"], "invalid_client_metadata", "{name}: {b}");
     }
+    // Letters of any script, marks and emoji are names; only control and format characters are not.
+    let r = env
+        .http
+        .post(env.url("/register_client"))
+        .json(&json!({"client_name": "Café Über 東京 👋", "redirect_uris": cb}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
     // Malformed JSON and a wrong content type are invalid_client_metadata too.
     let r = env
         .http

@@ -7,7 +7,11 @@ async fn get_returns_the_protected_data_and_the_subjects_items_newest_first() ->
     let env = TestEnv::new().await?;
     let (id, secret) = env.service_client("data:read data:write").await?;
     let token = env.cc_token(&id, &secret, None).await?;
-    for v in [json!(1), json!({"b": [true, null]}), json!("three")] {
+    // "Any JSON", null included; a body without `value` is the error.
+    let r = env.http.post(env.url("/api/data")).bearer_auth(&token).json(&json!({"other": 1})).send().await?;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await?["error_description"], "value is required");
+    for v in [json!(null), json!(1), json!({"b": [true, null]}), json!("three")] {
         let r = env.http.post(env.url("/api/data")).bearer_auth(&token).json(&json!({"value": v})).send().await?;
         assert_eq!(r.status(), 201);
         let b: Value = r.json().await?;
@@ -30,7 +34,7 @@ async fn get_returns_the_protected_data_and_the_subjects_items_newest_first() ->
     assert_eq!(b["scope"], "data:read data:write");
     let values: Vec<&Value> =
         b["items"].as_array().map(|a| a.iter().map(|i| &i["value"]).collect()).unwrap_or_default();
-    assert_eq!(values, [&json!("three"), &json!({"b": [true, null]}), &json!(1)]);
+    assert_eq!(values, [&json!("three"), &json!({"b": [true, null]}), &json!(1), &json!(null)]);
     // Another subject sees none of them.
     let (id2, secret2) = env.service_client("data:read").await?;
     let b: Value = env.get_bearer("/api/data", &env.cc_token(&id2, &secret2, None).await?).await?.json().await?;

@@ -49,13 +49,28 @@ pub async fn run(app: &'static App, function: Function) -> Result<(), Error> {
 }
 
 /// Whether `app` may serve `function` on Lambda, where every request may reach another
-/// container: the login form needs a MAC key all of them share.
+/// container and the function faces the internet: the login form needs a MAC key all of
+/// them share, and client registration a registration token unless open registration was
+/// asked for by name.
 ///
 /// # Errors
-/// The authorize function with a per-process form key.
+/// The authorize function with a per-process form key; the register function with neither
+/// a registration token nor `OAUTH_OPEN_REGISTRATION=true`.
 pub fn check(app: &App, function: Function) -> Result<(), Error> {
     if matches!(function, Function::Authorize | Function::All) {
         app.require_shared_form_key().map_err(|e| Error::from(format!("Cannot serve the login form: {e}")))?;
+    }
+    if matches!(function, Function::Register | Function::All) {
+        if !app.requires_registration_token() && !app.settings.open_registration {
+            return Err(Error::from(
+                "Refusing to serve client registration without a registration token: set \
+                 REGISTRATION_TOKEN_SECRET_ID (or OAUTH_REGISTRATION_TOKEN), or OAUTH_OPEN_REGISTRATION=true \
+                 to let anyone register clients",
+            ));
+        }
+        if !app.requires_registration_token() {
+            tracing::warn!("open client registration (OAUTH_OPEN_REGISTRATION=true): anyone may register clients");
+        }
     }
     Ok(())
 }
@@ -222,11 +237,37 @@ mod tests {
         let unshared: &'static App = Box::leak(Box::new(app(None).await?));
         let err = run(unshared, Function::Authorize).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("FORM_KEY_SECRET_ID"), "{err}");
-        assert!(check(unshared, Function::Register).is_ok() && check(unshared, Function::Protected).is_ok());
+        assert!(check(unshared, Function::Protected).is_ok());
         // With the form-key secret's value, it may.
         let value = Secret::new("0123456789abcdef0123456789abcdef");
         let shared = app(Some(FormKey::from_secret("form-key", &value)?)).await?;
         assert!(check(&shared, Function::Authorize).is_ok());
+        Ok(())
+    }
+
+    /// Client registration on Lambda faces the internet: without a registration token it
+    /// starts only when open registration is asked for by name.
+    #[tokio::test]
+    async fn the_register_function_needs_a_token_or_explicitly_open_registration() -> anyhow::Result<()> {
+        let app = |vars: &'static [(&'static str, &'static str)]| async move {
+            let settings = crate::Settings::from_lookup(|k| {
+                if k == "ISSUER" {
+                    return Some("https://as.test".to_owned());
+                }
+                vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+            })?;
+            let stores = crate::store::Stores::all(std::sync::Arc::new(crate::store::SqliteStore::in_memory()?));
+            let keys = std::sync::Arc::new(crate::keys::NoKeys);
+            anyhow::Ok(App::with_key_ring_alg(settings, stores, keys, None, App::system_clock(), false).await?)
+        };
+        let err = check(&app(&[]).await?, Function::Register).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("REGISTRATION_TOKEN_SECRET_ID") && err.contains("OAUTH_OPEN_REGISTRATION"), "{err}");
+        assert!(check(&app(&[("OAUTH_OPEN_REGISTRATION", "true")]).await?, Function::Register).is_ok());
+        assert!(
+            check(&app(&[("OAUTH_REGISTRATION_TOKEN", "a-token-of-16-chars-or-more")]).await?, Function::Register)
+                .is_ok()
+        );
+        assert!(check(&app(&[("OAUTH_OPEN_REGISTRATION", "false")]).await?, Function::Register).is_err());
         Ok(())
     }
 }

@@ -205,9 +205,12 @@ fn validate<'a>(
     if nonce.is_some_and(|n| n.len() > MAX_NONCE) {
         return Err(OAuthError::invalid_request("nonce is too long"));
     }
-    // No sessions here: a request that forbids showing a login page cannot succeed.
+    // No sessions here: a request that forbids showing a login page cannot succeed. "The
+    // Authorization Server MUST NOT display any authentication or consent user interface
+    // pages. An error is returned if an End-User is not already authenticated" (OIDC Core
+    // §3.1.2.1), and that error is login_required (§3.1.2.6).
     if params.get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "none")) {
-        return Err(OAuthError::AccessDenied("login_required: no active session".into()));
+        return Err(OAuthError::LoginRequired);
     }
     Ok((scope, challenge, nonce))
 }

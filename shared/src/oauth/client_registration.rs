@@ -102,14 +102,28 @@ pub struct ValidMetadata {
     pub id_token_alg: String,
 }
 
+/// Unicode general category Cf (format characters, Unicode 15.1): bidirectional overrides
+/// and isolates, zero-width characters, invisible operators, tags. In a client name shown on
+/// the consent page they can reorder or hide text (a U+202E right-to-left override makes
+/// "Bank U+202E ppA" read as "Bank App"), so they are refused.
+fn is_format_char(c: char) -> bool {
+    matches!(c as u32,
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890..=0x891 | 0x8E2 | 0x180E | 0x200B..=0x200F
+        | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD
+        | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
 /// Validate metadata.
 ///
 /// # Errors
 /// `invalid_redirect_uri` or `invalid_client_metadata`.
 pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
     let client_name = opt_str(body.client_name.as_ref(), "client_name")?.map(str::to_owned);
-    if client_name.as_ref().is_some_and(|n| n.chars().count() > MAX_CLIENT_NAME || n.chars().any(char::is_control)) {
-        return Err(meta("client_name must be at most 200 characters without control characters"));
+    if client_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_CLIENT_NAME || n.chars().any(|c| c.is_control() || is_format_char(c)))
+    {
+        return Err(meta("client_name must be at most 200 characters without control or format characters"));
     }
     let grant_types = match opt_str_array(body.grant_types.as_ref(), "grant_types")? {
         None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],

@@ -16,8 +16,15 @@ pub const LIST_LIMIT: usize = 100;
 /// The `POST /api/data` body.
 #[derive(Debug, serde::Deserialize)]
 pub struct WriteRequest {
-    /// Any JSON value of at most 4 KiB (`null` counts as missing).
+    /// Any JSON value of at most 4 KiB, `null` included; `None` only when the field is absent.
+    #[serde(default, deserialize_with = "present")]
     pub value: Option<serde_json::Value>,
+}
+
+/// A field that is present is `Some`, even when it is `null` (serde's default for an
+/// `Option` would make `{"value": null}` look like a missing field).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde::Deserialize::deserialize(d).map(Some)
 }
 
 /// An item as the API shows it.

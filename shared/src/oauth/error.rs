@@ -41,6 +41,9 @@ pub enum OAuthError {
     /// RFC 6749 §4.1.2.1 `access_denied`.
     #[error("access_denied: {0}")]
     AccessDenied(Description),
+    /// `prompt=none` but the user would have to sign in (OIDC Core §3.1.2.6).
+    #[error("login_required")]
+    LoginRequired,
     /// No access token at all (RFC 6750 §3.1: no error code in the challenge).
     #[error("missing bearer token")]
     MissingToken,
@@ -107,6 +110,7 @@ impl OAuthError {
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::AccessDenied(_) => "access_denied",
+            Self::LoginRequired => "login_required",
             Self::MissingToken | Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::UsernameTaken => "username_taken",
@@ -136,6 +140,7 @@ impl OAuthError {
             | Self::InvalidRedirectUri(d)
             | Self::InvalidClientMetadata(d) => d.clone(),
             Self::MissingToken => "a Bearer access token is required".into(),
+            Self::LoginRequired => "the user must sign in, which prompt=none does not allow".into(),
             Self::InsufficientScope { scope } => format!("this request needs the {scope} scope").into(),
             Self::UsernameTaken => "that username is already registered".into(),
             Self::NotFound => "no such endpoint".into(),
@@ -172,6 +177,7 @@ mod tests {
             (OAuthError::UnsupportedResponseType("x".into()), "unsupported_response_type"),
             (OAuthError::InvalidScope("x".into()), "invalid_scope"),
             (OAuthError::AccessDenied("x".into()), "access_denied"),
+            (OAuthError::LoginRequired, "login_required"),
             (OAuthError::MissingToken, "invalid_token"),
             (OAuthError::InvalidToken("x".into()), "invalid_token"),
             (OAuthError::InsufficientScope { scope: "data:read" }, "insufficient_scope"),
