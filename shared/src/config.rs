@@ -36,6 +36,9 @@ pub struct Settings {
     /// `OAUTH_OPEN_REGISTRATION=true`: anyone may register clients without a token, said
     /// explicitly (a Lambda register function refuses to start open otherwise).
     pub open_registration: bool,
+    /// `CLOUDFRONT_ORIGIN_SECRET`: the value CloudFront adds as `X-Origin-Verify`; with it,
+    /// per-address limits use `CloudFront-Viewer-Address` of the requests that carry it.
+    pub cloudfront_origin_secret: Option<Secret>,
     /// A refresh token unused this long expires (`REFRESH_IDLE_SECONDS`, default 30 days).
     pub refresh_idle_ttl: i64,
     /// A refresh family ends this long after the login (`REFRESH_ABSOLUTE_SECONDS`, default 90 days).
@@ -81,6 +84,7 @@ pub const VARIABLES: &[&str] = &[
     "ACCESS_TOKEN_ALG",
     "OAUTH_REGISTRATION_TOKEN",
     "OAUTH_OPEN_REGISTRATION",
+    "CLOUDFRONT_ORIGIN_SECRET",
     "REFRESH_IDLE_SECONDS",
     "REFRESH_ABSOLUTE_SECONDS",
     "REFRESH_REUSE_GRACE_SECONDS",
@@ -211,6 +215,16 @@ impl Settings {
                 });
             }
         };
+        let cloudfront_origin_secret = match get("CLOUDFRONT_ORIGIN_SECRET") {
+            None => None,
+            Some(v) if v.len() < 32 => {
+                return Err(ConfigError::Invalid {
+                    name: "CLOUDFRONT_ORIGIN_SECRET",
+                    reason: "must be at least 32 characters".into(),
+                });
+            }
+            Some(v) => Some(Secret::new(v)),
+        };
         Ok(Self {
             issuer,
             audience,
@@ -218,6 +232,7 @@ impl Settings {
             access_token_alg,
             registration_token,
             open_registration,
+            cloudfront_origin_secret,
             refresh_idle_ttl,
             refresh_absolute_ttl,
             refresh_grace,

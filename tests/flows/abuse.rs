@@ -179,3 +179,51 @@ async fn no_cors_without_configuration_and_never_at_the_authorization_endpoint()
     assert!(cors_headers(&r).is_empty());
     Ok(())
 }
+
+/// A malformed registration (it still counts as an attempt) from `source_ip`, through the
+/// Lambda event path, with extra headers; returns the status.
+async fn register_from(env: &TestEnv, source_ip: &str, headers: &[(&str, &str)]) -> anyhow::Result<u16> {
+    let mut event: Value = serde_json::from_str(include_str!("../../events/register-user-malformed.json"))?;
+    event["requestContext"]["http"]["sourceIp"] = json!(source_ip);
+    for (k, v) in headers {
+        event["headers"][*k] = json!(v);
+    }
+    let req = lambda_http::request::from_str(&event.to_string())?;
+    let resp = oauth_core::http::handle(&env.app, oauth_core::http::Function::Register, req).await;
+    Ok(resp.status().as_u16())
+}
+
+/// IPv6 callers are counted per /64 (one subscriber's network), not per address.
+#[tokio::test]
+async fn ipv6_callers_are_counted_per_64_network() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("REGISTER_LIMIT_PER_IP", "3")]).await?;
+    let mut statuses = Vec::new();
+    for host in 1..=4 {
+        statuses.push(register_from(&env, &format!("2001:db8:1:2::{host:x}"), &[]).await?);
+    }
+    assert_eq!(statuses, [400, 400, 400, 429], "four addresses of one /64 share one budget");
+    assert_eq!(register_from(&env, "2001:db8:1:3::1", &[]).await?, 400, "another /64 has its own");
+    Ok(())
+}
+
+/// Behind CloudFront every request comes from an edge address: the viewer's address counts,
+/// but only on requests that carry the configured origin secret (anyone can send the
+/// `CloudFront-Viewer-Address` header itself).
+#[tokio::test]
+async fn cloudfront_viewer_addresses_count_only_with_the_origin_secret() -> anyhow::Result<()> {
+    const SECRET: &str = "an-origin-verification-secret-of-40-chars";
+    let env = TestEnv::with_vars(&[("REGISTER_LIMIT_PER_IP", "2"), ("CLOUDFRONT_ORIGIN_SECRET", SECRET)]).await?;
+    let edge = "198.51.100.7";
+    for viewer in ["203.0.113.1:40000", "203.0.113.2:40001", "203.0.113.3:40002", "[2001:db8::9]:40003"] {
+        let via_cloudfront = [("x-origin-verify", SECRET), ("cloudfront-viewer-address", viewer)];
+        assert_eq!(register_from(&env, edge, &via_cloudfront).await?, 400, "{viewer}: its own budget");
+    }
+    // The same edge address with a forged viewer and no (or a wrong) secret: counted on the edge.
+    let forged = |secret| [("x-origin-verify", secret), ("cloudfront-viewer-address", "192.0.2.99:1")];
+    let mut statuses = Vec::new();
+    for secret in ["", "wrong", "an-origin-verification-secret-of-40-charX"] {
+        statuses.push(register_from(&env, edge, &forged(secret)).await?);
+    }
+    assert_eq!(statuses, [400, 400, 429], "forged viewer addresses do not escape the edge's budget");
+    Ok(())
+}

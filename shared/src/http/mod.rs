@@ -94,8 +94,11 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 
 /// Handle one request as `function`. Never fails: protocol errors are 4xx responses and
 /// unexpected failures a generic 500 body.
-pub async fn handle(app: &App, function: Function, req: Request) -> Response {
+pub async fn handle(app: &App, function: Function, mut req: Request) -> Response {
     app.key_ring.refresh_if_stale(app.clock.now().unix_timestamp()).await;
+    if let Some(ip) = cloudfront_viewer(app, &req) {
+        req.extensions_mut().insert(ClientAddr(ip));
+    }
     let cors = find_route(function, req.uri().path()).map_or(Cors::No, |r| r.cors);
     let origin = match cors {
         Cors::Configured => allowed_origin(app, &req),
@@ -236,8 +239,29 @@ fn has_media_type(req: &Request, want: &str) -> Result<bool, OAuthError> {
     Ok(media.eq_ignore_ascii_case(want))
 }
 
+/// The viewer's address CloudFront reports (`CloudFront-Viewer-Address: <ip>:<port>`), only
+/// for a request that carries the origin-verification header CloudFront is configured to add
+/// (`X-Origin-Verify`, compared in constant time with `CLOUDFRONT_ORIGIN_SECRET`). Behind
+/// CloudFront the TCP peer is an edge server shared by many users; anyone else could write
+/// the header, so without the secret it is ignored.
+fn cloudfront_viewer(app: &App, req: &Request) -> Option<IpAddr> {
+    use subtle::ConstantTimeEq;
+    let secret = app.settings.cloudfront_origin_secret.as_ref()?;
+    let presented = header_values(req, http::HeaderName::from_static("x-origin-verify"));
+    let [presented] = presented.as_slice() else { return None };
+    if !bool::from(presented.as_bytes().ct_eq(secret.expose().as_bytes())) {
+        return None;
+    }
+    let viewer = header_values(req, http::HeaderName::from_static("cloudfront-viewer-address"));
+    let [viewer] = viewer.as_slice() else { return None };
+    let (ip, port) = viewer.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    ip.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
 /// The caller's IP address: the local server's socket address or API Gateway's
-/// `sourceIp`. Never taken from `X-Forwarded-For`, which a client can forge.
+/// `sourceIp`. Never taken from `X-Forwarded-For`, which a client can forge; behind CloudFront, its
+/// viewer address when the request proves it came through CloudFront (see `handle`).
 pub fn source_ip(req: &Request) -> Option<IpAddr> {
     use lambda_http::RequestExt;
     use lambda_http::request::RequestContext;

@@ -37,8 +37,24 @@ impl Limit {
     }
 }
 
+/// The address a per-address limit counts: an IPv4 address, or the /64 network of an IPv6
+/// address (one subscriber usually holds a whole /64, so counting single IPv6 addresses
+/// would give each caller 2^64 fresh budgets). IPv4-mapped IPv6 counts as IPv4.
+pub fn address_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    }
+}
+
 fn key(limit: Limit, ip: IpAddr) -> String {
-    format!("abuse#{}#{ip}", limit.name())
+    format!("abuse#{}#{}", limit.name(), address_bucket(ip))
 }
 
 fn refused(app: &App, limit: Limit, ip: IpAddr) -> OAuthError {
@@ -65,4 +81,20 @@ pub async fn count_failure(app: &App, limit: Limit, ip: Option<IpAddr>) -> Resul
     let Some(ip) = ip else { return Ok(()) };
     tracing::warn!(event = "client_auth_failed", source_ip = %ip, "client authentication failed");
     count_attempt(app, limit, Some(ip)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_ipv4_mapped_ones_as_ipv4() -> Result<(), std::net::AddrParseError> {
+        let b = |s: &str| s.parse::<IpAddr>().map(address_bucket);
+        assert_eq!(b("192.0.2.1")?, "192.0.2.1");
+        assert_eq!(b("2001:db8:1:2::1")?, b("2001:db8:1:2:ffff:ffff:ffff:ffff")?);
+        assert_ne!(b("2001:db8:1:2::1")?, b("2001:db8:1:3::1")?);
+        assert_eq!(b("2001:db8:1:2::1")?, "2001:db8:1:2::/64");
+        assert_eq!(b("::ffff:192.0.2.1")?, "192.0.2.1");
+        Ok(())
+    }
 }
