@@ -88,6 +88,57 @@ pub enum PasswordError {
     /// The blocking task was cancelled or panicked.
     #[error("password hashing task failed")]
     Task(#[from] tokio::task::JoinError),
+    /// Every argon2 slot is busy and the queue for them is full: retry later (503).
+    #[error("too many password checks in progress")]
+    Busy,
+}
+
+/// Bounds concurrent argon2 runs (each needs ~19 MiB and a core for 15-60 ms): `slots` at a
+/// time, up to `queue` more waiting; any caller beyond that is refused at once instead of
+/// piling up threads and memory (a flood of logins against the local server).
+pub struct Argon2Gate {
+    slots: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    queue: usize,
+}
+
+impl Argon2Gate {
+    /// A gate with `slots` concurrent runs and `queue` waiting places.
+    pub fn new(slots: usize, queue: usize) -> Self {
+        Self { slots: tokio::sync::Semaphore::new(slots.max(1)), waiting: 0.into(), queue }
+    }
+
+    /// Run `work` on a blocking thread once a slot is free.
+    ///
+    /// # Errors
+    /// [`PasswordError::Busy`] when the queue is full; the task's failure.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+        use std::sync::atomic::Ordering;
+        let permit = match self.slots.try_acquire() {
+            Ok(p) => p,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(PasswordError::Busy);
+                }
+                let p = self.slots.acquire().await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                p.map_err(|_| PasswordError::Busy)?
+            }
+        };
+        let out = tokio::task::spawn_blocking(work).await?;
+        drop(permit);
+        Ok(out)
+    }
+}
+
+/// The process's gate: one argon2 run per core, eight waiting per core.
+fn argon2_gate() -> &'static Argon2Gate {
+    static GATE: std::sync::OnceLock<Argon2Gate> = std::sync::OnceLock::new();
+    GATE.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Argon2Gate::new(cores, cores * 8)
+    })
 }
 
 /// argon2id with the OWASP parameters (m=19456 KiB, t=2, p=1), which are the crate's defaults.
@@ -101,13 +152,14 @@ fn argon2() -> Argon2<'static> {
 /// # Errors
 /// Fails if argon2 rejects the input or the blocking task fails.
 pub async fn hash_password(password: Secret) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || {
-        argon2()
-            .hash_password(password.expose().as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| PasswordError::Hash(e.to_string()))
-    })
-    .await?
+    argon2_gate()
+        .run(move || {
+            argon2()
+                .hash_password(password.expose().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| PasswordError::Hash(e.to_string()))
+        })
+        .await?
 }
 
 /// Whether a stored PHC string is weaker than the current policy (not argon2id, or
@@ -140,20 +192,48 @@ pub fn argon2_verifications() -> u64 {
 /// # Errors
 /// Fails if the stored hash is malformed or the blocking task fails.
 pub async fn verify_password(password: Secret, phc: Option<String>) -> Result<bool, PasswordError> {
-    tokio::task::spawn_blocking(move || {
-        let real = phc.is_some();
-        let stored = phc.unwrap_or_else(|| DUMMY_PASSWORD_HASH.to_owned());
-        let parsed = PasswordHash::new(&stored).map_err(|e| PasswordError::Hash(e.to_string()))?;
-        let ok = argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
-        ARGON2_VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(ok && real)
-    })
-    .await?
+    argon2_gate()
+        .run(move || {
+            let real = phc.is_some();
+            let stored = phc.unwrap_or_else(|| DUMMY_PASSWORD_HASH.to_owned());
+            let parsed = PasswordHash::new(&stored).map_err(|e| PasswordError::Hash(e.to_string()))?;
+            let ok = argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+            ARGON2_VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(ok && real)
+        })
+        .await?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One slot, one waiting place: a third caller is refused at once, and the waiting one
+    /// runs when the slot frees.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_argon2_gate_queues_up_to_its_limit_and_refuses_beyond() -> Result<(), PasswordError> {
+        let gate = std::sync::Arc::new(Argon2Gate::new(1, 1));
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.run(move || hold.recv().is_ok()).await })
+        };
+        while gate.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let waiting = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.run(|| 2).await })
+        };
+        while gate.waiting.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(gate.run(|| 3).await, Err(PasswordError::Busy)), "the queue is full");
+        let _ = release.send(());
+        assert!(running.await?? && waiting.await?? == 2);
+        assert_eq!(gate.run(|| 4).await?, 4, "free again");
+        Ok(())
+    }
 
     #[test]
     fn secret_debug_is_redacted() {

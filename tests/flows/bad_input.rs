@@ -277,3 +277,28 @@ async fn every_endpoint_answers_every_hostile_input_in_the_contract_format() -> 
     assert!(env.app.users.user_by_username("a").await?.is_none());
     Ok(())
 }
+
+/// Slowloris: a connection that never finishes its headers is closed after the header read
+/// timeout, and the server keeps answering others.
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_disconnected() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let timeout = std::time::Duration::from_millis(300);
+    tokio::spawn(oauth_local::serve_with(env.app.clone(), listener, std::future::pending(), timeout));
+    let mut slow = tokio::net::TcpStream::connect(addr).await?;
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await?;
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read(&mut buf)).await;
+    let closed = match read {
+        Ok(Ok(n)) => n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        Ok(Err(_)) => true,
+        Err(_) => false,
+    };
+    assert!(closed, "the half-sent request was not cut off within 5 s");
+    let r = env.http.get(format!("http://{addr}/.well-known/jwks.json")).send().await?;
+    assert_eq!(r.status(), 200);
+    Ok(())
+}

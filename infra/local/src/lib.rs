@@ -19,12 +19,29 @@ use tokio::net::TcpListener;
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a client may take to send a request's headers (slowloris: many connections that
+/// trickle a header each never finish and hold the server's slots).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serve `app` on `listener` until `shutdown` resolves, then stop accepting and let open
 /// connections finish (up to 10 s).
 ///
 /// # Errors
 /// Only if accepting connections fails persistently.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    serve_with(app, listener, shutdown, HEADER_READ_TIMEOUT).await
+}
+
+/// [`serve`] with another header read timeout (tests).
+///
+/// # Errors
+/// Only if accepting connections fails persistently.
+pub async fn serve_with(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    header_read_timeout: Duration,
+) -> anyhow::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -47,6 +64,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .max_buf_size(64 * 1024)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
                     .serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

@@ -56,7 +56,10 @@ pub async fn register_user(app: &App, req: RegisterUser) -> Result<UserRegistere
     if app.users.user_by_username(&username.key()).await.map_err(store_failure)?.is_some() {
         return Err(OAuthError::UsernameTaken);
     }
-    let password_hash = hash_password(password.into_secret()).await.map_err(OAuthError::server)?;
+    let password_hash = hash_password(password.into_secret()).await.map_err(|e| match e {
+        crate::crypto::PasswordError::Busy => OAuthError::TemporarilyUnavailable(anyhow::anyhow!(e)),
+        e => OAuthError::server(e),
+    })?;
     let user = User {
         sub: random_id("usr_").map_err(OAuthError::server)?,
         username,
