@@ -323,7 +323,7 @@ async fn tampered_replayed_or_cross_site_forms_get_400_without_a_redirect() -> a
     let post = |fields: Vec<(&'static str, String)>, cookie: Option<String>, origin: Option<&'static str>| {
         let mut req = env.http.post(env.url("/oauth/authorize")).form(&fields);
         if let Some(c) = cookie {
-            req = req.header("cookie", format!("oauth_csrf={c}"));
+            req = req.header("cookie", env.csrf_cookie(&c));
         }
         match origin {
             Some("cross-site") => req = req.header("sec-fetch-site", "cross-site").header("origin", "null"),
@@ -481,5 +481,60 @@ async fn with_a_form_key_secret_the_login_form_is_sealed_with_it() -> anyhow::Re
     let done = env.submit(&page, "alice", PASSWORD, "allow").await?;
     assert_eq!(done.status, 303, "{}", done.html);
     assert!(done.location_param("code").is_some());
+    Ok(())
+}
+
+/// The CSRF cookie is the server's own: on an https issuer it is `__Host-` prefixed
+/// (`Secure`, `Path=/`, host-only), and a well-formed value the browser was given by
+/// someone else (cookie tossing from a sibling host) is replaced, never adopted, so a form
+/// bound to the planted value cannot be made.
+#[tokio::test]
+async fn the_csrf_cookie_is_host_prefixed_and_a_planted_value_is_replaced() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let (id, _) = env.web_client("openid").await?;
+    let query = authz_query(&id, Some(CB), "openid", "s");
+    let r = env.http.get(env.url(&format!("/oauth/authorize?{query}"))).send().await?;
+    let set = r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join("\n");
+    assert!(set.starts_with("__Host-oauth_csrf="), "{set}");
+    for attr in ["; Path=/;", "; HttpOnly", "; SameSite=Lax", "; Secure"] {
+        assert!(set.contains(attr), "{attr} missing in {set}");
+    }
+    assert!(!set.to_ascii_lowercase().contains("domain="), "host-only: {set}");
+    // A planted value, well-formed by the old rule (43 URL-safe characters) and by the new
+    // shape, is not adopted: the server sets its own.
+    for planted in ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA"] {
+        let r = env
+            .http
+            .get(env.url(&format!("/oauth/authorize?{query}")))
+            .header("cookie", env.csrf_cookie(planted))
+            .send()
+            .await?;
+        let set = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert!(set.starts_with("__Host-oauth_csrf=") && !set.contains(planted), "{planted}: {set}");
+        // The form is bound to the new value: posted with the planted cookie, it is refused.
+        let html = r.text().await?;
+        let sealed =
+            html.split("name=\"request\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default();
+        let post = env
+            .http
+            .post(env.url("/oauth/authorize"))
+            .header("cookie", env.csrf_cookie(planted))
+            .form(&[("request", sealed), ("username", "alice"), ("password", PASSWORD), ("decision", "allow")])
+            .send()
+            .await?;
+        assert_eq!(post.status(), 400, "{planted}");
+        assert!(post.headers().get("location").is_none());
+    }
+    // The server's own value is kept (a second tab reuses it).
+    let first = env.authorize(&query).await?;
+    let value = first.cookie.clone().unwrap_or_default();
+    let again = env
+        .http
+        .get(env.url(&format!("/oauth/authorize?{query}")))
+        .header("cookie", env.csrf_cookie(&value))
+        .send()
+        .await?;
+    assert!(again.headers().get("set-cookie").is_none(), "a valid cookie is not replaced");
     Ok(())
 }

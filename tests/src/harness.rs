@@ -312,11 +312,12 @@ fn hidden_request(html: &str) -> Option<String> {
 }
 
 fn set_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("oauth_csrf=").and_then(|rest| rest.split(';').next()).map(str::to_owned))
+    headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+        c.strip_prefix("__Host-oauth_csrf=")
+            .or_else(|| c.strip_prefix("oauth_csrf="))
+            .and_then(|rest| rest.split(';').next())
+            .map(str::to_owned)
+    })
 }
 
 /// A standard authorization request query for `client_id`.
@@ -342,6 +343,13 @@ impl TestEnv {
         Ok(Page { status, request: hidden_request(&html), headers, html, cookie })
     }
 
+    /// The `Cookie` header carrying CSRF cookie `value` under this issuer's cookie name
+    /// (`__Host-oauth_csrf` on https, `oauth_csrf` on http).
+    pub fn csrf_cookie(&self, value: &str) -> String {
+        let name = if self.app.settings.is_https() { "__Host-oauth_csrf" } else { "oauth_csrf" };
+        format!("{name}={value}")
+    }
+
     /// `GET /oauth/authorize?<query>` with no cookie.
     ///
     /// # Errors
@@ -364,7 +372,7 @@ impl TestEnv {
             ("decision", decision),
         ]);
         if let Some(c) = &page.cookie {
-            req = req.header("cookie", format!("oauth_csrf={c}"));
+            req = req.header("cookie", self.csrf_cookie(c));
         }
         let resp = req.send().await?;
         self.page(resp, page.cookie.clone()).await

@@ -2,7 +2,6 @@
 //! `oauth::authorize`. Never emits CORS headers (SECURITY.md A13).
 use super::{Request, Response, has_media_type, header_values};
 use crate::App;
-use crate::crypto::random_token;
 use crate::html;
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::{self, Outcome, Submission};
@@ -10,17 +9,49 @@ use crate::oauth::params::Params;
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::Body;
 
-/// Name of the cookie the login form is bound to.
+/// Name of the cookie the login form is bound to, on an `http` (loopback) issuer.
 pub const CSRF_COOKIE: &str = "oauth_csrf";
+/// Its name on an `https` issuer: the `__Host-` prefix makes browsers refuse it unless it is
+/// `Secure`, `Path=/` and host-only, so a sibling subdomain cannot plant or overwrite it.
+pub const CSRF_COOKIE_HOST: &str = "__Host-oauth_csrf";
 
-fn cookie(req: &Request) -> Option<&str> {
+/// The CSRF cookie's name for this issuer.
+pub fn csrf_cookie_name(app: &App) -> &'static str {
+    if app.settings.is_https() { CSRF_COOKIE_HOST } else { CSRF_COOKIE }
+}
+
+/// MAC of a CSRF cookie's random part under the form key: only this server mints values
+/// it will accept, so a value planted in the browser (a cookie-tossing sibling host, a
+/// man-in-the-middle on plain http elsewhere) is replaced, never adopted.
+fn csrf_mac(app: &App, nonce: &str) -> String {
+    use base64::Engine;
+    let tag = aws_lc_rs::hmac::sign(&app.form_key(), format!("oauth-core/csrf/v1|{nonce}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref().get(..16).unwrap_or_default())
+}
+
+/// A fresh CSRF cookie value: 128 random bits, a dot, their MAC.
+fn mint_csrf(app: &App) -> Result<String, OAuthError> {
+    use base64::Engine;
+    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(crate::crypto::random_bytes::<16>().map_err(OAuthError::server)?);
+    let mac = csrf_mac(app, &nonce);
+    Ok(format!("{nonce}.{mac}"))
+}
+
+/// The browser's CSRF cookie, if this server minted it (its MAC verifies).
+fn cookie<'r>(app: &App, req: &'r Request) -> Option<&'r str> {
+    let name = csrf_cookie_name(app);
     header_values(req, header::COOKIE)
         .into_iter()
         .flat_map(|h| h.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == CSRF_COOKIE)
+        .filter(|(k, _)| *k == name)
         .map(|(_, v)| v)
-        .filter(|v| v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .find(|v| {
+            v.split_once('.').is_some_and(|(nonce, mac)| {
+                nonce.len() == 22 && crate::crypto::ct_eq(mac.as_bytes(), csrf_mac(app, nonce).as_bytes())
+            })
+        })
 }
 
 fn html_response(status: StatusCode, body: String, form_target: Option<&str>) -> Response {
@@ -78,7 +109,8 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
     };
     if let Some(value) = new_cookie {
         let secure = if app.settings.is_https() { "; Secure" } else { "" };
-        let c = format!("{CSRF_COOKIE}={value}; Path=/oauth/authorize; HttpOnly; SameSite=Lax; Max-Age=3600{secure}");
+        let name = csrf_cookie_name(app);
+        let c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600{secure}");
         if let Ok(v) = HeaderValue::from_str(&c) {
             resp.headers_mut().insert(header::SET_COOKIE, v);
         }
@@ -86,12 +118,13 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
     resp
 }
 
-/// The CSRF cookie to bind a new form to: the browser's, or a fresh one to set.
-fn cookie_for_new_form(req: &Request) -> Result<(String, Option<String>), OAuthError> {
-    match cookie(req) {
+/// The CSRF cookie to bind a new form to: the browser's if this server minted it, or a
+/// fresh one to set.
+fn cookie_for_new_form(app: &App, req: &Request) -> Result<(String, Option<String>), OAuthError> {
+    match cookie(app, req) {
         Some(c) => Ok((c.to_owned(), None)),
         None => {
-            let fresh = random_token().map_err(OAuthError::server)?;
+            let fresh = mint_csrf(app)?;
             Ok((fresh.clone(), Some(fresh)))
         }
     }
@@ -99,7 +132,7 @@ fn cookie_for_new_form(req: &Request) -> Result<(String, Option<String>), OAuthE
 
 /// `GET /oauth/authorize`.
 pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let (csrf, new_cookie) = cookie_for_new_form(req)?;
+    let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
     let query = req.uri().query().unwrap_or("").as_bytes();
     let outcome = authorize::start(app, query, &csrf).await;
     Ok(render(app, outcome, StatusCode::FOUND, new_cookie.as_deref()))
@@ -129,13 +162,13 @@ pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthErro
     };
     if form.get("request").is_none() {
         // An authorization request by POST (OIDC Core §3.1.2.1): same as the GET.
-        let (csrf, new_cookie) = cookie_for_new_form(req)?;
+        let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
         let outcome = authorize::start(app, body, &csrf).await;
         return Ok(render(app, outcome, StatusCode::SEE_OTHER, new_cookie.as_deref()));
     }
     let submission = Submission {
         form: &form,
-        csrf_cookie: cookie(req),
+        csrf_cookie: cookie(app, req),
         same_origin: same_origin(app, req),
         source_ip: super::source_ip(req),
     };
