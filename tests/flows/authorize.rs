@@ -3,6 +3,9 @@
 use oauth_tests::harness::{CB, CHALLENGE, ISSUER, PASSWORD, Page, TestEnv, authz_query, str_field};
 use serde_json::json;
 
+/// A registration token: clients registered with it are trusted.
+const TOKEN: &str = "a-registration-token-for-tests";
+
 fn q(pairs: &[(&str, &str)]) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
@@ -189,7 +192,9 @@ async fn an_unknown_client_or_an_ambiguous_redirect_is_an_error_page() -> anyhow
 
 #[tokio::test]
 async fn later_errors_redirect_with_error_state_and_iss() -> anyhow::Result<()> {
-    let env = TestEnv::new().await?;
+    // Trusted clients (registered with the registration token); see
+    // `untrusted_clients_get_a_page_not_a_redirect_before_sign_in` for the others.
+    let env = TestEnv::with_vars(&[("OAUTH_REGISTRATION_TOKEN", TOKEN)]).await?;
     let (id, _) = env.web_client("openid data:read").await?;
     let (svc, _) = env.service_client("data:read").await?;
     let base = |extra: &[(&str, &str)]| {
@@ -277,7 +282,7 @@ async fn later_errors_redirect_with_error_state_and_iss() -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn reflected_values_cannot_split_headers() -> anyhow::Result<()> {
-    let env = TestEnv::new().await?;
+    let env = TestEnv::with_vars(&[("OAUTH_REGISTRATION_TOKEN", TOKEN)]).await?;
     let (id, _) = env.web_client("openid").await?;
     let query =
         q(&[("client_id", &id), ("redirect_uri", CB), ("state", "a\r\nSet-Cookie: x=1"), ("response_type", "token")]);
@@ -536,5 +541,40 @@ async fn the_csrf_cookie_is_host_prefixed_and_a_planted_value_is_replaced() -> a
         .send()
         .await?;
     assert!(again.headers().get("set-cookie").is_none(), "a valid cookie is not replaced");
+    Ok(())
+}
+
+/// RFC 9700 §4.11.2: with open registration anyone can register `https://evil.example/x`
+/// and use an invalid request to bounce users off the issuer's domain. A client registered
+/// without the registration token gets a page naming the error and the host instead, with a
+/// link carrying what the redirect would have; after sign-in, errors redirect as usual.
+#[tokio::test]
+async fn untrusted_clients_get_a_page_not_a_redirect_before_sign_in() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let evil = "https://evil.example/x";
+    let c = env.register_client(json!({"redirect_uris": [evil], "scope": "openid"})).await?;
+    let id = str_field(&c, "client_id")?;
+    let stored = env.app.clients.client(&id).await?.ok_or_else(|| anyhow::anyhow!("no client"))?;
+    assert!(!stored.trusted, "open registration makes untrusted clients");
+    let query = q(&[("client_id", &id), ("redirect_uri", evil), ("state", "s"), ("response_type", "token")]);
+    let page = env.authorize(&query).await?;
+    assert_eq!(page.status, 400, "{}", page.html);
+    assert!(page.location().is_none(), "no automatic redirect");
+    assert!(page.html.contains("evil.example"), "names the host");
+    assert!(page.html.contains("href=\"https://evil.example/x?error=unsupported_response_type"), "{}", page.html);
+    assert!(page.html.contains("state=s") && page.html.contains("iss=https"), "{}", page.html);
+    // After sign-in (here: the user denies) the client gets its redirect as usual.
+    let ok = env.authorize(&authz_query(&id, Some(evil), "openid", "s")).await?;
+    assert_eq!(ok.status, 200);
+    let denied = env.submit(&ok, "alice", PASSWORD, "deny").await?;
+    assert_eq!(denied.status, 303);
+    assert_eq!(denied.location_param("error").as_deref(), Some("access_denied"));
+    // The same request from a trusted client (registration token) redirects at once.
+    let env = TestEnv::with_vars(&[("OAUTH_REGISTRATION_TOKEN", TOKEN)]).await?;
+    let c = env.register_client(json!({"redirect_uris": [evil], "scope": "openid"})).await?;
+    let id = str_field(&c, "client_id")?;
+    let query = q(&[("client_id", &id), ("redirect_uri", evil), ("state", "s"), ("response_type", "token")]);
+    assert_eq!(env.authorize(&query).await?.status, 302);
     Ok(())
 }

@@ -127,6 +127,7 @@ async fn client_round_trip(s: Stores) -> Result<()> {
         scope: ScopeSet::client_default(),
         id_token_signed_response_alg: "RS256".into(),
         created_at: 1_800_000_000,
+        trusted: true,
     };
     s.clients.create_client(&c).await?;
     ensure!(s.clients.client("cl_1").await?.as_ref() == Some(&c), "round trip");

@@ -58,6 +58,9 @@ pub struct TestEnv {
     pub clock: Arc<FixedClock>,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// `OAUTH_REGISTRATION_TOKEN` when the test configured one: [`TestEnv::register_client`]
+    /// presents it, so its clients are trusted.
+    pub registration_token: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -129,7 +132,8 @@ impl TestEnv {
             let _ = rx.await;
         }));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        Ok(Self { base, app, faults, clock, http, shutdown: Some(tx) })
+        let registration_token = map.get("OAUTH_REGISTRATION_TOKEN").cloned();
+        Ok(Self { base, app, faults, clock, http, registration_token, shutdown: Some(tx) })
     }
 
     /// Absolute URL of `path` on this server.
@@ -157,7 +161,11 @@ impl TestEnv {
     /// # Errors
     /// Any status but 201.
     pub async fn register_client(&self, metadata: Value) -> Result<Value> {
-        let r = self.http.post(self.url("/register_client")).json(&metadata).send().await?;
+        let mut req = self.http.post(self.url("/register_client")).json(&metadata);
+        if let Some(t) = &self.registration_token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await?;
         let status = r.status();
         let body: Value = r.json().await?;
         ensure!(status == 201, "register_client: {status} {body}");

@@ -135,7 +135,8 @@ async fn main() -> anyhow::Result<()> {
                 id_token_signed_response_alg: None,
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let created = create_client(&store, &metadata, now)
+            // The operator made it: trusted.
+            let created = create_client(&store, &metadata, now, true)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code(), e.description()))?;
             serde_json::to_value(created)?

@@ -87,6 +87,12 @@ pub struct Client {
     pub id_token_signed_response_alg: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Registered with the registration token or by the operator (`oauth-admin`): its
+    /// redirect URIs were vouched for, so authorization errors before sign-in may redirect
+    /// to them. A client from open registration gets a page instead (RFC 9700 §4.11.2).
+    /// Absent in records from before this flag: untrusted.
+    #[serde(default)]
+    pub trusted: bool,
 }
 
 impl Client {

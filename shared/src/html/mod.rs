@@ -34,6 +34,24 @@ struct ErrorTemplate<'a> {
     css: &'static str,
 }
 
+#[derive(Template)]
+#[template(path = "error_link.html")]
+struct ErrorLinkTemplate<'a> {
+    message: &'a str,
+    host: &'a str,
+    link: &'a str,
+    css: &'static str,
+}
+
+/// Render the error page of a client from open registration: the error, and a link back to
+/// the application at `host`.
+///
+/// # Errors
+/// Template rendering failed.
+pub fn error_link(message: &str, host: &str, link: &str) -> Result<String, askama::Error> {
+    ErrorLinkTemplate { message, host, link, css: CSS }.render()
+}
+
 /// Render the login and consent page, posting to `action`.
 ///
 /// # Errors

@@ -78,6 +78,10 @@ fn error_page(message: &str) -> Response {
 fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: Option<&str>) -> Response {
     let mut resp = match outcome {
         Outcome::ErrorPage(message) => error_page(&message),
+        Outcome::ErrorLink { message, host, link } => match html::error_link(&message, &host, &link) {
+            Ok(body) => html_response(StatusCode::BAD_REQUEST, body, None),
+            Err(_) => error_page(&message),
+        },
         Outcome::Unavailable => {
             let body = html::error("The service is temporarily unavailable. Try again in a moment.")
                 .unwrap_or_else(|_| "Temporarily unavailable.".to_owned());

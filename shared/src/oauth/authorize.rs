@@ -31,6 +31,18 @@ pub enum Outcome {
     Unavailable,
     /// The login and consent page, with the HTTP status to send (200, 401 or 429).
     Login(Box<LoginPage>, u16),
+    /// An authorization error for a client from open registration, before anyone signed in:
+    /// a page that names the error and where the link goes, instead of a redirect (RFC 9700
+    /// §4.11.2: anyone could register a redirect URI and use the issuer's domain to bounce
+    /// users there): 400.
+    ErrorLink {
+        /// The error's description.
+        message: Description,
+        /// The host the link leads to.
+        host: String,
+        /// The redirect URI with `error`, `state` and `iss`, as a redirect would carry them.
+        link: String,
+    },
 }
 
 /// Everything the login and consent page shows.
@@ -155,7 +167,18 @@ pub async fn start(app: &App, raw: &[u8], csrf_cookie: &str) -> Outcome {
                 Err(_) => Outcome::Unavailable,
             }
         }
-        Err(e) => error_redirect(app, &redirect, &e, state),
+        Err(e) if client.trusted => error_redirect(app, &redirect, &e, state),
+        Err(e) => match error_redirect(app, &redirect, &e, state) {
+            Outcome::Redirect(link) => Outcome::ErrorLink {
+                message: e.description(),
+                host: url::Url::parse(&redirect)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| redirect.split(':').next().unwrap_or_default().to_owned()),
+                link,
+            },
+            other => other,
+        },
     }
 }
 

@@ -196,10 +196,14 @@ pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
 /// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
 #[tracing::instrument(skip_all)]
 pub async fn register_client(app: &App, body: &ClientMetadata) -> Result<ClientRegistered, OAuthError> {
-    create_client(app.clients.as_ref(), body, app.clock.now().unix_timestamp()).await
+    // The endpoint has checked the registration token when one is configured: then the
+    // registrant is known and the client trusted; open registration makes anyone's client.
+    let trusted = app.requires_registration_token();
+    create_client(app.clients.as_ref(), body, app.clock.now().unix_timestamp(), trusted).await
 }
 
-/// Validate metadata and store a new client in `clients` (the endpoint, and the admin tool).
+/// Validate metadata and store a new client in `clients` (the endpoint, and the admin tool,
+/// whose clients are `trusted`).
 ///
 /// # Errors
 /// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
@@ -207,6 +211,7 @@ pub async fn create_client(
     clients: &dyn ClientStore,
     body: &ClientMetadata,
     now: i64,
+    trusted: bool,
 ) -> Result<ClientRegistered, OAuthError> {
     let m = validate(body)?;
     let secret = match m.auth_method {
@@ -225,6 +230,7 @@ pub async fn create_client(
             scope: m.scope.clone(),
             id_token_signed_response_alg: m.id_token_alg.clone(),
             created_at: now,
+            trusted,
         };
         match clients.create_client(&client).await {
             Ok(()) => {

@@ -280,6 +280,7 @@ mod tests {
             scope: ScopeSet::client_default(),
             id_token_signed_response_alg: "RS256".into(),
             created_at: 1,
+            trusted: true,
         };
         let item = Item::from(&c);
         assert_eq!(item.get(PK), Some(&s("CLIENT#cl_1")));
