@@ -24,6 +24,48 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Default)]
 pub struct ScopeRules {
     routes: Vec<(String, ScopeSet)>,
+    revocation: Revocation,
+}
+
+/// Whether the authorizer checks revocation (`AUTHORIZER_REVOCATION`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Revocation {
+    /// `on` (the default): a revoked token is refused; needs the issuer's table.
+    #[default]
+    Checked,
+    /// `off`: a copy in another account without access to the table. A revoked token
+    /// keeps passing until it expires; logged as a warning at start.
+    Off,
+}
+
+impl Revocation {
+    /// Whether an authorizer may start with this mode over `store`: checking revocation
+    /// needs the issuer's table.
+    ///
+    /// # Errors
+    /// `Checked` without a store, naming what to set.
+    pub fn check_store(self, store: &crate::runtime::StoreChoice) -> Result<(), String> {
+        if self == Self::Checked && *store == crate::runtime::StoreChoice::None {
+            return Err("the revocation check needs the issuer's table (TABLE_NAME); \
+                        set AUTHORIZER_REVOCATION=off to run without it"
+                .into());
+        }
+        Ok(())
+    }
+
+    /// `AUTHORIZER_REVOCATION`: `on` (default) or `off`.
+    ///
+    /// # Errors
+    /// Another value.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        match get("AUTHORIZER_REVOCATION").as_deref().map(str::trim) {
+            None | Some("" | "on") => Ok(Self::Checked),
+            Some("off") => Ok(Self::Off),
+            Some(v) => {
+                Err(ConfigError::Invalid { name: "AUTHORIZER_REVOCATION", reason: format!("{v:?} is not on or off") })
+            }
+        }
+    }
 }
 
 impl ScopeRules {
@@ -55,6 +97,16 @@ impl ScopeRules {
             return Err(invalid("no rule: every request would be denied".into()));
         }
         Ok(rules)
+    }
+
+    /// The same rules with this revocation mode.
+    #[must_use]
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        if revocation == Revocation::Off {
+            tracing::warn!("AUTHORIZER_REVOCATION=off: revoked tokens pass until they expire (no revocation check)");
+        }
+        self.revocation = revocation;
+        self
     }
 
     /// The scopes `route` needs, if it may be reached at all.
@@ -89,7 +141,11 @@ pub enum Decision {
 /// Decide for a route, given every `Authorization` value the request carried.
 pub async fn decide(app: &App, rules: &ScopeRules, authorization: &[&str], route: &str) -> Decision {
     let Ok(token) = access::bearer_token(authorization) else { return Decision::Unauthorized };
-    let Ok(claims) = access::authenticate(app, token).await else { return Decision::Unauthorized };
+    let verified = match rules.revocation {
+        Revocation::Checked => access::authenticate(app, token).await,
+        Revocation::Off => access::verify_cached(app, token).await,
+    };
+    let Ok(claims) = verified else { return Decision::Unauthorized };
     let Some(required) = rules.required(route) else { return Decision::Forbidden(claims) };
     let granted = ScopeSet::parse(&claims.scope).unwrap_or_default();
     if required.is_subset_of(&granted) { Decision::Allow(claims) } else { Decision::Forbidden(claims) }
@@ -203,6 +259,30 @@ mod tests {
         {
             assert!(ScopeRules::parse(bad).is_err(), "{bad:?}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn revocation_is_on_unless_turned_off_by_name_and_needs_a_table() -> Result<(), ConfigError> {
+        use crate::runtime::{Backends, StoreChoice};
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        };
+        assert_eq!(Revocation::from_lookup(vars(&[]))?, Revocation::Checked);
+        assert_eq!(Revocation::from_lookup(vars(&[("AUTHORIZER_REVOCATION", "off")]))?, Revocation::Off);
+        assert!(Revocation::from_lookup(vars(&[("AUTHORIZER_REVOCATION", "no")])).is_err());
+        let jwks = [("OAUTH_KEYS", "jwks"), ("AUTHORIZER_JWKS_URL", "https://as.example/.well-known/jwks.json")];
+        // Another account's copy without a table: it starts only with revocation off.
+        let off: &'static [(&str, &str)] = Box::leak(Box::new([jwks[0], jwks[1], ("AUTHORIZER_REVOCATION", "off")]));
+        let b = Backends::from_lookup(vars(off), true)?;
+        assert_eq!(b.store, StoreChoice::None);
+        assert!(Revocation::Off.check_store(&b.store).is_ok());
+        assert!(Revocation::Checked.check_store(&StoreChoice::None).is_err());
+        let on: &'static [(&str, &str)] = Box::leak(Box::new(jwks));
+        assert!(Backends::from_lookup(vars(on), true).is_err(), "no table and revocation on: TABLE_NAME is missing");
+        let table: &'static [(&str, &str)] =
+            Box::leak(Box::new([jwks[0], jwks[1], ("TABLE_NAME", "arn:aws:dynamodb:us-east-1:111:table/oauth")]));
+        assert!(matches!(Backends::from_lookup(vars(table), true)?.store, StoreChoice::DynamoDb(_)));
         Ok(())
     }
 

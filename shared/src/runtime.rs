@@ -67,6 +67,8 @@ pub enum StoreChoice {
     Sqlite(PathBuf),
     /// DynamoDB table.
     DynamoDb(String),
+    /// No store (`OAUTH_STORE=none`): a verify-only authorizer with `AUTHORIZER_REVOCATION=off`.
+    None,
 }
 
 /// Where the signing keys live.
@@ -136,13 +138,21 @@ impl Backends {
             get("OAUTH_DATA_DIR")
                 .unwrap_or_else(|| if aws_default { "/tmp/oauth-data".into() } else { "./.oauth-data".into() }),
         );
-        let store = match get("OAUTH_STORE").as_deref().unwrap_or(if aws_default { "dynamodb" } else { "sqlite" }) {
+        // An authorizer told not to check revocation needs no table.
+        let no_revocation = get("AUTHORIZER_REVOCATION").as_deref() == Some("off") && get("TABLE_NAME").is_none();
+        let default_store = match (aws_default, no_revocation) {
+            (true, true) => "none",
+            (true, false) => "dynamodb",
+            (false, _) => "sqlite",
+        };
+        let store = match get("OAUTH_STORE").as_deref().unwrap_or(default_store) {
             "sqlite" => StoreChoice::Sqlite(data_dir.clone()),
             "dynamodb" => StoreChoice::DynamoDb(get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?),
+            "none" => StoreChoice::None,
             other => {
                 return Err(ConfigError::Invalid {
                     name: "OAUTH_STORE",
-                    reason: format!("{other:?} is not sqlite or dynamodb"),
+                    reason: format!("{other:?} is not sqlite, dynamodb or none"),
                 });
             }
         };
@@ -266,6 +276,7 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
             let ddb = aws_sdk_dynamodb::Client::new(aws.as_ref().context("AWS configuration missing")?);
             Stores::all(Arc::new(DynamoStore::new(ddb, table.clone())))
         }
+        StoreChoice::None => Stores::all(Arc::new(crate::store::NoStore)),
     };
     let (source, ttl): (Arc<dyn KeySource>, Option<i64>) = match &backends.keys {
         KeysChoice::File(dir) => {

@@ -202,6 +202,25 @@ async fn rest_events_answer_unauthorized_for_expired_and_revoked_tokens() -> any
     Ok(())
 }
 
+/// With `AUTHORIZER_REVOCATION=off` (a copy without the issuer's table) a revoked token
+/// still passes: the explicit trade-off; by default it is refused.
+#[tokio::test]
+async fn revocation_off_is_explicit_and_skips_the_check() -> anyhow::Result<()> {
+    use oauth_core::authorizer::Revocation;
+    let env = TestEnv::new().await?;
+    let (id, secret) = env.service_client("data:read").await?;
+    let t = Tokens { read: env.cc_token(&id, &secret, None).await?, other_audience: String::new() };
+    env.post_form_basic("/oauth/revoke", &id, &secret, &[("token", &t.read)]).await?;
+    let ev = event(include_str!("../../events/authorizer-v2-valid.json"), &t)?;
+    let checked = ScopeRules::parse(RULES)?;
+    let r = handle_event(&env.app, &checked, ev.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(r["isAuthorized"], false);
+    let off = ScopeRules::parse(RULES)?.with_revocation(Revocation::Off);
+    let r = handle_event(&env.app, &off, ev).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(r["isAuthorized"], true, "no revocation check when turned off");
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_authorizer_in_another_account_verifies_with_the_jwks_url() -> anyhow::Result<()> {
     let issuer_env = TestEnv::new().await?;

@@ -86,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
     match &backends.store {
         StoreChoice::Sqlite(dir) => println!("data:      {} (SQLite)", dir.join("oauth.db").display()),
         StoreChoice::DynamoDb(table) => println!("data:      DynamoDB table {table}"),
+        StoreChoice::None => println!("data:      none (every request that needs data fails)"),
     }
     match &backends.keys {
         KeysChoice::File(dir) => println!("keys:      {}", dir.join("signing-keys.json").display()),

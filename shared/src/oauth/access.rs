@@ -74,6 +74,19 @@ pub fn bearer_token<'a>(headers: &[&'a str]) -> Result<&'a str, OAuthError> {
 /// # Errors
 /// `invalid_token` for a bad, expired or revoked token; a store failure as 503.
 pub async fn authenticate(app: &App, token: &str) -> Result<AccessClaims, OAuthError> {
+    let claims = verify_cached(app, token).await?;
+    if app.tokens.is_revoked(&claims.jti, claims.fam.as_deref(), app.clock.now()).await.map_err(store_failure)? {
+        return Err(OAuthError::InvalidToken("the access token has been revoked".into()));
+    }
+    Ok(claims)
+}
+
+/// Verify an access token (signature, claims), through the verified-token cache, without
+/// the revocation check: only for a verifier explicitly configured not to check it.
+///
+/// # Errors
+/// `invalid_token` for a bad or expired token.
+pub async fn verify_cached(app: &App, token: &str) -> Result<AccessClaims, OAuthError> {
     let now = app.clock.now().unix_timestamp();
     let key = sha256(token.as_bytes());
     let generation = app.key_ring.generation();
@@ -88,9 +101,6 @@ pub async fn authenticate(app: &App, token: &str) -> Result<AccessClaims, OAuthE
             c
         }
     };
-    if app.tokens.is_revoked(&claims.jti, claims.fam.as_deref(), app.clock.now()).await.map_err(store_failure)? {
-        return Err(OAuthError::InvalidToken("the access token has been revoked".into()));
-    }
     Ok(claims)
 }
 

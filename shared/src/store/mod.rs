@@ -2,10 +2,12 @@
 //! own. Their doc comments are the contract; the conformance suite in the tests crate is
 //! its executable form and runs against every implementation.
 pub mod dynamodb;
+mod none;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use dynamodb::DynamoStore;
+pub use none::NoStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

@@ -1,0 +1,99 @@
+//! `OAUTH_STORE=none`: no store at all, for a verify-only authorizer in another account
+//! that was told not to check revocation (`AUTHORIZER_REVOCATION=off`). Every call fails
+//! (a 503 where one is made), so nothing can quietly succeed without data.
+use super::{ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, ThrottleStore, TokenStore, UserStore};
+use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// The store that holds nothing and refuses every call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoStore;
+
+fn none<T>() -> Result<T, StoreError> {
+    Err(StoreError::Backend(anyhow::anyhow!("no store is configured (OAUTH_STORE=none)")))
+}
+
+#[async_trait]
+impl UserStore for NoStore {
+    async fn create_user(&self, _: &User) -> Result<(), StoreError> {
+        none()
+    }
+    async fn user_by_username(&self, _: &str) -> Result<Option<User>, StoreError> {
+        none()
+    }
+    async fn user_by_sub(&self, _: &str) -> Result<Option<User>, StoreError> {
+        none()
+    }
+    async fn update_password_hash(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl ClientStore for NoStore {
+    async fn create_client(&self, _: &Client) -> Result<(), StoreError> {
+        none()
+    }
+    async fn client(&self, _: &str) -> Result<Option<Client>, StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl CodeStore for NoStore {
+    async fn put_code(&self, _: &AuthCode) -> Result<(), StoreError> {
+        none()
+    }
+    async fn code(&self, _: &str) -> Result<Option<AuthCode>, StoreError> {
+        none()
+    }
+    async fn consume_code(&self, _: &str, _: i64, _: &str, _: Option<&RefreshRecord>) -> Result<Consume, StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl TokenStore for NoStore {
+    async fn refresh(&self, _: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        none()
+    }
+    async fn rotate_refresh(&self, _: &str, _: &RefreshRecord, _: i64) -> Result<Rotate, StoreError> {
+        none()
+    }
+    async fn revoke_family(&self, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {
+        none()
+    }
+    async fn revoke_jti(&self, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {
+        none()
+    }
+    async fn is_revoked(&self, _: &str, _: Option<&str>, _: OffsetDateTime) -> Result<bool, StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl DataStore for NoStore {
+    async fn put_item(&self, _: &DataItem) -> Result<(), StoreError> {
+        none()
+    }
+    async fn items_for(&self, _: &str, _: usize) -> Result<Vec<DataItem>, StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for NoStore {
+    async fn hit(&self, _: &str, _: i64, _: OffsetDateTime) -> Result<u32, StoreError> {
+        none()
+    }
+    async fn count(&self, _: &str, _: OffsetDateTime) -> Result<u32, StoreError> {
+        none()
+    }
+    async fn reset(&self, _: &str) -> Result<(), StoreError> {
+        none()
+    }
+    async fn forgive(&self, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {
+        none()
+    }
+}
