@@ -14,10 +14,11 @@ stack_pid=""
 stop_stack() { if [ -n "$stack_pid" ]; then kill "$stack_pid" 2>/dev/null || true; wait "$stack_pid" 2>/dev/null || true; fi; }
 trap 'stop_stack; rm -rf "$work"' EXIT
 # The harness raises only what it must for itself: API Gateway's per-route throttles (all
-# callers together) and the key cache, so a rotation shows within seconds. Per-address
+# callers together), and shortens the key cache and the publication delay (kept longer than
+# the cache, as in production) so a rotation shows within seconds. Per-address
 # limits stay at their defaults (each test talks from its own loopback address).
 .venv/bin/python infra/stack --dir "$work" --port 0 --example-port 0 \
-  --param CorsAllowedOrigins=http://127.0.0.1:9999 --param KeysCacheSeconds=10 \
+  --param CorsAllowedOrigins=http://127.0.0.1:9999 --param KeysCacheSeconds=10 --param KeyPublishDelaySeconds=15 \
   --param SensitiveRouteBurstLimit=1000 --param SensitiveRouteRateLimit=1000 >"$work/stack.out" 2>&1 &
 stack_pid=$!
 for _ in $(seq 600); do

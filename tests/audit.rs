@@ -109,7 +109,7 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() -> anyhow::Result
     let rotated = match emulator().await? {
         Some(cfg) => {
             let (sm, sid) = fresh_key_secret(&cfg, &KeySetDoc::generate(&oauth_core::aws::KEY_SET_ALGS)?).await?;
-            oauth_core::aws::rotate_key_secret(&sm, &sid, None, &oauth_core::aws::KEY_SET_ALGS).await?;
+            oauth_core::aws::rotate_key_secret(&sm, &sid, None, &oauth_core::aws::KEY_SET_ALGS, 0).await?;
             true
         }
         None => false,

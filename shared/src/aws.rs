@@ -211,20 +211,18 @@ pub async fn rotate_key_secret(
     secret_id: &str,
     public_secret_id: Option<&str>,
     algs: &[SigningAlg],
+    publish_delay: i64,
 ) -> anyhow::Result<String> {
-    let doc = KeySetDoc::generate(algs)?;
+    let (current, previous) =
+        tokio::join!(stage_doc(sm, secret_id, "AWSCURRENT"), stage_doc(sm, secret_id, "AWSPREVIOUS"));
+    let current = current?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let doc = crate::keys::next_key_set(current.as_ref(), algs, now, publish_delay)?;
     let kid = doc.keys.first().map(|k| k.kid.clone()).unwrap_or_default();
-    let current = match public_secret_id {
-        Some(public) => {
-            let (current, previous) =
-                tokio::join!(stage_doc(sm, secret_id, "AWSCURRENT"), stage_doc(sm, secret_id, "AWSPREVIOUS"));
-            let current = current?;
-            let docs: Vec<KeySetDoc> = [Some(doc.clone()), current.clone(), previous?].into_iter().flatten().collect();
-            publish_public_keys(sm, public, &docs, false).await?;
-            current
-        }
-        None => None,
-    };
+    if let Some(public) = public_secret_id {
+        let docs: Vec<KeySetDoc> = [Some(doc.clone()), current.clone(), previous?].into_iter().flatten().collect();
+        publish_public_keys(sm, public, &docs, false).await?;
+    }
     sm.put_secret_value()
         .secret_id(secret_id)
         .secret_string(serde_json::to_string(&doc)?)

@@ -27,6 +27,7 @@ pub async fn step(
     step: &str,
     algs: &[SigningAlg],
     public_secret_id: Option<&str>,
+    publish_delay: i64,
 ) -> anyhow::Result<()> {
     let meta = sm
         .describe_secret()
@@ -54,7 +55,10 @@ pub async fn step(
             if pending(sm, secret_id, token).await?.is_some() {
                 return Ok(());
             }
-            let doc = KeySetDoc::generate(algs)?;
+            // Published from setSecret on, signing only `publish_delay` later: by then every
+            // verifier has reloaded the public keys and every JWKS cache has expired.
+            let current = stage_doc(sm, secret_id, "AWSCURRENT").await?;
+            let doc = crate::keys::next_key_set(current.as_ref(), algs, unix_now(), publish_delay)?;
             sm.put_secret_value()
                 .secret_id(secret_id)
                 .client_request_token(token)
@@ -63,7 +67,7 @@ pub async fn step(
                 .send()
                 .await
                 .with_context(|| format!("Failed to store the pending key set of {secret_id}"))?;
-            tracing::info!(event = "key_rotation_created", secret_id, kid = ?doc.keys.first().map(|k| &k.kid), "new key set pending");
+            tracing::info!(event = "key_rotation_created", secret_id, kid = ?doc.keys.first().map(|k| &k.kid), signs_from = ?doc.keys.first().map(|k| k.not_before), "new key set pending");
         }
         // The private keys live only in this secret; their public halves are published
         // before they can sign (AWSCURRENT has not moved yet), next to the keys that sign
@@ -80,9 +84,11 @@ pub async fn step(
         "testSecret" => {
             let set = KeySet::from_doc(&pending_doc(sm, secret_id, token).await?)?;
             for alg in algs {
-                let kid =
-                    set.signing_kid(*alg).with_context(|| format!("pending key set cannot sign {}", alg.as_str()))?;
-                let token = set.sign(*alg, "JWT", br#"{"test":true}"#)?;
+                let kid = set
+                    .signing_kid_at(*alg, i64::MAX)
+                    .with_context(|| format!("pending key set cannot sign {}", alg.as_str()))?;
+                // The newest keys, whenever they start signing.
+                let token = set.sign_at(*alg, "JWT", br#"{"test":true}"#, i64::MAX)?;
                 let vk = set.verify_key(kid).context("pending key set cannot verify its own kid")?;
                 let mut v = jsonwebtoken::Validation::new(vk.alg);
                 v.required_spec_claims.clear();
@@ -136,6 +142,10 @@ pub async fn step(
 }
 
 /// The pending version's key set, which must be one.
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 async fn pending_doc(sm: &Sm, secret_id: &str, token: &str) -> anyhow::Result<KeySetDoc> {
     let json = pending(sm, secret_id, token).await?.with_context(|| format!("{secret_id} has no pending value"))?;
     serde_json::from_str::<KeySetDoc>(&json)

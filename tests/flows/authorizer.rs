@@ -285,6 +285,7 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
                 &ev.step,
                 &oauth_core::aws::KEY_SET_ALGS,
                 None,
+                0,
             )
             .await?;
         }
@@ -311,10 +312,11 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
         "finishSecret",
         &oauth_core::aws::KEY_SET_ALGS,
         None,
+        0,
     )
     .await;
     assert!(bad.is_err());
-    let bad = oauth_core::rotation::step(&sm, &secret, "x", "dance", &oauth_core::aws::KEY_SET_ALGS, None).await;
+    let bad = oauth_core::rotation::step(&sm, &secret, "x", "dance", &oauth_core::aws::KEY_SET_ALGS, None, 0).await;
     assert!(bad.is_err());
     Ok(())
 }

@@ -64,7 +64,7 @@ async fn key_rotation_keeps_old_tokens_valid_and_retires_the_oldest_keys() -> an
     let k1 = decode_unverified(&at1)?.0["kid"].as_str().unwrap_or_default().to_owned();
 
     // Rotation 1: K2 becomes AWSCURRENT, K1 AWSPREVIOUS.
-    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS).await?;
+    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS, 0).await?;
     assert_eq!(decode_unverified(&env.cc_token(&id, &s, None).await?)?.0["kid"], k1.as_str(), "cache TTL not over yet");
     env.clock.advance(300);
     let at2 = env.cc_token(&id, &s, None).await?;
@@ -74,7 +74,7 @@ async fn key_rotation_keeps_old_tokens_valid_and_retires_the_oldest_keys() -> an
     assert_eq!(env.get_bearer("/api/data", &at1).await?.status(), 200, "signed before the rotation, still valid");
 
     // Rotation 2: K3 current, K2 previous, K1 retired.
-    let k3 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS).await?;
+    let k3 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS, 0).await?;
     env.clock.advance(300);
     let at3 = env.cc_token(&id, &s, None).await?;
     assert_eq!(decode_unverified(&at3)?.0["kid"], k3.as_str());
@@ -93,7 +93,7 @@ async fn a_container_started_after_a_rotation_loads_the_previous_keys_when_neede
     let (id, s) = before.service_client("data:read").await?;
     let old = before.cc_token(&id, &s, None).await?;
     let k1 = decode_unverified(&old)?.0["kid"].as_str().unwrap_or_default().to_owned();
-    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS).await?;
+    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS, 0).await?;
     // New containers start with AWSCURRENT only (one Secrets Manager call)...
     let fresh = || TestEnv::with_keys(Arc::new(SecretsManagerKeys::new(sm.clone(), secret.clone())), Some(300));
     let verifier = fresh().await?;
@@ -115,7 +115,7 @@ async fn a_token_from_a_newer_key_triggers_one_rate_limited_refresh() -> anyhow:
     let counting =
         Arc::new(Counting { inner: SecretsManagerKeys::new(sm.clone(), secret.clone()), loads: AtomicUsize::new(0) });
     let a = TestEnv::with_keys(counting.clone(), Some(3600)).await?;
-    oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS).await?;
+    oauth_core::aws::rotate_key_secret(&sm, &secret, None, &oauth_core::aws::KEY_SET_ALGS, 0).await?;
     let b = TestEnv::with_keys(Arc::new(SecretsManagerKeys::new(sm, secret)), Some(3600)).await?;
     // B's token carries the new kid. A resource server on A's keys must accept it.
     let claims = a.valid_claims("usr_x", "cl_x", "data:read");
@@ -205,7 +205,7 @@ async fn rotation_step(
     step: &str,
     public: &str,
 ) -> anyhow::Result<()> {
-    oauth_core::rotation::step(sm, secret, version, step, &oauth_core::aws::KEY_SET_ALGS, Some(public)).await
+    oauth_core::rotation::step(sm, secret, version, step, &oauth_core::aws::KEY_SET_ALGS, Some(public), 0).await
 }
 
 /// Every step of a rotation, as Secrets Manager calls them.
@@ -407,11 +407,11 @@ async fn bootstrap_and_admin_rotation_keep_the_public_key_document_in_step() -> 
     assert_eq!(public_kids(&sm, &public).await?, k1);
     let again = oauth_core::aws::ensure_key_secret(&sm, &secret, Some(&public), &algs).await?;
     assert_eq!(again.public, Some(oauth_core::aws::Published::Unchanged), "idempotent");
-    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, Some(&public), &algs).await?;
+    let k2 = oauth_core::aws::rotate_key_secret(&sm, &secret, Some(&public), &algs, 0).await?;
     let current = stage_kids(&sm, &secret, "AWSCURRENT").await?;
     assert_eq!(current.first(), Some(&k2));
     assert_eq!(public_kids(&sm, &public).await?, [current.clone(), k1.clone()].concat());
-    oauth_core::aws::rotate_key_secret(&sm, &secret, Some(&public), &algs).await?;
+    oauth_core::aws::rotate_key_secret(&sm, &secret, Some(&public), &algs, 0).await?;
     let newest = stage_kids(&sm, &secret, "AWSCURRENT").await?;
     assert_eq!(public_kids(&sm, &public).await?, [newest, current].concat(), "K1 retired");
     // A public document that fell behind (or was deleted) is brought in step by bootstrap.
@@ -494,5 +494,64 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
     };
     let sealed = seal(&a.form_key(), &pending)?;
     assert_eq!(open(&b.form_key(), &sealed, 0), Some(pending));
+    Ok(())
+}
+
+/// Pre-publication (security review L7): a rotation publishes the new keys at setSecret and
+/// they sign only `KEY_PUBLISH_DELAY_SECONDS` later, so a verifier that reloads on its cache
+/// TTL knows the new key before any token uses it, and never meets an unknown kid.
+#[tokio::test]
+async fn a_new_key_signs_only_after_its_publish_delay_so_verifiers_know_it_first() -> anyhow::Result<()> {
+    let Some(cfg) = emulator().await? else { return Ok(()) };
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let (secret, public) = (unique("delay-private"), unique("delay-public"));
+    sm.create_secret().name(&secret).secret_string(PLACEHOLDER).send().await?;
+    sm.create_secret().name(&public).secret_string(r#"{"keys":[]}"#).send().await?;
+    let delayed = |version: &'static str| {
+        let (sm, secret, public) = (sm.clone(), secret.clone(), public.clone());
+        async move {
+            for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+                let algs = &oauth_core::aws::KEY_SET_ALGS;
+                oauth_core::rotation::step(&sm, &secret, version, step, algs, Some(&public), 900).await?;
+            }
+            anyhow::Ok(())
+        }
+    };
+    // The first key set signs at once: nothing else could.
+    delayed("00000000-0000-4000-8000-00000000d001").await?;
+    let k1 = stage_kids(&sm, &secret, "AWSCURRENT").await?;
+    let signer = TestEnv::with_keys(Arc::new(SecretsManagerKeys::new(sm.clone(), secret.clone())), Some(300)).await?;
+    let (id, s) = signer.service_client("data:read").await?;
+    let kid_of = |t: &str| decode_unverified(t).map(|(h, _)| h["kid"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(kid_of(&signer.cc_token(&id, &s, None).await?)?, k1.first().cloned().unwrap_or_default());
+    let verifier = verify_only(&sm, &public, signer.clock.clone()).await?;
+
+    delayed("00000000-0000-4000-8000-00000000d002").await?;
+    let current = stage_kids(&sm, &secret, "AWSCURRENT").await?;
+    assert_eq!(current.len(), 4, "the new keys, then the ones that sign until they take over: {current:?}");
+    let k2 = current.first().cloned().unwrap_or_default();
+    assert_eq!(current.get(2..), k1.get(..), "the signing keys are carried over");
+    // Both processes reload after their TTL: the token function still signs with K1, and
+    // the verifier already holds K2.
+    signer.clock.advance(300);
+    let now = signer.clock.now().unix_timestamp();
+    assert_eq!(kid_of(&signer.cc_token(&id, &s, None).await?)?, k1.first().cloned().unwrap_or_default(), "not yet");
+    verifier.key_ring.refresh_if_stale(now).await;
+    assert!(verifier.keys().verify_key(&k2).is_some(), "published before it signs");
+    // After the delay the new key signs, and the verifier needs no reload to accept it.
+    signer.clock.advance(700);
+    let after = signer.cc_token(&id, &s, None).await?;
+    assert_eq!(kid_of(&after)?, k2);
+    let generation = verifier.key_ring.generation();
+    assert!(verifies(&verifier, &after, signer.clock.now().unix_timestamp()).await);
+    assert_eq!(verifier.key_ring.generation(), generation, "no unknown-kid reload was needed");
+    // A key leaked: rotating with no delay replaces it at once (nothing carried over).
+    let v3 = "00000000-0000-4000-8000-00000000d003";
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        oauth_core::rotation::step(&sm, &secret, v3, step, &oauth_core::aws::KEY_SET_ALGS, Some(&public), 0).await?;
+    }
+    let current = stage_kids(&sm, &secret, "AWSCURRENT").await?;
+    assert_eq!(current, pending_kids(&sm, &secret, v3).await?);
+    assert_eq!(current.len(), 2, "{current:?}");
     Ok(())
 }

@@ -8,6 +8,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 async fn main() -> Result<(), Error> {
     oauth_core::runtime::init_tracing(true);
     let sm: &'static _ = Box::leak(Box::new(aws_sdk_secretsmanager::Client::new(&oauth_core::aws::sdk_config().await)));
+    let delay = oauth_core::config::publish_delay(|k| std::env::var(k).ok())?;
     let public: &'static Option<String> =
         Box::leak(Box::new(std::env::var("PUBLIC_KEYS_SECRET_ID").ok().filter(|v| !v.trim().is_empty())));
     run(service_fn(move |event: LambdaEvent<SecretsManagerSecretRotationEvent>| async move {
@@ -19,6 +20,7 @@ async fn main() -> Result<(), Error> {
             &e.step,
             &oauth_core::aws::KEY_SET_ALGS,
             public.as_deref(),
+            delay,
         )
         .await
         .map_err(|err| Error::from(format!("{err:#}")))

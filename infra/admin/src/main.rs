@@ -17,7 +17,7 @@ const HELP: &str = "oauth-admin: bootstrap and operate the AWS deployment
 USAGE:
   oauth-admin bootstrap [--table T] [--keys-secret S] [--public-keys-secret P] [--registration-secret R]
                         [--form-key-secret F]
-  oauth-admin rotate-keys [--keys-secret S] [--public-keys-secret P]
+  oauth-admin rotate-keys [--keys-secret S] [--public-keys-secret P] [--publish-delay SECONDS]
   oauth-admin create-client [--table T] [--name NAME] [--redirect-uri URI]... [--grant-type G]...
                             [--scope \"a b\"] [--auth-method client_secret_basic|client_secret_post|none]
   oauth-admin registration-token [--registration-secret R]
@@ -25,7 +25,8 @@ USAGE:
 Defaults come from TABLE_NAME, SIGNING_KEYS_SECRET_ID, PUBLIC_KEYS_SECRET_ID,
 REGISTRATION_TOKEN_SECRET_ID and FORM_KEY_SECRET_ID. With a public key document (P), the
 public keys of the current and previous key sets are kept there for the functions that only
-verify; new keys are published before they sign.
+verify; new keys are published before they sign: they start signing --publish-delay
+(KEY_PUBLISH_DELAY_SECONDS, default 600) seconds later; 0 replaces a leaked key at once.
 AWS access uses the standard environment (AWS_REGION, credentials, AWS_ENDPOINT_URL).";
 
 struct Args {
@@ -113,11 +114,12 @@ async fn main() -> anyhow::Result<()> {
             })
         }
         "rotate-keys" => {
-            args.check_known(&["keys-secret", "public-keys-secret"])?;
+            args.check_known(&["keys-secret", "public-keys-secret", "publish-delay"])?;
             let keys = args.need("keys-secret", "SIGNING_KEYS_SECRET_ID")?;
             let public = args.one("public-keys-secret", "PUBLIC_KEYS_SECRET_ID");
-            let kid = oauth_core::aws::rotate_key_secret(&sm, &keys, public.as_deref(), &oauth_core::aws::KEY_SET_ALGS)
-                .await?;
+            let delay = oauth_core::config::publish_delay(|_| args.one("publish-delay", "KEY_PUBLISH_DELAY_SECONDS"))?;
+            let algs = &oauth_core::aws::KEY_SET_ALGS;
+            let kid = oauth_core::aws::rotate_key_secret(&sm, &keys, public.as_deref(), algs, delay).await?;
             json!({"secret": keys, "public_keys_secret": public, "new_es256_kid": kid})
         }
         "create-client" => {

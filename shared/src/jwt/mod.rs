@@ -132,7 +132,7 @@ pub struct IdClaims {
 /// No key for `alg`.
 pub fn issue_id_token(keys: &KeySet, alg: SigningAlg, claims: &IdClaims) -> Result<String, KeyError> {
     let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Invalid(e.to_string()))?;
-    keys.sign(alg, "JWT", &payload)
+    keys.sign_at(alg, "JWT", &payload, claims.iat)
 }
 
 /// `at_hash` of an access token: base64url of the left-most half of its SHA-256.
@@ -189,7 +189,7 @@ pub fn issue_access_token(
         fam: grant.fam,
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| KeyError::Invalid(e.to_string()))?;
-    let token = keys.sign(settings.access_token_alg, "at+jwt", &payload)?;
+    let token = keys.sign_at(settings.access_token_alg, "at+jwt", &payload, now)?;
     Ok((token, claims))
 }
 

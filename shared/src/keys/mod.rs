@@ -54,6 +54,14 @@ pub struct KeyMaterial {
     pub alg: SigningAlg,
     /// PKCS#8 private key in PEM.
     pub private_key_pem: String,
+    /// Unix second from which it may sign (0: at once). A rotation publishes new keys with a
+    /// later time, so every verifier and JWKS cache holds them before a token uses them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_before: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl fmt::Debug for KeyMaterial {
@@ -62,12 +70,14 @@ impl fmt::Debug for KeyMaterial {
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .field("private_key_pem", &"[redacted]")
+            .field("not_before", &self.not_before)
             .finish()
     }
 }
 
-/// The stored key-set document: `{"keys": [...]}`. The first key of each algorithm signs;
-/// every key verifies and appears in the JWKS.
+/// The stored key-set document: `{"keys": [...]}`. Of each algorithm, the key with the
+/// latest `not_before` already reached signs (the first of them in document order on a tie);
+/// every key verifies and appears in the JWKS, those not yet signing included.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeySetDoc {
     /// Keys, newest first.
@@ -83,6 +93,50 @@ impl KeySetDoc {
         let keys = algs.iter().map(|a| generate_key(*a)).collect::<Result<_, _>>()?;
         Ok(Self { keys })
     }
+}
+
+/// The default time between a key's publication and its first signature: long enough for a
+/// verifier to reload its keys (`KEYS_CACHE_SECONDS`, 300 by default) and for a JWKS cached
+/// under the JWKS response's `max-age` (300) to expire.
+pub const DEFAULT_PUBLISH_DELAY_SECONDS: i64 = 600;
+
+/// The next version of a key set, made at `now`: fresh keys for `algs`, published at once
+/// and signing from `now + publish_delay`, followed by the keys of `current` that sign at
+/// `now`, which keep signing until then (so no token is ever signed by a key a verifier or
+/// JWKS cache could not have seen yet). An algorithm nothing signs with yet (the first key
+/// set), or a `publish_delay` of 0 (a leaked key: replace it at once), gets keys that sign
+/// at once, and then nothing is carried over.
+///
+/// # Errors
+/// Key generation failed, or `current` holds a malformed key.
+pub fn next_key_set(
+    current: Option<&KeySetDoc>,
+    algs: &[SigningAlg],
+    now: i64,
+    publish_delay: i64,
+) -> Result<KeySetDoc, KeyError> {
+    let current_set = match current.filter(|d| !d.keys.is_empty()) {
+        Some(doc) => Some(KeySet::from_doc(doc)?),
+        None => None,
+    };
+    let mut fresh = Vec::new();
+    let mut carried = Vec::new();
+    for alg in algs {
+        let signing = current_set.as_ref().and_then(|set| set.signing_kid_at(*alg, now)).map(str::to_owned);
+        let mut key = generate_key(*alg)?;
+        match signing {
+            Some(kid) if publish_delay > 0 => {
+                key.not_before = now.saturating_add(publish_delay);
+                if let Some(k) = current.and_then(|d| d.keys.iter().find(|k| k.kid == kid)) {
+                    carried.push(k.clone());
+                }
+            }
+            _ => key.not_before = 0,
+        }
+        fresh.push(key);
+    }
+    fresh.extend(carried);
+    Ok(KeySetDoc { keys: fresh })
 }
 
 /// Generate one private key (PKCS#8 PEM). RSA keys are 2048-bit.
@@ -111,7 +165,8 @@ pub fn generate_key(alg: SigningAlg) -> Result<KeyMaterial, KeyError> {
             .as_ref()
             .to_vec(),
     };
-    let material = KeyMaterial { kid: String::new(), alg, private_key_pem: pem_encode("PRIVATE KEY", &der) };
+    let material =
+        KeyMaterial { kid: String::new(), alg, private_key_pem: pem_encode("PRIVATE KEY", &der), not_before: 0 };
     // Fill in the RFC 7638 thumbprint so every process agrees on the kid.
     let kid = set::thumbprint(&material)?;
     Ok(KeyMaterial { kid, ..material })
@@ -236,6 +291,37 @@ pub fn jwks_kids(jwks: &JwkSet) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_next_key_set_publishes_new_keys_before_they_sign_and_carries_the_signing_ones() -> Result<(), KeyError> {
+        let algs = [SigningAlg::Es256];
+        // The first set signs at once.
+        let first = next_key_set(None, &algs, 1_000, 600)?;
+        let k1 = first.keys.first().map(|k| k.kid.clone()).unwrap_or_default();
+        assert_eq!(first.keys.iter().map(|k| k.not_before).collect::<Vec<_>>(), [0]);
+        // The next one: K2 from 2_600, K1 carried and signing until then.
+        let second = next_key_set(Some(&first), &algs, 2_000, 600)?;
+        let k2 = second.keys.first().map(|k| k.kid.clone()).unwrap_or_default();
+        assert_eq!(second.keys.len(), 2);
+        let set = KeySet::from_doc(&second)?;
+        assert_eq!(set.signing_kid_at(SigningAlg::Es256, 2_599), Some(k1.as_str()));
+        assert_eq!(set.signing_kid_at(SigningAlg::Es256, 2_600), Some(k2.as_str()));
+        assert!(set.verify_key(&k2).is_some() && set.jwks().keys.len() == 2, "published now");
+        // Rotating again before K2 signs carries K1 (still the signer) and drops K2: bounded.
+        let third = next_key_set(Some(&second), &algs, 2_100, 600)?;
+        assert_eq!(third.keys.len(), 2);
+        assert_eq!(third.keys.get(1).map(|k| k.kid.as_str()), Some(k1.as_str()));
+        // No delay (a leaked key): the new key signs at once, nothing is carried.
+        let now = next_key_set(Some(&second), &algs, 2_100, 0)?;
+        assert_eq!(now.keys.len(), 1);
+        let set = KeySet::from_doc(&now)?;
+        assert_eq!(set.signing_kid_at(SigningAlg::Es256, 2_100), now.keys.first().map(|k| k.kid.as_str()));
+        // A token cannot be signed before any key's time.
+        assert!(KeySet::from_doc(&second)?.sign_at(SigningAlg::Es256, "JWT", b"{}", 1_999).is_ok(), "K1");
+        let only_future = KeySetDoc { keys: second.keys.iter().take(1).cloned().collect() };
+        assert!(KeySet::from_doc(&only_future)?.sign_at(SigningAlg::Es256, "JWT", b"{}", 2_000).is_err());
+        Ok(())
+    }
 
     fn kids(doc: &KeySetDoc) -> Vec<String> {
         doc.keys.iter().map(|k| k.kid.clone()).collect()

@@ -19,6 +19,8 @@ enum SignerKey {
 struct Signer {
     alg: SigningAlg,
     kid: String,
+    /// From when it may sign (unix seconds).
+    not_before: i64,
     key: SignerKey,
     /// `base64url(header JSON)` per `typ`, precomputed: the header never changes.
     headers: HashMap<&'static str, String>,
@@ -45,6 +47,12 @@ impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeySet").field("kids", &self.verifiers.keys().collect::<Vec<_>>()).finish()
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `typ` values this server puts in JWS headers.
@@ -111,14 +119,12 @@ impl KeySet {
             let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| KeyError::Invalid(e.to_string()))?;
             verifiers.insert(kid.clone(), VerifyKey { alg: m.alg.jwt_alg(), key: decoding });
             jwks.push(jwk);
-            if !signers.iter().any(|s| s.alg == m.alg) {
-                let mut headers = HashMap::new();
-                for typ in TYPS {
-                    let h = serde_json::json!({"alg": m.alg.as_str(), "typ": typ, "kid": kid});
-                    headers.insert(typ, URL_SAFE_NO_PAD.encode(h.to_string()));
-                }
-                signers.push(Signer { alg: m.alg, kid, key, headers });
+            let mut headers = HashMap::new();
+            for typ in TYPS {
+                let h = serde_json::json!({"alg": m.alg.as_str(), "typ": typ, "kid": kid});
+                headers.insert(typ, URL_SAFE_NO_PAD.encode(h.to_string()));
             }
+            signers.push(Signer { alg: m.alg, kid, not_before: m.not_before, key, headers });
         }
         let Some(first) = doc.keys.first() else {
             return Err(KeyError::Invalid("the key set holds no keys".into()));
@@ -182,22 +188,53 @@ impl KeySet {
         })
     }
 
-    /// Whether a key can sign with `alg`.
+    /// Whether a key can sign with `alg` (now or once its time comes).
     pub fn can_sign(&self, alg: SigningAlg) -> bool {
         self.signers.iter().any(|s| s.alg == alg)
     }
 
-    /// The `kid` that signs with `alg`.
-    pub fn signing_kid(&self, alg: SigningAlg) -> Option<&str> {
-        self.signers.iter().find(|s| s.alg == alg).map(|s| s.kid.as_str())
+    /// The key that signs with `alg` at `now`: of the keys whose `not_before` has passed, the
+    /// latest one (the first in document order on a tie).
+    fn signer_at(&self, alg: SigningAlg, now: i64) -> Option<&Signer> {
+        let mut best: Option<&Signer> = None;
+        for s in self.signers.iter().filter(|s| s.alg == alg && s.not_before <= now) {
+            if best.is_none_or(|b| s.not_before > b.not_before) {
+                best = Some(s);
+            }
+        }
+        best
     }
 
-    /// Sign `payload` (JSON bytes) as a compact JWS with header `{alg, typ, kid}`.
+    /// The `kid` that signs with `alg` now.
+    pub fn signing_kid(&self, alg: SigningAlg) -> Option<&str> {
+        self.signing_kid_at(alg, unix_now())
+    }
+
+    /// The `kid` that signs with `alg` at `now`.
+    pub fn signing_kid_at(&self, alg: SigningAlg, now: i64) -> Option<&str> {
+        self.signer_at(alg, now).map(|s| s.kid.as_str())
+    }
+
+    /// When the newest key of `alg` starts signing (for rotation: the keys it publishes).
+    pub fn newest_not_before(&self, alg: SigningAlg) -> Option<i64> {
+        self.signers.iter().filter(|s| s.alg == alg).map(|s| s.not_before).max()
+    }
+
+    /// Sign `payload` (JSON bytes) as a compact JWS with header `{alg, typ, kid}`, with the
+    /// key that signs now.
     ///
     /// # Errors
     /// No key for `alg`, an unknown `typ`, or a crypto failure.
     pub fn sign(&self, alg: SigningAlg, typ: &'static str, payload: &[u8]) -> Result<String, KeyError> {
-        let signer = self.signers.iter().find(|s| s.alg == alg).ok_or(KeyError::NoSigningKey(alg.as_str()))?;
+        self.sign_at(alg, typ, payload, unix_now())
+    }
+
+    /// [`KeySet::sign`] with the key that signs at `now`.
+    ///
+    /// # Errors
+    /// No key for `alg` active at `now`, an unknown `typ`, or a crypto failure.
+    pub fn sign_at(&self, alg: SigningAlg, typ: &'static str, payload: &[u8], now: i64) -> Result<String, KeyError> {
+        let signer = self.signer_at(alg, now).ok_or(KeyError::NoSigningKey(alg.as_str()))?;
         let header = signer.headers.get(typ).ok_or(KeyError::Crypto("unknown typ"))?;
         let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
         out.push_str(header);
@@ -238,7 +275,7 @@ impl KeySet {
 
     /// A signer's public key bytes (tests and diagnostics).
     pub fn public_key_len(&self, alg: SigningAlg) -> Option<usize> {
-        self.signers.iter().find(|s| s.alg == alg).map(|s| match &s.key {
+        self.signer_at(alg, unix_now()).map(|s| match &s.key {
             SignerKey::Ec(k) => k.public_key().as_ref().len(),
             SignerKey::Ed(k) => k.public_key().as_ref().len(),
             SignerKey::Rsa(k) => k.public_modulus_len(),
