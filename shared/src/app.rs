@@ -125,13 +125,22 @@ impl App {
         self
     }
 
-    /// The HMAC key that seals the login form: from the form-key secret when configured,
-    /// else derived from the current key set's first private key.
+    /// The HMAC key that seals the login form: from the form-key secret (its current value)
+    /// when configured, else derived from the current key set's first private key.
     pub fn form_key(&self) -> aws_lc_rs::hmac::Key {
-        match self.form_key.fixed() {
-            Some(key) => key.clone(),
-            None => self.keys().form_key().clone(),
-        }
+        self.form_keys().into_iter().next().unwrap_or_else(|| self.keys().form_key().clone())
+    }
+
+    /// The HMAC keys a sealed form (or CSRF cookie) may carry: the sealing key first, then
+    /// the form-key secret's previous value.
+    pub fn form_keys(&self) -> Vec<aws_lc_rs::hmac::Key> {
+        self.form_key.keys().unwrap_or_else(|| vec![self.keys().form_key().clone()])
+    }
+
+    /// Re-read the form-key secret when stale, or because a form opened with none of its
+    /// keys (`unknown`; at most once a minute). Whether new keys were installed.
+    pub async fn refresh_form_keys(&self, now: i64, unknown: bool) -> bool {
+        self.form_key.refresh(now, unknown).await
     }
 
     /// Where the login form's MAC key comes from.

@@ -315,3 +315,29 @@ impl SecretSource for SecretsManagerString {
         &self.secret_id
     }
 }
+
+/// The form-key secret's `AWSCURRENT` and `AWSPREVIOUS` values (the login form's MAC keys).
+#[derive(Debug, Clone)]
+pub struct SecretsManagerFormKey {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerFormKey {
+    /// The secret `secret_id`, read with a shared SDK client.
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self { client, secret_id: secret_id.into() }
+    }
+}
+
+#[async_trait]
+impl crate::oauth::sealed::FormKeySource for SecretsManagerFormKey {
+    async fn read(&self) -> anyhow::Result<(Secret, Option<Secret>)> {
+        let (current, previous) = tokio::join!(
+            secret_string(&self.client, &self.secret_id, "AWSCURRENT"),
+            secret_string(&self.client, &self.secret_id, "AWSPREVIOUS")
+        );
+        let current = current?.with_context(|| format!("secret {} has no value", self.secret_id))?;
+        Ok((Secret::new(current), previous?.map(Secret::new)))
+    }
+}

@@ -7,7 +7,6 @@
 use crate::App;
 use crate::cached_secret::CachedSecret;
 use crate::config::{ConfigError, Settings};
-use crate::crypto::Secret;
 use crate::keys::{FileKeySource, KeySource, NoKeys, SecretsManagerKeys, SecretsManagerPublicKeys};
 use crate::oauth::sealed::FormKey;
 use crate::store::{DynamoStore, Stores};
@@ -300,8 +299,13 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
     };
     let can_sign = matches!(backends.keys, KeysChoice::File(_) | KeysChoice::SecretsManager(_) | KeysChoice::Ephemeral);
     let form_key = match (&backends.form_key_secret, &sm) {
-        (Some(id), Some(sm)) => FormKey::from_secret(id.clone(), &Secret::new(crate::aws::read_secret(sm, id).await?))
-            .context("Invalid configuration")?,
+        (Some(id), Some(sm)) => {
+            let source = Arc::new(crate::aws::SecretsManagerFormKey::new(sm.clone(), id.clone()));
+            let now = App::system_clock().now().unix_timestamp();
+            FormKey::rotating(id.clone(), source, backends.keys_cache_seconds, now)
+                .await
+                .context("Invalid configuration")?
+        }
         // Every process reading the same private keys derives the same MAC key from them.
         _ if backends.shares_private_keys() => FormKey::from_key_set(),
         // No private key shared with other processes: random here (the authorize function

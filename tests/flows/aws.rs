@@ -555,3 +555,62 @@ async fn a_new_key_signs_only_after_its_publish_delay_so_verifiers_know_it_first
     assert_eq!(current.len(), 2, "{current:?}");
     Ok(())
 }
+
+/// The form-key secret can be rotated without breaking logins in flight (security review
+/// L7): forms are sealed with its current value and open with the current or the previous
+/// one; a container that meets a form sealed with a value it does not hold yet re-reads the
+/// secret at once (at most once a minute); a value two rotations old opens nowhere.
+#[tokio::test]
+async fn a_rotated_form_key_keeps_forms_in_flight_working_across_containers() -> anyhow::Result<()> {
+    use oauth_core::oauth::sealed::{FormKey, PendingRequest, open, seal};
+    let Some(cfg) = emulator().await? else { return Ok(()) };
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let id = unique("form-key-rotating");
+    let v = |n: u8| format!("form-key-value-number-{n}-0123456789abcdefghij");
+    sm.create_secret().name(&id).secret_string(v(1)).send().await?;
+    let container = |now: i64| {
+        let (sm, id) = (sm.clone(), id.clone());
+        async move {
+            let source = Arc::new(oauth_core::aws::SecretsManagerFormKey::new(sm, id.clone()));
+            let key = FormKey::rotating(id, source, 300, now).await?;
+            TestEnv::configured(&[], |app| app.with_form_key(key)).await
+        }
+    };
+    let t0 = oauth_core::clock::SystemClock.now().unix_timestamp();
+    let a = container(t0).await?;
+    let pending = |id: &str| PendingRequest {
+        id: id.into(),
+        client_id: "cl_1".into(),
+        redirect_uri: "https://client.example/cb".into(),
+        redirect_uri_sent: true,
+        scope: "openid".into(),
+        state: None,
+        nonce: None,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        expires_at: i64::MAX,
+        csrf: "h".into(),
+    };
+    let opens = |env: &TestEnv, sealed: &str| env.app.form_keys().iter().any(|k| open(k, sealed, 0).is_some());
+    let by_a_v1 = seal(&a.app.form_key(), &pending("req_a1"))?;
+
+    // Rotation: v2 is current, v1 previous. A container started now holds both.
+    sm.put_secret_value().secret_id(&id).secret_string(v(2)).send().await?;
+    let b = container(t0 + 100).await?;
+    assert!(opens(&b, &by_a_v1), "a form shown by the old container opens in the new one");
+    let by_b_v2 = seal(&b.app.form_key(), &pending("req_b2"))?;
+    assert!(!opens(&a, &by_b_v2), "the old container does not hold v2 yet");
+    // Meeting it, the old container re-reads at once (it last read over a minute ago).
+    assert!(a.app.refresh_form_keys(t0 + 100, true).await);
+    assert!(opens(&a, &by_b_v2) && opens(&a, &by_a_v1), "both open in the old container now");
+    // Another unknown form right away does not make it read again (once a minute).
+    assert!(!a.app.refresh_form_keys(t0 + 110, true).await);
+
+    // Rotated again: v3 current, v2 previous; v1 is retired and opens nowhere after reload.
+    sm.put_secret_value().secret_id(&id).secret_string(v(3)).send().await?;
+    for env in [&a, &b] {
+        assert!(env.app.refresh_form_keys(t0 + 500, false).await, "re-read after the TTL");
+        assert!(!opens(env, &by_a_v1), "v1 retired");
+        assert!(opens(env, &by_b_v2), "v2 still opens (previous)");
+    }
+    Ok(())
+}

@@ -23,9 +23,9 @@ pub fn csrf_cookie_name(app: &App) -> &'static str {
 /// MAC of a CSRF cookie's random part under the form key: only this server mints values
 /// it will accept, so a value planted in the browser (a cookie-tossing sibling host, a
 /// man-in-the-middle on plain http elsewhere) is replaced, never adopted.
-fn csrf_mac(app: &App, nonce: &str) -> String {
+fn csrf_mac(key: &aws_lc_rs::hmac::Key, nonce: &str) -> String {
     use base64::Engine;
-    let tag = aws_lc_rs::hmac::sign(&app.form_key(), format!("oauth-core/csrf/v1|{nonce}").as_bytes());
+    let tag = aws_lc_rs::hmac::sign(key, format!("oauth-core/csrf/v1|{nonce}").as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref().get(..16).unwrap_or_default())
 }
 
@@ -34,13 +34,14 @@ fn mint_csrf(app: &App) -> Result<String, OAuthError> {
     use base64::Engine;
     let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(crate::crypto::random_bytes::<16>().map_err(OAuthError::server)?);
-    let mac = csrf_mac(app, &nonce);
+    let mac = csrf_mac(&app.form_key(), &nonce);
     Ok(format!("{nonce}.{mac}"))
 }
 
 /// The browser's CSRF cookie, if this server minted it (its MAC verifies).
 fn cookie<'r>(app: &App, req: &'r Request) -> Option<&'r str> {
     let name = csrf_cookie_name(app);
+    let keys = app.form_keys();
     header_values(req, header::COOKIE)
         .into_iter()
         .flat_map(|h| h.split(';'))
@@ -49,7 +50,8 @@ fn cookie<'r>(app: &App, req: &'r Request) -> Option<&'r str> {
         .map(|(_, v)| v)
         .find(|v| {
             v.split_once('.').is_some_and(|(nonce, mac)| {
-                nonce.len() == 22 && crate::crypto::ct_eq(mac.as_bytes(), csrf_mac(app, nonce).as_bytes())
+                nonce.len() == 22
+                    && keys.iter().any(|k| crate::crypto::ct_eq(mac.as_bytes(), csrf_mac(k, nonce).as_bytes()))
             })
         })
 }

@@ -95,7 +95,9 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 /// Handle one request as `function`. Never fails: protocol errors are 4xx responses and
 /// unexpected failures a generic 500 body.
 pub async fn handle(app: &App, function: Function, mut req: Request) -> Response {
-    app.key_ring.refresh_if_stale(app.clock.now().unix_timestamp()).await;
+    let now = app.clock.now().unix_timestamp();
+    app.key_ring.refresh_if_stale(now).await;
+    app.refresh_form_keys(now, false).await;
     if let Some(ip) = cloudfront_viewer(app, &req) {
         req.extensions_mut().insert(ClientAddr(ip));
     }

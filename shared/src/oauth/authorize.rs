@@ -286,7 +286,15 @@ pub async fn submit(app: &App, s: Submission<'_>) -> Outcome {
     if !s.same_origin {
         return page("This form was submitted from another site.");
     }
-    let Some(pending) = s.form.get("request").and_then(|r| sealed::open(&app.form_key(), r, now)) else {
+    let open = |r: &str| app.form_keys().iter().find_map(|k| sealed::open(k, r, now));
+    let mut pending = s.form.get("request").and_then(open);
+    // Sealed with a form key this process does not hold yet (the secret was rotated and
+    // another container already has the new value): re-read once, rate-limited.
+    if pending.is_none() && s.form.get("request").is_some() && app.refresh_form_keys(now, true).await {
+        let open = |r: &str| app.form_keys().iter().find_map(|k| sealed::open(k, r, now));
+        pending = s.form.get("request").and_then(open);
+    }
+    let Some(pending) = pending else {
         return page("This sign-in form is invalid or has expired. Start again from the application.");
     };
     let cookie_ok = s.csrf_cookie.is_some_and(|c| ct_eq(sha256_b64(c).as_bytes(), pending.csrf.as_bytes()));
