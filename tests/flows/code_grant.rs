@@ -84,6 +84,34 @@ async fn a_replayed_code_fails_and_revokes_what_it_produced() -> anyhow::Result<
     Ok(())
 }
 
+/// The "used" check comes before the expiry check, and a used code outlives its 60 s: a
+/// valid replay minutes later, after the store's housekeeping (DynamoDB's TTL deletes an
+/// item any time after its `expires_at`), still revokes what the code issued.
+#[tokio::test]
+async fn a_valid_replay_after_the_codes_lifetime_still_revokes_what_it_issued() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let (id, secret) = setup(&env).await?;
+    let code = env.code_for(&id, CB, FULL).await?;
+    let (status, first) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!(status, 200, "{first}");
+    let (at, rt) = (tok(&first, "access_token"), tok(&first, "refresh_token"));
+    env.clock.advance(oauth_core::oauth::authorize::CODE_TTL_SECONDS + 60);
+    env.expire_records().await?;
+    assert_eq!(env.introspect(&id, &secret, &at).await?["active"], true, "nothing revoked yet");
+    let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(env.introspect(&id, &secret, &at).await?, json!({"active": false}), "the replay revoked it");
+    assert_eq!(env.get_bearer("/api/data", &at).await?.status(), 401);
+    let (status, body) = env.refresh(&id, &secret, &rt, None).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    // An unused code that expired is just expired: nothing to revoke, the same answer.
+    let unused = env.code_for(&id, CB, FULL).await?;
+    env.clock.advance(oauth_core::oauth::authorize::CODE_TTL_SECONDS + 1);
+    let (status, body) = env.exchange(&id, &secret, &unused, VERIFIER, Some(CB)).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    Ok(())
+}
+
 #[tokio::test]
 async fn twenty_concurrent_redemptions_of_one_code_have_exactly_one_winner() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
@@ -276,6 +304,30 @@ async fn refresh_rotates_and_reuse_after_the_grace_window_revokes_the_family() -
     assert_eq!(status, 400);
     assert_eq!(env.introspect(&id, &secret, &at2).await?["active"], false);
     assert_eq!(env.get_bearer("/api/data", &at2).await?.status(), 401);
+    Ok(())
+}
+
+/// The grace window includes its last second: a rotated token presented exactly
+/// `REFRESH_REUSE_GRACE_SECONDS` after its rotation is refused without harm; one second
+/// later it revokes the family.
+#[tokio::test]
+async fn the_refresh_grace_window_ends_exactly_at_its_configured_length() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("REFRESH_REUSE_GRACE_SECONDS", "7")]).await?;
+    let (id, secret) = setup(&env).await?;
+    let (_, rt1) = tokens(&env, &id, &secret, FULL).await?;
+    let (status, body) = env.refresh(&id, &secret, &rt1, None).await?;
+    assert_eq!(status, 200, "{body}");
+    let (at2, rt2) = (tok(&body, "access_token"), tok(&body, "refresh_token"));
+    env.clock.advance(7);
+    let (status, body) = env.refresh(&id, &secret, &rt1, None).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(env.introspect(&id, &secret, &at2).await?["active"], true, "at 7 s: inside the window");
+    assert_eq!(env.introspect(&id, &secret, &rt2).await?["active"], true, "at 7 s: inside the window");
+    env.clock.advance(1);
+    let (status, _) = env.refresh(&id, &secret, &rt1, None).await?;
+    assert_eq!(status, 400);
+    assert_eq!(env.introspect(&id, &secret, &at2).await?["active"], false, "at 8 s: the family is revoked");
+    assert_eq!(env.refresh(&id, &secret, &rt2, None).await?.0, 400);
     Ok(())
 }
 

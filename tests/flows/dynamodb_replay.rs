@@ -146,7 +146,7 @@ fn user() -> anyhow::Result<User> {
 #[tokio::test]
 async fn a_conflicted_code_exchange_is_retried_and_then_commits() -> anyhow::Result<()> {
     let (s, http) = store(vec![cancelled(&["TransactionConflict", "None"]), ok(json!({}))]);
-    let r = s.consume_code("h", 1_700_000_010, "req_1", Some(&refresh_record(None))).await?;
+    let r = s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", Some(&refresh_record(None))).await?;
     assert_eq!(r, Consume::Fresh);
     assert_eq!(operations(&http), ["TransactWriteItems", "TransactWriteItems"]);
     Ok(())
@@ -160,7 +160,7 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
     let mut events = conflicts();
     events.push(ok(json!({"Item": code_item(Some("req_other")).await?})));
     let (s, http) = store(events);
-    let r = s.consume_code("h", 1_700_000_010, "req_1", Some(&refresh_record(None))).await?;
+    let r = s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", Some(&refresh_record(None))).await?;
     assert!(matches!(r, Consume::Replayed(c) if c.consumed_by.as_deref() == Some("req_other")), "a replay");
     let ops = operations(&http);
     assert_eq!(ops.len(), 5, "four attempts, then one read: {ops:?}");
@@ -173,13 +173,16 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
     let mut events = conflicts();
     events.push(ok(json!({"Item": code_item(Some("req_1")).await?})));
     let (s, _) = store(events);
-    assert_eq!(s.consume_code("h", 1_700_000_010, "req_1", Some(&refresh_record(None))).await?, Consume::Fresh);
+    assert_eq!(
+        s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", Some(&refresh_record(None))).await?,
+        Consume::Fresh
+    );
 
     // Nobody consumed it (the other transaction failed too): unknown yet, so a 503.
     let mut events = conflicts();
     events.push(ok(json!({"Item": code_item(None).await?})));
     let (s, _) = store(events);
-    let r = s.consume_code("h", 1_700_000_010, "req_1", Some(&refresh_record(None))).await;
+    let r = s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", Some(&refresh_record(None))).await;
     assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
     Ok(())
 }
@@ -187,12 +190,15 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
 #[tokio::test]
 async fn a_single_write_code_consumption_that_conflicts_is_retried_then_read() -> anyhow::Result<()> {
     let (s, http) = store(vec![single_write_conflict(), ok(json!({}))]);
-    assert_eq!(s.consume_code("h", 1_700_000_010, "req_1", None).await?, Consume::Fresh);
+    assert_eq!(s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", None).await?, Consume::Fresh);
     assert_eq!(operations(&http), ["UpdateItem", "UpdateItem"]);
     let mut events: Vec<_> = (0..4).map(|_| single_write_conflict()).collect();
     events.push(ok(json!({"Item": code_item(Some("req_other")).await?})));
     let (s, _) = store(events);
-    assert!(matches!(s.consume_code("h", 1_700_000_010, "req_1", None).await?, Consume::Replayed(_)));
+    assert!(matches!(
+        s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", None).await?,
+        Consume::Replayed(_)
+    ));
     Ok(())
 }
 

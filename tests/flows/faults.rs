@@ -147,3 +147,53 @@ async fn a_failing_store_at_login_is_a_503_page_not_a_pass() -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// When the revocation read fails, every verifier refuses: the authorizer denies,
+/// introspection and userinfo answer 503, never "active" or the claims (R6). Each first
+/// succeeds with the token in the verified-token cache, so only the revocation read differs.
+#[tokio::test]
+async fn every_verifier_fails_closed_when_the_revocation_read_fails() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let (id, secret) = env.web_client(FULL).await?;
+    let code = env.code_for(&id, CB, FULL).await?;
+    let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
+    assert_eq!(status, 200, "{body}");
+    let at = body["access_token"].as_str().unwrap_or_default().to_owned();
+    let rt = body["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let rules = oauth_core::authorizer::ScopeRules::parse("GET /api/data=data:read")?;
+    let event: Value = serde_json::from_str(
+        &include_str!("../../events/authorizer-v2-valid.json").replace("REPLACE_ACCESS_TOKEN", &at),
+    )?;
+    let authorize = || async {
+        let answer = oauth_core::authorizer::handle_event(&env.app, &rules, event.clone()).await;
+        answer.map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    assert_eq!(authorize().await?["isAuthorized"], true);
+    env.faults.inject("is_revoked", Fault::Throttled);
+    assert_eq!(authorize().await?, serde_json::json!({"isAuthorized": false}), "authorizer");
+
+    for token in [&at, &rt] {
+        assert_eq!(env.introspect(&id, &secret, token).await?["active"], true);
+        env.faults.inject("is_revoked", Fault::Throttled);
+        let r = env
+            .http
+            .post(env.url("/oauth/introspect"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await?;
+        assert_eq!(r.status(), 503, "introspection");
+        let body: Value = r.json().await?;
+        assert_eq!(body["error"], "server_error");
+        assert!(body.get("active").is_none(), "{body}");
+    }
+
+    assert_eq!(env.get_bearer("/oauth/userinfo", &at).await?.status(), 200);
+    env.faults.inject("is_revoked", Fault::Throttled);
+    let r = env.get_bearer("/oauth/userinfo", &at).await?;
+    assert_eq!(r.status(), 503, "userinfo");
+    let body: Value = r.json().await?;
+    assert!(body.get("sub").is_none(), "no claims on a failed check: {body}");
+    Ok(())
+}

@@ -158,3 +158,36 @@ async fn an_expired_token_is_refused_even_after_it_was_cached() -> anyhow::Resul
     assert_eq!(env.get_bearer("/api/data", &token).await?.status(), 401);
     Ok(())
 }
+
+/// A key source whose document the test replaces (a rotation that retires every old key).
+struct Replaceable(std::sync::Mutex<oauth_core::keys::KeySetDoc>);
+
+#[async_trait::async_trait]
+impl oauth_core::keys::KeySource for Replaceable {
+    async fn load(&self) -> Result<oauth_core::keys::KeySetDoc, oauth_core::keys::KeyError> {
+        Ok(self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+    }
+}
+
+/// The verified-token cache belongs to the key set that verified its entries: once a new
+/// set without that key is installed, a cached token is verified again, and refused.
+#[tokio::test]
+async fn a_key_set_change_flushes_the_verified_token_cache() -> anyhow::Result<()> {
+    use oauth_core::jwt::SigningAlg;
+    let generate = || oauth_core::keys::KeySetDoc::generate(&[SigningAlg::Es256]);
+    let source = std::sync::Arc::new(Replaceable(std::sync::Mutex::new(generate()?)));
+    let env = TestEnv::with_keys(source.clone(), Some(60)).await?;
+    let (id, secret) = env.service_client("data:read").await?;
+    let token = env.cc_token(&id, &secret, None).await?;
+    assert_eq!(env.get_bearer("/api/data", &token).await?.status(), 200, "verified and cached");
+    *source.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = generate()?;
+    let generation = env.app.key_ring.generation();
+    env.clock.advance(61);
+    let r = env.get_bearer("/api/data", &token).await?;
+    assert_ne!(env.app.key_ring.generation(), generation, "the request installed the new key set");
+    assert_eq!(r.status(), 401, "its key is gone, so the cached verification is too");
+    // A token of the new set is accepted.
+    let fresh = env.cc_token(&id, &secret, None).await?;
+    assert_eq!(env.get_bearer("/api/data", &fresh).await?.status(), 200);
+    Ok(())
+}

@@ -91,6 +91,40 @@ async fn a_revoked_access_token_is_inactive_and_refused_by_the_api() -> anyhow::
     Ok(())
 }
 
+/// Revoking a refresh token revokes its family, and an access token of that family already
+/// in the verified-token cache is refused from then on, at the API, userinfo, introspection
+/// and the authorizer (a cached verification never skips the family check).
+#[tokio::test]
+async fn a_cached_access_token_is_refused_once_its_family_is_revoked() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let scope = "openid offline_access data:read";
+    let (id, secret) = env.web_client(scope).await?;
+    let code = env.code_for(&id, oauth_tests::harness::CB, scope).await?;
+    let (status, body) =
+        env.exchange(&id, &secret, &code, oauth_tests::harness::VERIFIER, Some(oauth_tests::harness::CB)).await?;
+    assert_eq!(status, 200, "{body}");
+    let at = body["access_token"].as_str().unwrap_or_default().to_owned();
+    let rt = body["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let rules = oauth_core::authorizer::ScopeRules::parse("GET /api/data=data:read")?;
+    let event: Value = serde_json::from_str(
+        &include_str!("../../events/authorizer-v2-valid.json").replace("REPLACE_ACCESS_TOKEN", &at),
+    )?;
+    let authorizer = || async {
+        let answer = oauth_core::authorizer::handle_event(&env.app, &rules, event.clone()).await;
+        answer.map_err(|e| anyhow::anyhow!("{e}")).map(|a| a["isAuthorized"].clone())
+    };
+    assert_eq!(env.get_bearer("/api/data", &at).await?.status(), 200, "now in the cache");
+    assert_eq!(authorizer().await?, true);
+    let r = env.post_form_basic("/oauth/revoke", &id, &secret, &[("token", &rt)]).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(env.get_bearer("/api/data", &at).await?.status(), 401);
+    assert_eq!(env.get_bearer("/oauth/userinfo", &at).await?.status(), 401);
+    assert_eq!(introspect(&env, &id, &secret, &at).await?, json!({"active": false}));
+    assert_eq!(authorizer().await?, false);
+    Ok(())
+}
+
 #[tokio::test]
 async fn revoke_is_200_for_unknown_tokens_and_leaves_other_clients_tokens_alone() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;

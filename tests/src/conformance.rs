@@ -268,19 +268,19 @@ async fn code_consumed_once(s: Stores) -> Result<()> {
     ensure!(s.codes.code("c1").await?.as_ref() == Some(&code("c1")?), "read back");
     ensure!(matches!(s.codes.put_code(&code("c1")?).await, Err(StoreError::AlreadyExists)), "duplicate code");
     let rt = refresh("r1")?;
-    let first = s.codes.consume_code("c1", 1_800_000_010, "req_a", Some(&rt)).await?;
+    let first = s.codes.consume_code("c1", 1_800_000_010, 1_800_000_010 + 3600, "req_a", Some(&rt)).await?;
     ensure!(first == Consume::Fresh, "first consume: {first:?}");
     ensure!(s.tokens.refresh("r1").await?.as_ref() == Some(&rt), "refresh token stored with the consume");
-    match s.codes.consume_code("c1", 1_800_000_020, "req_b", Some(&refresh("r2")?)).await? {
+    match s.codes.consume_code("c1", 1_800_000_020, 1_800_000_020 + 3600, "req_b", Some(&refresh("r2")?)).await? {
         Consume::Replayed(c) => ensure!(c.consumed_at == Some(1_800_000_010) && c.family_id == "fam_1", "{c:?}"),
         other => anyhow::bail!("second consume: {other:?}"),
     }
     // The same request retried (its first response lost): not a replay, nothing new written.
-    let retried = s.codes.consume_code("c1", 1_800_000_011, "req_a", Some(&rt)).await?;
+    let retried = s.codes.consume_code("c1", 1_800_000_011, 1_800_000_011 + 3600, "req_a", Some(&rt)).await?;
     ensure!(retried == Consume::Fresh, "retry: {retried:?}");
     ensure!(s.tokens.refresh("r2").await?.is_none(), "a replay wrote a refresh token");
     ensure!(s.codes.code("c1").await?.and_then(|c| c.consumed_at) == Some(1_800_000_010), "consumed_at kept");
-    ensure!(matches!(s.codes.consume_code("nope", 1, "req_c", None).await?, Consume::Missing));
+    ensure!(matches!(s.codes.consume_code("nope", 1, 3601, "req_c", None).await?, Consume::Missing));
     ensure!(s.codes.code("nope").await?.is_none());
     Ok(())
 }
@@ -291,7 +291,10 @@ async fn concurrent_consumes(s: Stores) -> Result<()> {
         let codes = s.codes.clone();
         tokio::spawn(async move {
             let rt = refresh(&format!("r{i}"))?;
-            codes.consume_code("c1", 1_800_000_010, &format!("req_{i}"), Some(&rt)).await.map_err(anyhow::Error::from)
+            codes
+                .consume_code("c1", 1_800_000_010, 1_800_000_010 + 3600, &format!("req_{i}"), Some(&rt))
+                .await
+                .map_err(anyhow::Error::from)
         })
     });
     let mut fresh = 0;
@@ -313,7 +316,10 @@ async fn concurrent_consumes(s: Stores) -> Result<()> {
 
 async fn seed_refresh(s: &Stores, hash: &str) -> Result<()> {
     s.codes.put_code(&code(&format!("code-{hash}"))?).await?;
-    let c = s.codes.consume_code(&format!("code-{hash}"), 1_800_000_000, "req_seed", Some(&refresh(hash)?)).await?;
+    let c = s
+        .codes
+        .consume_code(&format!("code-{hash}"), 1_800_000_000, 1_800_000_000 + 3600, "req_seed", Some(&refresh(hash)?))
+        .await?;
     ensure!(c == Consume::Fresh, "{c:?}");
     Ok(())
 }

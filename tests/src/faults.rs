@@ -129,10 +129,11 @@ impl CodeStore for Faulty {
         &self,
         h: &str,
         now: i64,
+        keep: i64,
         rid: &str,
         rt: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError> {
-        faulty!(self, "consume_code", self.inner.codes.consume_code(h, now, rid, rt))
+        faulty!(self, "consume_code", self.inner.codes.consume_code(h, now, keep, rid, rt))
     }
 }
 

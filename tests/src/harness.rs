@@ -31,19 +31,27 @@ pub fn aws_backend() -> bool {
     std::env::var("OAUTH_TEST_BACKEND").as_deref() == Ok("aws")
 }
 
+/// What deletes expired records behind the stores' back: DynamoDB's TTL, SQLite's purge.
+enum Housekeeping {
+    Sqlite(Arc<SqliteStore>),
+    Dynamo(aws_sdk_dynamodb::Client, String),
+}
+
 /// Fresh stores and a key source for one test environment.
-async fn backend() -> Result<(Stores, Arc<dyn KeySource>)> {
+async fn backend() -> Result<(Stores, Arc<dyn KeySource>, Housekeeping)> {
     if aws_backend() {
         let cfg =
             crate::aws::emulator().await?.context("OAUTH_TEST_BACKEND=aws needs the emulator (scripts/test.sh)")?;
         let (ddb, table) = crate::aws::fresh_table(&cfg).await?;
         let (sm, secret) = crate::aws::fresh_key_secret(&cfg, test_keys()?).await?;
         return Ok((
-            Stores::all(Arc::new(DynamoStore::new(ddb, table))),
+            Stores::all(Arc::new(DynamoStore::new(ddb.clone(), table.clone()))),
             Arc::new(SecretsManagerKeys::new(sm, secret)),
+            Housekeeping::Dynamo(ddb, table),
         ));
     }
-    Ok((Stores::all(Arc::new(SqliteStore::in_memory()?)), Arc::new(StaticKeys(test_keys()?.clone()))))
+    let store = Arc::new(SqliteStore::in_memory()?);
+    Ok((Stores::all(store.clone()), Arc::new(StaticKeys(test_keys()?.clone())), Housekeeping::Sqlite(store)))
 }
 
 /// A running server and what a test needs to drive and inspect it.
@@ -61,6 +69,7 @@ pub struct TestEnv {
     /// `OAUTH_REGISTRATION_TOKEN` when the test configured one: [`TestEnv::register_client`]
     /// presents it, so its clients are trusted.
     pub registration_token: Option<String>,
+    housekeeping: Housekeeping,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -119,7 +128,7 @@ impl TestEnv {
             map.entry(var.into()).or_insert_with(|| "100000".into());
         }
         let settings = Settings::from_lookup(|k| map.get(k).cloned())?;
-        let (stores, default_source) = backend().await?;
+        let (stores, default_source, housekeeping) = backend().await?;
         let (source, ttl) = keys.unwrap_or((default_source, None));
         let faults = Faulty::new(stores);
         let clock = Arc::new(FixedClock::now_frozen());
@@ -133,7 +142,46 @@ impl TestEnv {
         }));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
         let registration_token = map.get("OAUTH_REGISTRATION_TOKEN").cloned();
-        Ok(Self { base, app, faults, clock, http, registration_token, shutdown: Some(tx) })
+        Ok(Self { base, app, faults, clock, http, registration_token, housekeeping, shutdown: Some(tx) })
+    }
+
+    /// Delete every record whose time is over at the test clock's now, as DynamoDB's TTL may
+    /// at any moment after an item's `expires_at` (and SQLite's purge does). Returns how many.
+    ///
+    /// # Errors
+    /// The backend failed.
+    pub async fn expire_records(&self) -> Result<usize> {
+        let now = oauth_core::clock::Clock::now(&*self.clock);
+        match &self.housekeeping {
+            Housekeeping::Sqlite(store) => Ok(store.purge_expired(now)?),
+            Housekeeping::Dynamo(ddb, table) => {
+                let t = now.unix_timestamp().to_string();
+                let mut deleted = 0;
+                let mut start = None;
+                loop {
+                    let page = ddb
+                        .scan()
+                        .table_name(table)
+                        .filter_expression("expires_at <= :now")
+                        .expression_attribute_values(":now", aws_sdk_dynamodb::types::AttributeValue::N(t.clone()))
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await?;
+                    for item in page.items() {
+                        let key = ["pk", "sk"]
+                            .into_iter()
+                            .filter_map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
+                            .collect();
+                        ddb.delete_item().table_name(table).set_key(Some(key)).send().await?;
+                        deleted += 1;
+                    }
+                    start = page.last_evaluated_key().cloned();
+                    if start.is_none() {
+                        return Ok(deleted);
+                    }
+                }
+            }
+        }
     }
 
     /// Absolute URL of `path` on this server.

@@ -105,14 +105,16 @@ pub trait CodeStore: Send + Sync {
     async fn put_code(&self, code: &AuthCode) -> Result<(), StoreError>;
     /// The code with this hash, read consistently, consumed or not.
     async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError>;
-    /// Atomically mark the code consumed at `now` by `request_id` and store `refresh` (when
-    /// given): both happen or neither. Of concurrent calls for one code with different
-    /// request ids exactly one gets `Fresh`; repeating a call with the same request id
-    /// (a retry after a lost response) gets `Fresh` again and writes nothing more.
+    /// Atomically mark the code consumed at `now` by `request_id`, keep it until
+    /// `retain_until` (a replay must still find it while the tokens it issued live), and
+    /// store `refresh` (when given): all or nothing. Of concurrent calls for one code with
+    /// different request ids exactly one gets `Fresh`; repeating a call with the same request
+    /// id (a retry after a lost response) gets `Fresh` again and writes nothing more.
     async fn consume_code(
         &self,
         code_hash: &str,
         now: i64,
+        retain_until: i64,
         request_id: &str,
         refresh: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError>;

@@ -48,7 +48,14 @@ impl CodeStore for NoStore {
     async fn code(&self, _: &str) -> Result<Option<AuthCode>, StoreError> {
         none()
     }
-    async fn consume_code(&self, _: &str, _: i64, _: &str, _: Option<&RefreshRecord>) -> Result<Consume, StoreError> {
+    async fn consume_code(
+        &self,
+        _: &str,
+        _: i64,
+        _: i64,
+        _: &str,
+        _: Option<&RefreshRecord>,
+    ) -> Result<Consume, StoreError> {
         none()
     }
 }

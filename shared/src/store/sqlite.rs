@@ -281,6 +281,7 @@ impl CodeStore for SqliteStore {
         &self,
         code_hash: &str,
         now: i64,
+        retain_until: i64,
         request_id: &str,
         refresh: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError> {
@@ -294,8 +295,9 @@ impl CodeStore for SqliteStore {
             return Ok(if ours { Consume::Fresh } else { Consume::Replayed(Box::new(code)) });
         }
         tx.execute(
-            "UPDATE codes SET consumed_at = ?2, consumed_by = ?3 WHERE code_hash = ?1 AND consumed_at IS NULL",
-            params![code_hash, now, request_id],
+            "UPDATE codes SET consumed_at = ?2, consumed_by = ?3, expires_at = max(expires_at, ?4) \
+             WHERE code_hash = ?1 AND consumed_at IS NULL",
+            params![code_hash, now, request_id, retain_until],
         )
         .map_err(backend)?;
         if let Some(rt) = refresh {

@@ -62,9 +62,13 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let refresh = issue_refresh(client, &record.scope).then(|| new_refresh(app, &record, client, now)).transpose()?;
     // Identifies this redemption, so a retried write is not mistaken for a replay (R2).
     let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
+    // A used code is kept while what it issues may live, so a replay can still revoke it.
+    let family_ends = refresh.as_ref().map_or(now, |(_, r)| r.family_expires_at);
+    let retain_until =
+        crate::oauth::revoke::family_revocation_until(app, family_ends).unix_timestamp().max(record.expires_at);
     match app
         .codes
-        .consume_code(&code_hash, now, &request_id, refresh.as_ref().map(|(_, r)| r))
+        .consume_code(&code_hash, now, retain_until, &request_id, refresh.as_ref().map(|(_, r)| r))
         .await
         .map_err(store_failure)?
     {

@@ -336,16 +336,20 @@ impl CodeStore for DynamoStore {
         &self,
         code_hash: &str,
         now: i64,
+        retain_until: i64,
         request_id: &str,
         refresh: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError> {
+        // The TTL attribute moves out to `retain_until`: DynamoDB may delete an expired item
+        // at any time, and a replay that finds nothing cannot revoke what the code issued.
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(item::code_key(code_hash)))
-            .update_expression("SET consumed_at = :now, consumed_by = :rid")
+            .update_expression(format!("SET consumed_at = :now, consumed_by = :rid, {} = :keep", item::EXPIRES_AT))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(consumed_at)")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":rid", s(request_id))
+            .expression_attribute_values(":keep", n(retain_until))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(backend("Failed to build a code update"))?;
