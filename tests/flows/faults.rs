@@ -197,3 +197,31 @@ async fn every_verifier_fails_closed_when_the_revocation_read_fails() -> anyhow:
     assert!(body.get("sub").is_none(), "no claims on a failed check: {body}");
     Ok(())
 }
+
+/// A login's store calls: the two throttle counters are incremented before the password
+/// check (no reads), a success resets the username's counter, and takes its attempt at the
+/// address back only when that counter holds more than this attempt.
+#[tokio::test]
+async fn a_login_costs_the_throttle_two_increments_and_one_reset() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    env.alice().await?;
+    let (id, _) = env.web_client(FULL).await?;
+    let query = oauth_tests::harness::authz_query(&id, Some(CB), "openid", "s");
+    let page = env.authorize(&query).await?;
+    env.faults.reset_calls();
+    let done = env.submit(&page, "alice", oauth_tests::harness::PASSWORD, "allow").await?;
+    assert!(done.location().is_some_and(|l| l.contains("code=")), "{}", done.status);
+    let login = calls(&[("client", 1), ("hit", 3), ("user_by_username", 1), ("reset", 1), ("put_code", 1)]);
+    assert_eq!(env.faults.calls(), login, "the first login from this address");
+
+    let page = env.authorize(&query).await?;
+    assert_eq!(env.submit(&page, "alice", "wrong password!", "allow").await?.status, 401);
+    let page = env.authorize(&query).await?;
+    env.faults.reset_calls();
+    let done = env.submit(&page, "alice", oauth_tests::harness::PASSWORD, "allow").await?;
+    assert!(done.location().is_some_and(|l| l.contains("code=")), "{}", done.status);
+    let mut after_failure = login;
+    after_failure.insert("forgive", 1);
+    assert_eq!(env.faults.calls(), after_failure, "a login after a failure from this address");
+    Ok(())
+}

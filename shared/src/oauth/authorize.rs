@@ -352,12 +352,17 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
     // the count that write returned". A count read before the 25-60 ms argon2 run would let
     // every concurrent guess through (check-then-act); the atomic increment's own result
     // cannot be raced, so N simultaneous guesses get at most the limit's password checks.
-    let mut over = false;
-    for (key, limit) in std::iter::once((&user_key, app.settings.login_max_failures))
-        .chain(ip_key.as_ref().map(|k| (k, app.settings.login_max_failures_per_ip)))
+    let (mut over, mut ip_count) = (false, 0);
+    for (key, limit, is_ip) in std::iter::once((&user_key, app.settings.login_max_failures, false))
+        .chain(ip_key.as_ref().map(|k| (k, app.settings.login_max_failures_per_ip, true)))
     {
         match app.throttle.hit(key, app.settings.login_window, app.clock.now()).await {
-            Ok(n) => over |= n > limit,
+            Ok(n) => {
+                over |= n > limit;
+                if is_ip {
+                    ip_count = n;
+                }
+            }
             Err(e) => return page_for_store(&e),
         }
     }
@@ -385,12 +390,15 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
             return Outcome::Unavailable;
         }
     };
-    // A success clears the user name's failures and takes back its own attempt at the
-    // address, so the per-address limit counts failures, as configured.
+    // A success clears the user name's count and takes back its own attempt at the
+    // address, so the per-address limit counts failures. When the address's counter holds
+    // only this attempt, the write is skipped (the usual login costs no extra request): the
+    // success then stays counted there until the window ends: one attempt stricter.
     if let Err(e) = app.throttle.reset(&user_key).await {
         return page_for_store(&e);
     }
-    if let Some(key) = &ip_key
+    if ip_count > 1
+        && let Some(key) = &ip_key
         && let Err(e) = app.throttle.forgive(key, app.clock.now()).await
     {
         return page_for_store(&e);
