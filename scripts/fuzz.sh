@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(params basic_auth redirect_uri jwt_verify registration_json lambda_event)
+[ ${#targets[@]} -gt 0 ] || targets=(params basic_auth redirect_uri jwt_verify registration_json lambda_event dynamodb_response)
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 cd fuzz
