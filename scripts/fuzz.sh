@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
     result="CRASH (see fuzz/artifacts/$t and $log)"
     status=1
   fi
-  runs=$(grep -oE '#[0-9]+' "$log" | tail -1 | tr -d '#')
+  runs=$(sed -nE 's/^Done ([0-9]+) runs.*/\1/p' "$log" | tail -1)
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
   printf '%-18s %4ss  %12s execs  %-10s  %s\n' "$t" "$(( $(date +%s) - start ))" "${runs:-?}" "${cov:-}" "$result"
 done
