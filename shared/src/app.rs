@@ -4,9 +4,9 @@ use crate::cached_secret::CachedSecret;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::Secret;
+use crate::jwt::VerifiedTokenCache;
+use crate::keys::{FormKey, FormKeyError, FormKeyOrigin};
 use crate::keys::{KeyError, KeyRing, KeySet, KeySource};
-use crate::oauth::access::VerifiedTokenCache;
-use crate::oauth::sealed::{FormKey, FormKeyError, FormKeyOrigin};
 use crate::store::{ClientStore, CodeStore, DataStore, Stores, ThrottleStore, TokenStore, UserStore};
 use std::sync::Arc;
 
@@ -186,7 +186,7 @@ impl App {
     }
 }
 
-#[cfg(all(test, feature = "sqlite"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::jwt::SigningAlg;
@@ -197,7 +197,7 @@ mod tests {
     /// key is concerned), with `form_key` if given.
     async fn app(form_key: Option<FormKey>) -> anyhow::Result<App> {
         let settings = Settings::from_lookup(|k| (k == "ISSUER").then(|| "https://as.test".to_owned()))?;
-        let stores = Stores::all(Arc::new(crate::store::SqliteStore::in_memory()?));
+        let stores = Stores::all(Arc::new(crate::store::NoStore));
         let keys = Arc::new(StaticKeys::generate(&[SigningAlg::Es256])?);
         let app = App::new(settings, stores, keys, None, App::system_clock()).await?;
         Ok(match form_key {

@@ -7,7 +7,7 @@
 //! can sign, and retired ones leave it with the private secret's `AWSPREVIOUS`.
 use crate::cached_secret::SecretSource;
 use crate::crypto::{Secret, random_token};
-use crate::jwt::SigningAlg;
+use crate::keys::SigningAlg;
 use crate::keys::secrets_manager::{parse_jwks, secret_string};
 use crate::keys::{KeySet, KeySetDoc, jwks_kids, public_jwks};
 use anyhow::Context;
@@ -331,7 +331,7 @@ impl SecretsManagerFormKey {
 }
 
 #[async_trait]
-impl crate::oauth::sealed::FormKeySource for SecretsManagerFormKey {
+impl crate::keys::FormKeySource for SecretsManagerFormKey {
     async fn read(&self) -> anyhow::Result<(Secret, Option<Secret>)> {
         let (current, previous) = tokio::join!(
             secret_string(&self.client, &self.secret_id, "AWSCURRENT"),

@@ -1,7 +1,7 @@
 //! Settings from the environment, read once per process. Every value is validated here,
 //! so a bad deployment fails at start with a message naming the variable.
 use crate::crypto::Secret;
-use crate::jwt::SigningAlg;
+use crate::keys::SigningAlg;
 use std::collections::HashMap;
 
 /// Why the configuration was refused.
@@ -254,7 +254,7 @@ impl Settings {
         self.issuer.starts_with("https://")
     }
 
-    /// An absolute URL under the issuer, e.g. `url("/oauth/token")`.
+    /// An absolute URL under the issuer, e.g. `url(paths::TOKEN)`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }

@@ -8,7 +8,7 @@
 //! they can sign (with the current and previous ones), testSecret checks they are there,
 //! and finishSecret leaves exactly the new current and previous keys.
 use crate::aws::{public_kids, publish_public_keys, stage_doc};
-use crate::jwt::SigningAlg;
+use crate::keys::SigningAlg;
 use crate::keys::{KeySet, KeySetDoc, jwks_kids};
 use anyhow::{Context, bail};
 use aws_sdk_secretsmanager::Client as Sm;

@@ -7,8 +7,8 @@
 use crate::App;
 use crate::cached_secret::CachedSecret;
 use crate::config::{ConfigError, Settings};
+use crate::keys::FormKey;
 use crate::keys::{FileKeySource, KeySource, NoKeys, SecretsManagerKeys, SecretsManagerPublicKeys};
-use crate::oauth::sealed::FormKey;
 use crate::store::{DynamoStore, Stores};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -473,14 +473,14 @@ mod tests {
         let app = build_app(Settings::from_lookup(lookup(&[("ISSUER", "https://as.test")]))?, &backends).await?;
         let keys = app.keys();
         assert!(keys.jwks().keys.is_empty() && !keys.can_sign(app.settings.access_token_alg));
-        assert_eq!(app.form_key_origin(), &crate::oauth::sealed::FormKeyOrigin::PerProcess);
+        assert_eq!(app.form_key_origin(), &crate::keys::FormKeyOrigin::PerProcess);
         let err = app.require_shared_form_key().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("FORM_KEY_SECRET_ID"), "{err}");
         // File keys are shared by every process using the folder: the form key comes from them.
         let files = dir.join("file");
         let file = Backends::from_lookup(|k| (k == "OAUTH_DATA_DIR").then(|| files.display().to_string()), false)?;
         let app = build_app(Settings::from_lookup(lookup(&[("ISSUER", "https://as.test")]))?, &file).await?;
-        assert_eq!(app.form_key_origin(), &crate::oauth::sealed::FormKeyOrigin::KeySet);
+        assert_eq!(app.form_key_origin(), &crate::keys::FormKeyOrigin::KeySet);
         assert!(app.require_shared_form_key().is_ok());
         std::fs::remove_dir_all(&dir)?;
         Ok(())

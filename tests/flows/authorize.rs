@@ -467,7 +467,8 @@ async fn consent_lists_every_requested_scope_on_every_flow() -> anyhow::Result<(
 #[tokio::test]
 async fn with_a_form_key_secret_the_login_form_is_sealed_with_it() -> anyhow::Result<()> {
     use oauth_core::crypto::Secret;
-    use oauth_core::oauth::sealed::{FormKey, FormKeyOrigin, open};
+    use oauth_core::keys::{FormKey, FormKeyOrigin};
+    use oauth_core::oauth::sealed::open;
     let value = Secret::new("the form-key secret of every authorize container");
     let form_key = FormKey::from_secret("form-key", &value)?;
     let env = TestEnv::configured(&[], |app| app.with_form_key(form_key)).await?;

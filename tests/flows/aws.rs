@@ -453,7 +453,8 @@ async fn a_replaced_registration_token_is_required_after_the_cache_ttl() -> anyh
 
 #[tokio::test]
 async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_keys() -> anyhow::Result<()> {
-    use oauth_core::oauth::sealed::{FormKeyOrigin, PendingRequest, open, seal};
+    use oauth_core::keys::FormKeyOrigin;
+    use oauth_core::oauth::sealed::{PendingRequest, open, seal};
     let Some(cfg) = emulator().await? else { return Ok(()) };
     let sm = aws_sdk_secretsmanager::Client::new(&cfg);
     let (form, short) = (unique("form-key"), unique("form-key-short"));
@@ -562,7 +563,8 @@ async fn a_new_key_signs_only_after_its_publish_delay_so_verifiers_know_it_first
 /// secret at once (at most once a minute); a value two rotations old opens nowhere.
 #[tokio::test]
 async fn a_rotated_form_key_keeps_forms_in_flight_working_across_containers() -> anyhow::Result<()> {
-    use oauth_core::oauth::sealed::{FormKey, PendingRequest, open, seal};
+    use oauth_core::keys::FormKey;
+    use oauth_core::oauth::sealed::{PendingRequest, open, seal};
     let Some(cfg) = emulator().await? else { return Ok(()) };
     let sm = aws_sdk_secretsmanager::Client::new(&cfg);
     let id = unique("form-key-rotating");

@@ -10,47 +10,9 @@ pub const LEEWAY_SECONDS: i64 = 60;
 /// Longest token accepted for verification; longer input is refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8192;
 
-/// The signature algorithms this server signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SigningAlg {
-    /// ECDSA P-256 with SHA-256 (default).
-    #[serde(rename = "ES256")]
-    Es256,
-    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
-    #[serde(rename = "RS256")]
-    Rs256,
-    /// Ed25519.
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-}
-
-impl SigningAlg {
-    /// Parse the JOSE name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ES256" => Some(Self::Es256),
-            "RS256" => Some(Self::Rs256),
-            "EdDSA" => Some(Self::EdDsa),
-            _ => None,
-        }
-    }
-    /// The JOSE name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Es256 => "ES256",
-            Self::Rs256 => "RS256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-    /// The `jsonwebtoken` algorithm.
-    pub fn jwt_alg(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Self::Es256 => jsonwebtoken::Algorithm::ES256,
-            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
-            Self::EdDsa => jsonwebtoken::Algorithm::EdDSA,
-        }
-    }
-}
+mod cache;
+pub use crate::keys::SigningAlg;
+pub use cache::VerifiedTokenCache;
 
 /// `aud` as it may appear: one string or an array (RFC 7519 §4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

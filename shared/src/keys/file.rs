@@ -1,7 +1,7 @@
 //! Keys in a file of the local server's data folder, generated on first start (mode 0600)
 //! and reused afterwards. Not for Lambda: there the keys live in Secrets Manager.
 use super::{KeyError, KeySetDoc, KeySource, generate_key};
-use crate::jwt::SigningAlg;
+use crate::keys::SigningAlg;
 use async_trait::async_trait;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

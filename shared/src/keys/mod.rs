@@ -4,6 +4,10 @@
 //! Private keys are parsed once per process (signing with a parsed key is ~1.8× faster);
 //! the JWKS is built once and holds public parameters only. [`public_jwks`] builds the
 //! public key document that verify-only processes read instead of the private keys.
+mod alg;
+mod form;
+pub use alg::SigningAlg;
+pub use form::{FormKey, FormKeyError, FormKeyOrigin, FormKeySource, MIN_FORM_SECRET_LEN, RotatingKeys};
 mod file;
 #[cfg(feature = "jwks-url")]
 mod jwks_url;
@@ -18,7 +22,6 @@ pub use ring::{KeyRing, UNKNOWN_KID_INTERVAL};
 pub use secrets_manager::{SecretsManagerKeys, SecretsManagerPublicKeys};
 pub use set::{KeySet, VerifyKey};
 
-use crate::jwt::SigningAlg;
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! names an unknown `kid` (at most once per minute, so forged kids cannot hammer the
 //! source); when the source fails, the cached set keeps serving.
 use super::{KeyError, KeySet, KeySource, Loaded};
-use crate::jwt::SigningAlg;
+use crate::keys::SigningAlg;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 

@@ -1,7 +1,7 @@
 //! The parsed key set: signs JWS with keys parsed once, looks up verification keys by
 //! exact `kid`, and serves the public JWKS.
 use super::{KeyError, KeyMaterial, KeySetDoc};
-use crate::jwt::SigningAlg;
+use crate::keys::SigningAlg;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use base64::Engine;

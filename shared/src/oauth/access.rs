@@ -5,41 +5,7 @@ use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::sha256;
 use crate::domain::Scope;
-use crate::jwt::{AccessClaims, LEEWAY_SECONDS, MAX_TOKEN_LEN, TokenRejected, verify_access_token};
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-/// Most entries the cache holds before it drops expired ones (and, if still full, all).
-const CACHE_CAPACITY: usize = 50_000;
-
-/// Verified access tokens keyed by SHA-256 of the token, each valid until its `exp`
-/// (plus leeway) and only for the key set that verified it (a rotation that retires a key
-/// retires its cached tokens too). Signature verification is the costly part of a protected
-/// request (ES256 verifies ~14,000/s per core); revocation is still checked on every use.
-#[derive(Default)]
-pub struct VerifiedTokenCache {
-    entries: Mutex<HashMap<[u8; 32], (u64, AccessClaims)>>,
-}
-
-impl VerifiedTokenCache {
-    fn get(&self, key: &[u8; 32], now: i64, generation: u64) -> Option<AccessClaims> {
-        let map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(key)
-            .filter(|(g, c)| *g == generation && now <= c.exp.saturating_add(LEEWAY_SECONDS))
-            .map(|(_, c)| c.clone())
-    }
-
-    fn insert(&self, key: [u8; 32], claims: AccessClaims, now: i64, generation: u64) {
-        let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= CACHE_CAPACITY {
-            map.retain(|_, (g, c)| *g == generation && now <= c.exp.saturating_add(LEEWAY_SECONDS));
-            if map.len() >= CACHE_CAPACITY {
-                map.clear();
-            }
-        }
-        map.insert(key, (generation, claims));
-    }
-}
+use crate::jwt::{AccessClaims, MAX_TOKEN_LEN, TokenRejected, verify_access_token};
 
 /// Extract the bearer token from the `Authorization` header values of a request.
 /// The scheme is case-insensitive; exactly one header and one token are accepted.
