@@ -10,12 +10,12 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 export RUST_LOG=${RUST_LOG:-warn}
 
-command -v wrk >/dev/null || { echo "installing wrk"; apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --locked -p oauth-local >/dev/null
 bin=target/release/oauth-local
 
-work=$(mktemp -d)
 source scripts/lib.sh
+need wrk wrk
+work=$(mktemp -d)
 trap 'stop_server; rm -rf "$work"' EXIT
 start_server "$bin" "$work"
 

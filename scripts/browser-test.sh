@@ -9,11 +9,7 @@ cd "$(dirname "$0")/.."
 bin=${1:?usage: $0 <oauth-local binary> | --base URL [--registration-token TOKEN] [--logs DIR]}
 source scripts/lib.sh
 server_args "$@"
-sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "== installing chromium (Debian package)"
-  $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq chromium >/dev/null
-fi
+need chromium chromium
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "== installing playwright-core (npm ci)"
   (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)

@@ -5,6 +5,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# need COMMAND PACKAGE: install the Debian PACKAGE when COMMAND is missing (with sudo when
+# not root).
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "== installing $2 (needed for $1)"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "$2" >/dev/null
+}
+
 # start_server BIN WORKDIR [ARGS...]: start oauth-local on a free port with its data in
 # WORKDIR/data and its output in WORKDIR/server.log, wait for its readiness line, and set
 # SERVER_PID and BASE. The caller stops it (stop_server) in its EXIT trap.

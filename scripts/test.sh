@@ -13,12 +13,6 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 source scripts/moto.sh
 
-need() { # need <command> <debian package>
-  command -v "$1" >/dev/null 2>&1 && return 0
-  echo "== installing $2 (needed for $1)"
-  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "$2" >/dev/null
-}
 need curl curl
 need jq jq
 need file file
@@ -26,6 +20,8 @@ need strings binutils
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+echo "== unused dependencies (scripts/unused_deps.py)"
+python3 scripts/unused_deps.py
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
