@@ -5,7 +5,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use oauth_core::clock::SystemClock;
-use oauth_core::http::{Function, handle, lambda::guard};
+use oauth_core::http::{Function, call, lambda::guard, router};
 use oauth_core::jwt::SigningAlg;
 use oauth_core::keys::StaticKeys;
 use oauth_core::store::{SqliteStore, Stores};
@@ -13,8 +13,8 @@ use oauth_core::{App, Settings};
 use lambda_http::request::LambdaRequest;
 use std::sync::{Arc, OnceLock};
 
-fn app() -> &'static (tokio::runtime::Runtime, App) {
-    static A: OnceLock<(tokio::runtime::Runtime, App)> = OnceLock::new();
+fn app() -> &'static (tokio::runtime::Runtime, oauth_core::http::Router) {
+    static A: OnceLock<(tokio::runtime::Runtime, oauth_core::http::Router)> = OnceLock::new();
     A.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let app = rt.block_on(async {
@@ -23,7 +23,7 @@ fn app() -> &'static (tokio::runtime::Runtime, App) {
             let keys = Arc::new(StaticKeys::generate(&[SigningAlg::Es256, SigningAlg::Rs256]).expect("keys"));
             App::new(settings, Stores::all(store), keys, None, Arc::new(SystemClock)).await.expect("app")
         });
-        (rt, app)
+        (rt, router(Arc::new(app), Function::All))
     })
 }
 
@@ -35,6 +35,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let req: lambda_http::Request = event.into();
     let (rt, app) = app();
-    let resp = rt.block_on(handle(app, Function::All, req));
+    let resp = rt.block_on(call(app, req));
     assert!(resp.status().as_u16() < 500, "{}", resp.status());
 });

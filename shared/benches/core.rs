@@ -1,5 +1,5 @@
 //! Micro-benchmarks: JWT issue and verify per algorithm, argon2id hashing, and whole
-//! requests (client_credentials, GET /api/data) through the shared handler in-process over
+//! requests (client_credentials, GET /api/data) through the shared router in-process over
 //! an in-memory SQLite store. Run with `cargo bench -p oauth-core`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // benchmark setup may abort
 use base64::Engine;
@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use oauth_core::App;
 use oauth_core::config::Settings;
 use oauth_core::crypto::{Secret, hash_password};
-use oauth_core::http::{Function, handle};
+use oauth_core::http::{Function, call, router};
 use oauth_core::jwt::{AccessGrant, SigningAlg, issue_access_token, verify_access_token};
 use oauth_core::keys::{KeySet, KeySetDoc, StaticKeys};
 use oauth_core::store::{SqliteStore, Stores};
@@ -62,8 +62,13 @@ fn flows(c: &mut Criterion) {
     let app = rt.block_on(async {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
         let keys = StaticKeys::generate(&[SigningAlg::Es256, SigningAlg::Rs256]).unwrap();
-        Arc::new(
-            App::new(settings("ES256"), Stores::all(store), Arc::new(keys), None, App::system_clock()).await.unwrap(),
+        router(
+            Arc::new(
+                App::new(settings("ES256"), Stores::all(store), Arc::new(keys), None, App::system_clock())
+                    .await
+                    .unwrap(),
+            ),
+            Function::All,
         )
     });
     let reg = request(
@@ -72,8 +77,7 @@ fn flows(c: &mut Criterion) {
         &[("content-type", "application/json")],
         r#"{"grant_types":["client_credentials"],"scope":"data:read data:write"}"#,
     );
-    let client: serde_json::Value =
-        serde_json::from_slice(rt.block_on(handle(&app, Function::All, reg)).body().as_ref()).unwrap();
+    let client: serde_json::Value = serde_json::from_slice(rt.block_on(call(&app, reg)).body().as_ref()).unwrap();
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!(
@@ -92,34 +96,33 @@ fn flows(c: &mut Criterion) {
     };
     c.bench_function("request/client_credentials", |b| {
         b.to_async(&rt).iter(|| async {
-            let resp = handle(&app, Function::Token, token_req()).await;
+            let resp = call(&app, token_req()).await;
             assert_eq!(resp.status(), 200);
         })
     });
-    let resp = rt.block_on(handle(&app, Function::Token, token_req()));
+    let resp = rt.block_on(call(&app, token_req()));
     let token: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
     c.bench_function("request/api_data_get_cached", |b| {
         b.to_async(&rt).iter(|| async {
-            let resp =
-                handle(&app, Function::Protected, request("GET", "/api/data", &[("authorization", &bearer)], "")).await;
+            let resp = call(&app, request("GET", "/api/data", &[("authorization", &bearer)], "")).await;
             assert_eq!(resp.status(), 200);
         })
     });
 }
 
-fn body_text(resp: &http::Response<lambda_http::Body>) -> String {
+fn body_text(resp: &http::Response<bytes::Bytes>) -> String {
     String::from_utf8_lossy(resp.body().as_ref()).into_owned()
 }
 
 /// GET /oauth/authorize and return (sealed request, cookie) of the login form.
-async fn login_form(app: &App, client_id: &str) -> (String, String) {
+async fn login_form(app: &oauth_core::http::Router, client_id: &str) -> (String, String) {
     let q = format!(
         "/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fclient.example%2Fcb\
          &scope=openid%20offline_access%20data%3Aread&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
          &code_challenge_method=S256"
     );
-    let resp = handle(app, Function::All, request("GET", &q, &[], "")).await;
+    let resp = call(app, request("GET", &q, &[], "")).await;
     assert_eq!(resp.status(), 200);
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let html = body_text(&resp);
@@ -143,8 +146,13 @@ fn code_flow(c: &mut Criterion) {
     let app = rt.block_on(async {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
         let keys = StaticKeys::generate(&[SigningAlg::Es256, SigningAlg::Rs256]).unwrap();
-        let app = Arc::new(
-            App::new(settings("ES256"), Stores::all(store), Arc::new(keys), None, App::system_clock()).await.unwrap(),
+        let app = router(
+            Arc::new(
+                App::new(settings("ES256"), Stores::all(store), Arc::new(keys), None, App::system_clock())
+                    .await
+                    .unwrap(),
+            ),
+            Function::All,
         );
         let reg = request(
             "POST",
@@ -152,7 +160,7 @@ fn code_flow(c: &mut Criterion) {
             &[("content-type", "application/json")],
             r#"{"username":"alice","password":"correct horse battery staple"}"#,
         );
-        assert_eq!(handle(&app, Function::All, reg).await.status(), 201);
+        assert_eq!(call(&app, reg).await.status(), 201);
         app
     });
     let reg = request(
@@ -161,8 +169,7 @@ fn code_flow(c: &mut Criterion) {
         &[("content-type", "application/json")],
         r#"{"redirect_uris":["https://client.example/cb"],"scope":"openid offline_access data:read"}"#,
     );
-    let client: serde_json::Value =
-        serde_json::from_slice(rt.block_on(handle(&app, Function::All, reg)).body().as_ref()).unwrap();
+    let client: serde_json::Value = serde_json::from_slice(rt.block_on(call(&app, reg)).body().as_ref()).unwrap();
     let id = client["client_id"].as_str().unwrap().to_owned();
     let basic = format!(
         "Basic {}",
@@ -181,7 +188,7 @@ fn code_flow(c: &mut Criterion) {
                 }
                 let started = std::time::Instant::now();
                 for (sealed, cookie) in &forms {
-                    let resp = handle(&app, Function::Authorize, login_submit(sealed, cookie)).await;
+                    let resp = call(&app, login_submit(sealed, cookie)).await;
                     assert_eq!(resp.status(), 303);
                 }
                 started.elapsed()
@@ -197,7 +204,7 @@ fn code_flow(c: &mut Criterion) {
                 let mut codes = Vec::new();
                 for _ in 0..iters {
                     let (sealed, cookie) = login_form(&app, &id).await;
-                    let resp = handle(&app, Function::Authorize, login_submit(&sealed, &cookie)).await;
+                    let resp = call(&app, login_submit(&sealed, &cookie)).await;
                     let loc = resp.headers()["location"].to_str().unwrap().to_owned();
                     let code = loc.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
                     codes.push(code);
@@ -209,7 +216,7 @@ fn code_flow(c: &mut Criterion) {
                          &redirect_uri=https%3A%2F%2Fclient.example%2Fcb"
                     );
                     let req = request("POST", "/oauth/token", &[("content-type", "application/x-www-form-urlencoded"), ("authorization", &basic)], &body);
-                    let resp = handle(&app, Function::Token, req).await;
+                    let resp = call(&app, req).await;
                     assert_eq!(resp.status(), 200);
                 }
                 started.elapsed()

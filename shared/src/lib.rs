@@ -27,6 +27,7 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod oauth;
+pub mod paths;
 pub mod rotation;
 pub mod runtime;
 pub mod store;

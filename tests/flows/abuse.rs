@@ -189,7 +189,8 @@ async fn register_from(env: &TestEnv, source_ip: &str, headers: &[(&str, &str)])
         event["headers"][*k] = json!(v);
     }
     let req = lambda_http::request::from_str(&event.to_string())?;
-    let resp = oauth_core::http::handle(&env.app, oauth_core::http::Function::Register, req).await;
+    let router = oauth_core::http::router(env.app.clone(), oauth_core::http::Function::Register);
+    let resp = oauth_core::http::call(&router, req).await;
     Ok(resp.status().as_u16())
 }
 

@@ -3,7 +3,7 @@
 //! conversion), handled by the function that owns the route.
 use base64::Engine;
 use lambda_http::request::LambdaRequest;
-use oauth_core::http::{Function, handle, lambda::guard, source_ip};
+use oauth_core::http::{Function, call, lambda::handle_event, router, source_ip};
 use oauth_tests::harness::{TestEnv, str_field};
 use serde_json::Value;
 
@@ -19,11 +19,8 @@ async fn invoke(
     live: &Live,
 ) -> anyhow::Result<(u16, Value, http::HeaderMap)> {
     let event = event.replace("REPLACE_BASIC_CREDENTIALS", &live.basic).replace("REPLACE_ACCESS_TOKEN", &live.token);
-    let mut event: LambdaRequest = serde_json::from_str(&event)?;
-    let resp = match guard(&mut event) {
-        Ok(()) => handle(&env.app, function, event.into()).await,
-        Err(e) => oauth_core::http::error::into_response(&e),
-    };
+    let event: LambdaRequest = serde_json::from_str(&event)?;
+    let resp = handle_event(&router(env.app.clone(), function), event, None).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.body().as_ref();
@@ -148,12 +145,12 @@ async fn the_code_flow_runs_through_authorize_token_and_protected_events() -> an
     };
     // The login page, from the authorize event.
     let req = lambda_http::request::from_str(&fill(include_str!("../../events/authorize-get.json"), "", "", ""))?;
-    let resp = handle(&env.app, Function::Authorize, req).await;
+    let resp = call(&router(env.app.clone(), Function::Authorize), req).await;
     assert_eq!(resp.status(), 200);
     assert!(String::from_utf8_lossy(resp.body().as_ref()).contains("name=\"request\""));
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
     let req = lambda_http::request::from_str(include_str!("../../events/authorize-get-unknown-client.json"))?;
-    let resp = handle(&env.app, Function::Authorize, req).await;
+    let resp = call(&router(env.app.clone(), Function::Authorize), req).await;
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
     // A code from a real login, exchanged through the token event.
@@ -164,15 +161,15 @@ async fn the_code_flow_runs_through_authorize_token_and_protected_events() -> an
         "",
         "",
     ))?;
-    let resp = handle(&env.app, Function::Token, req).await;
+    let resp = call(&router(env.app.clone(), Function::Token), req).await;
     assert_eq!(resp.status(), 200, "{}", String::from_utf8_lossy(resp.body().as_ref()));
     let body: Value = serde_json::from_slice(resp.body().as_ref())?;
     let (at, rt) = (str_field(&body, "access_token")?, str_field(&body, "refresh_token")?);
     let req = lambda_http::request::from_str(&fill(include_str!("../../events/protected-userinfo.json"), "", "", &at))?;
-    let resp = handle(&env.app, Function::Protected, req).await;
+    let resp = call(&router(env.app.clone(), Function::Protected), req).await;
     assert_eq!(resp.status(), 200);
     let req = lambda_http::request::from_str(&fill(include_str!("../../events/token-refresh.json"), "", &rt, ""))?;
-    let resp = handle(&env.app, Function::Token, req).await;
+    let resp = call(&router(env.app.clone(), Function::Token), req).await;
     assert_eq!(resp.status(), 200);
     Ok(())
 }

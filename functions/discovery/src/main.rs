@@ -1,13 +1,6 @@
-//! Lambda entry point of the `discovery` function: build the app once per container, then
-//! hand every API Gateway request to the shared handler.
-use lambda_http::Error;
-use oauth_core::http::Function;
-
+//! Lambda entry point of the `discovery` function: the shared router, serving only this
+//! function's routes (`oauth_core::http::routes`).
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    oauth_core::runtime::init_tracing(true);
-    let app = oauth_core::runtime::app_from_env().await?;
-    // The app lives as long as the process; leaking it gives handlers a plain reference.
-    let app: &'static oauth_core::App = Box::leak(Box::new(app));
-    oauth_core::http::lambda::run(app, Function::Discovery).await
+async fn main() -> Result<(), lambda_http::Error> {
+    oauth_core::http::lambda::main(oauth_core::http::Function::Discovery).await
 }

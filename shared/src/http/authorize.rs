@@ -1,13 +1,14 @@
 //! `GET` and `POST /oauth/authorize`: cookies, security headers and HTML around
-//! `oauth::authorize`. Never emits CORS headers (SECURITY.md A13).
-use super::{Request, Response, has_media_type, header_values};
+//! `oauth::authorize`. Never emits CORS headers (docs/SECURITY.md A13).
+use super::request::{has_media_type, header_values};
+use super::{Request, Response};
 use crate::App;
 use crate::html;
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::{self, Outcome, Submission};
 use crate::oauth::params::Params;
+use axum::body::Body;
 use http::{HeaderValue, StatusCode, header};
-use lambda_http::Body;
 
 /// Name of the cookie the login form is bound to, on an `http` (loopback) issuer.
 pub const CSRF_COOKIE: &str = "oauth_csrf";
@@ -57,7 +58,7 @@ fn cookie<'r>(app: &App, req: &'r Request) -> Option<&'r str> {
 }
 
 fn html_response(status: StatusCode, body: String, form_target: Option<&str>) -> Response {
-    let mut resp = Response::new(Body::Text(body));
+    let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -101,7 +102,7 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
         },
         Outcome::Login(page, status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            match html::login(&page, &app.settings.url("/oauth/authorize")) {
+            match html::login(&page, &app.settings.url(crate::paths::AUTHORIZE)) {
                 Ok(body) => {
                     let mut r = html_response(status, body, Some(&page.redirect_origin));
                     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -144,7 +145,7 @@ pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError
     Ok(render(app, outcome, StatusCode::FOUND, new_cookie.as_deref()))
 }
 
-/// Whether `Origin` and `Sec-Fetch-Site` allow this form post (SECURITY.md A10). Under
+/// Whether `Origin` and `Sec-Fetch-Site` allow this form post (docs/SECURITY.md A10). Under
 /// `Referrer-Policy: no-referrer` browsers send `Origin: null` even for same-origin form
 /// posts (Fetch, "serializing a request origin"), so `null` proves nothing either way:
 /// `Sec-Fetch-Site` and the SameSite CSRF cookie decide then.

@@ -1,5 +1,6 @@
 //! One adapter per endpoint: parse, call one `oauth::` function, build the response.
-use super::{Request, Response, has_media_type, header_values, json_response, single_header, source_ip};
+use super::request::{has_media_type, header_values, json_response, single_header, source_ip};
+use super::{Request, Response};
 use crate::App;
 use crate::crypto::{ct_eq, sha256};
 use crate::domain::Scope;
@@ -10,6 +11,7 @@ use crate::oauth::{
     OAuthError, access, client_registration, data, discovery, introspect as intro, register, revoke as rev,
     token as tok,
 };
+use axum::body::Body;
 use http::{HeaderValue, StatusCode, header};
 
 /// Decode a JSON body straight into its typed request: a repeated field, wrong shape or
@@ -105,7 +107,7 @@ pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthEr
     .await?;
     // RFC 7009 §2.2: 200 with no content to process.
     let mut resp = no_cache(json_response(StatusCode::OK, &()));
-    *resp.body_mut() = lambda_http::Body::Empty;
+    *resp.body_mut() = Body::empty();
     resp.headers_mut().remove(header::CONTENT_TYPE);
     Ok(resp)
 }
@@ -150,26 +152,30 @@ fn public_cache(mut resp: Response) -> Response {
     resp
 }
 
-pub(super) fn welcome(app: &App) -> Response {
-    public_cache(json_response(StatusCode::OK, &discovery::welcome(&app.settings)))
+pub(super) async fn welcome(app: &App, _: &Request) -> Result<Response, OAuthError> {
+    Ok(public_cache(json_response(StatusCode::OK, &discovery::welcome(&app.settings))))
 }
 
-pub(super) fn metadata(app: &App) -> Response {
-    public_cache(json_response(StatusCode::OK, &discovery::metadata(&app.settings)))
+pub(super) async fn metadata(app: &App, _: &Request) -> Result<Response, OAuthError> {
+    Ok(public_cache(json_response(StatusCode::OK, &discovery::metadata(&app.settings))))
 }
 
-pub(super) fn jwks(app: &App) -> Result<Response, OAuthError> {
+pub(super) async fn jwks(app: &App, _: &Request) -> Result<Response, OAuthError> {
+    // Publish the previous keys too: tokens they signed are still valid.
+    if !app.key_ring.ensure_complete(app.clock.now().unix_timestamp()).await {
+        return Err(OAuthError::TemporarilyUnavailable(anyhow::anyhow!("the previous keys could not be loaded")));
+    }
     Ok(public_cache(json_response(StatusCode::OK, app.keys().jwks())))
 }
 
 /// The OpenAPI description of this API (`openapi.yaml` at the repository root).
 const OPENAPI: &str = include_str!("../../../openapi.yaml");
 
-pub(super) fn openapi() -> Response {
-    let mut resp = Response::new(lambda_http::Body::Text(OPENAPI.to_owned()));
+pub(super) async fn openapi(_: &App, _: &Request) -> Result<Response, OAuthError> {
+    let mut resp = Response::new(Body::from(OPENAPI));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    resp
+    Ok(resp)
 }

@@ -1,6 +1,7 @@
 //! The only place an error becomes an HTTP response. Bodies are
 //! `{"error", "error_description"}`; internals are logged, never sent.
-use super::{Response, json_response};
+use super::Response;
+use super::request::json_response;
 use crate::oauth::OAuthError;
 use http::{HeaderValue, StatusCode, header};
 

@@ -1,5 +1,5 @@
 //! The Lambda entry point of every HTTP function: API Gateway event in, API Gateway response
-//! out, with the shared [`handle`](super::handle) in between.
+//! out, with the shared [`router`](super::router) in between.
 //!
 //! `lambda_http`'s own event → `http::Request` conversion panics (`unwrap`/`expect`) when
 //! the `Host` or `X-Forwarded-Proto` header, the stage, the path or the raw query string do
@@ -12,40 +12,82 @@
 //!
 //! [`run`] refuses to serve the login form (`Function::Authorize`) with a MAC key that is
 //! random per process: the cold start fails, naming `FORM_KEY_SECRET_ID`.
-use super::{Function, Response, error, handle};
+use super::Function;
 use crate::App;
 use crate::oauth::OAuthError;
 use lambda_http::request::{LambdaRequest, RequestFuture};
 use lambda_http::{Error, LambdaEvent, RequestExt, TransformResponse, service_fn};
+use std::sync::Arc;
+
+/// The whole life of an HTTP function's container: JSON logs, the app built once from the
+/// environment, then [`run`].
+///
+/// # Errors
+/// The configuration, the backends or the Lambda Runtime API failed (the cold start fails
+/// with the reason).
+pub async fn main(function: Function) -> Result<(), Error> {
+    crate::runtime::init_tracing(true);
+    let app = crate::runtime::app_from_env().await?;
+    run(Arc::new(app), function).await
+}
+
+/// What a function answers API Gateway.
+pub type LambdaResponse = http::Response<lambda_http::Body>;
 
 /// Serve API Gateway events (HTTP API v2 and REST v1) as `function` until the runtime stops.
 ///
 /// # Errors
 /// The app cannot serve `function` (the authorize function without a shared form key:
 /// see [`App::require_shared_form_key`]), or the Lambda Runtime API failed.
-pub async fn run(app: &'static App, function: Function) -> Result<(), Error> {
-    check(app, function)?;
+pub async fn run(app: Arc<App>, function: Function) -> Result<(), Error> {
+    check(&app, function)?;
+    let router = super::router(app, function);
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
-        let LambdaEvent { mut payload, context } = event;
+        let LambdaEvent { payload, context } = event;
         let origin = payload.request_origin();
-        let answer: RequestFuture<'static, Response, Error> = match guard(&mut payload) {
-            Ok(()) => {
-                let mut req: lambda_http::Request = payload.into();
+        let router = router.clone();
+        let answer: RequestFuture<'static, LambdaResponse, Error> =
+            Box::pin(async move { Ok(handle_event(&router, payload, Some(context)).await) });
+        TransformResponse::Request(origin, answer)
+    }))
+    .await
+}
+
+/// One API Gateway event through `router`: the [`guard`], lambda_http's conversion (with the
+/// invocation's context and X-Ray trace id when there is one), the router, and the response
+/// as API Gateway takes it. The Lambda entry point and the event tests both call this.
+pub async fn handle_event(
+    router: &axum::Router,
+    mut event: LambdaRequest,
+    context: Option<lambda_http::Context>,
+) -> LambdaResponse {
+    let resp = match guard(&mut event) {
+        Ok(()) => {
+            let mut req: lambda_http::Request = event.into();
+            if let Some(context) = context {
                 if let Some(trace) = context.xray_trace_id.as_deref().and_then(|t| http::HeaderValue::from_str(t).ok())
                 {
                     req.headers_mut().insert("x-amzn-trace-id", trace);
                 }
-                let req = req.with_lambda_context(context);
-                Box::pin(async move { Ok(handle(app, function, req).await) })
+                req = req.with_lambda_context(context);
             }
-            Err(e) => {
-                tracing::warn!(error = %e.code(), "malformed API Gateway event refused");
-                Box::pin(async move { Ok(error::into_response(&e)) })
-            }
-        };
-        TransformResponse::Request(origin, answer)
-    }))
-    .await
+            super::call(router, req).await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.code(), "malformed API Gateway event refused");
+            super::call_error(&e).await
+        }
+    };
+    let (parts, bytes) = resp.into_parts();
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => lambda_http::Body::Text(text),
+            Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+        }
+    };
+    http::Response::from_parts(parts, body)
 }
 
 /// Whether `app` may serve `function` on Lambda, where every request may reach another
@@ -215,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn the_login_form_is_not_served_with_a_per_process_form_key() -> anyhow::Result<()> {
         use crate::crypto::Secret;
-        use crate::oauth::sealed::FormKey;
+        use crate::keys::FormKey;
         let app = |form_key: Option<FormKey>| async move {
             let settings = crate::Settings::from_lookup(|k| (k == "ISSUER").then(|| "https://as.test".to_owned()))?;
             let stores = crate::store::Stores::all(std::sync::Arc::new(crate::store::SqliteStore::in_memory()?));
@@ -234,10 +276,11 @@ mod tests {
             })
         };
         // OAUTH_KEYS=none (or public) and no FORM_KEY_SECRET_ID: the cold start fails.
-        let unshared: &'static App = Box::leak(Box::new(app(None).await?));
-        let err = run(unshared, Function::Authorize).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let unshared = app(None).await?;
+        let err =
+            run(Arc::new(app(None).await?), Function::Authorize).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("FORM_KEY_SECRET_ID"), "{err}");
-        assert!(check(unshared, Function::Protected).is_ok());
+        assert!(check(&unshared, Function::Protected).is_ok());
         // With the form-key secret's value, it may.
         let value = Secret::new("0123456789abcdef0123456789abcdef");
         let shared = app(Some(FormKey::from_secret("form-key", &value)?)).await?;

@@ -2,19 +2,20 @@
 //! document. Every URL comes from the configured issuer, never from the request.
 use crate::config::Settings;
 use crate::domain::Scope;
+use crate::paths;
 use serde_json::{Value, json};
 
 /// The authorization server metadata (RFC 8414 §2).
 pub fn metadata(s: &Settings) -> Value {
     json!({
         "issuer": s.issuer,
-        "authorization_endpoint": s.url("/oauth/authorize"),
-        "token_endpoint": s.url("/oauth/token"),
-        "jwks_uri": s.url("/.well-known/jwks.json"),
-        "registration_endpoint": s.url("/register_client"),
-        "revocation_endpoint": s.url("/oauth/revoke"),
-        "introspection_endpoint": s.url("/oauth/introspect"),
-        "userinfo_endpoint": s.url("/oauth/userinfo"),
+        "authorization_endpoint": s.url(paths::AUTHORIZE),
+        "token_endpoint": s.url(paths::TOKEN),
+        "jwks_uri": s.url(paths::JWKS),
+        "registration_endpoint": s.url(paths::REGISTER_CLIENT),
+        "revocation_endpoint": s.url(paths::REVOKE),
+        "introspection_endpoint": s.url(paths::INTROSPECT),
+        "userinfo_endpoint": s.url(paths::USERINFO),
         "scopes_supported": Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -35,6 +36,6 @@ pub fn welcome(s: &Settings) -> Value {
     json!({
         "message": "Welcome to the Secure API!",
         "issuer": s.issuer,
-        "metadata": s.url("/.well-known/oauth-authorization-server"),
+        "metadata": s.url(paths::OAUTH_METADATA),
     })
 }
