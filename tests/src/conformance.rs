@@ -1,6 +1,6 @@
 //! The store conformance suite: the executable definition of the store traits' contracts.
-//! Each case gets fresh, empty stores from a factory, so any backend (SQLite now, DynamoDB
-//! later) runs exactly these cases through [`run_all`].
+//! Each case gets fresh, empty stores from a factory, so every backend (SQLite in memory and
+//! on file, DynamoDB on the moto emulator) runs exactly these cases through [`run_all`].
 use anyhow::{Result, ensure};
 use futures::future::BoxFuture;
 use oauth_core::domain::{
