@@ -1,4 +1,4 @@
-//! An unknown username costs the same argon2 verification as a wrong password (SECURITY.md
+//! An unknown username costs the same argon2 verification as a wrong password (docs/SECURITY.md
 //! G1): counted, not timed, so the proof holds on a loaded machine. The dummy hash having the
 //! same cost parameters as a stored one is checked in `oauth_core::crypto`'s unit tests.
 use oauth_core::crypto::argon2_verifications;
@@ -45,7 +45,7 @@ async fn unknown_user_and_wrong_password_cost_one_argon2_run_and_look_the_same()
     Ok(())
 }
 
-/// API.md: "N simultaneous guesses get at most 5 password checks". Every guess reuses one
+/// docs/API.md: "N simultaneous guesses get at most 5 password checks". Every guess reuses one
 /// login form (a failed login does not consume it) and they all race the counter; with the
 /// default limits at most `LOGIN_MAX_FAILURES` argon2 verifications run for one username and
 /// at most `LOGIN_MAX_FAILURES_PER_IP` for one address, and every other answer is 429. Runs on

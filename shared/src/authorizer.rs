@@ -181,7 +181,7 @@ fn iam_policy(effect: &str, method_arn: &str, claims: &AccessClaims) -> Value {
         "principalId": claims.sub,
         "policyDocument": {
             "Version": "2012-10-17",
-            // Only this method: a cached decision never covers another route (SECURITY.md E9).
+            // Only this method: a cached decision never covers another route (docs/SECURITY.md E9).
             "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": [method_arn]}]
         },
         "context": context(claims),

@@ -1,4 +1,4 @@
-//! Per-source-address abuse limits (issue 6 §4) and CORS (§5, SECURITY.md A13).
+//! Per-source-address abuse limits (issue 6 §4) and CORS (§5, docs/SECURITY.md A13).
 use oauth_tests::harness::{TestEnv, str_field};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

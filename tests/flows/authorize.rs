@@ -1,5 +1,5 @@
 //! `GET/POST /oauth/authorize`: request validation order, redirect URI matching, PKCE,
-//! the page's headers, CSRF and tampering (SECURITY.md section A).
+//! the page's headers, CSRF and tampering (docs/SECURITY.md section A).
 use oauth_tests::harness::{CB, CHALLENGE, ISSUER, PASSWORD, Page, TestEnv, authz_query, str_field};
 use serde_json::json;
 
@@ -41,7 +41,7 @@ async fn a_valid_request_shows_the_login_page_with_security_headers() -> anyhow:
     assert!(h.get("access-control-allow-origin").is_none());
     let cookie = h["set-cookie"].to_str()?;
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    // The form as API.md describes it.
+    // The form as docs/API.md describes it.
     for needle in [
         "<form method=\"post\"",
         "name=\"username\"",
@@ -438,7 +438,7 @@ async fn an_authorization_request_may_also_be_posted_as_a_form() -> anyhow::Resu
     Ok(())
 }
 
-/// SECURITY.md A15: the consent page names what is asked, every time. Consent is never
+/// docs/SECURITY.md A15: the consent page names what is asked, every time. Consent is never
 /// remembered, so a flow asking for more is shown the new scope (and can be denied).
 #[tokio::test]
 async fn consent_lists_every_requested_scope_on_every_flow() -> anyhow::Result<()> {

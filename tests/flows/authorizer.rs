@@ -1,6 +1,6 @@
 //! The API Gateway authorizer, fed the committed event files: HTTP API v2 simple responses,
 //! REST TOKEN/REQUEST IAM policies, hostile inputs, revocation, a JWKS URL, and the
-//! key-rotation steps (SECURITY.md E9, R8).
+//! key-rotation steps (docs/SECURITY.md E9, R8).
 use oauth_core::authorizer::{ScopeRules, handle_event};
 use oauth_tests::harness::{ISSUER, TestEnv, str_field};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Secrets Manager keys and DynamoDB specifics on the local emulator (SECURITY.md R7, R8):
+//! Secrets Manager keys and DynamoDB specifics on the local emulator (docs/SECURITY.md R7, R8):
 //! rotation end to end, outages served from cache, a cold start without keys, schema drift;
 //! the public key document of the verify-only functions kept in step by the rotation, and
 //! the registration token re-read when replaced.

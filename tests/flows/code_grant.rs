@@ -1,4 +1,4 @@
-//! `grant_type=authorization_code` and `refresh_token` (SECURITY.md sections B, C, D and
+//! `grant_type=authorization_code` and `refresh_token` (docs/SECURITY.md sections B, C, D and
 //! R1/R3): binding, single use, replay revocation, PKCE, rotation, reuse, races.
 use oauth_tests::harness::{CB, PASSWORD, TestEnv, VERIFIER, str_field};
 use serde_json::{Value, json};
@@ -66,13 +66,13 @@ async fn a_replayed_code_fails_and_revokes_what_it_produced() -> anyhow::Result<
     let (status, first) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
     assert_eq!(status, 200);
     let (at, rt) = (tok(&first, "access_token"), tok(&first, "refresh_token"));
-    // An invalid replay (wrong verifier, wrong client secret) changes nothing (B4).
+    // An invalid replay (wrong verifier, wrong client secret) changes nothing (docs/SECURITY.md B4).
     let (status, body) = env.exchange(&id, &secret, &code, &"x".repeat(43), Some(CB)).await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
     let (status, _) = env.exchange(&id, "wrong", &code, VERIFIER, Some(CB)).await?;
     assert_eq!(status, 401);
     assert_eq!(env.introspect(&id, &secret, &at).await?["active"], true);
-    // The valid replay: invalid_grant, and everything from the first redemption is revoked (B3).
+    // The valid replay: invalid_grant, and everything from the first redemption is revoked (docs/SECURITY.md B3).
     let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
     assert_eq!(env.introspect(&id, &secret, &at).await?, json!({"active": false}));
@@ -129,7 +129,7 @@ async fn twenty_concurrent_redemptions_of_one_code_have_exactly_one_winner() -> 
         }
     }
     assert_eq!(winners.len(), 1);
-    // The losers were valid replays, so the winner's tokens are revoked (R1).
+    // The losers were valid replays, so the winner's tokens are revoked (docs/SECURITY.md R1).
     let at = winners.first().map(|w| tok(w, "access_token")).unwrap_or_default();
     assert_eq!(env.introspect(&id, &secret, &at).await?["active"], false);
     Ok(())
@@ -170,10 +170,10 @@ async fn a_code_is_bound_to_its_client_redirect_uri_verifier_and_lifetime() -> a
         )
         .await?;
     assert_eq!(r.json::<Value>().await?["error"], "invalid_request", "no code");
-    // None of those consumed the code: the rightful redemption still works (B4, B5).
+    // None of those consumed the code: the rightful redemption still works (docs/SECURITY.md B4, B5).
     let (status, _) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
     assert_eq!(status, 200);
-    // Expiry is checked by the application, whatever the store still holds (B2, R9).
+    // Expiry is checked by the application, whatever the store still holds (docs/SECURITY.md B2, R9).
     let code = env.code_for(&id, CB, FULL).await?;
     env.clock.advance(61);
     let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
@@ -195,7 +195,7 @@ async fn redirect_uri_may_be_omitted_at_the_token_endpoint_when_it_was_omitted_a
 
 #[tokio::test]
 async fn a_code_without_a_challenge_refuses_any_verifier() -> anyhow::Result<()> {
-    // White-box fixture (B8): a code stored with no PKCE challenge.
+    // White-box fixture (docs/SECURITY.md B8): a code stored with no PKCE challenge.
     let env = TestEnv::new().await?;
     let (id, secret) = setup(&env).await?;
     let code = "downgrade-code-0123456789abcdefghijklmnopqrstu";
@@ -296,7 +296,7 @@ async fn refresh_rotates_and_reuse_after_the_grace_window_revokes_the_family() -
     let (status, _) = env.refresh(&id, &secret, &rt1, None).await?;
     assert_eq!(status, 400);
     assert_eq!(env.introspect(&id, &secret, &at2).await?["active"], true);
-    // After it: the family is revoked, refresh and access tokens alike (C1).
+    // After it: the family is revoked, refresh and access tokens alike (docs/SECURITY.md C1).
     env.clock.advance(10);
     let (status, body) = env.refresh(&id, &secret, &rt1, None).await?;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
@@ -405,7 +405,7 @@ async fn a_refresh_token_is_bound_to_its_client() -> anyhow::Result<()> {
     assert_eq!(env.introspect(&other, &other_secret, &rt).await?, json!({"active": false}));
     let r = env.post_form_basic("/oauth/revoke", &other, &other_secret, &[("token", &rt)]).await?;
     assert_eq!(r.status(), 200);
-    // Not a reuse and not revoked: the owner still refreshes (C3, D1).
+    // Not a reuse and not revoked: the owner still refreshes (docs/SECURITY.md C3, D1).
     assert_eq!(env.refresh(&id, &secret, &rt, None).await?.0, 200);
     Ok(())
 }

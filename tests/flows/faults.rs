@@ -1,4 +1,4 @@
-//! Faults and call counts through the store wrapper (SECURITY.md R2, R5, R6): a retried
+//! Faults and call counts through the store wrapper (docs/SECURITY.md R2, R5, R6): a retried
 //! write is not a replay, a failed transaction leaves the code redeemable, backend trouble is
 //! a 503 with `server_error`, and the number of store calls per endpoint does not grow
 //! silently. Runs on whichever backend the suite runs on (SQLite, or DynamoDB on moto).
@@ -149,7 +149,7 @@ async fn a_failing_store_at_login_is_a_503_page_not_a_pass() -> anyhow::Result<(
 }
 
 /// When the revocation read fails, every verifier refuses: the authorizer denies,
-/// introspection and userinfo answer 503, never "active" or the claims (R6). Each first
+/// introspection and userinfo answer 503, never "active" or the claims (docs/SECURITY.md R6). Each first
 /// succeeds with the token in the verified-token cache, so only the revocation read differs.
 #[tokio::test]
 async fn every_verifier_fails_closed_when_the_revocation_read_fails() -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
 //! The login form: generic failures, no user enumeration, throttling per username and per
-//! source address, hash upgrades (SECURITY.md G1, G3, G4).
+//! source address, hash upgrades (docs/SECURITY.md G1, G3, G4).
 use oauth_tests::harness::{CB, PASSWORD, Page, TestEnv, authz_query};
 
 async fn page(env: &TestEnv, id: &str) -> anyhow::Result<Page> {

@@ -1,6 +1,6 @@
 //! `oauth-local`: run the OAuth server on 127.0.0.1:3000 with an embedded store and
 //! generated keys, or against DynamoDB and Secrets Manager (an emulator or a real account).
-//! Flags (each with an environment twin) are those of API.md.
+//! Flags (each with an environment twin) are those of docs/API.md.
 use anyhow::{Context, bail};
 use oauth_core::config::{Settings, VARIABLES};
 use oauth_core::runtime::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};

@@ -168,7 +168,7 @@ impl KeyRing {
                 true
             }
             Err(e) => {
-                // Stale-if-error: keep serving what we have (R7).
+                // Stale-if-error: keep serving what we have (docs/SECURITY.md R7).
                 tracing::error!(error = %e, reason, "key refresh failed; serving cached keys");
                 false
             }

@@ -1,6 +1,6 @@
 //! Keys in AWS Secrets Manager: the secret's `AWSCURRENT` version holds the key-set
 //! document that signs; `AWSPREVIOUS` stays in the JWKS so tokens signed before a rotation
-//! still verify (R8). Loaded at start and cached by the `KeyRing`.
+//! still verify (docs/SECURITY.md R8). Loaded at start and cached by the `KeyRing`.
 //!
 //! Processes that only verify read a second secret instead ([`SecretsManagerPublicKeys`]):
 //! the public JWK Set of those keys, kept in step by whoever writes the private secret

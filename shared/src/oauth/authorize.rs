@@ -348,7 +348,7 @@ async fn login(app: &App, client: &Client, pending: &PendingRequest, s: &Submiss
     // Counters are keyed by a hash, so any input (even invalid usernames) maps to a bounded key.
     let user_key = format!("login#user#{}", sha256_b64(&username.to_lowercase()));
     let ip_key = s.source_ip.map(|ip| format!("login#ip#{}", super::abuse::address_bucket(ip)));
-    // API.md: "an attempt is counted before its password is checked, and the decision uses
+    // docs/API.md: "an attempt is counted before its password is checked, and the decision uses
     // the count that write returned". A count read before the 25-60 ms argon2 run would let
     // every concurrent guess through (check-then-act); the atomic increment's own result
     // cannot be raced, so N simultaneous guesses get at most the limit's password checks.

@@ -31,7 +31,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let Some(record) = app.codes.code(&code_hash).await.map_err(store_failure)? else {
         return Err(invalid_grant("the code is invalid, expired or already used"));
     };
-    // Binding checks first: a request that fails them proves nothing and changes nothing (B4, B5).
+    // Binding checks first: a request that fails them proves nothing and changes nothing (docs/SECURITY.md B4, B5).
     if record.client_id != client.client_id {
         return Err(invalid_grant("the code was issued to another client"));
     }
@@ -60,7 +60,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(invalid_grant("the code has expired"));
     }
     let refresh = issue_refresh(client, &record.scope).then(|| new_refresh(app, &record, client, now)).transpose()?;
-    // Identifies this redemption, so a retried write is not mistaken for a replay (R2).
+    // Identifies this redemption, so a retried write is not mistaken for a replay (docs/SECURITY.md R2).
     let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
     // A used code is kept while what it issues may live, so a replay can still revoke it.
     let family_ends = refresh.as_ref().map_or(now, |(_, r)| r.family_expires_at);
@@ -93,7 +93,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
 }
 
 /// Whether a refresh token comes with the grant: the client registered the refresh grant
-/// and `offline_access` was granted (API.md).
+/// and `offline_access` was granted (docs/API.md).
 fn issue_refresh(client: &Client, scope: &crate::domain::ScopeSet) -> bool {
     client.allows(GrantType::RefreshToken) && scope.contains(crate::domain::Scope::OfflineAccess)
 }

@@ -31,7 +31,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let Some(record) = app.tokens.refresh(&hash).await.map_err(store_failure)? else {
         return Err(invalid_grant());
     };
-    // Bound to its client: another client's presentation is refused and is not a reuse (C3).
+    // Bound to its client: another client's presentation is refused and is not a reuse (docs/SECURITY.md C3).
     if record.client_id != client.client_id {
         return Err(invalid_grant());
     }
@@ -75,7 +75,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
 }
 
 /// A rotated token came back. Within the grace window it is a race or a lost response:
-/// refuse without revoking. Later it is a theft signal: revoke the family (C1, R3).
+/// refuse without revoking. Later it is a theft signal: revoke the family (docs/SECURITY.md C1, R3).
 async fn reuse(app: &App, record: &RefreshRecord, rotated_at: i64, now: i64) -> OAuthError {
     if now - rotated_at <= app.settings.refresh_grace {
         tracing::info!(event = "refresh_reuse_in_grace", family_id = %record.family_id, "just-rotated refresh token presented again");

@@ -392,7 +392,7 @@ impl CodeStore for DynamoStore {
             }
             return self.classify_after_conflict(code_hash, request_id).await;
         };
-        // The code and the refresh token change together: both or neither (R5).
+        // The code and the refresh token change together: both or neither (docs/SECURITY.md R5).
         let items = vec![TransactWriteItem::builder().update(update).build(), self.put_new_item(Item::from(rt))?];
         match self.transact(items, "Failed to consume a code in DynamoDB").await? {
             Transacted::Done => Ok(Consume::Fresh),
