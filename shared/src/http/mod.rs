@@ -69,18 +69,20 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    use http_body_util::BodyExt;
     use tower::ServiceExt;
     let Ok(resp) = router.clone().oneshot(req.map(axum::body::Body::new)).await;
-    let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
-    http::Response::from_parts(parts, bytes)
+    whole(resp).await
 }
 
 /// An error's response, read whole (like [`call`]).
 pub async fn call_error(err: &crate::OAuthError) -> http::Response<bytes::Bytes> {
+    whole(error::into_response(err)).await
+}
+
+/// A response with its body read whole (our bodies are in memory already).
+async fn whole(resp: Response) -> http::Response<bytes::Bytes> {
     use http_body_util::BodyExt;
-    let (parts, body) = error::into_response(err).into_parts();
+    let (parts, body) = resp.into_parts();
     let bytes = body.collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
     http::Response::from_parts(parts, bytes)
 }
