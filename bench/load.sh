@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# Load test on loopback: starts the release oauth-local, then runs wrk (32 connections,
-# 2 threads, 10 s each by default) against POST /oauth/token (client_credentials) and
-# GET /api/data, and prints requests/s, p50/p99 latency and errors.
-# Usage: bench/load.sh            (DURATION=10s CONNECTIONS=32 THREADS=2 RUST_LOG=warn)
+# Load test on loopback: starts the release oauth-local (default settings, request log on)
+# and the naive baselines (bench/naive: a bare axum handler that signs one ES256 JWT per
+# request, and one that verifies one), runs wrk (32 connections, 2 threads, 10 s each by
+# default) against each, and prints requests/s, p50/p99 latency, errors, and each endpoint's
+# ratio to its baseline measured in the same run (this machine's speed varies between runs).
+# Usage: bench/load.sh            (DURATION=10s CONNECTIONS=32 THREADS=2; RUST_LOG as the server
+#                                  reads it; NO_BUILD=1 measures the binaries already built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
-export RUST_LOG=${RUST_LOG:-warn}
 
-cargo build --release --locked -p oauth-local >/dev/null
+[ -n "${NO_BUILD:-}" ] || cargo build --release --locked -p oauth-local -p naive >/dev/null
 bin=target/release/oauth-local
 
 source scripts/lib.sh
 need wrk wrk
 work=$(mktemp -d)
-trap 'stop_server; rm -rf "$work"' EXIT
+trap 'stop_server; [ -n "${NAIVE_PID:-}" ] && kill "$NAIVE_PID" 2>/dev/null; rm -rf "$work"' EXIT
 start_server "$bin" "$work"
+target/release/naive "127.0.0.1:$(free_port)" >"$work/naive.out" 2>&1 &
+NAIVE_PID=$!
+for _ in $(seq 100); do [ "$(cat "$work/naive.out" 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
+naive=$(sed -n 's/^listening on //p' "$work/naive.out")
+naive_token=$(sed -n 2p "$work/naive.out")
+[ -n "$naive" ] && [ -n "$naive_token" ] || { cat "$work/naive.out"; echo "naive baseline did not start"; exit 1; }
 
 client=$(curl -sf -X POST "$BASE/register_client" -H 'Content-Type: application/json' \
   -d '{"grant_types":["client_credentials"],"scope":"data:read data:write"}')
@@ -34,12 +42,12 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $basic"
 LUA
 
-echo "machine: $(nproc) cores, $(uname -m); wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server RUST_LOG=$RUST_LOG; ES256"
-run() { # name, wrk args...
+echo "machine: $(nproc) cores, $(uname -m); wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server defaults (RUST_LOG ${RUST_LOG:-unset}); ES256"
+run() { # name, wrk args...; sets rps
   local name=$1; shift
   local out
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")
-  local rps p50 p99 non2xx errors
+  local p50 p99 non2xx errors
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
@@ -47,5 +55,12 @@ run() { # name, wrk args...
   errors=$(echo "$out" | awk '/Socket errors/ {print $0}')
   printf '%-32s %10s req/s   p50 %-8s p99 %-8s non-2xx %s %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "${errors:-socket errors 0}"
 }
-run "POST /oauth/token (cc)" -s "$work/token.lua" "$BASE/oauth/token"
-run "GET /api/data" -H "Authorization: Bearer $token" "$BASE/api/data"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+# Each pair runs back to back, the baseline first, so both see the same machine.
+printf 'wrk.method = "POST"\n' >"$work/post.lua"
+run "naive signer (POST /token)" -s "$work/post.lua" "$naive/token"; naive_sign=$rps
+run "POST /oauth/token (cc)" -s "$work/token.lua" "$BASE/oauth/token"; cc=$rps
+run "naive verifier (GET /verify)" -H "Authorization: Bearer $naive_token" "$naive/verify"; naive_verify=$rps
+run "GET /api/data" -H "Authorization: Bearer $token" "$BASE/api/data"; data=$rps
+echo "ratio client_credentials / naive signer:   $(ratio "$cc" "$naive_sign")x  (target >= 1.0)"
+echo "ratio GET /api/data / naive verifier:      $(ratio "$data" "$naive_verify")x  (target >= 1.0)"
