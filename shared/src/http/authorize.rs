@@ -141,7 +141,7 @@ fn cookie_for_new_form(app: &App, req: &Request) -> Result<(String, Option<Strin
 pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
     let query = req.uri().query().unwrap_or("").as_bytes();
-    let outcome = authorize::start(app, query, &csrf).await;
+    let outcome = authorize::start(app, query, &csrf, app.clock.now()).await;
     Ok(render(app, outcome, StatusCode::FOUND, new_cookie.as_deref()))
 }
 
@@ -170,7 +170,7 @@ pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthErro
     if form.get("request").is_none() {
         // An authorization request by POST (OIDC Core §3.1.2.1): same as the GET.
         let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
-        let outcome = authorize::start(app, body, &csrf).await;
+        let outcome = authorize::start(app, body, &csrf, app.clock.now()).await;
         return Ok(render(app, outcome, StatusCode::SEE_OTHER, new_cookie.as_deref()));
     }
     let submission = Submission {
@@ -179,7 +179,7 @@ pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthErro
         same_origin: same_origin(app, req),
         source_ip: super::source_ip(req),
     };
-    let outcome = authorize::submit(app, submission).await;
+    let outcome = authorize::submit(app, submission, app.clock.now()).await;
     // "303 See Other" after the POST, never 307 (RFC 9700 §4.12).
     Ok(render(app, outcome, StatusCode::SEE_OTHER, None))
 }

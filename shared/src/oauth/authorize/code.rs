@@ -1,0 +1,38 @@
+//! Issuing the authorization code once the user has signed in and allowed the request:
+//! 256 random bits, stored only as a hash, bound to the client, redirect URI, PKCE
+//! challenge, scope and nonce of the sealed request, single use, 60 seconds.
+use crate::App;
+use crate::crypto::{random_id, random_token, sha256_b64};
+use crate::domain::{AuthCode, ScopeSet};
+use crate::oauth::sealed::PendingRequest;
+use crate::oauth::{OAuthError, store_failure};
+
+/// How long an authorization code lives (RFC 6749 §4.1.2: "maximum ... of 10 minutes").
+pub const CODE_TTL_SECONDS: i64 = 60;
+
+/// Store a new code for `sub` answering `pending`, authenticated at `now`; returns the code.
+///
+/// # Errors
+/// No randomness, or the store failed.
+pub async fn issue(app: &App, pending: &PendingRequest, sub: &str, now: i64) -> Result<String, OAuthError> {
+    let code = random_token().map_err(OAuthError::server)?;
+    let record = AuthCode {
+        code_hash: sha256_b64(&code),
+        client_id: pending.client_id.clone(),
+        redirect_uri: pending.redirect_uri.clone(),
+        redirect_uri_sent: pending.redirect_uri_sent,
+        code_challenge: pending.code_challenge.clone(),
+        scope: ScopeSet::parse(&pending.scope)
+            .map_err(|s| OAuthError::server(anyhow::anyhow!("sealed scope {s:?} is unknown")))?,
+        nonce: pending.nonce.clone(),
+        sub: sub.to_owned(),
+        auth_time: now,
+        family_id: random_id("fam_").map_err(OAuthError::server)?,
+        expires_at: now + CODE_TTL_SECONDS,
+        consumed_at: None,
+        consumed_by: None,
+    };
+    app.codes.put_code(&record).await.map_err(store_failure)?;
+    tracing::info!(event = "code_issued", sub = %sub, client_id = %pending.client_id, family_id = %record.family_id, "authorization code issued");
+    Ok(code)
+}

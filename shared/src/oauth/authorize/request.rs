@@ -1,0 +1,244 @@
+//! Validating an authorization request, in the order RFC 6749 §4.1.2.1 requires: first
+//! where the answer may go ([`Reply`]: the client and its redirect URI, whose errors are
+//! pages and never redirects), then what is asked ([`AuthorizationRequest`]: response
+//! type, grant, PKCE, scope, nonce, prompt), whose errors are redirected to the client.
+//! Both steps are pure; only the client lookup before them reads the store.
+use crate::domain::{Client, GrantType, ScopeSet};
+use crate::oauth::params::Params;
+use crate::oauth::{OAuthError, pkce};
+
+const MAX_STATE: usize = 1024;
+const MAX_NONCE: usize = 512;
+/// Longest `client_id` looked up in the store; longer ones are unknown without a read.
+pub const MAX_CLIENT_ID: usize = 128;
+
+/// Where and how an answer to this request is delivered (step 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The redirect URI: the one sent (exactly registered) or the client's only one.
+    pub redirect_uri: String,
+    /// Whether the request named it (then the token request must repeat it, §4.1.3).
+    pub redirect_uri_sent: bool,
+    /// The client's `state`, echoed in every redirect.
+    pub state: Option<String>,
+}
+
+/// What a valid request asks for (step 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    /// The scope asked for, or the client's registered scope when none is named.
+    pub scope: ScopeSet,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The OIDC `nonce`, for the ID token.
+    pub nonce: Option<String>,
+}
+
+/// The `client_id` to look up (step 1 begins here).
+///
+/// # Errors
+/// The text of the error page: repeated or missing `client_id`, or one too long to exist.
+pub fn client_id<'a>(params: &'a Params, repeated: &[String]) -> Result<&'a str, &'static str> {
+    if repeated.iter().any(|k| k == "client_id" || k == "redirect_uri") {
+        return Err("The request repeats client_id or redirect_uri.");
+    }
+    let id = params.get("client_id").ok_or("The request has no client_id.")?;
+    if id.len() > MAX_CLIENT_ID {
+        return Err("Unknown client.");
+    }
+    Ok(id)
+}
+
+/// Step 1 for a known client: the redirect URI (exact match against the registered ones)
+/// and `state`.
+///
+/// # Errors
+/// The text of the error page.
+pub fn reply(client: &Client, params: &Params) -> Result<Reply, &'static str> {
+    let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
+        Some(requested) if client.redirect_uris.iter().any(|r| r.matches(requested)) => (requested.to_owned(), true),
+        Some(_) => return Err("The redirect_uri is not registered for this client."),
+        None => match client.redirect_uris.as_slice() {
+            [only] => (only.as_str().to_owned(), false),
+            _ => return Err("The request must name one of the client's registered redirect URIs."),
+        },
+    };
+    let state = params.get("state");
+    if state.is_some_and(|s| s.len() > MAX_STATE) {
+        return Err("The state parameter is too long.");
+    }
+    Ok(Reply { redirect_uri, redirect_uri_sent, state: state.map(str::to_owned) })
+}
+
+/// Step 2: everything else.
+///
+/// # Errors
+/// The OAuth error to redirect to the client.
+pub fn validate(client: &Client, params: &Params, repeated: &[String]) -> Result<AuthorizationRequest, OAuthError> {
+    // "Request and response parameters MUST NOT be included more than once." (RFC 6749 §3.1)
+    if let Some(k) = repeated.first() {
+        let k: String = k.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
+        return Err(OAuthError::InvalidRequest(format!("parameter {k} is repeated").into()));
+    }
+    match params.get("response_type") {
+        None => return Err(OAuthError::invalid_request("response_type is required")),
+        Some("code") => {}
+        Some(_) => return Err(OAuthError::UnsupportedResponseType("only response_type=code is supported".into())),
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(OAuthError::UnauthorizedClient("this client may not use the authorization code grant".into()));
+    }
+    // PKCE is required for every client (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1); a missing
+    // method means "plain" (RFC 7636 §4.3), which is refused.
+    match params.get("code_challenge_method") {
+        Some("S256") => {}
+        None => {
+            return Err(OAuthError::invalid_request("code_challenge_method=S256 is required (plain is not allowed)"));
+        }
+        Some(_) => return Err(OAuthError::invalid_request("code_challenge_method must be S256")),
+    }
+    let challenge =
+        params.get("code_challenge").ok_or_else(|| OAuthError::invalid_request("code_challenge is required (PKCE)"))?;
+    if !pkce::valid_s256_challenge(challenge) {
+        return Err(OAuthError::invalid_request("code_challenge must be 43 base64url characters"));
+    }
+    let scope = match params.get("scope") {
+        None => client.scope.clone(),
+        Some(s) => {
+            ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?
+        }
+    };
+    if scope.is_empty() || !scope.is_subset_of(&client.scope) {
+        return Err(OAuthError::InvalidScope("the requested scope is not allowed for this client".into()));
+    }
+    let nonce = params.get("nonce");
+    if nonce.is_some_and(|n| n.len() > MAX_NONCE) {
+        return Err(OAuthError::invalid_request("nonce is too long"));
+    }
+    // No sessions here: a request that forbids showing a login page cannot succeed. "The
+    // Authorization Server MUST NOT display any authentication or consent user interface
+    // pages. An error is returned if an End-User is not already authenticated" (OIDC Core
+    // §3.1.2.1), and that error is login_required (§3.1.2.6).
+    if params.get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "none")) {
+        return Err(OAuthError::LoginRequired);
+    }
+    Ok(AuthorizationRequest { scope, code_challenge: challenge.to_owned(), nonce: nonce.map(str::to_owned) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AuthMethod, RedirectUri};
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(redirects: &[&str], grants: &[GrantType], scope: &str) -> Client {
+        Client {
+            client_id: "cl_test".into(),
+            secret_hash: None,
+            client_name: None,
+            redirect_uris: redirects.iter().filter_map(|r| RedirectUri::parse(r).ok()).collect(),
+            grant_types: grants.to_vec(),
+            auth_method: AuthMethod::None,
+            scope: ScopeSet::parse(scope).unwrap_or_default(),
+            id_token_signed_response_alg: "ES256".into(),
+            created_at: 0,
+            trusted: false,
+        }
+    }
+
+    fn parse(query: &str) -> (Params, Vec<String>) {
+        Params::parse_lenient(query.as_bytes()).unwrap_or_else(|_| (Params::default(), Vec::new()))
+    }
+
+    #[test]
+    fn step_one_names_the_client_and_where_the_answer_goes() {
+        let long_id = format!("client_id={}", "a".repeat(MAX_CLIENT_ID + 1));
+        let cases: [(&str, Result<&str, &str>); 4] = [
+            ("client_id=cl_test", Ok("cl_test")),
+            ("", Err("The request has no client_id.")),
+            ("client_id=a&client_id=b", Err("The request repeats client_id or redirect_uri.")),
+            (&long_id, Err("Unknown client.")),
+        ];
+        for (query, want) in cases {
+            let (params, repeated) = parse(query);
+            assert_eq!(client_id(&params, &repeated), want, "{query}");
+        }
+        let one = client(&["https://app.test/cb"], &[GrantType::AuthorizationCode], "openid");
+        let two = client(&["https://app.test/cb", "https://app.test/other"], &[GrantType::AuthorizationCode], "openid");
+        let long_state = format!("state={}", "s".repeat(MAX_STATE + 1));
+        type Want = Result<(&'static str, bool, Option<&'static str>), &'static str>;
+        let cases: [(&Client, &str, Want); 7] = [
+            (&one, "redirect_uri=https%3A%2F%2Fapp.test%2Fcb&state=xyz", Ok(("https://app.test/cb", true, Some("xyz")))),
+            (&one, "", Ok(("https://app.test/cb", false, None))),
+            (&two, "redirect_uri=https%3A%2F%2Fapp.test%2Fother", Ok(("https://app.test/other", true, None))),
+            (&two, "", Err("The request must name one of the client's registered redirect URIs.")),
+            // Exact matching: no prefix, no case folding, no trailing slash.
+            (&one, "redirect_uri=https%3A%2F%2Fapp.test%2Fcb%2F", Err("The redirect_uri is not registered for this client.")),
+            (&one, "redirect_uri=https%3A%2F%2FAPP.test%2Fcb", Err("The redirect_uri is not registered for this client.")),
+            (&one, &long_state, Err("The state parameter is too long.")),
+        ];
+        for (c, query, want) in cases {
+            let (params, _) = parse(query);
+            let got = reply(c, &params).map(|r| (r.redirect_uri, r.redirect_uri_sent, r.state));
+            let want = want.map(|(u, sent, s)| (u.to_owned(), sent, s.map(str::to_owned)));
+            assert_eq!(got, want, "{query}");
+        }
+    }
+
+    #[test]
+    fn step_two_checks_in_order_and_names_the_error() {
+        type Expected = Option<(&'static str, &'static str)>;
+        let web = client(&["https://app.test/cb"], &[GrantType::AuthorizationCode], "openid profile data:read");
+        let machine = client(&[], &[GrantType::ClientCredentials], "data:read");
+        let ok = format!("response_type=code&code_challenge_method=S256&code_challenge={CHALLENGE}");
+        let with = |extra: &str| format!("{ok}&{extra}");
+        let long_nonce = with(&format!("nonce={}", "n".repeat(MAX_NONCE + 1)));
+        // (client, query, expected error code and a word of its description; None = valid)
+        let cases: Vec<(&Client, String, Expected)> = vec![
+            (&web, ok.clone(), None),
+            (&web, with("scope=openid&nonce=abc"), None),
+            (&web, format!("{ok}&state=a&state=b"), Some(("invalid_request", "state is repeated"))),
+            // Repetition is checked before anything else, even a missing response_type.
+            (&web, "scope=a&scope=b".into(), Some(("invalid_request", "repeated"))),
+            (&web, format!("code_challenge_method=S256&code_challenge={CHALLENGE}"), Some(("invalid_request", "response_type"))),
+            (&web, ok.replace("response_type=code", "response_type=token"), Some(("unsupported_response_type", "code"))),
+            (&machine, ok.clone(), Some(("unauthorized_client", "authorization code"))),
+            (&web, format!("response_type=code&code_challenge={CHALLENGE}"), Some(("invalid_request", "plain"))),
+            (&web, ok.replace("S256", "plain"), Some(("invalid_request", "must be S256"))),
+            (&web, "response_type=code&code_challenge_method=S256".into(), Some(("invalid_request", "code_challenge is required"))),
+            (&web, ok.replace(CHALLENGE, "short"), Some(("invalid_request", "43"))),
+            (&web, with("scope=admin"), Some(("invalid_scope", "unknown scope"))),
+            (&web, with("scope=data:write"), Some(("invalid_scope", "not allowed"))),
+            // "Parameters sent without a value MUST be treated as if they were omitted" (§3.1).
+            (&web, with("scope="), None),
+            (&web, long_nonce, Some(("invalid_request", "nonce"))),
+            (&web, with("prompt=none"), Some(("login_required", ""))),
+            (&web, with("prompt=login%20none"), Some(("login_required", ""))),
+            (&web, with("prompt=login"), None),
+        ];
+        for (c, query, want) in cases {
+            let (params, repeated) = parse(&query);
+            match (validate(c, &params, &repeated), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some((code, word))) => {
+                    assert_eq!(e.code(), code, "{query}");
+                    assert!(e.description().contains(word), "{query}: {}", e.description());
+                }
+                (got, want) => assert_eq!(format!("{got:?}"), format!("{want:?}"), "{query}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_valid_request_defaults_to_the_clients_scope_and_keeps_pkce_and_nonce() {
+        let web = client(&["https://app.test/cb"], &[GrantType::AuthorizationCode], "openid data:read");
+        let query = format!("response_type=code&code_challenge_method=S256&code_challenge={CHALLENGE}&nonce=n-1");
+        let (params, repeated) = parse(&query);
+        let got = validate(&web, &params, &repeated).map_err(|e| e.to_string());
+        assert_eq!(
+            got,
+            Ok(AuthorizationRequest { scope: web.scope.clone(), code_challenge: CHALLENGE.into(), nonce: Some("n-1".into()) })
+        );
+    }
+}
