@@ -44,7 +44,7 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() -> anyhow::Result
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber =
-        oauth_core::runtime::json_subscriber(tracing_subscriber::filter::LevelFilter::INFO, move || writer.clone());
+        oauth_core::telemetry::json_subscriber(tracing_subscriber::filter::LevelFilter::INFO, move || writer.clone());
     // This test's thread only (tokio::test runs the server's tasks on it too).
     let _guard = tracing::subscriber::set_default(subscriber);
 

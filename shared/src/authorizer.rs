@@ -44,8 +44,8 @@ impl Revocation {
     ///
     /// # Errors
     /// `Checked` without a store, naming what to set.
-    pub fn check_store(self, store: &crate::runtime::StoreChoice) -> Result<(), String> {
-        if self == Self::Checked && *store == crate::runtime::StoreChoice::None {
+    pub fn check_store(self, store: &crate::config::StoreChoice) -> Result<(), String> {
+        if self == Self::Checked && *store == crate::config::StoreChoice::None {
             return Err("the revocation check needs the issuer's table (TABLE_NAME); \
                         set AUTHORIZER_REVOCATION=off to run without it"
                 .into());
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn revocation_is_on_unless_turned_off_by_name_and_needs_a_table() -> Result<(), ConfigError> {
-        use crate::runtime::{Backends, StoreChoice};
+        use crate::config::{Backends, StoreChoice};
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
         };

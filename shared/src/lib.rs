@@ -29,8 +29,9 @@ pub mod keys;
 pub mod oauth;
 pub mod paths;
 pub mod rotation;
-pub mod runtime;
+pub mod startup;
 pub mod store;
+pub mod telemetry;
 
 pub use app::App;
 pub use config::Settings;

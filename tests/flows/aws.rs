@@ -256,9 +256,9 @@ async fn public_keys_app(cfg: &aws_config::SdkConfig, public: &str) -> anyhow::R
     let (_, table) = oauth_tests::aws::fresh_table(cfg).await?;
     let vars = [("OAUTH_KEYS", "public"), ("PUBLIC_KEYS_SECRET_ID", public), ("TABLE_NAME", table.as_str())];
     let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
-    let backends = oauth_core::runtime::Backends::from_lookup(get, true)?;
+    let backends = oauth_core::config::Backends::from_lookup(get, true)?;
     let settings = oauth_core::Settings::from_lookup(|k| (k == "ISSUER").then(|| ISSUER.to_owned()))?;
-    oauth_core::runtime::build_app(settings, &backends).await
+    oauth_core::startup::build_app(settings, &backends).await
 }
 
 async fn verifies(app: &oauth_core::App, token: &str, now: i64) -> bool {
@@ -468,9 +468,9 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
             [("OAUTH_KEYS", "none".to_owned()), ("TABLE_NAME", table.clone()), ("FORM_KEY_SECRET_ID", form_secret)];
         async move {
             let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-            let backends = oauth_core::runtime::Backends::from_lookup(get, true)?;
+            let backends = oauth_core::config::Backends::from_lookup(get, true)?;
             let settings = oauth_core::Settings::from_lookup(|k| (k == "ISSUER").then(|| ISSUER.to_owned()))?;
-            oauth_core::runtime::build_app(settings, &backends).await
+            oauth_core::startup::build_app(settings, &backends).await
         }
     };
     let err = authorize(short.clone()).await.err().map(|e| format!("{e:#}")).unwrap_or_default();

@@ -2,11 +2,12 @@
 //! TOKEN/REQUEST events. Keys from the public key document, or a JWKS URL for another account.
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use oauth_core::authorizer::{Revocation, ScopeRules, handle_event};
-use oauth_core::runtime::{Backends, build_app};
+use oauth_core::config::Backends;
+use oauth_core::startup::build_app;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    oauth_core::runtime::init_tracing(true);
+    oauth_core::telemetry::init_tracing(true);
     let env = |k: &str| std::env::var(k).ok();
     let rules = ScopeRules::parse(&env("AUTHORIZER_REQUIRED_SCOPES").ok_or("AUTHORIZER_REQUIRED_SCOPES is not set")?)?;
     rules.warn_about_open_routes();

@@ -6,7 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    oauth_core::runtime::init_tracing(true);
+    oauth_core::telemetry::init_tracing(true);
     let sm: &'static _ = Box::leak(Box::new(aws_sdk_secretsmanager::Client::new(&oauth_core::aws::sdk_config().await)));
     let delay = oauth_core::config::publish_delay(|k| std::env::var(k).ok())?;
     let public: &'static Option<String> =

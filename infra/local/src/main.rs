@@ -3,7 +3,7 @@
 //! Flags (each with an environment twin) are those of docs/API.md.
 use anyhow::{Context, bail};
 use oauth_core::config::{Settings, VARIABLES};
-use oauth_core::runtime::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
+use oauth_core::config::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -65,7 +65,7 @@ fn parse_args() -> anyhow::Result<Args> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    oauth_core::runtime::init_tracing(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
+    oauth_core::telemetry::init_tracing(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
     let args = parse_args()?;
     let get = |k: &str| args.vars.get(k).cloned().or_else(|| std::env::var(k).ok()).filter(|v| !v.is_empty());
     let addr: std::net::SocketAddr =
@@ -77,9 +77,9 @@ async fn main() -> anyhow::Result<()> {
     let backends = Backends::from_lookup(|k| vars.get(k).cloned(), false).context("Invalid configuration")?;
     let issuer = settings.issuer.clone();
     if args.bootstrap {
-        oauth_core::runtime::bootstrap(&backends).await?;
+        oauth_core::startup::bootstrap(&backends).await?;
     }
-    let app = Arc::new(oauth_core::runtime::build_app(settings, &backends).await?);
+    let app = Arc::new(oauth_core::startup::build_app(settings, &backends).await?);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("Failed to listen on {addr}"))?;
     let bound = listener.local_addr()?;
     println!("issuer:    {issuer}");

@@ -26,8 +26,8 @@ use std::sync::Arc;
 /// The configuration, the backends or the Lambda Runtime API failed (the cold start fails
 /// with the reason).
 pub async fn main(function: Function) -> Result<(), Error> {
-    crate::runtime::init_tracing(true);
-    let app = crate::runtime::app_from_env().await?;
+    crate::telemetry::init_tracing(true);
+    let app = crate::startup::app_from_env().await?;
     run(Arc::new(app), function).await
 }
 

@@ -4,6 +4,9 @@ use crate::crypto::Secret;
 use crate::keys::SigningAlg;
 use std::collections::HashMap;
 
+mod backends;
+pub use backends::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
+
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
