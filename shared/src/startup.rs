@@ -69,7 +69,9 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
         #[cfg(feature = "sqlite")]
         StoreChoice::Sqlite(dir) => {
             create_private_dir(dir)?;
-            Stores::all(Arc::new(crate::store::SqliteStore::open(&dir.join("oauth.db"))?))
+            let store = Arc::new(crate::store::SqliteStore::open(&dir.join("oauth.db"))?);
+            purge_periodically(&store);
+            Stores::all(store)
         }
         #[cfg(not(feature = "sqlite"))]
         StoreChoice::Sqlite(_) => {
@@ -149,6 +151,31 @@ pub async fn app_from_env() -> anyhow::Result<App> {
     let settings = Settings::from_env().context("Invalid configuration")?;
     let backends = Backends::from_lookup(|k| std::env::var(k).ok(), true).context("Invalid configuration")?;
     build_app(settings, &backends).await
+}
+
+/// How often the local server deletes expired rows (SQLite has no TTL; reads ignore them).
+#[cfg(feature = "sqlite")]
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Delete expired codes, refresh tokens, revocations and counters every [`PURGE_EVERY`],
+/// as DynamoDB's TTL does for the table, until the store is dropped.
+#[cfg(feature = "sqlite")]
+fn purge_periodically(store: &Arc<crate::store::SqliteStore>) {
+    let store = Arc::downgrade(store);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PURGE_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let Some(store) = store.upgrade() else { return };
+            let now = App::system_clock().now();
+            match tokio::task::spawn_blocking(move || store.purge_expired(now)).await {
+                Ok(Ok(n)) => tracing::debug!(rows = n, "expired rows purged"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "purging expired rows failed"),
+                Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+        }
+    });
 }
 
 /// Create `dir` (and parents) readable only by this user.

@@ -58,9 +58,6 @@ pub enum StoreError {
     /// A uniqueness condition failed (e.g. the username exists).
     #[error("already exists")]
     AlreadyExists,
-    /// A single-use item was already used.
-    #[error("already consumed")]
-    AlreadyConsumed,
     /// A stored item could not be read back (schema drift, corruption).
     #[error("stored item is malformed: {0}")]
     Corrupt(String),

@@ -1,0 +1,102 @@
+//! Refresh-token families and revocations (`TokenStore`): rotation as one transaction,
+//! reuse detection from the returned old item.
+use super::*;
+
+#[async_trait]
+impl TokenStore for DynamoStore {
+    async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        self.get(item::refresh_key(token_hash), "Failed to read a refresh token from DynamoDB")
+            .await?
+            .map(RefreshRecord::try_from)
+            .transpose()
+    }
+
+    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::refresh_key(old_hash)))
+            .update_expression("SET rotated_at = :now, rotated_to = :to")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(rotated_at)")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":to", s(&new.token_hash))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(backend("Failed to build a refresh update"))?;
+        let items = vec![TransactWriteItem::builder().update(update).build(), self.put_new_item(Item::from(new))?];
+        let old = match self.transact(items, "Failed to rotate a refresh token in DynamoDB").await? {
+            Transacted::Done => return Ok(Rotate::Rotated),
+            Transacted::ConditionFailed(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
+                reasons.first().and_then(|r| r.item.clone()).map(RefreshRecord::try_from).transpose()?
+            }
+            Transacted::ConditionFailed(_) => {
+                return Err(StoreError::Backend(anyhow::anyhow!("the successor refresh token already exists")));
+            }
+            // Another rotation of the same token was in flight: what it wrote decides.
+            Transacted::Conflicted => match self.refresh(old_hash).await? {
+                Some(old) if old.rotated_at.is_some() => Some(old),
+                Some(_) => {
+                    return Err(StoreError::Backend(anyhow::anyhow!("rotating a refresh token kept conflicting")));
+                }
+                None => None,
+            },
+        };
+        let Some(old) = old else { return Ok(Rotate::Missing) };
+        if old.rotated_to.as_deref() == Some(new.token_hash.as_str()) {
+            Ok(Rotate::Rotated)
+        } else {
+            Ok(Rotate::AlreadyRotated(Box::new(old)))
+        }
+    }
+
+    async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        self.revoke(format!("fam#{family_id}"), until).await
+    }
+
+    async fn revoke_jti(&self, jti: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        self.revoke(format!("jti#{jti}"), until).await
+    }
+
+    async fn is_revoked(&self, jti: &str, family: Option<&str>, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut keys = Vec::new();
+        if !jti.is_empty() {
+            keys.push(item::revocation_key(&format!("jti#{jti}")));
+        }
+        if let Some(f) = family {
+            keys.push(item::revocation_key(&format!("fam#{f}")));
+        }
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        // One consistent BatchGetItem for both keys (unprocessed keys are retried).
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(backend("Failed to build a batch read"))?;
+        let t = now.unix_timestamp();
+        for round in 0..5 {
+            if round > 0 {
+                conflict_backoff(round - 1).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(backend("Failed to read revocations from DynamoDB"))?;
+            let found = out.responses.as_ref().and_then(|r| r.get(&self.table)).map(Vec::as_slice).unwrap_or_default();
+            for item in found {
+                if get_n(item, EXPIRES_AT)? > t {
+                    return Ok(true);
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => request = rest,
+                _ => return Ok(false),
+            }
+        }
+        // Fail closed: "not revoked" is never assumed.
+        Err(StoreError::Backend(anyhow::anyhow!("DynamoDB left revocation keys unprocessed")))
+    }
+}

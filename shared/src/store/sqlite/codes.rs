@@ -1,0 +1,48 @@
+//! Authorization codes (`CodeStore`): consumed once inside one transaction.
+use super::*;
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn put_code(&self, code: &AuthCode) -> Result<(), StoreError> {
+        let json = to_json(code)?;
+        let conn = self.conn()?;
+        let r = conn
+            .prepare_cached("INSERT INTO codes (code_hash, record, consumed_at, expires_at) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut st| st.execute(params![code.code_hash, json, code.consumed_at, code.expires_at]));
+        inserted(r)
+    }
+
+    async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
+        read_code(&*self.conn()?, code_hash)
+    }
+
+    async fn consume_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        retain_until: i64,
+        request_id: &str,
+        refresh: Option<&RefreshRecord>,
+    ) -> Result<Consume, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(backend)?;
+        let Some(code) = read_code(&tx, code_hash)? else {
+            return Ok(Consume::Missing);
+        };
+        if code.consumed_at.is_some() {
+            let ours = code.consumed_by.as_deref() == Some(request_id);
+            return Ok(if ours { Consume::Fresh } else { Consume::Replayed(Box::new(code)) });
+        }
+        tx.execute(
+            "UPDATE codes SET consumed_at = ?2, consumed_by = ?3, expires_at = max(expires_at, ?4) \
+             WHERE code_hash = ?1 AND consumed_at IS NULL",
+            params![code_hash, now, request_id, retain_until],
+        )
+        .map_err(backend)?;
+        if let Some(rt) = refresh {
+            insert_refresh(&tx, rt)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(Consume::Fresh)
+    }
+}
