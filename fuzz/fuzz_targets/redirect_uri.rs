@@ -4,26 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 use oauth_core::domain::RedirectUri;
 
-fn without_loopback_port(s: &str) -> Option<String> {
-    for host in ["http://127.0.0.1", "http://[::1]"] {
-        if let Some(rest) = s.strip_prefix(host) {
-            let rest = match rest.strip_prefix(':') {
-                Some(p) => {
-                    let digits = p.bytes().take_while(u8::is_ascii_digit).count();
-                    if digits == 0 || digits > 5 {
-                        return None;
-                    }
-                    &p[digits..]
-                }
-                None => rest,
-            };
-            if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') {
-                return Some(format!("{host}{rest}"));
-            }
-        }
-    }
-    None
-}
+#[path = "../../shared/tests/oracles/loopback.rs"]
+mod loopback;
+use loopback::without_loopback_port;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

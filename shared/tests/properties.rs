@@ -41,27 +41,9 @@ fn registered() -> impl Strategy<Value = String> {
         })
 }
 
-/// `s` with its loopback port (if any) removed: the one variation RFC 8252 §7.3 allows.
-fn without_loopback_port(s: &str) -> Option<String> {
-    for host in ["http://127.0.0.1", "http://[::1]"] {
-        if let Some(rest) = s.strip_prefix(host) {
-            let rest = match rest.strip_prefix(':') {
-                Some(p) => {
-                    let digits = p.chars().take_while(char::is_ascii_digit).count();
-                    if digits == 0 {
-                        return None;
-                    }
-                    &p[digits..]
-                }
-                None => rest,
-            };
-            if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') {
-                return Some(format!("{host}{rest}"));
-            }
-        }
-    }
-    None
-}
+#[path = "oracles/loopback.rs"]
+mod loopback;
+use loopback::without_loopback_port;
 
 /// One small edit of a string: insert, delete, replace a character or change a letter's case.
 fn mutate(s: &str, op: u8, at: usize, c: char) -> String {

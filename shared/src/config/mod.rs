@@ -108,7 +108,7 @@ fn validate_origin(o: &str) -> Result<(), String> {
     if u.origin().ascii_serialization() != o {
         return Err("must be exactly scheme://host[:port], with no path or trailing slash".into());
     }
-    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let loopback = u.host_str().is_some_and(crate::domain::is_loopback_host);
     if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
         return Err("must be https (http only on loopback)".into());
     }
@@ -285,7 +285,7 @@ pub fn publish_delay(get: impl Fn(&str) -> Option<String>) -> Result<i64, Config
 /// query, fragment or trailing slash: RFC 8414 §2 and RFC 9207 compare it as a string.
 fn validate_issuer(issuer: &str) -> Result<(), String> {
     let url = url::Url::parse(issuer).map_err(|e| format!("{issuer:?} is not an absolute URL ({e})"))?;
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    let loopback = url.host_str().is_some_and(crate::domain::is_loopback_host);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}

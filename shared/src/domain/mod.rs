@@ -4,7 +4,7 @@ mod redirect_uri;
 mod scope;
 mod user;
 
-pub use redirect_uri::RedirectUri;
+pub use redirect_uri::{RedirectUri, is_loopback_host};
 pub use scope::{Scope, ScopeSet};
 pub use user::{Email, Password, Username};
 

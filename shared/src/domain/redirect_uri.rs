@@ -10,6 +10,13 @@ pub struct RedirectUri(String);
 
 const LOOPBACK_IPS: [&str; 2] = ["127.0.0.1", "[::1]"];
 
+/// Whether `host` (as `url::Url::host_str` gives it) is a loopback host, where plain http
+/// is allowed: `127.0.0.1`, `[::1]` or `localhost` (RFC 8252 §7.3, RFC 9700 §2.6). The one
+/// definition for redirect URIs, the issuer, CORS origins and the JWKS URL.
+pub fn is_loopback_host(host: &str) -> bool {
+    LOOPBACK_IPS.contains(&host) || host == "localhost"
+}
+
 impl RedirectUri {
     /// Validate a URI offered at client registration.
     ///
@@ -56,7 +63,7 @@ impl RedirectUri {
             "http" => {
                 // RFC 8252 §7.3 / RFC 9700 §2.6: plain http only for loopback redirects.
                 let host = url.host_str().unwrap_or_default();
-                if !(LOOPBACK_IPS.contains(&host) || host == "localhost") {
+                if !is_loopback_host(host) {
                     return Err(
                         "http redirect URIs are allowed only on loopback hosts (127.0.0.1, [::1], localhost)".into()
                     );

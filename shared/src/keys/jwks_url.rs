@@ -23,7 +23,7 @@ impl JwksUrlKeys {
     /// The URL is not https (or loopback http), or the HTTP client cannot be built.
     pub fn new(url: &str) -> Result<Self, KeyError> {
         let parsed = url::Url::parse(url).map_err(|e| KeyError::Invalid(format!("AUTHORIZER_JWKS_URL: {e}")))?;
-        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let loopback = parsed.host_str().is_some_and(crate::domain::is_loopback_host);
         if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
             return Err(KeyError::Invalid("AUTHORIZER_JWKS_URL must be https".into()));
         }

@@ -44,6 +44,27 @@ async fn load_checked(source: &dyn KeySource, alg: Option<SigningAlg>) -> Result
     Ok(set)
 }
 
+/// Why the keys are (re)loaded: logged, and an unknown `kid` is rate-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    /// The keys that the start did not load (previous keys, for verification).
+    PreviousKeys,
+    /// The cache time is over.
+    Ttl,
+    /// A token named a `kid` this process does not hold.
+    UnknownKid,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::PreviousKeys => "previous keys",
+            Self::Ttl => "ttl",
+            Self::UnknownKid => "unknown kid",
+        }
+    }
+}
+
 impl KeyRing {
     /// Load the keys now (start-up).
     ///
@@ -102,7 +123,7 @@ impl KeyRing {
         if now - self.completion_failed_at.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL {
             return false;
         }
-        let done = self.install(now, "previous keys").await;
+        let done = self.install(now, Reason::PreviousKeys).await;
         if !done {
             self.completion_failed_at.store(now, Ordering::Relaxed);
         }
@@ -125,7 +146,7 @@ impl KeyRing {
             && now - self.loaded_at.load(Ordering::Relaxed) >= ttl
             && now - self.last_attempt.load(Ordering::Relaxed) >= UNKNOWN_KID_INTERVAL.min(ttl)
         {
-            self.refresh(now, "ttl").await;
+            self.refresh(now, Reason::Ttl).await;
         }
     }
 
@@ -139,20 +160,20 @@ impl KeyRing {
         if now - self.last_attempt.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL {
             return false;
         }
-        self.refresh(now, "unknown kid").await
+        self.refresh(now, Reason::UnknownKid).await
     }
 
-    async fn refresh(&self, now: i64, reason: &'static str) -> bool {
+    async fn refresh(&self, now: i64, reason: Reason) -> bool {
         // One refresh at a time; the others keep using the current set.
         let Ok(_guard) = self.refreshing.try_lock() else { return false };
-        if now - self.last_attempt.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL && reason == "unknown kid" {
+        if now - self.last_attempt.load(Ordering::Relaxed) < UNKNOWN_KID_INTERVAL && reason == Reason::UnknownKid {
             return false;
         }
         self.install(now, reason).await
     }
 
     /// Load every key and install them (the caller holds `refreshing`).
-    async fn install(&self, now: i64, reason: &'static str) -> bool {
+    async fn install(&self, now: i64, reason: Reason) -> bool {
         self.last_attempt.store(now, Ordering::Relaxed);
         match load_checked(self.source.as_ref(), self.alg).await {
             Ok(set) => {
@@ -164,12 +185,12 @@ impl KeyRing {
                 self.loaded_at.store(now, Ordering::Relaxed);
                 self.complete.store(true, Ordering::Release);
                 self.generation.fetch_add(1, Ordering::AcqRel);
-                tracing::info!(event = "keys_refreshed", reason, "signing keys reloaded");
+                tracing::info!(event = "keys_refreshed", reason = reason.as_str(), "signing keys reloaded");
                 true
             }
             Err(e) => {
                 // Stale-if-error: keep serving what we have (docs/SECURITY.md R7).
-                tracing::error!(error = %e, reason, "key refresh failed; serving cached keys");
+                tracing::error!(error = %e, reason = reason.as_str(), "key refresh failed; serving cached keys");
                 false
             }
         }
