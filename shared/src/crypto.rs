@@ -19,6 +19,11 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], rand::rand_core::OsErro
     Ok(buf)
 }
 
+/// Longest opaque token (authorization code, refresh token) looked up in a store: ours are
+/// 43 characters (see [`random_token`]); anything longer is unknown without a read, and the
+/// store keys stay bounded.
+pub const MAX_OPAQUE_TOKEN_LEN: usize = 256;
+
 /// A 256-bit CSPRNG value in URL-safe base64 without padding (43 characters).
 ///
 /// # Errors

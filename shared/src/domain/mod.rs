@@ -194,3 +194,43 @@ pub struct RefreshRecord {
     #[serde(default)]
     pub rotated_to: Option<String>,
 }
+
+impl RefreshRecord {
+    /// Whether this token may be redeemed (or reported active) at `now`: not rotated, and
+    /// neither its idle expiry nor its family's absolute expiry has passed. Revocation is
+    /// a separate record, checked by the caller. The one rule for refresh and introspection.
+    pub fn is_usable(&self, now: i64) -> bool {
+        self.rotated_at.is_none() && self.expires_at > now && self.family_expires_at > now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_token_is_usable_until_rotated_or_either_expiry() {
+        let fresh = RefreshRecord {
+            token_hash: "h".into(),
+            family_id: "fam_1".into(),
+            client_id: "cl_1".into(),
+            sub: "usr_1".into(),
+            scope: ScopeSet::default(),
+            auth_time: 0,
+            issued_at: 0,
+            expires_at: 100,
+            family_expires_at: 200,
+            rotated_at: None,
+            rotated_to: None,
+        };
+        let cases = [
+            (fresh.clone(), 99, true),
+            (fresh.clone(), 100, false),
+            (RefreshRecord { expires_at: 300, ..fresh.clone() }, 200, false),
+            (RefreshRecord { rotated_at: Some(50), ..fresh.clone() }, 60, false),
+        ];
+        for (record, now, usable) in cases {
+            assert_eq!(record.is_usable(now), usable, "{record:?} at {now}");
+        }
+    }
+}

@@ -101,14 +101,14 @@ async fn introspect_refresh(
     token: &str,
     now: time::OffsetDateTime,
 ) -> Result<Introspection, OAuthError> {
-    if token.len() > 256 {
+    if token.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Ok(INACTIVE);
     }
     let Some(rt) = app.tokens.refresh(&crate::crypto::sha256_b64(token)).await.map_err(store_failure)? else {
         return Ok(INACTIVE);
     };
     let t = now.unix_timestamp();
-    if rt.client_id != client.client_id || rt.rotated_at.is_some() || rt.expires_at <= t || rt.family_expires_at <= t {
+    if rt.client_id != client.client_id || !rt.is_usable(t) {
         return Ok(INACTIVE);
     }
     if app.tokens.is_revoked("", Some(&rt.family_id), now).await.map_err(store_failure)? {

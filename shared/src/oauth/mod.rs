@@ -21,6 +21,14 @@ pub use error::{Description, OAuthError};
 
 use crate::store::StoreError;
 
+/// A `scope` parameter of a request (RFC 6749 §3.3): every value must be a known scope.
+///
+/// # Errors
+/// `invalid_scope` naming the first unknown value.
+pub(crate) fn requested_scope(s: &str) -> Result<crate::domain::ScopeSet, OAuthError> {
+    crate::domain::ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))
+}
+
 /// The usual mapping of a store failure in a flow: backend trouble is a 503 (retryable),
 /// anything else unexpected a 500. Callers handle `NotFound`/`AlreadyExists` themselves.
 pub(crate) fn store_failure(e: StoreError) -> OAuthError {

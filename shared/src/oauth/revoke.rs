@@ -31,7 +31,7 @@ pub(crate) fn looks_like_jwt(token: &str) -> bool {
 pub async fn revoke(app: &App, client: &Client, token: &str, _hint: Option<&str>) -> Result<(), OAuthError> {
     let now = app.clock.now();
     if !looks_like_jwt(token) {
-        if token.len() > 256 {
+        if token.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
             return Ok(());
         }
         let Some(rt) = app.tokens.refresh(&sha256_b64(token)).await.map_err(store_failure)? else {

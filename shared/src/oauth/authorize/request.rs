@@ -105,7 +105,7 @@ pub fn validate(client: &Client, params: &Params, repeated: &[String]) -> Result
     let scope = match params.get("scope") {
         None => client.scope.clone(),
         Some(s) => {
-            ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?
+            crate::oauth::requested_scope(s)?
         }
     };
     if scope.is_empty() || !scope.is_subset_of(&client.scope) {

@@ -23,7 +23,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(OAuthError::UnauthorizedClient("this client may not use the authorization_code grant".into()));
     }
     let code = params.require("code")?;
-    if code.len() > 256 {
+    if code.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Err(invalid_grant("the code is invalid"));
     }
     let code_hash = sha256_b64(code);

@@ -2,7 +2,7 @@
 //! itself. Scope defaults to the client's non-user scopes; never a refresh or ID token.
 use crate::App;
 use crate::crypto::random_id;
-use crate::domain::{AuthMethod, Client, GrantType, ScopeSet};
+use crate::domain::{AuthMethod, Client, GrantType};
 use crate::jwt::{AccessGrant, issue_access_token};
 use crate::oauth::OAuthError;
 use crate::oauth::token::TokenResponse;
@@ -21,7 +21,7 @@ pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Resul
         None => client.scope.without_user_scopes(),
         Some(s) => {
             let s =
-                ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?;
+                crate::oauth::requested_scope(s)?;
             if !s.is_subset_of(&client.scope) {
                 return Err(OAuthError::InvalidScope("requested scope exceeds the client's registered scope".into()));
             }

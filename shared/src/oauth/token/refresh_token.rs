@@ -22,7 +22,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(OAuthError::UnauthorizedClient("this client may not use the refresh_token grant".into()));
     }
     let token = params.require("refresh_token")?;
-    if token.len() > 256 {
+    if token.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Err(invalid_grant());
     }
     let hash = sha256_b64(token);
@@ -41,7 +41,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     if let Some(rotated_at) = record.rotated_at {
         return Err(reuse(app, &record, rotated_at, now).await);
     }
-    if record.expires_at <= now || record.family_expires_at <= now {
+    if !record.is_usable(now) {
         return Err(invalid_grant());
     }
     let scope = narrow_scope(&record.scope, params.get("scope"))?;
@@ -98,7 +98,7 @@ async fn reuse(app: &App, record: &RefreshRecord, rotated_at: i64, now: i64) -> 
 pub fn narrow_scope(original: &ScopeSet, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
     let Some(requested) = requested else { return Ok(original.clone()) };
     let s =
-        ScopeSet::parse(requested).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))?;
+        crate::oauth::requested_scope(requested)?;
     if s.is_empty() || !s.is_subset_of(original) {
         return Err(OAuthError::InvalidScope("the requested scope exceeds the original grant".into()));
     }
