@@ -2,8 +2,8 @@
 //! generated keys, or against DynamoDB and Secrets Manager (an emulator or a real account).
 //! Flags (each with an environment twin) are those of docs/API.md.
 use anyhow::{Context, bail};
-use oauth_core::config::{Settings, VARIABLES};
 use oauth_core::config::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
+use oauth_core::config::{Settings, VARIABLES};
 use std::collections::HashMap;
 use std::sync::Arc;
 

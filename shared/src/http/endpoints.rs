@@ -2,7 +2,6 @@
 use super::request::{has_media_type, header_values, json_response, single_header, source_ip};
 use super::{Request, Response};
 use crate::App;
-use crate::crypto::{ct_eq, sha256};
 use crate::domain::Scope;
 use crate::oauth::abuse::{self, Limit};
 use crate::oauth::client_auth::{self, Credentials};
@@ -76,16 +75,10 @@ pub(super) async fn register_user(app: &App, req: &Request) -> Result<Response, 
 }
 
 pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    abuse::count_attempt(app, Limit::RegisterClient, source_ip(req)).await?;
-    if let Some(expected) = app.registration_token().await {
-        let presented = access::bearer_token(&header_values(req, header::AUTHORIZATION))
-            .map_err(|_| OAuthError::InvalidToken("a valid registration token is required".into()))?;
-        if !ct_eq(&sha256(presented.as_bytes()), &sha256(expected.expose().as_bytes())) {
-            return Err(OAuthError::InvalidToken("a valid registration token is required".into()));
-        }
-    }
+    let authorization = header_values(req, header::AUTHORIZATION);
+    let registrant = client_registration::admit(app, access::bearer_token(&authorization), source_ip(req)).await?;
     let body: client_registration::ClientMetadata = json_body(req, |d| OAuthError::InvalidClientMetadata(d.into()))?;
-    let out = client_registration::register_client(app, &body).await?;
+    let out = client_registration::register_client(app, &registrant, &body).await?;
     Ok(json_response(StatusCode::CREATED, &out))
 }
 

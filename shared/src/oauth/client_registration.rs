@@ -2,7 +2,7 @@
 //! 256-bit secret, store only the secret's SHA-256.
 use super::{OAuthError, store_failure};
 use crate::App;
-use crate::crypto::{random_id, random_token, sha256_b64};
+use crate::crypto::{ct_eq, random_id, random_token, sha256, sha256_b64};
 use crate::domain::{AuthMethod, Client, GrantType, RedirectUri, ScopeSet};
 use crate::store::{ClientStore, StoreError};
 use serde::{Deserialize, Serialize};
@@ -189,17 +189,50 @@ pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
     Ok(ValidMetadata { client_name, redirect_uris, grant_types, auth_method, scope, id_token_alg: id_alg })
 }
 
+/// Who may register a client: proof that [`admit`] accepted the request. Only `admit`
+/// makes one, so [`register_client`] cannot run before the checks.
+#[derive(Debug)]
+pub struct Registrant {
+    /// The registration token was required and presented: the client is trusted.
+    trusted: bool,
+}
+
+/// The checks before a registration's body is read, in this order: the per-address limit
+/// (counted first, so refused attempts count too), then the registration token when one is
+/// configured (RFC 7591 §3, "initial access token"), compared in constant time.
+///
+/// # Errors
+/// `slow_down`-style 429 over the limit; `invalid_token` for a missing or wrong token.
+pub async fn admit(
+    app: &App,
+    bearer: Result<&str, OAuthError>,
+    source_ip: Option<std::net::IpAddr>,
+) -> Result<Registrant, OAuthError> {
+    super::abuse::count_attempt(app, super::abuse::Limit::RegisterClient, source_ip).await?;
+    let Some(expected) = app.registration_token().await else {
+        // Open registration makes anyone's client: untrusted.
+        return Ok(Registrant { trusted: false });
+    };
+    let refused = || OAuthError::InvalidToken("a valid registration token is required".into());
+    let presented = bearer.map_err(|_| refused())?;
+    if !ct_eq(&sha256(presented.as_bytes()), &sha256(expected.expose().as_bytes())) {
+        return Err(refused());
+    }
+    Ok(Registrant { trusted: true })
+}
+
 /// Register a client from its JSON metadata. Any `client_id` or `client_secret` in the
 /// request is ignored: both are server-assigned (RFC 7591 §3.2.1, RFC 9700 §4.15.2).
 ///
 /// # Errors
 /// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
 #[tracing::instrument(skip_all)]
-pub async fn register_client(app: &App, body: &ClientMetadata) -> Result<ClientRegistered, OAuthError> {
-    // The endpoint has checked the registration token when one is configured: then the
-    // registrant is known and the client trusted; open registration makes anyone's client.
-    let trusted = app.requires_registration_token();
-    create_client(app.clients.as_ref(), body, app.clock.now().unix_timestamp(), trusted).await
+pub async fn register_client(
+    app: &App,
+    registrant: &Registrant,
+    body: &ClientMetadata,
+) -> Result<ClientRegistered, OAuthError> {
+    create_client(app.clients.as_ref(), body, app.clock.now().unix_timestamp(), registrant.trusted).await
 }
 
 /// Validate metadata and store a new client in `clients` (the endpoint, and the admin tool,

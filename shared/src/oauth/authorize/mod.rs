@@ -130,8 +130,7 @@ pub async fn start(app: &App, raw: &[u8], csrf_cookie: &str, now: OffsetDateTime
 }
 
 async fn start_inner(app: &App, raw: &[u8], csrf_cookie: &str, now: OffsetDateTime) -> Result<Outcome, Outcome> {
-    let (params, repeated) =
-        Params::parse_lenient(raw).map_err(|_| page("The request's parameters are malformed."))?;
+    let (params, repeated) = Params::parse_lenient(raw).map_err(|_| page("The request's parameters are malformed."))?;
     // Step 1 of §4.1.2.1: errors here are pages, never redirects ("the authorization
     // server ... MUST NOT automatically redirect the user-agent to the invalid redirection URI").
     let client = client(app, request::client_id(&params, &repeated).map_err(page)?).await?;
@@ -272,8 +271,8 @@ async fn open_form(app: &App, s: &Submission<'_>, now: i64) -> Result<PendingReq
         let open = |r: &str| app.form_keys().iter().find_map(|k| sealed::open(k, r, now));
         pending = sealed.and_then(open);
     }
-    let pending =
-        pending.ok_or_else(|| page("This sign-in form is invalid or has expired. Start again from the application."))?;
+    let pending = pending
+        .ok_or_else(|| page("This sign-in form is invalid or has expired. Start again from the application."))?;
     if !s.csrf_cookie.is_some_and(|c| ct_eq(sha256_b64(c).as_bytes(), pending.csrf.as_bytes())) {
         return Err(page(
             "This sign-in form does not belong to this browser session. Start again from the application.",

@@ -104,9 +104,7 @@ pub fn validate(client: &Client, params: &Params, repeated: &[String]) -> Result
     }
     let scope = match params.get("scope") {
         None => client.scope.clone(),
-        Some(s) => {
-            crate::oauth::requested_scope(s)?
-        }
+        Some(s) => crate::oauth::requested_scope(s)?,
     };
     if scope.is_empty() || !scope.is_subset_of(&client.scope) {
         return Err(OAuthError::InvalidScope("the requested scope is not allowed for this client".into()));
@@ -169,13 +167,25 @@ mod tests {
         let long_state = format!("state={}", "s".repeat(MAX_STATE + 1));
         type Want = Result<(&'static str, bool, Option<&'static str>), &'static str>;
         let cases: [(&Client, &str, Want); 7] = [
-            (&one, "redirect_uri=https%3A%2F%2Fapp.test%2Fcb&state=xyz", Ok(("https://app.test/cb", true, Some("xyz")))),
+            (
+                &one,
+                "redirect_uri=https%3A%2F%2Fapp.test%2Fcb&state=xyz",
+                Ok(("https://app.test/cb", true, Some("xyz"))),
+            ),
             (&one, "", Ok(("https://app.test/cb", false, None))),
             (&two, "redirect_uri=https%3A%2F%2Fapp.test%2Fother", Ok(("https://app.test/other", true, None))),
             (&two, "", Err("The request must name one of the client's registered redirect URIs.")),
             // Exact matching: no prefix, no case folding, no trailing slash.
-            (&one, "redirect_uri=https%3A%2F%2Fapp.test%2Fcb%2F", Err("The redirect_uri is not registered for this client.")),
-            (&one, "redirect_uri=https%3A%2F%2FAPP.test%2Fcb", Err("The redirect_uri is not registered for this client.")),
+            (
+                &one,
+                "redirect_uri=https%3A%2F%2Fapp.test%2Fcb%2F",
+                Err("The redirect_uri is not registered for this client."),
+            ),
+            (
+                &one,
+                "redirect_uri=https%3A%2F%2FAPP.test%2Fcb",
+                Err("The redirect_uri is not registered for this client."),
+            ),
             (&one, &long_state, Err("The state parameter is too long.")),
         ];
         for (c, query, want) in cases {
@@ -201,12 +211,24 @@ mod tests {
             (&web, format!("{ok}&state=a&state=b"), Some(("invalid_request", "state is repeated"))),
             // Repetition is checked before anything else, even a missing response_type.
             (&web, "scope=a&scope=b".into(), Some(("invalid_request", "repeated"))),
-            (&web, format!("code_challenge_method=S256&code_challenge={CHALLENGE}"), Some(("invalid_request", "response_type"))),
-            (&web, ok.replace("response_type=code", "response_type=token"), Some(("unsupported_response_type", "code"))),
+            (
+                &web,
+                format!("code_challenge_method=S256&code_challenge={CHALLENGE}"),
+                Some(("invalid_request", "response_type")),
+            ),
+            (
+                &web,
+                ok.replace("response_type=code", "response_type=token"),
+                Some(("unsupported_response_type", "code")),
+            ),
             (&machine, ok.clone(), Some(("unauthorized_client", "authorization code"))),
             (&web, format!("response_type=code&code_challenge={CHALLENGE}"), Some(("invalid_request", "plain"))),
             (&web, ok.replace("S256", "plain"), Some(("invalid_request", "must be S256"))),
-            (&web, "response_type=code&code_challenge_method=S256".into(), Some(("invalid_request", "code_challenge is required"))),
+            (
+                &web,
+                "response_type=code&code_challenge_method=S256".into(),
+                Some(("invalid_request", "code_challenge is required")),
+            ),
             (&web, ok.replace(CHALLENGE, "short"), Some(("invalid_request", "43"))),
             (&web, with("scope=admin"), Some(("invalid_scope", "unknown scope"))),
             (&web, with("scope=data:write"), Some(("invalid_scope", "not allowed"))),
@@ -238,7 +260,11 @@ mod tests {
         let got = validate(&web, &params, &repeated).map_err(|e| e.to_string());
         assert_eq!(
             got,
-            Ok(AuthorizationRequest { scope: web.scope.clone(), code_challenge: CHALLENGE.into(), nonce: Some("n-1".into()) })
+            Ok(AuthorizationRequest {
+                scope: web.scope.clone(),
+                code_challenge: CHALLENGE.into(),
+                nonce: Some("n-1".into())
+            })
         );
     }
 }

@@ -20,8 +20,7 @@ pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Resul
     let scope = match requested {
         None => client.scope.without_user_scopes(),
         Some(s) => {
-            let s =
-                crate::oauth::requested_scope(s)?;
+            let s = crate::oauth::requested_scope(s)?;
             if !s.is_subset_of(&client.scope) {
                 return Err(OAuthError::InvalidScope("requested scope exceeds the client's registered scope".into()));
             }

@@ -97,8 +97,7 @@ async fn reuse(app: &App, record: &RefreshRecord, rotated_at: i64, now: i64) -> 
 /// `invalid_scope` for an unknown scope, an empty request or anything beyond `original`.
 pub fn narrow_scope(original: &ScopeSet, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
     let Some(requested) = requested else { return Ok(original.clone()) };
-    let s =
-        crate::oauth::requested_scope(requested)?;
+    let s = crate::oauth::requested_scope(requested)?;
     if s.is_empty() || !s.is_subset_of(original) {
         return Err(OAuthError::InvalidScope("the requested scope exceeds the original grant".into()));
     }
