@@ -141,9 +141,10 @@ pub enum Decision {
 /// Decide for a route, given every `Authorization` value the request carried.
 pub async fn decide(app: &App, rules: &ScopeRules, authorization: &[&str], route: &str) -> Decision {
     let Ok(token) = access::bearer_token(authorization) else { return Decision::Unauthorized };
+    let now = app.clock.now();
     let verified = match rules.revocation {
-        Revocation::Checked => access::authenticate(app, token).await,
-        Revocation::Off => access::verify_cached(app, token).await,
+        Revocation::Checked => access::authenticate(app, token, now).await,
+        Revocation::Off => access::verify_cached(app, token, now).await,
     };
     let Ok(claims) = verified else { return Decision::Unauthorized };
     let Some(required) = rules.required(route) else { return Decision::Forbidden(claims) };

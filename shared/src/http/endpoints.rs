@@ -58,44 +58,49 @@ fn no_cache(mut resp: Response) -> Response {
 async fn client_auth_limited<T>(
     app: &App,
     req: &Request,
+    now: time::OffsetDateTime,
     work: impl std::future::Future<Output = Result<T, OAuthError>>,
 ) -> Result<T, OAuthError> {
     let out = work.await;
     if let Err(OAuthError::InvalidClient { .. }) = &out {
-        abuse::count_failure(app, Limit::ClientAuthFailure, source_ip(req)).await?;
+        abuse::count_failure(app, Limit::ClientAuthFailure, source_ip(req), now).await?;
     }
     out
 }
 
 pub(super) async fn register_user(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    abuse::count_attempt(app, Limit::Register, source_ip(req)).await?;
+    let now = app.clock.now();
+    abuse::count_attempt(app, Limit::Register, source_ip(req), now).await?;
     let input: register::RegisterUser = json_body(req, OAuthError::invalid_request)?;
-    let out = register::register_user(app, input).await?;
+    let out = register::register_user(app, input, now).await?;
     Ok(json_response(StatusCode::CREATED, &out))
 }
 
 pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let now = app.clock.now();
     let authorization = header_values(req, header::AUTHORIZATION);
-    let registrant = client_registration::admit(app, access::bearer_token(&authorization), source_ip(req)).await?;
+    let registrant = client_registration::admit(app, access::bearer_token(&authorization), source_ip(req), now).await?;
     let body: client_registration::ClientMetadata = json_body(req, |d| OAuthError::InvalidClientMetadata(d.into()))?;
-    let out = client_registration::register_client(app, &registrant, &body).await?;
+    let out = client_registration::register_client(app, &registrant, &body, now).await?;
     Ok(json_response(StatusCode::CREATED, &out))
 }
 
 pub(super) async fn token(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let out = client_auth_limited(app, req, async {
+    let now = app.clock.now();
+    let out = client_auth_limited(app, req, now, async {
         let params = form_body(req)?;
-        tok::token(app, &credentials(req, &params)?, &params).await
+        tok::token(app, &credentials(req, &params)?, &params, now).await
     })
     .await?;
     Ok(no_cache(json_response(StatusCode::OK, &out)))
 }
 
 pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    client_auth_limited(app, req, async {
+    let now = app.clock.now();
+    client_auth_limited(app, req, now, async {
         let params = form_body(req)?;
         let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
-        rev::revoke(app, &client, params.require("token")?, params.get("token_type_hint")).await
+        rev::revoke(app, &client, params.require("token")?, params.get("token_type_hint"), now).await
     })
     .await?;
     // RFC 7009 §2.2: 200 with no content to process.
@@ -106,37 +111,44 @@ pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthEr
 }
 
 pub(super) async fn introspect(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let out = client_auth_limited(app, req, async {
+    let now = app.clock.now();
+    let out = client_auth_limited(app, req, now, async {
         let params = form_body(req)?;
         let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
-        intro::introspect(app, &client, params.require("token")?, params.get("token_type_hint")).await
+        intro::introspect(app, &client, params.require("token")?, params.get("token_type_hint"), now).await
     })
     .await?;
     Ok(no_cache(json_response(StatusCode::OK, &out)))
 }
 
-async fn bearer(app: &App, req: &Request, scope: Scope) -> Result<crate::jwt::AccessClaims, OAuthError> {
+async fn bearer(
+    app: &App,
+    req: &Request,
+    scope: Scope,
+    now: time::OffsetDateTime,
+) -> Result<crate::jwt::AccessClaims, OAuthError> {
     let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
-    let claims = access::authenticate(app, token).await?;
+    let claims = access::authenticate(app, token, now).await?;
     access::require_scope(&claims, scope)?;
     Ok(claims)
 }
 
 pub(super) async fn read_data(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let claims = bearer(app, req, Scope::DataRead).await?;
+    let claims = bearer(app, req, Scope::DataRead, app.clock.now()).await?;
     Ok(json_response(StatusCode::OK, &data::read(app, claims).await?))
 }
 
 pub(super) async fn write_data(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let claims = bearer(app, req, Scope::DataWrite).await?;
+    let now = app.clock.now();
+    let claims = bearer(app, req, Scope::DataWrite, now).await?;
     let body: data::WriteRequest = json_body(req, OAuthError::invalid_request)?;
     let value = body.value.ok_or_else(|| OAuthError::invalid_request("value is required"))?;
-    Ok(json_response(StatusCode::CREATED, &data::write(app, &claims, value).await?))
+    Ok(json_response(StatusCode::CREATED, &data::write(app, &claims, value, now).await?))
 }
 
 pub(super) async fn userinfo(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
-    let claims = access::authenticate(app, token).await?;
+    let claims = access::authenticate(app, token, app.clock.now()).await?;
     Ok(json_response(StatusCode::OK, &crate::oauth::userinfo::userinfo(app, &claims).await?))
 }
 

@@ -66,10 +66,14 @@ fn refused(app: &App, limit: Limit, ip: IpAddr) -> OAuthError {
 ///
 /// # Errors
 /// `TooManyRequests` beyond the limit; a 503 when the counter cannot be updated.
-pub async fn count_attempt(app: &App, limit: Limit, ip: Option<IpAddr>) -> Result<(), OAuthError> {
+pub async fn count_attempt(
+    app: &App,
+    limit: Limit,
+    ip: Option<IpAddr>,
+    now: time::OffsetDateTime,
+) -> Result<(), OAuthError> {
     let Some(ip) = ip else { return Ok(()) };
-    let n =
-        app.throttle.hit(&key(limit, ip), app.settings.abuse.window, app.clock.now()).await.map_err(store_failure)?;
+    let n = app.throttle.hit(&key(limit, ip), app.settings.abuse.window, now).await.map_err(store_failure)?;
     if n > limit.max(app) { Err(refused(app, limit, ip)) } else { Ok(()) }
 }
 
@@ -77,10 +81,15 @@ pub async fn count_attempt(app: &App, limit: Limit, ip: Option<IpAddr>) -> Resul
 ///
 /// # Errors
 /// `TooManyRequests` beyond the limit; a 503 when the counter cannot be updated.
-pub async fn count_failure(app: &App, limit: Limit, ip: Option<IpAddr>) -> Result<(), OAuthError> {
+pub async fn count_failure(
+    app: &App,
+    limit: Limit,
+    ip: Option<IpAddr>,
+    now: time::OffsetDateTime,
+) -> Result<(), OAuthError> {
     let Some(ip) = ip else { return Ok(()) };
     tracing::warn!(event = "client_auth_failed", source_ip = %ip, "client authentication failed");
-    count_attempt(app, limit, Some(ip)).await
+    count_attempt(app, limit, Some(ip), now).await
 }
 
 #[cfg(test)]

@@ -39,9 +39,9 @@ pub fn bearer_token<'a>(headers: &[&'a str]) -> Result<&'a str, OAuthError> {
 ///
 /// # Errors
 /// `invalid_token` for a bad, expired or revoked token; a store failure as 503.
-pub async fn authenticate(app: &App, token: &str) -> Result<AccessClaims, OAuthError> {
-    let claims = verify_cached(app, token).await?;
-    if app.tokens.is_revoked(&claims.jti, claims.fam.as_deref(), app.clock.now()).await.map_err(store_failure)? {
+pub async fn authenticate(app: &App, token: &str, now: time::OffsetDateTime) -> Result<AccessClaims, OAuthError> {
+    let claims = verify_cached(app, token, now).await?;
+    if app.tokens.is_revoked(&claims.jti, claims.fam.as_deref(), now).await.map_err(store_failure)? {
         return Err(OAuthError::InvalidToken("the access token has been revoked".into()));
     }
     Ok(claims)
@@ -52,8 +52,8 @@ pub async fn authenticate(app: &App, token: &str) -> Result<AccessClaims, OAuthE
 ///
 /// # Errors
 /// `invalid_token` for a bad or expired token.
-pub async fn verify_cached(app: &App, token: &str) -> Result<AccessClaims, OAuthError> {
-    let now = app.clock.now().unix_timestamp();
+pub async fn verify_cached(app: &App, token: &str, now: time::OffsetDateTime) -> Result<AccessClaims, OAuthError> {
+    let now = now.unix_timestamp();
     let key = sha256(token.as_bytes());
     let generation = app.key_ring.generation();
     let claims = match app.token_cache.get(&key, now, generation) {

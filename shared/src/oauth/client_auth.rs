@@ -84,7 +84,7 @@ pub fn form_decode(s: &str) -> Option<String> {
 /// # Errors
 /// `invalid_request` when two methods are mixed; `invalid_client` for anything else that
 /// fails (unknown client, wrong secret, wrong method, no credentials).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(app: &App, creds: &Credentials) -> Result<Client, OAuthError> {
     let basic_header = creds
         .authorization

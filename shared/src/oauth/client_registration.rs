@@ -207,8 +207,9 @@ pub async fn admit(
     app: &App,
     bearer: Result<&str, OAuthError>,
     source_ip: Option<std::net::IpAddr>,
+    now: time::OffsetDateTime,
 ) -> Result<Registrant, OAuthError> {
-    super::abuse::count_attempt(app, super::abuse::Limit::RegisterClient, source_ip).await?;
+    super::abuse::count_attempt(app, super::abuse::Limit::RegisterClient, source_ip, now).await?;
     let Some(expected) = app.registration_token().await else {
         // Open registration makes anyone's client: untrusted.
         return Ok(Registrant { trusted: false });
@@ -231,8 +232,9 @@ pub async fn register_client(
     app: &App,
     registrant: &Registrant,
     body: &ClientMetadata,
+    now: time::OffsetDateTime,
 ) -> Result<ClientRegistered, OAuthError> {
-    create_client(app.clients.as_ref(), body, app.clock.now().unix_timestamp(), registrant.trusted).await
+    create_client(app.clients.as_ref(), body, now.unix_timestamp(), registrant.trusted).await
 }
 
 /// Validate metadata and store a new client in `clients` (the endpoint, and the admin tool,

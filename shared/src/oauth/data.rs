@@ -78,12 +78,16 @@ pub async fn read(app: &App, claims: AccessClaims) -> Result<DataView, OAuthErro
 ///
 /// # Errors
 /// `PayloadTooLarge` for a value over 4 KiB; store failures.
-pub async fn write(app: &App, claims: &AccessClaims, value: serde_json::Value) -> Result<ItemView, OAuthError> {
+pub async fn write(
+    app: &App,
+    claims: &AccessClaims,
+    value: serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<ItemView, OAuthError> {
     let size = serde_json::to_vec(&value).map_err(OAuthError::server)?.len();
     if size > MAX_VALUE_BYTES {
         return Err(OAuthError::PayloadTooLarge("value must be at most 4 KiB of JSON".into()));
     }
-    let now = app.clock.now();
     let created_at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).map_err(OAuthError::server)?;
     let item =
         DataItem { id: random_id("itm_").map_err(OAuthError::server)?, sub: claims.sub.clone(), value, created_at_ms };

@@ -56,8 +56,8 @@ pub async fn introspect(
     client: &Client,
     token: &str,
     _hint: Option<&str>,
+    now: time::OffsetDateTime,
 ) -> Result<Introspection, OAuthError> {
-    let now = app.clock.now();
     if !super::revoke::looks_like_jwt(token) {
         return introspect_refresh(app, client, token, now).await;
     }

@@ -42,7 +42,11 @@ fn string_field<'a>(v: Option<&'a serde_json::Value>, name: &'static str) -> Res
 /// # Errors
 /// `invalid_request` for a missing or invalid field, `username_taken` for a duplicate.
 #[tracing::instrument(skip_all)]
-pub async fn register_user(app: &App, req: RegisterUser) -> Result<UserRegistered, OAuthError> {
+pub async fn register_user(
+    app: &App,
+    req: RegisterUser,
+    now: time::OffsetDateTime,
+) -> Result<UserRegistered, OAuthError> {
     let username = string_field(req.username.as_ref(), "username")?
         .ok_or_else(|| OAuthError::invalid_request("username is required"))?;
     let password = string_field(req.password.as_ref(), "password")?
@@ -65,7 +69,7 @@ pub async fn register_user(app: &App, req: RegisterUser) -> Result<UserRegistere
         username,
         email,
         password_hash,
-        created_at: app.clock.now().unix_timestamp(),
+        created_at: now.unix_timestamp(),
     };
     match app.users.create_user(&user).await {
         Ok(()) => {}

@@ -28,8 +28,13 @@ pub(crate) fn looks_like_jwt(token: &str) -> bool {
 /// # Errors
 /// Only store failures; every token outcome is a success (RFC 7009 §2.2).
 #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
-pub async fn revoke(app: &App, client: &Client, token: &str, _hint: Option<&str>) -> Result<(), OAuthError> {
-    let now = app.clock.now();
+pub async fn revoke(
+    app: &App,
+    client: &Client,
+    token: &str,
+    _hint: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<(), OAuthError> {
     if !looks_like_jwt(token) {
         if token.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
             return Ok(());

@@ -18,7 +18,12 @@ fn invalid_grant(d: &'static str) -> OAuthError {
 ///
 /// # Errors
 /// `unauthorized_client`, `invalid_request` (no code) or `invalid_grant`.
-pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+pub async fn grant(
+    app: &App,
+    client: &Client,
+    params: &Params,
+    now: time::OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(OAuthError::UnauthorizedClient("this client may not use the authorization_code grant".into()));
     }
@@ -27,7 +32,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(invalid_grant("the code is invalid"));
     }
     let code_hash = sha256_b64(code);
-    let now = app.clock.now().unix_timestamp();
+    let now = now.unix_timestamp();
     let Some(record) = app.codes.code(&code_hash).await.map_err(store_failure)? else {
         return Err(invalid_grant("the code is invalid, expired or already used"));
     };
@@ -54,7 +59,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(invalid_grant("code_verifier does not match the code_challenge"));
     }
     if record.consumed_at.is_some() {
-        return Err(replay(app, &record.family_id, &client.client_id).await);
+        return Err(replay(app, &record.family_id, &client.client_id, now).await);
     }
     if record.expires_at <= now {
         return Err(invalid_grant("the code has expired"));
@@ -87,7 +92,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             issue_user_tokens(app, client, g, now)
         }
         // Lost a race with a concurrent redemption of the same valid code: also a replay.
-        Consume::Replayed(code) => Err(replay(app, &code.family_id, &client.client_id).await),
+        Consume::Replayed(code) => Err(replay(app, &code.family_id, &client.client_id, now).await),
         Consume::Missing => Err(invalid_grant("the code is invalid, expired or already used")),
     }
 }
@@ -123,9 +128,9 @@ fn new_refresh(
 }
 
 /// A valid replay: revoke the family (its refresh and access tokens) and refuse.
-async fn replay(app: &App, family_id: &str, client_id: &str) -> OAuthError {
+async fn replay(app: &App, family_id: &str, client_id: &str, now: i64) -> OAuthError {
     // The family began at the code's login, before now: it ends before now + its lifetime.
-    let family_ends = app.clock.now().unix_timestamp().saturating_add(app.settings.refresh_absolute_ttl);
+    let family_ends = now.saturating_add(app.settings.refresh_absolute_ttl);
     let until = crate::oauth::revoke::family_revocation_until(app, family_ends);
     if let Err(e) = app.tokens.revoke_family(family_id, until).await {
         return store_failure(e);

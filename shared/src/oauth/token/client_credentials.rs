@@ -12,7 +12,12 @@ use crate::oauth::token::TokenResponse;
 /// # Errors
 /// `unauthorized_client` if the client may not use this grant; `invalid_scope` for
 /// unknown scopes, scopes outside the client's, or user scopes.
-pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Result<TokenResponse, OAuthError> {
+pub async fn grant(
+    app: &App,
+    client: &Client,
+    requested: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
     // "The client credentials grant type MUST only be used by confidential clients." (§4.4)
     if client.auth_method == AuthMethod::None || !client.allows(GrantType::ClientCredentials) {
         return Err(OAuthError::UnauthorizedClient("this client may not use the client_credentials grant".into()));
@@ -35,7 +40,7 @@ pub async fn grant(app: &App, client: &Client, requested: Option<&str>) -> Resul
     if scope.is_empty() {
         return Err(OAuthError::InvalidScope("no scope is available to this client for client_credentials".into()));
     }
-    let now = app.clock.now().unix_timestamp();
+    let now = now.unix_timestamp();
     let jti = random_id("at_").map_err(OAuthError::server)?;
     // RFC 9068 §2.2: for a client acting for itself, sub is the client id. Client ids
     // (`cl_…`) and user ids (`usr_…`) are both server-assigned and cannot collide.

@@ -17,7 +17,12 @@ fn invalid_grant() -> OAuthError {
 ///
 /// # Errors
 /// `unauthorized_client`, `invalid_request`, `invalid_scope` or `invalid_grant`.
-pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+pub async fn grant(
+    app: &App,
+    client: &Client,
+    params: &Params,
+    now_dt: time::OffsetDateTime,
+) -> Result<TokenResponse, OAuthError> {
     if !client.allows(GrantType::RefreshToken) {
         return Err(OAuthError::UnauthorizedClient("this client may not use the refresh_token grant".into()));
     }
@@ -26,7 +31,6 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(invalid_grant());
     }
     let hash = sha256_b64(token);
-    let now_dt = app.clock.now();
     let now = now_dt.unix_timestamp();
     let Some(record) = app.tokens.refresh(&hash).await.map_err(store_failure)? else {
         return Err(invalid_grant());
