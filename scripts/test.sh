@@ -3,7 +3,8 @@
 # validate, and every IAM grant and route of the translated template), every unit,
 # integration and end-to-end test (the DynamoDB and Secrets Manager ones against a local moto
 # server it starts), the flow suite a second time on DynamoDB + Secrets Manager, the README
-# walk-throughs, schemathesis against openapi.yaml, the headless-browser test, the release
+# walk-throughs, schemathesis against openapi.yaml, the headless-browser test, one request
+# through `cargo lambda watch` as the README shows it, the release
 # Lambda binaries (checked to link only what they use), the same suites against the local
 # stack (template.yaml as it ships, IAM enforced: scripts/stack-test.sh), and an arm64
 # `sam build` of one function. Installs what it needs when missing.
@@ -50,6 +51,8 @@ echo "== schemathesis: the local server against openapi.yaml (bounded budget)"
 scripts/schemathesis.sh target/debug/oauth-local
 echo "== headless browser (Chromium + playwright-core)"
 scripts/browser-test.sh target/debug/oauth-local
+echo "== cargo lambda watch: one request through the runtime emulator (README)"
+scripts/lambda-watch.sh
 echo "== cargo lambda build --release (every function, this machine's architecture)"
 # Fat LTO with one codegen unit (the shipped profile) takes >12 min for seven SDK binaries on
 # two cores; CI proves the release build (here and in `sam build` below) with thin LTO to stay
