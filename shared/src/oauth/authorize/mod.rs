@@ -80,30 +80,34 @@ pub fn redirect_to(uri: &str, params: &[(&str, &str)]) -> String {
     format!("{uri}{sep}{}", q.finish())
 }
 
-fn error_redirect(app: &App, uri: &str, err: &OAuthError, state: Option<&str>) -> Outcome {
+fn error_link(app: &App, uri: &str, err: &OAuthError, state: Option<&str>) -> String {
     let desc = err.description();
     let mut params = vec![("error", err.code()), ("error_description", desc.as_ref())];
     if let Some(s) = state {
         params.push(("state", s));
     }
     params.push(("iss", &app.settings.issuer));
-    Outcome::Redirect(redirect_to(uri, &params))
+    redirect_to(uri, &params)
+}
+
+fn error_redirect(app: &App, uri: &str, err: &OAuthError, state: Option<&str>) -> Outcome {
+    Outcome::Redirect(error_link(app, uri, err, state))
 }
 
 /// An authorization error before anyone signed in: redirected for a trusted client, a
 /// page with the link otherwise (see [`Outcome::ErrorLink`]).
 fn refuse(app: &App, client: &Client, reply: &Reply, err: &OAuthError) -> Outcome {
-    let redirect = error_redirect(app, &reply.redirect_uri, err, reply.state.as_deref());
-    match redirect {
-        Outcome::Redirect(link) if !client.trusted => Outcome::ErrorLink {
-            message: err.description(),
-            host: url::Url::parse(&reply.redirect_uri)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_else(|| reply.redirect_uri.split(':').next().unwrap_or_default().to_owned()),
-            link,
-        },
-        other => other,
+    let link = error_link(app, &reply.redirect_uri, err, reply.state.as_deref());
+    if client.trusted {
+        return Outcome::Redirect(link);
+    }
+    Outcome::ErrorLink {
+        message: err.description(),
+        host: url::Url::parse(&reply.redirect_uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| reply.redirect_uri.split(':').next().unwrap_or_default().to_owned()),
+        link,
     }
 }
 
