@@ -5,9 +5,10 @@
 //! one read at a time. The value is never logged.
 use crate::crypto::Secret;
 use crate::keys::UNKNOWN_KID_INTERVAL;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
 
 /// Where a secret value is read from.
 #[async_trait]
@@ -24,7 +25,7 @@ pub trait SecretSource: Send + Sync {
 
 /// The cached value of a [`SecretSource`].
 pub struct CachedSecret {
-    current: RwLock<Arc<Secret>>,
+    current: ArcSwap<Secret>,
     source: Arc<dyn SecretSource>,
     ttl: i64,
     loaded_at: AtomicI64,
@@ -46,7 +47,7 @@ impl CachedSecret {
     pub async fn load(source: Arc<dyn SecretSource>, ttl: i64, now: i64) -> anyhow::Result<Self> {
         let value = source.read().await?;
         Ok(Self {
-            current: RwLock::new(Arc::new(value)),
+            current: ArcSwap::from_pointee(value),
             source,
             ttl,
             loaded_at: AtomicI64::new(now),
@@ -55,9 +56,9 @@ impl CachedSecret {
         })
     }
 
-    /// The cached value (one read lock and an `Arc` clone).
+    /// The cached value (no lock, one `Arc` clone).
     pub fn current(&self) -> Arc<Secret> {
-        self.current.read().map(|g| g.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.current.load_full()
     }
 
     /// Re-read when the value is `ttl` seconds old (and the last attempt is over a minute,
@@ -76,11 +77,7 @@ impl CachedSecret {
         self.last_attempt.store(now, Ordering::Relaxed);
         match self.source.read().await {
             Ok(value) => {
-                let value = Arc::new(value);
-                match self.current.write() {
-                    Ok(mut g) => *g = value,
-                    Err(p) => *p.into_inner() = value,
-                }
+                self.current.store(Arc::new(value));
                 self.loaded_at.store(now, Ordering::Relaxed);
                 tracing::info!(event = "secret_refreshed", secret = self.source.name(), "secret re-read");
                 true

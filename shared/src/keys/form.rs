@@ -73,7 +73,7 @@ pub trait FormKeySource: Send + Sync {
 pub struct RotatingKeys {
     source: std::sync::Arc<dyn FormKeySource>,
     secret_id: String,
-    keys: std::sync::RwLock<std::sync::Arc<Vec<hmac::Key>>>,
+    keys: arc_swap::ArcSwap<Vec<hmac::Key>>,
     ttl: i64,
     loaded_at: std::sync::atomic::AtomicI64,
     last_attempt: std::sync::atomic::AtomicI64,
@@ -99,7 +99,7 @@ impl RotatingKeys {
     }
 
     fn keys(&self) -> std::sync::Arc<Vec<hmac::Key>> {
-        self.keys.read().map(|g| g.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.keys.load_full()
     }
 
     /// Re-read when stale, or (`unknown`) because a form opened with no key we hold; at
@@ -115,11 +115,7 @@ impl RotatingKeys {
         self.last_attempt.store(now, Ordering::Relaxed);
         match Self::read(self.source.as_ref(), &self.secret_id).await {
             Ok(keys) => {
-                let keys = std::sync::Arc::new(keys);
-                match self.keys.write() {
-                    Ok(mut g) => *g = keys,
-                    Err(p) => *p.into_inner() = keys,
-                }
+                self.keys.store(std::sync::Arc::new(keys));
                 self.loaded_at.store(now, Ordering::Relaxed);
                 tracing::info!(event = "form_key_refreshed", secret = %self.secret_id, "form key re-read");
                 true
@@ -171,7 +167,7 @@ impl FormKey {
         let ring = RotatingKeys {
             source,
             secret_id: secret_id.clone(),
-            keys: std::sync::RwLock::new(std::sync::Arc::new(keys)),
+            keys: arc_swap::ArcSwap::from_pointee(keys),
             ttl,
             loaded_at: now.into(),
             last_attempt: now.into(),

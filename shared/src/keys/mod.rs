@@ -175,17 +175,10 @@ pub fn generate_key(alg: SigningAlg) -> Result<KeyMaterial, KeyError> {
     Ok(KeyMaterial { kid, ..material })
 }
 
-/// Encode DER as PEM with 64-character lines.
+/// Encode DER as PEM (64-character lines, `\n` endings: what `openssl` writes).
 fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new(label, der.to_vec()), config)
 }
 
 /// Where a process gets its key-set document. Called once at start (and, for backends that

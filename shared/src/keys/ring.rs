@@ -4,15 +4,16 @@
 //! source); when the source fails, the cached set keeps serving.
 use super::{KeyError, KeySet, KeySource, Loaded};
 use crate::keys::SigningAlg;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
 
 /// Fewest seconds between two refreshes caused by unknown kids.
 pub const UNKNOWN_KID_INTERVAL: i64 = 60;
 
 /// The cached key set of a process.
 pub struct KeyRing {
-    current: RwLock<Arc<KeySet>>,
+    current: ArcSwap<KeySet>,
     source: Arc<dyn KeySource>,
     /// The algorithm that must be able to sign; `None` for verify-only processes.
     alg: Option<SigningAlg>,
@@ -95,7 +96,7 @@ impl KeyRing {
             Err(e) => return Err(e),
         };
         Ok(Self {
-            current: RwLock::new(Arc::new(set)),
+            current: ArcSwap::from_pointee(set),
             source,
             alg,
             ttl,
@@ -130,9 +131,9 @@ impl KeyRing {
         done
     }
 
-    /// The current key set (cheap: one read lock and an `Arc` clone).
+    /// The current key set (cheap: no lock, one `Arc` clone).
     pub fn current(&self) -> Arc<KeySet> {
-        self.current.read().map(|g| g.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.current.load_full()
     }
 
     /// Changes whenever a new key set is installed: caches of verified tokens compare it.
@@ -177,11 +178,7 @@ impl KeyRing {
         self.last_attempt.store(now, Ordering::Relaxed);
         match load_checked(self.source.as_ref(), self.alg).await {
             Ok(set) => {
-                let set = Arc::new(set);
-                match self.current.write() {
-                    Ok(mut g) => *g = set,
-                    Err(p) => *p.into_inner() = set,
-                }
+                self.current.store(Arc::new(set));
                 self.loaded_at.store(now, Ordering::Relaxed);
                 self.complete.store(true, Ordering::Release);
                 self.generation.fetch_add(1, Ordering::AcqRel);

@@ -58,11 +58,9 @@ fn unix_now() -> i64 {
 /// `typ` values this server puts in JWS headers.
 pub const TYPS: [&str; 2] = ["at+jwt", "JWT"];
 
-fn pem_der(pem: &str) -> Result<Vec<u8>, KeyError> {
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).map(str::trim).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|_| KeyError::Invalid("private key PEM is not base64".into()))
+/// The DER inside a key's PEM (`from_pkcs8` then insists on PKCS#8).
+fn pem_der(text: &str) -> Result<Vec<u8>, KeyError> {
+    pem::parse(text).map(pem::Pem::into_contents).map_err(|e| KeyError::Invalid(format!("private key PEM: {e}")))
 }
 
 fn encoding_key(m: &KeyMaterial) -> Result<EncodingKey, KeyError> {
