@@ -6,7 +6,6 @@ use super::{TokenResponse, UserGrant, issue_user_tokens};
 use crate::App;
 use crate::crypto::sha256_b64;
 use crate::domain::{Client, GrantType, RefreshRecord};
-use crate::oauth::params::Params;
 use crate::oauth::{OAuthError, pkce, store_failure};
 use crate::store::Consume;
 
@@ -14,20 +13,18 @@ fn invalid_grant(d: &'static str) -> OAuthError {
     OAuthError::InvalidGrant(d.into())
 }
 
-/// Redeem a code.
+/// Redeem `code` for `client` (whose registration allows this grant).
 ///
 /// # Errors
-/// `unauthorized_client`, `invalid_request` (no code) or `invalid_grant`.
+/// `invalid_grant`.
 pub async fn grant(
     app: &App,
     client: &Client,
-    params: &Params,
+    code: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
     now: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows(GrantType::AuthorizationCode) {
-        return Err(OAuthError::UnauthorizedClient("this client may not use the authorization_code grant".into()));
-    }
-    let code = params.require("code")?;
     if code.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Err(invalid_grant("the code is invalid"));
     }
@@ -43,7 +40,7 @@ pub async fn grant(
     // "ensure that the redirect_uri parameter is present if the redirect_uri parameter was
     // included in the initial authorization request ... and if included ensure that their
     // values are identical." (RFC 6749 §4.1.3)
-    let redirect_ok = match (record.redirect_uri_sent, params.get("redirect_uri")) {
+    let redirect_ok = match (record.redirect_uri_sent, redirect_uri) {
         (true, Some(r)) => r == record.redirect_uri,
         (true, None) => false,
         (false, Some(r)) => r == record.redirect_uri,
@@ -54,7 +51,7 @@ pub async fn grant(
     }
     // A code always carries a challenge here; the check also refuses a verifier sent for a
     // code without one (PKCE downgrade, RFC 9700 §4.8.2).
-    let verifier = params.get("code_verifier").unwrap_or_default();
+    let verifier = code_verifier.unwrap_or_default();
     if record.code_challenge.is_empty() || !pkce::verify(verifier, &record.code_challenge) {
         return Err(invalid_grant("code_verifier does not match the code_challenge"));
     }

@@ -9,7 +9,7 @@ use super::client_auth::{self, Credentials};
 use super::params::Params;
 use crate::App;
 use crate::crypto::random_id;
-use crate::domain::{Client, Scope, ScopeSet};
+use crate::domain::{Client, GrantType, Scope, ScopeSet};
 use crate::jwt::{AccessGrant, IdClaims, SigningAlg, at_hash, issue_access_token, issue_id_token};
 use serde::Serialize;
 
@@ -32,6 +32,53 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
+/// A token request, typed by its `grant_type` (RFC 6749 §4.1.3, §4.4.2, §6): each grant
+/// reads only its own parameters, and no grant type falls through into another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRequest<'a> {
+    /// `grant_type=authorization_code`.
+    AuthorizationCode {
+        /// `code` (required).
+        code: &'a str,
+        /// `redirect_uri`, required when the authorization request sent one.
+        redirect_uri: Option<&'a str>,
+        /// `code_verifier` (PKCE; the grant refuses a code without it).
+        code_verifier: Option<&'a str>,
+    },
+    /// `grant_type=client_credentials`.
+    ClientCredentials {
+        /// `scope`, else the client's default.
+        scope: Option<&'a str>,
+    },
+    /// `grant_type=refresh_token`.
+    RefreshToken {
+        /// `refresh_token` (required).
+        refresh_token: &'a str,
+        /// `scope`, to narrow the family's.
+        scope: Option<&'a str>,
+    },
+}
+
+impl<'a> TokenRequest<'a> {
+    /// The grant's parameters from the (strict, single-valued) form.
+    ///
+    /// # Errors
+    /// `invalid_request` when the grant's required parameter is missing.
+    pub fn parse(grant: GrantType, params: &'a Params) -> Result<Self, OAuthError> {
+        Ok(match grant {
+            GrantType::AuthorizationCode => Self::AuthorizationCode {
+                code: params.require("code")?,
+                redirect_uri: params.get("redirect_uri"),
+                code_verifier: params.get("code_verifier"),
+            },
+            GrantType::ClientCredentials => Self::ClientCredentials { scope: params.get("scope") },
+            GrantType::RefreshToken => {
+                Self::RefreshToken { refresh_token: params.require("refresh_token")?, scope: params.get("scope") }
+            }
+        })
+    }
+}
+
 /// Run the token endpoint.
 ///
 /// # Errors
@@ -48,14 +95,23 @@ pub async fn token(
     // Check the grant type before anything else, so an unknown one is reported as such.
     let grant_type = params.require("grant_type")?;
     tracing::Span::current().record("grant_type", grant_type.chars().take(32).collect::<String>());
-    if !matches!(grant_type, "client_credentials" | "authorization_code" | "refresh_token") {
+    let Some(grant) = GrantType::parse(grant_type) else {
         return Err(OAuthError::UnsupportedGrantType("this grant type is not supported".into()));
-    }
+    };
     let client = client_auth::authenticate(app, creds).await?;
-    match grant_type {
-        "client_credentials" => client_credentials::grant(app, &client, params.get("scope"), now).await,
-        "authorization_code" => authorization_code::grant(app, &client, params, now).await,
-        _ => refresh_token::grant(app, &client, params, now).await,
+    // The client's registered grant types before the grant's own parameters: a client that
+    // may not use the grant learns nothing more (RFC 6749 §5.2 `unauthorized_client`).
+    if !client.allows(grant) {
+        return Err(OAuthError::UnauthorizedClient(format!("this client may not use the {grant_type} grant").into()));
+    }
+    match TokenRequest::parse(grant, params)? {
+        TokenRequest::ClientCredentials { scope } => client_credentials::grant(app, &client, scope, now).await,
+        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
+            authorization_code::grant(app, &client, code, redirect_uri, code_verifier, now).await
+        }
+        TokenRequest::RefreshToken { refresh_token, scope } => {
+            refresh_token::grant(app, &client, refresh_token, scope, now).await
+        }
     }
 }
 
@@ -118,4 +174,48 @@ pub(crate) fn issue_user_tokens(
         refresh_token: g.refresh_token,
         id_token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_grant_reads_only_its_own_parameters() {
+        type Want = Result<TokenRequest<'static>, &'static str>;
+        let cases: Vec<(GrantType, &str, Want)> = vec![
+            (
+                GrantType::AuthorizationCode,
+                "code=c1&redirect_uri=https%3A%2F%2Fa.test%2Fcb&code_verifier=v1&scope=x&refresh_token=r",
+                Ok(TokenRequest::AuthorizationCode {
+                    code: "c1",
+                    redirect_uri: Some("https://a.test/cb"),
+                    code_verifier: Some("v1"),
+                }),
+            ),
+            (
+                GrantType::AuthorizationCode,
+                "code=c1",
+                Ok(TokenRequest::AuthorizationCode { code: "c1", redirect_uri: None, code_verifier: None }),
+            ),
+            (GrantType::AuthorizationCode, "refresh_token=r&code_verifier=v1", Err("invalid_request")),
+            (
+                GrantType::ClientCredentials,
+                "scope=data%3Aread&code=c1",
+                Ok(TokenRequest::ClientCredentials { scope: Some("data:read") }),
+            ),
+            (GrantType::ClientCredentials, "", Ok(TokenRequest::ClientCredentials { scope: None })),
+            (
+                GrantType::RefreshToken,
+                "refresh_token=r1&scope=openid&code=c1",
+                Ok(TokenRequest::RefreshToken { refresh_token: "r1", scope: Some("openid") }),
+            ),
+            (GrantType::RefreshToken, "code=c1&scope=openid", Err("invalid_request")),
+        ];
+        for (grant, body, want) in cases {
+            let params = Params::parse(body.as_bytes()).map_err(|e| e.code()).expect("the form parses");
+            let got = TokenRequest::parse(grant, &params).map_err(|e| e.code());
+            assert_eq!(got, want, "{grant:?} {body}");
+        }
+    }
 }

@@ -4,8 +4,7 @@
 use super::{TokenResponse, UserGrant, issue_user_tokens};
 use crate::App;
 use crate::crypto::{random_token, sha256_b64};
-use crate::domain::{Client, GrantType, RefreshRecord, ScopeSet};
-use crate::oauth::params::Params;
+use crate::domain::{Client, RefreshRecord, ScopeSet};
 use crate::oauth::{OAuthError, store_failure};
 use crate::store::Rotate;
 
@@ -13,20 +12,18 @@ fn invalid_grant() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
 }
 
-/// Refresh.
+/// Refresh with `token` for `client` (whose registration allows this grant), narrowed to
+/// `requested` scope if given.
 ///
 /// # Errors
-/// `unauthorized_client`, `invalid_request`, `invalid_scope` or `invalid_grant`.
+/// `invalid_scope` or `invalid_grant`.
 pub async fn grant(
     app: &App,
     client: &Client,
-    params: &Params,
+    token: &str,
+    requested: Option<&str>,
     now_dt: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows(GrantType::RefreshToken) {
-        return Err(OAuthError::UnauthorizedClient("this client may not use the refresh_token grant".into()));
-    }
-    let token = params.require("refresh_token")?;
     if token.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Err(invalid_grant());
     }
@@ -48,7 +45,7 @@ pub async fn grant(
     if !record.is_usable(now) {
         return Err(invalid_grant());
     }
-    let scope = narrow_scope(&record.scope, params.get("scope"))?;
+    let scope = narrow_scope(&record.scope, requested)?;
     let new_token = random_token().map_err(OAuthError::server)?;
     let next = RefreshRecord {
         token_hash: sha256_b64(&new_token),
