@@ -1,13 +1,14 @@
 //! API Gateway events (HTTP API v2 and REST v1) exactly as a deployed function takes them:
-//! decoded, checked by `http::lambda::guard`, converted by lambda_http, handled. Any event
+//! decoded, checked by `lambda::http::guard`, converted by lambda_http, handled. Any event
 //! gets an answer below 500 and nothing panics. (Before the guard existed, this target
 //! found lambda_http's conversion panicking on a `Host` header with a backtick.)
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use oauth_core::clock::SystemClock;
-use oauth_core::http::{Function, call, lambda::guard, router};
+use oauth_core::http::{Function, call, router};
 use oauth_core::jwt::SigningAlg;
 use oauth_core::keys::StaticKeys;
+use oauth_core::lambda::http::guard;
 use oauth_core::store::{SqliteStore, Stores};
 use oauth_core::{App, Settings};
 use lambda_http::request::LambdaRequest;

@@ -15,7 +15,6 @@
 )]
 
 pub mod app;
-pub mod authorizer;
 pub mod aws;
 pub mod cached_secret;
 pub mod clock;
@@ -26,9 +25,9 @@ pub mod html;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod lambda;
 pub mod oauth;
 pub mod paths;
-pub mod rotation;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -115,7 +115,7 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
         // Every process reading the same private keys derives the same MAC key from them.
         _ if backends.shares_private_keys() => FormKey::from_key_set(),
         // No private key shared with other processes: random here (the authorize function
-        // refuses to start with it: see `http::lambda::run`).
+        // refuses to start with it: see `lambda::http::run`).
         _ => FormKey::per_process().context("Failed to make the login form's MAC key")?,
     };
     let clock = App::system_clock();

@@ -246,7 +246,7 @@ proptest! {
     #![proptest_config(config())]
 
     /// lambda_http's conversion panics on some Host / X-Forwarded-Proto / path / query /
-    /// stage values; after `http::lambda::guard` accepts an event it never does.
+    /// stage values; after `lambda::http::guard` accepts an event it never does.
     #[test]
     fn a_guarded_api_gateway_event_always_converts(
         host in or_good("api.example.com"), proto in or_good("https"), domain in or_good("api.example.com"),
@@ -277,7 +277,7 @@ proptest! {
         let Ok(mut event) = serde_json::from_value::<lambda_http::request::LambdaRequest>(event) else {
             return Ok(()); // not an event (e.g. a header value that is no header value)
         };
-        match oauth_core::http::lambda::guard(&mut event) {
+        match oauth_core::lambda::http::guard(&mut event) {
             Ok(()) => {
                 let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lambda_http::Request::from(event)));
                 prop_assert!(converted.is_ok(), "host={host:?} proto={proto:?} domain={domain:?} stage={stage:?} path={path:?} query={query:?} v1={v1} base64={base64} body={body:?}");

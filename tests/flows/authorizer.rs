@@ -1,7 +1,7 @@
 //! The API Gateway authorizer, fed the committed event files: HTTP API v2 simple responses,
 //! REST TOKEN/REQUEST IAM policies, hostile inputs, revocation, a JWKS URL, and the
 //! key-rotation steps (docs/SECURITY.md E9, R8).
-use oauth_core::authorizer::{ScopeRules, handle_event};
+use oauth_core::lambda::authorizer::{ScopeRules, handle_event};
 use oauth_tests::harness::{ISSUER, TestEnv, str_field};
 use serde_json::{Value, json};
 
@@ -206,7 +206,7 @@ async fn rest_events_answer_unauthorized_for_expired_and_revoked_tokens() -> any
 /// still passes: the explicit trade-off; by default it is refused.
 #[tokio::test]
 async fn revocation_off_is_explicit_and_skips_the_check() -> anyhow::Result<()> {
-    use oauth_core::authorizer::Revocation;
+    use oauth_core::lambda::authorizer::Revocation;
     let env = TestEnv::new().await?;
     let (id, secret) = env.service_client("data:read").await?;
     let t = Tokens { read: env.cc_token(&id, &secret, None).await?, other_audience: String::new() };
@@ -278,7 +278,7 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
             let ev: aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent = serde_json::from_str(
                 &raw.replace("REPLACE_SECRET_ID", &secret).replace("REPLACE_VERSION_ID", &version),
             )?;
-            oauth_core::rotation::step(
+            oauth_core::lambda::rotation::step(
                 &sm,
                 &ev.secret_id,
                 &ev.client_request_token,
@@ -305,7 +305,7 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
         set.verify_key(kids.first().map(String::as_str).unwrap_or_default()).is_some(),
         "the previous still verifies"
     );
-    let bad = oauth_core::rotation::step(
+    let bad = oauth_core::lambda::rotation::step(
         &sm,
         &secret,
         "not-a-pending-version",
@@ -316,7 +316,8 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
     )
     .await;
     assert!(bad.is_err());
-    let bad = oauth_core::rotation::step(&sm, &secret, "x", "dance", &oauth_core::aws::KEY_SET_ALGS, None, 0).await;
+    let bad =
+        oauth_core::lambda::rotation::step(&sm, &secret, "x", "dance", &oauth_core::aws::KEY_SET_ALGS, None, 0).await;
     assert!(bad.is_err());
     Ok(())
 }

@@ -205,7 +205,7 @@ async fn rotation_step(
     step: &str,
     public: &str,
 ) -> anyhow::Result<()> {
-    oauth_core::rotation::step(sm, secret, version, step, &oauth_core::aws::KEY_SET_ALGS, Some(public), 0).await
+    oauth_core::lambda::rotation::step(sm, secret, version, step, &oauth_core::aws::KEY_SET_ALGS, Some(public), 0).await
 }
 
 /// Every step of a rotation, as Secrets Manager calls them.
@@ -480,7 +480,7 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
     let (a, b) = (authorize(form.clone()).await?, authorize(form.clone()).await?);
     assert_eq!(a.form_key_origin(), &FormKeyOrigin::Secret(form.clone()));
     assert!(a.keys().jwks().keys.is_empty() && !a.keys().can_sign(SigningAlg::Es256));
-    assert!(oauth_core::http::lambda::check(&a, oauth_core::http::Function::Authorize).is_ok());
+    assert!(oauth_core::lambda::http::check(&a, oauth_core::http::Function::Authorize).is_ok());
     let pending = PendingRequest {
         id: "req_1".into(),
         client_id: "cl_1".into(),
@@ -513,7 +513,7 @@ async fn a_new_key_signs_only_after_its_publish_delay_so_verifiers_know_it_first
         async move {
             for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
                 let algs = &oauth_core::aws::KEY_SET_ALGS;
-                oauth_core::rotation::step(&sm, &secret, version, step, algs, Some(&public), 900).await?;
+                oauth_core::lambda::rotation::step(&sm, &secret, version, step, algs, Some(&public), 900).await?;
             }
             anyhow::Ok(())
         }
@@ -549,7 +549,8 @@ async fn a_new_key_signs_only_after_its_publish_delay_so_verifiers_know_it_first
     // A key leaked: rotating with no delay replaces it at once (nothing carried over).
     let v3 = "00000000-0000-4000-8000-00000000d003";
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        oauth_core::rotation::step(&sm, &secret, v3, step, &oauth_core::aws::KEY_SET_ALGS, Some(&public), 0).await?;
+        oauth_core::lambda::rotation::step(&sm, &secret, v3, step, &oauth_core::aws::KEY_SET_ALGS, Some(&public), 0)
+            .await?;
     }
     let current = stage_kids(&sm, &secret, "AWSCURRENT").await?;
     assert_eq!(current, pending_kids(&sm, &secret, v3).await?);

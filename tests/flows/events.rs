@@ -1,9 +1,10 @@
 //! Handler tests: committed API Gateway events, decoded and checked exactly as the deployed
-//! functions do (`http::lambda`: lambda_http's event type, our guard, lambda_http's
+//! functions do (`lambda::http`: lambda_http's event type, our guard, lambda_http's
 //! conversion), handled by the function that owns the route.
 use base64::Engine;
 use lambda_http::request::LambdaRequest;
-use oauth_core::http::{Function, call, lambda::handle_event, router, source_ip};
+use oauth_core::http::{Function, call, router, source_ip};
+use oauth_core::lambda::http::handle_event;
 use oauth_tests::harness::{TestEnv, str_field};
 use serde_json::Value;
 

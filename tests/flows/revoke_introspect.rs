@@ -106,12 +106,12 @@ async fn a_cached_access_token_is_refused_once_its_family_is_revoked() -> anyhow
     assert_eq!(status, 200, "{body}");
     let at = body["access_token"].as_str().unwrap_or_default().to_owned();
     let rt = body["refresh_token"].as_str().unwrap_or_default().to_owned();
-    let rules = oauth_core::authorizer::ScopeRules::parse("GET /api/data=data:read")?;
+    let rules = oauth_core::lambda::authorizer::ScopeRules::parse("GET /api/data=data:read")?;
     let event: Value = serde_json::from_str(
         &include_str!("../../events/authorizer-v2-valid.json").replace("REPLACE_ACCESS_TOKEN", &at),
     )?;
     let authorizer = || async {
-        let answer = oauth_core::authorizer::handle_event(&env.app, &rules, event.clone()).await;
+        let answer = oauth_core::lambda::authorizer::handle_event(&env.app, &rules, event.clone()).await;
         answer.map_err(|e| anyhow::anyhow!("{e}")).map(|a| a["isAuthorized"].clone())
     };
     assert_eq!(env.get_bearer("/api/data", &at).await?.status(), 200, "now in the cache");

@@ -2,5 +2,5 @@
 //! function's routes (`oauth_core::http::routes`).
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    oauth_core::http::lambda::main(oauth_core::http::Function::Authorize).await
+    oauth_core::lambda::http::main(oauth_core::http::Function::Authorize).await
 }

@@ -1,8 +1,8 @@
 //! Lambda entry point of the API Gateway authorizer: HTTP API (payload 2.0) and REST
 //! TOKEN/REQUEST events. Keys from the public key document, or a JWKS URL for another account.
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use oauth_core::authorizer::{Revocation, ScopeRules, handle_event};
 use oauth_core::config::Backends;
+use oauth_core::lambda::authorizer::{Revocation, ScopeRules, handle_event};
 use oauth_core::startup::build_app;
 
 #[tokio::main]

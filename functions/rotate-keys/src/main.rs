@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
         Box::leak(Box::new(std::env::var("PUBLIC_KEYS_SECRET_ID").ok().filter(|v| !v.trim().is_empty())));
     run(service_fn(move |event: LambdaEvent<SecretsManagerSecretRotationEvent>| async move {
         let e = event.payload;
-        oauth_core::rotation::step(
+        oauth_core::lambda::rotation::step(
             sm,
             &e.secret_id,
             &e.client_request_token,

@@ -3,7 +3,6 @@
 mod authorize;
 mod endpoints;
 pub mod error;
-pub mod lambda;
 mod request;
 pub mod routes;
 mod telemetry;

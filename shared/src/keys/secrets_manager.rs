@@ -34,11 +34,7 @@ pub async fn secret_string(client: &Sm, secret_id: &str, stage: &str) -> Result<
             .secret_string
             .map(Some)
             .ok_or_else(|| KeyError::Invalid(format!("secret {secret_id} has no string value"))),
-        Err(e)
-            if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) && stage != "AWSCURRENT" =>
-        {
-            Ok(None)
-        }
+        Err(e) if crate::aws::is_not_found(&e) && stage != "AWSCURRENT" => Ok(None),
         Err(e) => Err(KeyError::Backend(
             anyhow::Error::new(e).context(format!("Failed to read secret {secret_id} ({stage})")),
         )),

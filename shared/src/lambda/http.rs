@@ -1,5 +1,5 @@
 //! The Lambda entry point of every HTTP function: API Gateway event in, API Gateway response
-//! out, with the shared [`router`](super::router) in between.
+//! out, with the shared [`router`](crate::http::router) in between.
 //!
 //! `lambda_http`'s own event → `http::Request` conversion panics (`unwrap`/`expect`) when
 //! the `Host` or `X-Forwarded-Proto` header, the stage, the path or the raw query string do
@@ -12,8 +12,8 @@
 //!
 //! [`run`] refuses to serve the login form (`Function::Authorize`) with a MAC key that is
 //! random per process: the cold start fails, naming `FORM_KEY_SECRET_ID`.
-use super::Function;
 use crate::App;
+use crate::http::Function;
 use crate::oauth::OAuthError;
 use lambda_http::request::{LambdaRequest, RequestFuture};
 use lambda_http::{Error, LambdaEvent, RequestExt, TransformResponse, service_fn};
@@ -41,7 +41,7 @@ pub type LambdaResponse = http::Response<lambda_http::Body>;
 /// see [`App::require_shared_form_key`]), or the Lambda Runtime API failed.
 pub async fn run(app: Arc<App>, function: Function) -> Result<(), Error> {
     check(&app, function)?;
-    let router = super::router(app, function);
+    let router = crate::http::router(app, function);
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let LambdaEvent { payload, context } = event;
         let origin = payload.request_origin();
@@ -71,11 +71,11 @@ pub async fn handle_event(
                 }
                 req = req.with_lambda_context(context);
             }
-            super::call(router, req).await
+            crate::http::call(router, req).await
         }
         Err(e) => {
             tracing::warn!(error = %e.code(), "malformed API Gateway event refused");
-            super::call_error(&e).await
+            crate::http::call_error(&e).await
         }
     };
     let (parts, bytes) = resp.into_parts();

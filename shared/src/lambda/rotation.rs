@@ -155,7 +155,7 @@ async fn pending_doc(sm: &Sm, secret_id: &str, token: &str) -> anyhow::Result<Ke
 async fn pending(sm: &Sm, secret_id: &str, token: &str) -> anyhow::Result<Option<String>> {
     match sm.get_secret_value().secret_id(secret_id).version_id(token).version_stage("AWSPENDING").send().await {
         Ok(out) => Ok(out.secret_string),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+        Err(e) if crate::aws::is_not_found(&e) => Ok(None),
         Err(e) => Err(anyhow::Error::new(e).context(format!("Failed to read the pending version of {secret_id}"))),
     }
 }

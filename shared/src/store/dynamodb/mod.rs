@@ -195,7 +195,7 @@ pub async fn ensure_table(client: &Ddb, table: &str) -> anyhow::Result<bool> {
     let exists = client.describe_table().table_name(table).send().await;
     match exists {
         Ok(_) => return Ok(false),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) if crate::aws::is_not_found(&e) => {}
         Err(e) => return Err(anyhow::Error::new(e).context(format!("Failed to describe table {table}"))),
     }
     let attr =
