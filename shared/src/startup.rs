@@ -5,10 +5,11 @@
 //! reads the private keys; verifiers read the public key document (`OAUTH_KEYS=public`), and
 //! functions that neither sign nor verify read no keys at all (`OAUTH_KEYS=none`).
 use crate::App;
+use crate::aws::{SecretsManagerKeys, SecretsManagerPublicKeys};
 use crate::cached_secret::CachedSecret;
 use crate::config::{Backends, KeysChoice, Settings, StoreChoice};
 use crate::keys::FormKey;
-use crate::keys::{FileKeySource, KeySource, NoKeys, SecretsManagerKeys, SecretsManagerPublicKeys};
+use crate::keys::{FileKeySource, KeySource, NoKeys};
 use crate::store::{DynamoStore, Stores};
 use anyhow::Context;
 use std::path::Path;

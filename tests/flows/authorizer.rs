@@ -289,12 +289,12 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
             )
             .await?;
         }
-        let keys = oauth_core::keys::SecretsManagerKeys::new(sm.clone(), secret.clone());
+        let keys = oauth_core::aws::SecretsManagerKeys::new(sm.clone(), secret.clone());
         let set = oauth_core::keys::KeySource::load_set(&keys).await?;
         kids.push(set.signing_kid(oauth_core::jwt::SigningAlg::Es256).unwrap_or_default().to_owned());
         assert!(set.can_sign(oauth_core::jwt::SigningAlg::Rs256), "round {round}");
     }
-    let keys = oauth_core::keys::SecretsManagerKeys::new(sm.clone(), secret.clone());
+    let keys = oauth_core::aws::SecretsManagerKeys::new(sm.clone(), secret.clone());
     let set = oauth_core::keys::KeySource::load_set(&keys).await?;
     assert_eq!(
         set.signing_kid(oauth_core::jwt::SigningAlg::Es256),

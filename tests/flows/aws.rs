@@ -3,9 +3,10 @@
 //! the public key document of the verify-only functions kept in step by the rotation, and
 //! the registration token re-read when replaced.
 use async_trait::async_trait;
+use oauth_core::aws::{SecretsManagerKeys, SecretsManagerPublicKeys};
 use oauth_core::clock::Clock;
 use oauth_core::jwt::SigningAlg;
-use oauth_core::keys::{KeyError, KeySetDoc, KeySource, SecretsManagerKeys, SecretsManagerPublicKeys};
+use oauth_core::keys::{KeyError, KeySetDoc, KeySource};
 use oauth_tests::aws::{emulator, fresh_key_secret, unique};
 use oauth_tests::harness::{ISSUER, TestEnv, decode_unverified};
 use serde_json::{Value, json};

@@ -3,10 +3,11 @@
 use crate::faults::Faulty;
 use anyhow::{Context, Result, ensure};
 use oauth_core::App;
+use oauth_core::aws::SecretsManagerKeys;
 use oauth_core::clock::FixedClock;
 use oauth_core::config::Settings;
 use oauth_core::jwt::SigningAlg;
-use oauth_core::keys::{KeySetDoc, KeySource, SecretsManagerKeys, StaticKeys};
+use oauth_core::keys::{KeySetDoc, KeySource, StaticKeys};
 use oauth_core::store::{DynamoStore, SqliteStore, Stores};
 use serde_json::{Value, json};
 use std::collections::HashMap;

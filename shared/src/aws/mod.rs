@@ -1,10 +1,13 @@
 //! AWS plumbing shared by the Lambda functions, the local server and the admin tool: one SDK
-//! configuration per process, the one "not found" classifier, and (in [`secrets_manager`])
-//! every Secrets Manager step: bootstrap of the key secret, registration token and form key,
-//! rotation of the key secret, publishing the public key document, and the string secrets
-//! read at run time.
+//! configuration per process, the one "not found" classifier, and everything Secrets
+//! Manager: the key sources of signing and verifying processes ([`SecretsManagerKeys`],
+//! [`SecretsManagerPublicKeys`], in `key_sources.rs`), and in `secrets_manager.rs` the
+//! bootstrap of the key secret, registration token and form key, key rotation, publishing
+//! the public key document, and the string secrets read at run time.
+mod key_sources;
 mod secrets_manager;
 
+pub use key_sources::{SecretsManagerKeys, SecretsManagerPublicKeys, parse_jwks, secret_string};
 pub use secrets_manager::*;
 
 use crate::keys::SigningAlg;

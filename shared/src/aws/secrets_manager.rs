@@ -3,10 +3,10 @@
 //! there before they can sign, and retired ones leave it with the private secret's
 //! `AWSPREVIOUS`.
 use super::is_not_found;
+use super::{parse_jwks, secret_string};
 use crate::cached_secret::SecretSource;
 use crate::crypto::{Secret, random_token};
 use crate::keys::SigningAlg;
-use crate::keys::secrets_manager::{parse_jwks, secret_string};
 use crate::keys::{KeySet, KeySetDoc, jwks_kids, public_jwks};
 use anyhow::Context;
 use async_trait::async_trait;

@@ -12,14 +12,12 @@ mod file;
 #[cfg(feature = "jwks-url")]
 mod jwks_url;
 mod ring;
-pub mod secrets_manager;
 mod set;
 
 pub use file::FileKeySource;
 #[cfg(feature = "jwks-url")]
 pub use jwks_url::JwksUrlKeys;
 pub use ring::{KeyRing, UNKNOWN_KID_INTERVAL};
-pub use secrets_manager::{SecretsManagerKeys, SecretsManagerPublicKeys};
 pub use set::{KeySet, VerifyKey};
 
 use async_trait::async_trait;

@@ -5,7 +5,7 @@
 //! Processes that only verify read a second secret instead ([`SecretsManagerPublicKeys`]):
 //! the public JWK Set of those keys, kept in step by whoever writes the private secret
 //! (the rotation function, `oauth-admin`), so they never need access to a private key.
-use super::{KeyError, KeySet, KeySetDoc, KeySource, Loaded};
+use crate::keys::{KeyError, KeySet, KeySetDoc, KeySource, Loaded};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client as Sm;
 use jsonwebtoken::jwk::JwkSet;
@@ -34,7 +34,7 @@ pub async fn secret_string(client: &Sm, secret_id: &str, stage: &str) -> Result<
             .secret_string
             .map(Some)
             .ok_or_else(|| KeyError::Invalid(format!("secret {secret_id} has no string value"))),
-        Err(e) if crate::aws::is_not_found(&e) && stage != "AWSCURRENT" => Ok(None),
+        Err(e) if super::is_not_found(&e) && stage != "AWSCURRENT" => Ok(None),
         Err(e) => Err(KeyError::Backend(
             anyhow::Error::new(e).context(format!("Failed to read secret {secret_id} ({stage})")),
         )),
