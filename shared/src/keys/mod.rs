@@ -167,16 +167,16 @@ pub fn generate_key(alg: SigningAlg) -> Result<KeyMaterial, KeyError> {
             .to_vec(),
     };
     let material =
-        KeyMaterial { kid: String::new(), alg, private_key_pem: pem_encode("PRIVATE KEY", &der), not_before: 0 };
+        KeyMaterial { kid: String::new(), alg, private_key_pem: pem_encode("PRIVATE KEY", der), not_before: 0 };
     // Fill in the RFC 7638 thumbprint so every process agrees on the kid.
     let kid = set::thumbprint(&material)?;
     Ok(KeyMaterial { kid, ..material })
 }
 
 /// Encode DER as PEM (64-character lines, `\n` endings: what `openssl` writes).
-fn pem_encode(label: &str, der: &[u8]) -> String {
+fn pem_encode(label: &str, der: Vec<u8>) -> String {
     let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-    pem::encode_config(&pem::Pem::new(label, der.to_vec()), config)
+    pem::encode_config(&pem::Pem::new(label, der), config)
 }
 
 /// Where a process gets its key-set document. Called once at start (and, for backends that
@@ -367,7 +367,7 @@ mod tests {
         let mut bad = KeySetDoc::generate(&[SigningAlg::Es256])?;
         if let Some(k) = bad.keys.first_mut() {
             // Well-formed PEM around bytes that are no key at all.
-            k.private_key_pem = pem_encode("PRIVATE KEY", &[0; 3]);
+            k.private_key_pem = pem_encode("PRIVATE KEY", vec![0; 3]);
         }
         assert!(public_jwks([&bad]).is_err());
         Ok(())

@@ -17,7 +17,7 @@ fn invalid_grant(d: &'static str) -> OAuthError {
 ///
 /// # Errors
 /// `invalid_grant`.
-pub async fn grant(
+pub(super) async fn grant(
     app: &App,
     client: &Client,
     code: &str,

@@ -12,7 +12,7 @@ use crate::oauth::token::TokenResponse;
 /// # Errors
 /// `unauthorized_client` if the client may not use this grant; `invalid_scope` for
 /// unknown scopes, scopes outside the client's, or user scopes.
-pub async fn grant(
+pub(super) async fn grant(
     app: &App,
     client: &Client,
     requested: Option<&str>,

@@ -17,7 +17,7 @@ fn invalid_grant() -> OAuthError {
 ///
 /// # Errors
 /// `invalid_scope` or `invalid_grant`.
-pub async fn grant(
+pub(super) async fn grant(
     app: &App,
     client: &Client,
     token: &str,
