@@ -3,7 +3,6 @@ use super::request::{has_media_type, header_values, json_response, single_header
 use super::{Request, Response};
 use crate::App;
 use crate::domain::Scope;
-use crate::oauth::abuse::{self, Limit};
 use crate::oauth::client_auth::{self, Credentials};
 use crate::oauth::params::Params;
 use crate::oauth::{
@@ -51,26 +50,9 @@ fn no_cache(mut resp: Response) -> Response {
     resp
 }
 
-/// Run a client-authenticating endpoint under the per-address limit on failed client
-/// authentications: every `invalid_client` is counted, and beyond the limit it becomes a 429.
-/// The success path reads no counter (no extra store call per token), so a client that
-/// authenticates correctly is never locked out by someone else failing from its address.
-async fn client_auth_limited<T>(
-    app: &App,
-    req: &Request,
-    now: time::OffsetDateTime,
-    work: impl std::future::Future<Output = Result<T, OAuthError>>,
-) -> Result<T, OAuthError> {
-    let out = work.await;
-    if let Err(OAuthError::InvalidClient { .. }) = &out {
-        abuse::count_failure(app, Limit::ClientAuthFailure, source_ip(req), now).await?;
-    }
-    out
-}
-
 pub(super) async fn register_user(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let now = app.clock.now();
-    abuse::count_attempt(app, Limit::Register, source_ip(req), now).await?;
+    register::admit(app, source_ip(req), now).await?;
     let input: register::RegisterUser = json_body(req, OAuthError::invalid_request)?;
     let out = register::register_user(app, input, now).await?;
     Ok(json_response(StatusCode::CREATED, &out))
@@ -87,7 +69,7 @@ pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response
 
 pub(super) async fn token(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let now = app.clock.now();
-    let out = client_auth_limited(app, req, now, async {
+    let out = client_auth::counting_failures(app, source_ip(req), now, async {
         let params = form_body(req)?;
         tok::token(app, &credentials(req, &params)?, &params, now).await
     })
@@ -97,7 +79,7 @@ pub(super) async fn token(app: &App, req: &Request) -> Result<Response, OAuthErr
 
 pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let now = app.clock.now();
-    client_auth_limited(app, req, now, async {
+    client_auth::counting_failures(app, source_ip(req), now, async {
         let params = form_body(req)?;
         let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
         rev::revoke(app, &client, params.require("token")?, params.get("token_type_hint"), now).await
@@ -112,7 +94,7 @@ pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthEr
 
 pub(super) async fn introspect(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let now = app.clock.now();
-    let out = client_auth_limited(app, req, now, async {
+    let out = client_auth::counting_failures(app, source_ip(req), now, async {
         let params = form_body(req)?;
         let client = client_auth::authenticate(app, &credentials(req, &params)?).await?;
         intro::introspect(app, &client, params.require("token")?, params.get("token_type_hint"), now).await

@@ -1,35 +1,121 @@
 //! The only place an error becomes an HTTP response. Bodies are
 //! `{"error", "error_description"}`; internals are logged, never sent.
+//!
+//! [`HttpError`] is what the HTTP layer can fail with: a protocol error from an endpoint
+//! ([`OAuthError`], unchanged), or one of the cases only HTTP knows (no route, a method the
+//! path does not serve, a body over the 64 KiB limit, a CORS preflight from an origin that
+//! is not allowed). docs/API.md's error table gives those four the code `invalid_request`;
+//! that choice is made here, not in the protocol error.
 use super::Response;
 use super::request::json_response;
 use crate::oauth::OAuthError;
 use http::{HeaderValue, StatusCode, header};
+use std::borrow::Cow;
 
-/// Map an error to its response (status, challenge headers, JSON body).
-pub fn into_response(err: &OAuthError) -> Response {
-    let status = match err {
+/// A failure of one HTTP request.
+#[derive(Debug)]
+pub enum HttpError {
+    /// The endpoint refused the request (or failed) with a protocol error.
+    OAuth(OAuthError),
+    /// No route for this path: 404.
+    NotFound,
+    /// The path exists but not for this method: 405 with `Allow`.
+    MethodNotAllowed {
+        /// Value of the `Allow` header.
+        allow: &'static str,
+    },
+    /// The body is larger than `MAX_BODY_BYTES`: 413, whatever the route.
+    BodyTooLarge,
+    /// A CORS preflight from an origin this route does not allow: 403.
+    CorsRefused,
+}
+
+impl From<OAuthError> for HttpError {
+    fn from(e: OAuthError) -> Self {
+        Self::OAuth(e)
+    }
+}
+
+impl HttpError {
+    /// The exact wire string of the `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::OAuth(e) => e.code(),
+            Self::NotFound | Self::MethodNotAllowed { .. } | Self::BodyTooLarge | Self::CorsRefused => {
+                "invalid_request"
+            }
+        }
+    }
+
+    /// Client-safe human text for `error_description`.
+    pub fn description(&self) -> Cow<'static, str> {
+        match self {
+            Self::OAuth(e) => e.description(),
+            Self::NotFound => "no such endpoint".into(),
+            Self::MethodNotAllowed { allow } => format!("method not allowed; use {allow}").into(),
+            Self::BodyTooLarge => "the request body is larger than 64 KiB".into(),
+            Self::CorsRefused => "this origin may not call this endpoint from a browser".into(),
+        }
+    }
+
+    /// The response status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::OAuth(e) => oauth_status(e),
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::CorsRefused => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+/// The status of a protocol error: docs/API.md's error table. Exhaustive on purpose: a new
+/// protocol error has to be given its status here.
+fn oauth_status(e: &OAuthError) -> StatusCode {
+    match e {
         OAuthError::InvalidClient { .. } | OAuthError::MissingToken | OAuthError::InvalidToken(_) => {
             StatusCode::UNAUTHORIZED
         }
-        OAuthError::InsufficientScope { .. } | OAuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+        OAuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
         OAuthError::UsernameTaken => StatusCode::CONFLICT,
-        OAuthError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        OAuthError::NotFound => StatusCode::NOT_FOUND,
-        OAuthError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        OAuthError::ValueTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         OAuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
+        OAuthError::InvalidRequest(_)
+        | OAuthError::InvalidGrant(_)
+        | OAuthError::UnauthorizedClient(_)
+        | OAuthError::UnsupportedGrantType(_)
+        | OAuthError::UnsupportedResponseType(_)
+        | OAuthError::InvalidScope(_)
+        | OAuthError::AccessDenied(_)
+        | OAuthError::LoginRequired
+        | OAuthError::InvalidRedirectUri(_)
+        | OAuthError::InvalidClientMetadata(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// Map an error to its response (status, challenge headers, JSON body).
+pub fn into_response(err: &HttpError) -> Response {
     match err {
-        OAuthError::ServerError(src) | OAuthError::TemporarilyUnavailable(src) => {
-            tracing::error!(error = %err.code(), cause = format!("{src:#}"), "request failed");
+        HttpError::OAuth(e @ (OAuthError::ServerError(src) | OAuthError::TemporarilyUnavailable(src))) => {
+            tracing::error!(error = %e.code(), cause = format!("{src:#}"), "request failed");
         }
         _ => tracing::debug!(error = %err.code(), "request refused"),
     }
     let body = serde_json::json!({"error": err.code(), "error_description": err.description()});
-    let mut resp = json_response(status, &body);
-    let challenge = match err {
+    let mut resp = json_response(err.status(), &body);
+    let headers = resp.headers_mut();
+    let oauth = match err {
+        HttpError::OAuth(e) => e,
+        HttpError::MethodNotAllowed { allow } => {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            return resp;
+        }
+        HttpError::NotFound | HttpError::BodyTooLarge | HttpError::CorsRefused => return resp,
+    };
+    let challenge = match oauth {
         // RFC 9110 §15.5.2: a 401 carries a challenge; Basic is the scheme we accept.
         OAuthError::InvalidClient { .. } => Some("Basic realm=\"oauth\"".to_owned()),
         OAuthError::MissingToken => Some("Bearer realm=\"api\"".to_owned()),
@@ -39,14 +125,10 @@ pub fn into_response(err: &OAuthError) -> Response {
         }
         _ => None,
     };
-    let headers = resp.headers_mut();
     if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
         headers.insert(header::WWW_AUTHENTICATE, v);
     }
-    if let OAuthError::MethodNotAllowed { allow } = err {
-        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-    }
-    match err {
+    match oauth {
         OAuthError::TemporarilyUnavailable(_) => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
@@ -56,4 +138,59 @@ pub fn into_response(err: &OAuthError) -> Response {
         _ => {}
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::one_of_each;
+
+    /// docs/API.md's table: status and code of every error, protocol or HTTP-only. The
+    /// protocol errors come from `one_of_each`, which an exhaustive match keeps complete.
+    #[test]
+    fn every_error_has_its_status_and_code() {
+        for (e, code) in one_of_each() {
+            let want = match &e {
+                OAuthError::InvalidClient { .. } | OAuthError::MissingToken | OAuthError::InvalidToken(_) => 401,
+                OAuthError::InsufficientScope { .. } => 403,
+                OAuthError::UsernameTaken => 409,
+                OAuthError::ValueTooLarge(_) => 413,
+                OAuthError::TooManyRequests { .. } => 429,
+                OAuthError::TemporarilyUnavailable(_) => 503,
+                OAuthError::ServerError(_) => 500,
+                _ => 400,
+            };
+            let err = HttpError::from(e);
+            assert_eq!((err.status().as_u16(), err.code()), (want, code), "{err:?}");
+        }
+        let http_only = [
+            (HttpError::NotFound, 404),
+            (HttpError::MethodNotAllowed { allow: "GET" }, 405),
+            (HttpError::BodyTooLarge, 413),
+            (HttpError::CorsRefused, 403),
+        ];
+        for (err, status) in http_only {
+            // Exhaustive: a new HTTP-only case has to be added to this list.
+            match err {
+                HttpError::OAuth(_) => unreachable!(),
+                HttpError::NotFound
+                | HttpError::MethodNotAllowed { .. }
+                | HttpError::BodyTooLarge
+                | HttpError::CorsRefused => {}
+            }
+            assert_eq!((err.status().as_u16(), err.code()), (status, "invalid_request"), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn headers_follow_the_error() {
+        let allow = into_response(&HttpError::MethodNotAllowed { allow: "GET, POST" });
+        assert_eq!(allow.headers()[header::ALLOW], "GET, POST");
+        let basic = into_response(&OAuthError::InvalidClient { description: "x".into(), basic: true }.into());
+        assert_eq!(basic.headers()[header::WWW_AUTHENTICATE], "Basic realm=\"oauth\"");
+        let busy = into_response(&OAuthError::TooManyRequests { retry_after: 0 }.into());
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1", "never Retry-After: 0");
+        let missing = into_response(&HttpError::NotFound);
+        assert!(missing.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
 }

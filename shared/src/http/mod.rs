@@ -8,6 +8,7 @@ pub mod routes;
 mod telemetry;
 
 pub use axum::Router;
+pub use error::HttpError;
 pub use request::{json_response, source_ip};
 pub use routes::{router, routes};
 use std::net::{IpAddr, SocketAddr};
@@ -74,7 +75,7 @@ where
 }
 
 /// An error's response, read whole (like [`call`]).
-pub async fn call_error(err: &crate::OAuthError) -> http::Response<bytes::Bytes> {
+pub async fn call_error(err: &HttpError) -> http::Response<bytes::Bytes> {
     whole(error::into_response(err)).await
 }
 

@@ -1,7 +1,8 @@
 //! The route table: every endpoint is one row (path, owning function, CORS policy, its
 //! handler per method), and [`router`] turns the rows a function owns into the
 //! `axum::Router` both entry points serve. Adding an endpoint is adding a row.
-use super::{Function, MAX_BODY_BYTES, Request, Response, authorize, endpoints, error, request};
+use super::error::{self, HttpError};
+use super::{Function, MAX_BODY_BYTES, Request, Response, authorize, endpoints, request};
 use crate::oauth::OAuthError;
 use crate::{App, paths};
 use axum::body::Body;
@@ -105,7 +106,7 @@ pub fn router(app: Arc<App>, function: Function) -> axum::Router {
         );
     }
     router
-        .fallback(|| async { error::into_response(&OAuthError::NotFound) })
+        .fallback(|| async { error::into_response(&HttpError::NotFound) })
         .layer(super::telemetry::request_log())
         .layer(axum::middleware::from_fn_with_state(app, prepare))
 }
@@ -149,7 +150,7 @@ async fn dispatch(app: &App, route: &'static Route, req: axum::extract::Request)
     resp
 }
 
-async fn serve(app: &App, route: &'static Route, req: axum::extract::Request) -> Result<Response, OAuthError> {
+async fn serve(app: &App, route: &'static Route, req: axum::extract::Request) -> Result<Response, HttpError> {
     let req = read_body(req).await?;
     if req.method() == Method::OPTIONS
         && route.cors != Cors::No
@@ -162,25 +163,26 @@ async fn serve(app: &App, route: &'static Route, req: axum::extract::Request) ->
         Method::POST => route.post,
         _ => None,
     };
-    let handler = handler.ok_or(OAuthError::MethodNotAllowed { allow: route.allow() })?;
-    handler(app, &req).await
+    let handler = handler.ok_or(HttpError::MethodNotAllowed { allow: route.allow() })?;
+    Ok(handler(app, &req).await?)
 }
 
 /// The whole body, at most [`MAX_BODY_BYTES`]: an announced larger body is refused before any
 /// of it is read, a streamed one as soon as it passes the limit.
-async fn read_body(req: axum::extract::Request) -> Result<Request, OAuthError> {
+async fn read_body(req: axum::extract::Request) -> Result<Request, HttpError> {
     use http_body_util::BodyExt;
-    let too_large = || OAuthError::PayloadTooLarge("the request body is larger than 64 KiB".into());
     let (parts, body) = req.into_parts();
     let announced =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
+        return Err(HttpError::BodyTooLarge);
     }
     let bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
-        Err(_) => return Err(OAuthError::invalid_request("the request body could not be read")),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return Err(HttpError::BodyTooLarge);
+        }
+        Err(_) => return Err(OAuthError::invalid_request("the request body could not be read").into()),
     };
     Ok(Request::from_parts(parts, bytes))
 }
@@ -195,18 +197,18 @@ fn allowed_origin<B>(app: &App, req: &http::Request<B>) -> Option<HeaderValue> {
 
 /// A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) on a route that
 /// allows CORS: 204 with what may be sent, or 403 for an origin that is not allowed.
-fn preflight(app: &App, route: &Route, req: &Request) -> Result<Response, OAuthError> {
+fn preflight(app: &App, route: &Route, req: &Request) -> Result<Response, HttpError> {
     let origin = match route.cors {
         Cors::Public => Some(HeaderValue::from_static("*")),
         Cors::Configured => allowed_origin(app, req),
         Cors::No => None,
     };
     let Some(origin) = origin else {
-        return Err(OAuthError::Forbidden("this origin may not call this endpoint from a browser".into()));
+        return Err(HttpError::CorsRefused);
     };
     let requested = request::single_header(req, header::ACCESS_CONTROL_REQUEST_METHOD)?.unwrap_or("");
     if !route.allow().split(", ").any(|m| m == requested) {
-        return Err(OAuthError::MethodNotAllowed { allow: route.allow() });
+        return Err(HttpError::MethodNotAllowed { allow: route.allow() });
     }
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;

@@ -75,7 +75,7 @@ pub async fn handle_event(
         }
         Err(e) => {
             tracing::warn!(error = %e.code(), "malformed API Gateway event refused");
-            crate::http::call_error(&e).await
+            crate::http::call_error(&e.into()).await
         }
     };
     let (parts, bytes) = resp.into_parts();

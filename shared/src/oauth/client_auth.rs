@@ -34,6 +34,27 @@ fn invalid(basic: bool, d: &'static str) -> OAuthError {
     OAuthError::InvalidClient { description: d.into(), basic }
 }
 
+/// Run a client-authenticating endpoint (token, revocation, introspection) under the
+/// per-address limit on failed client authentications: every `invalid_client` is counted,
+/// and beyond the limit it becomes a 429. The success path reads no counter (no extra store
+/// call per token), so a client that authenticates correctly is never locked out by someone
+/// else failing from its address.
+///
+/// # Errors
+/// `work`'s error, or `too_many_requests` in its place beyond the limit.
+pub async fn counting_failures<T>(
+    app: &App,
+    source_ip: Option<std::net::IpAddr>,
+    now: time::OffsetDateTime,
+    work: impl std::future::Future<Output = Result<T, OAuthError>>,
+) -> Result<T, OAuthError> {
+    let out = work.await;
+    if let Err(OAuthError::InvalidClient { .. }) = &out {
+        super::abuse::count_failure(app, super::abuse::Limit::ClientAuthFailure, source_ip, now).await?;
+    }
+    out
+}
+
 /// Decode `Authorization: Basic …` per RFC 6749 §2.3.1: base64 of
 /// `urlencode(client_id) ":" urlencode(client_secret)` with the
 /// application/x-www-form-urlencoded algorithm (so `+` is a space).

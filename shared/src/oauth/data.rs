@@ -77,7 +77,7 @@ pub async fn read(app: &App, claims: AccessClaims) -> Result<DataView, OAuthErro
 /// Store `value` for the token's subject.
 ///
 /// # Errors
-/// `PayloadTooLarge` for a value over 4 KiB; store failures.
+/// `ValueTooLarge` for a value over 4 KiB; store failures.
 pub async fn write(
     app: &App,
     claims: &AccessClaims,
@@ -86,7 +86,7 @@ pub async fn write(
 ) -> Result<ItemView, OAuthError> {
     let size = serde_json::to_vec(&value).map_err(OAuthError::server)?.len();
     if size > MAX_VALUE_BYTES {
-        return Err(OAuthError::PayloadTooLarge("value must be at most 4 KiB of JSON".into()));
+        return Err(OAuthError::ValueTooLarge("value must be at most 4 KiB of JSON".into()));
     }
     let created_at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).map_err(OAuthError::server)?;
     let item =

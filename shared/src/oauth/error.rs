@@ -12,9 +12,9 @@ pub enum OAuthError {
     /// RFC 6749 §5.2 `invalid_request`.
     #[error("invalid_request: {0}")]
     InvalidRequest(Description),
-    /// A body over the 64 KiB limit (or a value over its own limit): `invalid_request` with 413.
+    /// A value over its own size limit (the data API's 4 KiB): `invalid_request` with 413.
     #[error("invalid_request: {0}")]
-    PayloadTooLarge(Description),
+    ValueTooLarge(Description),
     /// RFC 6749 §5.2 `invalid_client`; `basic` says whether HTTP Basic was tried.
     #[error("invalid_client: {description}")]
     InvalidClient {
@@ -65,19 +65,6 @@ pub enum OAuthError {
     /// RFC 7591 §3.2.2 `invalid_client_metadata`.
     #[error("invalid_client_metadata: {0}")]
     InvalidClientMetadata(Description),
-    /// A request this caller may not make (a CORS preflight from an origin not allowed):
-    /// 403 `invalid_request`.
-    #[error("invalid_request: {0}")]
-    Forbidden(Description),
-    /// No route for this path.
-    #[error("not_found")]
-    NotFound,
-    /// The path exists but not for this method.
-    #[error("method not allowed")]
-    MethodNotAllowed {
-        /// Value of the `Allow` header.
-        allow: &'static str,
-    },
     /// A per-source-address abuse limit was reached: 429 `too_many_requests` with
     /// `Retry-After` (seconds).
     #[error("too_many_requests")]
@@ -98,11 +85,7 @@ impl OAuthError {
     /// The exact wire string of the `error` field.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_)
-            | Self::PayloadTooLarge(_)
-            | Self::Forbidden(_)
-            | Self::NotFound
-            | Self::MethodNotAllowed { .. } => "invalid_request",
+            Self::InvalidRequest(_) | Self::ValueTooLarge(_) => "invalid_request",
             Self::InvalidClient { .. } => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::UnauthorizedClient(_) => "unauthorized_client",
@@ -127,8 +110,7 @@ impl OAuthError {
     pub fn description(&self) -> Cow<'static, str> {
         match self {
             Self::InvalidRequest(d)
-            | Self::PayloadTooLarge(d)
-            | Self::Forbidden(d)
+            | Self::ValueTooLarge(d)
             | Self::InvalidClient { description: d, .. }
             | Self::InvalidGrant(d)
             | Self::UnauthorizedClient(d)
@@ -143,9 +125,7 @@ impl OAuthError {
             Self::LoginRequired => "the user must sign in, which prompt=none does not allow".into(),
             Self::InsufficientScope { scope } => format!("this request needs the {scope} scope").into(),
             Self::UsernameTaken => "that username is already registered".into(),
-            Self::NotFound => "no such endpoint".into(),
             Self::TooManyRequests { .. } => "too many requests from this address; retry after the time given".into(),
-            Self::MethodNotAllowed { allow } => format!("method not allowed; use {allow}").into(),
             Self::TemporarilyUnavailable(_) => "the service is temporarily unavailable; retry later".into(),
             Self::ServerError(_) => "the server failed to handle the request".into(),
         }
@@ -162,14 +142,43 @@ impl OAuthError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn every_variant_has_its_wire_code() {
-        let cases: Vec<(OAuthError, &str)> = vec![
+    /// The position of `e`'s variant. Exhaustive (no `_` arm), so a new variant does not
+    /// compile until it is numbered here, and then [`one_of_each`] misses it until a case
+    /// is added there.
+    fn variant_index(e: &OAuthError) -> usize {
+        match e {
+            OAuthError::InvalidRequest(_) => 0,
+            OAuthError::ValueTooLarge(_) => 1,
+            OAuthError::InvalidClient { .. } => 2,
+            OAuthError::InvalidGrant(_) => 3,
+            OAuthError::UnauthorizedClient(_) => 4,
+            OAuthError::UnsupportedGrantType(_) => 5,
+            OAuthError::UnsupportedResponseType(_) => 6,
+            OAuthError::InvalidScope(_) => 7,
+            OAuthError::AccessDenied(_) => 8,
+            OAuthError::LoginRequired => 9,
+            OAuthError::MissingToken => 10,
+            OAuthError::InvalidToken(_) => 11,
+            OAuthError::InsufficientScope { .. } => 12,
+            OAuthError::UsernameTaken => 13,
+            OAuthError::InvalidRedirectUri(_) => 14,
+            OAuthError::InvalidClientMetadata(_) => 15,
+            OAuthError::TooManyRequests { .. } => 16,
+            OAuthError::TemporarilyUnavailable(_) => 17,
+            OAuthError::ServerError(_) => 18,
+        }
+    }
+    const VARIANTS: usize = 19;
+
+    /// One error of every variant with the wire code docs/API.md gives it (the HTTP layer's
+    /// status test uses it too).
+    pub(crate) fn one_of_each() -> Vec<(OAuthError, &'static str)> {
+        vec![
             (OAuthError::InvalidRequest("x".into()), "invalid_request"),
-            (OAuthError::PayloadTooLarge("x".into()), "invalid_request"),
+            (OAuthError::ValueTooLarge("x".into()), "invalid_request"),
             (OAuthError::InvalidClient { description: "x".into(), basic: true }, "invalid_client"),
             (OAuthError::InvalidGrant("x".into()), "invalid_grant"),
             (OAuthError::UnauthorizedClient("x".into()), "unauthorized_client"),
@@ -184,14 +193,22 @@ mod tests {
             (OAuthError::UsernameTaken, "username_taken"),
             (OAuthError::InvalidRedirectUri("x".into()), "invalid_redirect_uri"),
             (OAuthError::InvalidClientMetadata("x".into()), "invalid_client_metadata"),
-            (OAuthError::NotFound, "invalid_request"),
-            (OAuthError::MethodNotAllowed { allow: "GET" }, "invalid_request"),
-            (OAuthError::TemporarilyUnavailable(anyhow::anyhow!("db down")), "server_error"),
+            (OAuthError::TooManyRequests { retry_after: 60 }, "too_many_requests"),
+            (OAuthError::TemporarilyUnavailable(anyhow::anyhow!("db down internals")), "server_error"),
             (OAuthError::ServerError(anyhow::anyhow!("secret internals")), "server_error"),
-        ];
-        for (err, code) in cases {
-            assert_eq!(err.code(), code, "{err:?}");
+        ]
+    }
+
+    #[test]
+    fn every_variant_has_its_wire_code() {
+        let cases = one_of_each();
+        let mut seen = [false; VARIANTS];
+        for (err, code) in &cases {
+            seen[variant_index(err)] = true;
+            assert_eq!(err.code(), *code, "{err:?}");
             assert!(!err.description().contains("internals"), "{err:?} leaks its source");
         }
+        let missing: Vec<usize> = (0..VARIANTS).filter(|&i| !seen[i]).collect();
+        assert!(missing.is_empty(), "variants without a case: {missing:?}");
     }
 }

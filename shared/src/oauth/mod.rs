@@ -17,6 +17,8 @@ pub mod sealed;
 pub mod token;
 pub mod userinfo;
 
+#[cfg(test)]
+pub(crate) use error::tests::one_of_each;
 pub use error::{Description, OAuthError};
 
 use crate::store::StoreError;
