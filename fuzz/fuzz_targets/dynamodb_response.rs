@@ -20,6 +20,11 @@ use oauth_core::store::{
 };
 use std::sync::OnceLock;
 
+/// The instant `secs` seconds after the Unix epoch (the store traits take `OffsetDateTime`).
+fn at(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(secs)
+}
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     // Paused time: the store's conflict backoff sleeps advance at once.
@@ -103,18 +108,18 @@ fuzz_target!(|data: &[u8]| {
     runtime().block_on(async {
         match selector % 14 {
             0 => {
-                let r = s.consume_code("h", 1_700_000_010, 1_700_003_610, "req_1", Some(&refresh_record())).await;
+                let r = s.consume_code("h", at(1_700_000_010), at(1_700_003_610), "req_1", Some(&refresh_record())).await;
                 if let Ok(Consume::Replayed(c)) = r {
                     assert!(c.consumed_by.as_deref() != Some("req_1"), "our own retried write called a replay");
                 }
             }
             1 => {
-                if let Ok(Consume::Replayed(c)) = s.consume_code("h", 1_700_000_010, 1_700_003_610, "req_1", None).await {
+                if let Ok(Consume::Replayed(c)) = s.consume_code("h", at(1_700_000_010), at(1_700_003_610), "req_1", None).await {
                     assert!(c.consumed_by.as_deref() != Some("req_1"), "our own retried write called a replay");
                 }
             }
             2 => {
-                if let Ok(Rotate::AlreadyRotated(r)) = s.rotate_refresh("old", &refresh_record(), 1_700_000_030).await {
+                if let Ok(Rotate::AlreadyRotated(r)) = s.rotate_refresh("old", &refresh_record(), at(1_700_000_030)).await {
                     assert!(r.rotated_to.as_deref() != Some("new"), "our own retried rotation called a reuse");
                 }
             }

@@ -11,6 +11,11 @@ use oauth_core::domain::{AuthCode, RefreshRecord, ScopeSet, User, Username};
 use oauth_core::store::{CodeStore, Consume, DynamoStore, Rotate, StoreError, TokenStore, UserStore};
 use serde_json::{Value, json};
 
+/// The instant `secs` seconds after the Unix epoch (the store traits take `OffsetDateTime`).
+fn at(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(secs)
+}
+
 const TABLE: &str = "oauth";
 
 fn response(status: u16, body: &Value) -> ReplayEvent {
@@ -124,7 +129,7 @@ fn refresh_record(rotated_to: Option<&str>) -> RefreshRecord {
 async fn refresh_item(rotated_to: Option<&str>) -> anyhow::Result<Value> {
     let (s, http) = store(vec![cancelled(&["None", "ConditionalCheckFailed"])]);
     // A rotation's successor Put carries the record as the store maps it.
-    let _ = s.rotate_refresh("x", &refresh_record(rotated_to), 1).await;
+    let _ = s.rotate_refresh("x", &refresh_record(rotated_to), at(1)).await;
     let sent = http.actual_requests().next().map(|r| r.body().bytes().unwrap_or_default().to_vec()).unwrap_or_default();
     let tx: Value = serde_json::from_slice(&sent)?;
     let mut item = tx["TransactItems"][1]["Put"]["Item"].clone();
@@ -146,7 +151,8 @@ fn user() -> anyhow::Result<User> {
 #[tokio::test]
 async fn a_conflicted_code_exchange_is_retried_and_then_commits() -> anyhow::Result<()> {
     let (s, http) = store(vec![cancelled(&["TransactionConflict", "None"]), ok(json!({}))]);
-    let r = s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", Some(&refresh_record(None))).await?;
+    let r =
+        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", Some(&refresh_record(None))).await?;
     assert_eq!(r, Consume::Fresh);
     assert_eq!(operations(&http), ["TransactWriteItems", "TransactWriteItems"]);
     Ok(())
@@ -160,7 +166,8 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
     let mut events = conflicts();
     events.push(ok(json!({"Item": code_item(Some("req_other")).await?})));
     let (s, http) = store(events);
-    let r = s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", Some(&refresh_record(None))).await?;
+    let r =
+        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", Some(&refresh_record(None))).await?;
     assert!(matches!(r, Consume::Replayed(c) if c.consumed_by.as_deref() == Some("req_other")), "a replay");
     let ops = operations(&http);
     assert_eq!(ops.len(), 5, "four attempts, then one read: {ops:?}");
@@ -174,7 +181,7 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
     events.push(ok(json!({"Item": code_item(Some("req_1")).await?})));
     let (s, _) = store(events);
     assert_eq!(
-        s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", Some(&refresh_record(None))).await?,
+        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", Some(&refresh_record(None))).await?,
         Consume::Fresh
     );
 
@@ -182,7 +189,8 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
     let mut events = conflicts();
     events.push(ok(json!({"Item": code_item(None).await?})));
     let (s, _) = store(events);
-    let r = s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", Some(&refresh_record(None))).await;
+    let r =
+        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", Some(&refresh_record(None))).await;
     assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
     Ok(())
 }
@@ -190,13 +198,13 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
 #[tokio::test]
 async fn a_single_write_code_consumption_that_conflicts_is_retried_then_read() -> anyhow::Result<()> {
     let (s, http) = store(vec![single_write_conflict(), ok(json!({}))]);
-    assert_eq!(s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", None).await?, Consume::Fresh);
+    assert_eq!(s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", None).await?, Consume::Fresh);
     assert_eq!(operations(&http), ["UpdateItem", "UpdateItem"]);
     let mut events: Vec<_> = (0..4).map(|_| single_write_conflict()).collect();
     events.push(ok(json!({"Item": code_item(Some("req_other")).await?})));
     let (s, _) = store(events);
     assert!(matches!(
-        s.consume_code("h", 1_700_000_010, 1_700_000_010 + 3600, "req_1", None).await?,
+        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", None).await?,
         Consume::Replayed(_)
     ));
     Ok(())
@@ -225,11 +233,11 @@ async fn a_refresh_rotation_that_keeps_conflicting_is_decided_on_a_consistent_re
     let mut events = conflicts();
     events.push(ok(json!({"Item": refresh_item(Some("someone-else")).await?})));
     let (s, _) = store(events);
-    assert!(matches!(s.rotate_refresh("old", &new, 1_700_000_030).await?, Rotate::AlreadyRotated(_)), "reuse");
+    assert!(matches!(s.rotate_refresh("old", &new, at(1_700_000_030)).await?, Rotate::AlreadyRotated(_)), "reuse");
     let mut events = conflicts();
     events.push(ok(json!({"Item": refresh_item(Some("new")).await?})));
     let (s, _) = store(events);
-    assert_eq!(s.rotate_refresh("old", &new, 1_700_000_030).await?, Rotate::Rotated, "our own retried write");
+    assert_eq!(s.rotate_refresh("old", &new, at(1_700_000_030)).await?, Rotate::Rotated, "our own retried write");
     Ok(())
 }
 

@@ -13,6 +13,10 @@ pub use oauth_core::store::Stores;
 
 type Case = fn(Stores) -> BoxFuture<'static, Result<()>>;
 
+/// The instant `secs` seconds after the Unix epoch (the store traits take `OffsetDateTime`).
+fn at(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(secs)
+}
 /// Every case, by name.
 pub const CASES: &[(&str, Case)] = &[
     ("created_user_is_found_by_username_key_and_sub", |s| Box::pin(created_user_is_found(s))),
@@ -268,19 +272,23 @@ async fn code_consumed_once(s: Stores) -> Result<()> {
     ensure!(s.codes.code("c1").await?.as_ref() == Some(&code("c1")?), "read back");
     ensure!(matches!(s.codes.put_code(&code("c1")?).await, Err(StoreError::AlreadyExists)), "duplicate code");
     let rt = refresh("r1")?;
-    let first = s.codes.consume_code("c1", 1_800_000_010, 1_800_000_010 + 3600, "req_a", Some(&rt)).await?;
+    let first = s.codes.consume_code("c1", at(1_800_000_010), at(1_800_000_010 + 3600), "req_a", Some(&rt)).await?;
     ensure!(first == Consume::Fresh, "first consume: {first:?}");
     ensure!(s.tokens.refresh("r1").await?.as_ref() == Some(&rt), "refresh token stored with the consume");
-    match s.codes.consume_code("c1", 1_800_000_020, 1_800_000_020 + 3600, "req_b", Some(&refresh("r2")?)).await? {
+    match s
+        .codes
+        .consume_code("c1", at(1_800_000_020), at(1_800_000_020 + 3600), "req_b", Some(&refresh("r2")?))
+        .await?
+    {
         Consume::Replayed(c) => ensure!(c.consumed_at == Some(1_800_000_010) && c.family_id == "fam_1", "{c:?}"),
         other => anyhow::bail!("second consume: {other:?}"),
     }
     // The same request retried (its first response lost): not a replay, nothing new written.
-    let retried = s.codes.consume_code("c1", 1_800_000_011, 1_800_000_011 + 3600, "req_a", Some(&rt)).await?;
+    let retried = s.codes.consume_code("c1", at(1_800_000_011), at(1_800_000_011 + 3600), "req_a", Some(&rt)).await?;
     ensure!(retried == Consume::Fresh, "retry: {retried:?}");
     ensure!(s.tokens.refresh("r2").await?.is_none(), "a replay wrote a refresh token");
     ensure!(s.codes.code("c1").await?.and_then(|c| c.consumed_at) == Some(1_800_000_010), "consumed_at kept");
-    ensure!(matches!(s.codes.consume_code("nope", 1, 3601, "req_c", None).await?, Consume::Missing));
+    ensure!(matches!(s.codes.consume_code("nope", at(1), at(3601), "req_c", None).await?, Consume::Missing));
     ensure!(s.codes.code("nope").await?.is_none());
     Ok(())
 }
@@ -292,7 +300,7 @@ async fn concurrent_consumes(s: Stores) -> Result<()> {
         tokio::spawn(async move {
             let rt = refresh(&format!("r{i}"))?;
             codes
-                .consume_code("c1", 1_800_000_010, 1_800_000_010 + 3600, &format!("req_{i}"), Some(&rt))
+                .consume_code("c1", at(1_800_000_010), at(1_800_000_010 + 3600), &format!("req_{i}"), Some(&rt))
                 .await
                 .map_err(anyhow::Error::from)
         })
@@ -318,7 +326,13 @@ async fn seed_refresh(s: &Stores, hash: &str) -> Result<()> {
     s.codes.put_code(&code(&format!("code-{hash}"))?).await?;
     let c = s
         .codes
-        .consume_code(&format!("code-{hash}"), 1_800_000_000, 1_800_000_000 + 3600, "req_seed", Some(&refresh(hash)?))
+        .consume_code(
+            &format!("code-{hash}"),
+            at(1_800_000_000),
+            at(1_800_000_000 + 3600),
+            "req_seed",
+            Some(&refresh(hash)?),
+        )
         .await?;
     ensure!(c == Consume::Fresh, "{c:?}");
     Ok(())
@@ -326,21 +340,21 @@ async fn seed_refresh(s: &Stores, hash: &str) -> Result<()> {
 
 async fn refresh_rotates_once(s: Stores) -> Result<()> {
     seed_refresh(&s, "r1").await?;
-    let first = s.tokens.rotate_refresh("r1", &refresh("r2")?, 1_800_000_100).await?;
+    let first = s.tokens.rotate_refresh("r1", &refresh("r2")?, at(1_800_000_100)).await?;
     ensure!(first == Rotate::Rotated, "first rotation: {first:?}");
     let old = s.tokens.refresh("r1").await?;
     ensure!(old.as_ref().and_then(|r| r.rotated_at) == Some(1_800_000_100), "{old:?}");
     ensure!(old.and_then(|r| r.rotated_to).as_deref() == Some("r2"), "successor recorded");
     // The same rotation retried: recognised, nothing new written.
-    let retried = s.tokens.rotate_refresh("r1", &refresh("r2")?, 1_800_000_101).await?;
+    let retried = s.tokens.rotate_refresh("r1", &refresh("r2")?, at(1_800_000_101)).await?;
     ensure!(retried == Rotate::Rotated, "retry: {retried:?}");
     ensure!(s.tokens.refresh("r2").await?.is_some_and(|r| r.rotated_at.is_none()), "new token current");
-    match s.tokens.rotate_refresh("r1", &refresh("r3")?, 1_800_000_200).await? {
+    match s.tokens.rotate_refresh("r1", &refresh("r3")?, at(1_800_000_200)).await? {
         Rotate::AlreadyRotated(old) => ensure!(old.rotated_at == Some(1_800_000_100)),
         other => anyhow::bail!("second rotation: {other:?}"),
     }
     ensure!(s.tokens.refresh("r3").await?.is_none(), "a failed rotation stored a token");
-    ensure!(matches!(s.tokens.rotate_refresh("nope", &refresh("r4")?, 1).await?, Rotate::Missing));
+    ensure!(matches!(s.tokens.rotate_refresh("nope", &refresh("r4")?, at(1)).await?, Rotate::Missing));
     Ok(())
 }
 
@@ -350,7 +364,7 @@ async fn concurrent_rotations(s: Stores) -> Result<()> {
         let tokens = s.tokens.clone();
         tokio::spawn(async move {
             let next = refresh(&format!("n{i}"))?;
-            tokens.rotate_refresh("r1", &next, 1_800_000_100).await.map_err(anyhow::Error::from)
+            tokens.rotate_refresh("r1", &next, at(1_800_000_100)).await.map_err(anyhow::Error::from)
         })
     });
     let mut winners = 0;

@@ -128,8 +128,8 @@ impl CodeStore for Faulty {
     async fn consume_code(
         &self,
         h: &str,
-        now: i64,
-        keep: i64,
+        now: OffsetDateTime,
+        keep: OffsetDateTime,
         rid: &str,
         rt: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError> {
@@ -142,7 +142,7 @@ impl TokenStore for Faulty {
     async fn refresh(&self, h: &str) -> Result<Option<RefreshRecord>, StoreError> {
         faulty!(self, "refresh", self.inner.tokens.refresh(h))
     }
-    async fn rotate_refresh(&self, old: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError> {
+    async fn rotate_refresh(&self, old: &str, new: &RefreshRecord, now: OffsetDateTime) -> Result<Rotate, StoreError> {
         faulty!(self, "rotate_refresh", self.inner.tokens.rotate_refresh(old, new, now))
     }
     async fn revoke_family(&self, f: &str, until: OffsetDateTime) -> Result<(), StoreError> {

@@ -110,8 +110,8 @@ pub trait CodeStore: Send + Sync {
     async fn consume_code(
         &self,
         code_hash: &str,
-        now: i64,
-        retain_until: i64,
+        now: OffsetDateTime,
+        retain_until: OffsetDateTime,
         request_id: &str,
         refresh: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError>;
@@ -148,7 +148,12 @@ pub trait TokenStore: Send + Sync {
     /// Atomically mark `old_hash` rotated at `now` to `new` and store `new`: both or neither.
     /// Of concurrent rotations of one token exactly one gets `Rotated`; repeating the same
     /// rotation (same `new`) gets `Rotated` again and writes nothing more.
-    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError>;
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotate, StoreError>;
     /// Revoke a whole refresh family (its refresh and access tokens) until `until`. Idempotent.
     async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError>;
     /// Record that the token with `jti` is revoked until `until`. Idempotent.

@@ -51,8 +51,8 @@ impl CodeStore for NoStore {
     async fn consume_code(
         &self,
         _: &str,
-        _: i64,
-        _: i64,
+        _: OffsetDateTime,
+        _: OffsetDateTime,
         _: &str,
         _: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError> {
@@ -65,7 +65,7 @@ impl TokenStore for NoStore {
     async fn refresh(&self, _: &str) -> Result<Option<RefreshRecord>, StoreError> {
         none()
     }
-    async fn rotate_refresh(&self, _: &str, _: &RefreshRecord, _: i64) -> Result<Rotate, StoreError> {
+    async fn rotate_refresh(&self, _: &str, _: &RefreshRecord, _: OffsetDateTime) -> Result<Rotate, StoreError> {
         none()
     }
     async fn revoke_family(&self, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {

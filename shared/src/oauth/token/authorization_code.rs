@@ -23,13 +23,13 @@ pub(super) async fn grant(
     code: &str,
     redirect_uri: Option<&str>,
     code_verifier: Option<&str>,
-    now: time::OffsetDateTime,
+    now_dt: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
     if code.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Err(invalid_grant("the code is invalid"));
     }
     let code_hash = sha256_b64(code);
-    let now = now.unix_timestamp();
+    let now = now_dt.unix_timestamp();
     let Some(record) = app.codes.code(&code_hash).await.map_err(store_failure)? else {
         return Err(invalid_grant("the code is invalid, expired or already used"));
     };
@@ -66,11 +66,11 @@ pub(super) async fn grant(
     let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
     // A used code is kept while what it issues may live, so a replay can still revoke it.
     let family_ends = refresh.as_ref().map_or(now, |(_, r)| r.family_expires_at);
-    let retain_until =
-        crate::oauth::revoke::family_revocation_until(app, family_ends).unix_timestamp().max(record.expires_at);
+    let until = crate::oauth::revoke::family_revocation_until(app, family_ends);
+    let retain_until = time::OffsetDateTime::from_unix_timestamp(record.expires_at).map_or(until, |e| until.max(e));
     match app
         .codes
-        .consume_code(&code_hash, now, retain_until, &request_id, refresh.as_ref().map(|(_, r)| r))
+        .consume_code(&code_hash, now_dt, retain_until, &request_id, refresh.as_ref().map(|(_, r)| r))
         .await
         .map_err(store_failure)?
     {

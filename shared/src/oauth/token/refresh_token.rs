@@ -56,7 +56,7 @@ pub(super) async fn grant(
         // The new token keeps the original scope, even when this access token is narrower.
         ..record.clone()
     };
-    match app.tokens.rotate_refresh(&hash, &next, now).await.map_err(store_failure)? {
+    match app.tokens.rotate_refresh(&hash, &next, now_dt).await.map_err(store_failure)? {
         Rotate::Rotated => {}
         Rotate::AlreadyRotated(old) => return Err(reuse(app, &old, old.rotated_at.unwrap_or(now), now).await),
         Rotate::Missing => return Err(invalid_grant()),

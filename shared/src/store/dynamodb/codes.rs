@@ -43,8 +43,8 @@ impl CodeStore for DynamoStore {
     async fn consume_code(
         &self,
         code_hash: &str,
-        now: i64,
-        retain_until: i64,
+        now: OffsetDateTime,
+        retain_until: OffsetDateTime,
         request_id: &str,
         refresh: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError> {
@@ -55,9 +55,9 @@ impl CodeStore for DynamoStore {
             .set_key(Some(item::code_key(code_hash)))
             .update_expression(format!("SET consumed_at = :now, consumed_by = :rid, {} = :keep", item::EXPIRES_AT))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(consumed_at)")
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
             .expression_attribute_values(":rid", s(request_id))
-            .expression_attribute_values(":keep", n(retain_until))
+            .expression_attribute_values(":keep", n(retain_until.unix_timestamp()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(backend("Failed to build a code update"))?;

@@ -11,7 +11,13 @@ impl TokenStore for DynamoStore {
             .transpose()
     }
 
-    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError> {
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotate, StoreError> {
+        let now = now.unix_timestamp();
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(item::refresh_key(old_hash)))

@@ -19,8 +19,8 @@ impl CodeStore for SqliteStore {
     async fn consume_code(
         &self,
         code_hash: &str,
-        now: i64,
-        retain_until: i64,
+        now: OffsetDateTime,
+        retain_until: OffsetDateTime,
         request_id: &str,
         refresh: Option<&RefreshRecord>,
     ) -> Result<Consume, StoreError> {
@@ -36,7 +36,7 @@ impl CodeStore for SqliteStore {
         tx.execute(
             "UPDATE codes SET consumed_at = ?2, consumed_by = ?3, expires_at = max(expires_at, ?4) \
              WHERE code_hash = ?1 AND consumed_at IS NULL",
-            params![code_hash, now, request_id, retain_until],
+            params![code_hash, now.unix_timestamp(), request_id, retain_until.unix_timestamp()],
         )
         .map_err(backend)?;
         if let Some(rt) = refresh {

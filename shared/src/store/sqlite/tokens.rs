@@ -7,7 +7,13 @@ impl TokenStore for SqliteStore {
         read_refresh(&*self.conn()?, token_hash)
     }
 
-    async fn rotate_refresh(&self, old_hash: &str, new: &RefreshRecord, now: i64) -> Result<Rotate, StoreError> {
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: &RefreshRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotate, StoreError> {
+        let now = now.unix_timestamp();
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(backend)?;
         let Some(old) = read_refresh(&tx, old_hash)? else {
