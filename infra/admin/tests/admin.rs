@@ -91,3 +91,27 @@ fn unknown_commands_and_options_are_refused() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn help_lists_the_commands_and_each_flag_with_its_environment_twin() -> anyhow::Result<()> {
+    let help = |args: &[&str]| -> anyhow::Result<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_oauth-admin")).args(args).output()?;
+        anyhow::ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let top = help(&["--help"])?;
+    for command in ["bootstrap", "rotate-keys", "create-client", "registration-token"] {
+        assert!(top.lines().any(|l| l.trim_start().starts_with(command)), "{command} in:\n{top}");
+    }
+    let rotate = help(&["rotate-keys", "--help"])?;
+    for (flag, env) in [
+        ("--keys-secret", "SIGNING_KEYS_SECRET_ID"),
+        ("--public-keys-secret", "PUBLIC_KEYS_SECRET_ID"),
+        ("--publish-delay", "KEY_PUBLISH_DELAY_SECONDS"),
+    ] {
+        // The flag's entry: from its name to the next flag (clap may put the text on the next line).
+        let entry = rotate.split_once(&format!("      {flag} ")).and_then(|(_, rest)| rest.split("\n      -").next());
+        assert!(entry.is_some_and(|e| e.contains(&format!("[env: {env}="))), "{flag} / {env} in:\n{rotate}");
+    }
+    Ok(())
+}

@@ -1,77 +1,68 @@
 //! `oauth-local`: run the OAuth server on 127.0.0.1:3000 with an embedded store and
 //! generated keys, or against DynamoDB and Secrets Manager (an emulator or a real account).
-//! Flags (each with an environment twin) are those of docs/API.md.
-use anyhow::{Context, bail};
+//! Flags (each with an environment twin; `--help` lists them) are those of docs/API.md.
+use anyhow::Context;
 use oauth_core::config::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
 use oauth_core::config::{Settings, VARIABLES};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const HELP: &str = "oauth-local: the OAuth 2.0 server in one local process
-
-USAGE: oauth-local [--addr HOST:PORT] [--issuer URL] [--data-dir DIR]
-                   [--store sqlite|dynamodb] [--keys file|secretsmanager|public|none] [--bootstrap]
-
-  --addr      / OAUTH_ADDR       listen address (default 127.0.0.1:3000)
-  --issuer    / ISSUER           issuer URL (default http://<addr>)
-  --data-dir  / OAUTH_DATA_DIR   SQLite file and generated keys (default ./.oauth-data)
-  --store     / OAUTH_STORE      sqlite (default) or dynamodb (uses TABLE_NAME)
-  --keys      / OAUTH_KEYS       file (default) or secretsmanager (uses SIGNING_KEYS_SECRET_ID);
-                                 public (verify only, PUBLIC_KEYS_SECRET_ID) or none (no tokens)
-  --bootstrap                    create the DynamoDB table and a first key set when missing
-                                 (and PUBLIC_KEYS_SECRET_ID, FORM_KEY_SECRET_ID when set)
-  OAUTH_REGISTRATION_TOKEN       when set, POST /register_client needs it as a Bearer token
-  AWS_ENDPOINT_URL, AWS_REGION, credentials: the standard AWS environment (emulators too)
-  Other settings (token lifetimes, throttling, RUST_LOG): see README";
-
+/// The flags; each has an environment twin, and an empty value counts as unset.
+#[derive(clap::Parser)]
+#[command(
+    name = "oauth-local",
+    about = "The OAuth 2.0 server in one local process",
+    after_help = "OAUTH_REGISTRATION_TOKEN: when set, POST /register_client needs it as a Bearer token.\n\
+                  AWS_ENDPOINT_URL, AWS_REGION and credentials: the standard AWS environment (emulators too).\n\
+                  Other settings (token lifetimes, throttling, RUST_LOG): see the README."
+)]
 struct Args {
-    vars: HashMap<&'static str, String>,
+    /// Listen address [default: 127.0.0.1:3000]
+    #[arg(long, env = "OAUTH_ADDR", value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// Issuer URL [default: http://<addr>]
+    #[arg(long, env = "ISSUER", value_name = "URL")]
+    issuer: Option<String>,
+    /// The SQLite file and generated keys [default: ./.oauth-data]
+    #[arg(long, env = "OAUTH_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<String>,
+    /// sqlite (default) or dynamodb (uses TABLE_NAME)
+    #[arg(long, env = "OAUTH_STORE", value_name = "STORE")]
+    store: Option<String>,
+    /// file (default), secretsmanager (uses SIGNING_KEYS_SECRET_ID), public (verify only,
+    /// PUBLIC_KEYS_SECRET_ID) or none (no tokens)
+    #[arg(long, env = "OAUTH_KEYS", value_name = "KEYS")]
+    keys: Option<String>,
+    /// Create the DynamoDB table and a first key set when missing (and PUBLIC_KEYS_SECRET_ID,
+    /// FORM_KEY_SECRET_ID when set)
+    #[arg(long)]
     bootstrap: bool,
 }
 
-fn parse_args() -> anyhow::Result<Args> {
-    let mut vars = HashMap::new();
-    let mut bootstrap = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-            None => (arg.clone(), None),
+impl Args {
+    /// The value of one configuration variable: its flag (or the flag's environment twin),
+    /// else the environment; empty means unset.
+    fn get(&self, name: &str) -> Option<String> {
+        let flag = match name {
+            "OAUTH_ADDR" => &self.addr,
+            "ISSUER" => &self.issuer,
+            "OAUTH_DATA_DIR" => &self.data_dir,
+            "OAUTH_STORE" => &self.store,
+            "OAUTH_KEYS" => &self.keys,
+            _ => return std::env::var(name).ok().filter(|v| !v.is_empty()),
         };
-        let key = match name.as_str() {
-            "-h" | "--help" => {
-                println!("{HELP}");
-                std::process::exit(0);
-            }
-            "--bootstrap" => {
-                bootstrap = true;
-                continue;
-            }
-            "--addr" => "OAUTH_ADDR",
-            "--issuer" => "ISSUER",
-            "--data-dir" => "OAUTH_DATA_DIR",
-            "--store" => "OAUTH_STORE",
-            "--keys" => "OAUTH_KEYS",
-            other => bail!("unknown argument {other:?}; see --help"),
-        };
-        let value = match inline {
-            Some(v) => v,
-            None => args.next().with_context(|| format!("{name} needs a value"))?,
-        };
-        vars.insert(key, value);
+        flag.clone().filter(|v| !v.is_empty())
     }
-    Ok(Args { vars, bootstrap })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     oauth_core::telemetry::init_tracing(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
-    let args = parse_args()?;
-    let get = |k: &str| args.vars.get(k).cloned().or_else(|| std::env::var(k).ok()).filter(|v| !v.is_empty());
+    let args = <Args as clap::Parser>::parse();
     let addr: std::net::SocketAddr =
-        get("OAUTH_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()).parse().context("Invalid --addr")?;
+        args.get("OAUTH_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()).parse().context("Invalid --addr")?;
     let mut vars: HashMap<&str, String> =
-        VARIABLES.iter().chain(BACKEND_VARIABLES).filter_map(|k| get(k).map(|v| (*k, v))).collect();
+        VARIABLES.iter().chain(BACKEND_VARIABLES).filter_map(|k| args.get(k).map(|v| (*k, v))).collect();
     vars.entry("ISSUER").or_insert(format!("http://{addr}"));
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).context("Invalid configuration")?;
     let backends = Backends::from_lookup(|k| vars.get(k).cloned(), false).context("Invalid configuration")?;

@@ -123,8 +123,8 @@ async fn environment_twins_and_a_registration_token_are_honoured() -> anyhow::Re
 #[test]
 fn bad_flags_and_bad_configuration_fail_fast_with_a_reason() -> anyhow::Result<()> {
     let cases: [(&[&str], &str); 8] = [
-        (&["--bogus"], "unknown argument"),
-        (&["--addr"], "needs a value"),
+        (&["--bogus"], "unexpected argument '--bogus'"),
+        (&["--addr"], "a value is required for '--addr <HOST:PORT>'"),
         (&["--addr", "not-an-addr"], "Invalid --addr"),
         (&["--issuer", "http://evil.test"], "ISSUER is invalid"),
         (&["--issuer=https://as.test/"], "ISSUER is invalid"),
@@ -142,6 +142,25 @@ fn bad_flags_and_bad_configuration_fail_fast_with_a_reason() -> anyhow::Result<(
         assert!(err.contains(want), "{args:?}: {err}");
     }
     let _ = std::fs::remove_dir_all(temp_dir("bad"));
+    Ok(())
+}
+
+#[test]
+fn help_lists_every_flag_with_its_environment_twin() -> anyhow::Result<()> {
+    let out = Command::new(env!("CARGO_BIN_EXE_oauth-local")).arg("--help").output()?;
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (flag, env) in [
+        ("--addr", "OAUTH_ADDR"),
+        ("--issuer", "ISSUER"),
+        ("--data-dir", "OAUTH_DATA_DIR"),
+        ("--store", "OAUTH_STORE"),
+        ("--keys", "OAUTH_KEYS"),
+    ] {
+        let line = help.lines().find(|l| l.trim_start().starts_with(flag));
+        assert!(line.is_some_and(|l| l.contains(&format!("[env: {env}"))), "{flag} / {env} in:\n{help}");
+    }
+    assert!(help.contains("--bootstrap"), "{help}");
     Ok(())
 }
 
