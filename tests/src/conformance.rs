@@ -1,8 +1,8 @@
 //! The store conformance suite: the executable definition of the store traits' contracts.
-//! Each case gets fresh, empty stores from a factory, so every backend (SQLite in memory and
-//! on file, DynamoDB on the moto emulator) runs exactly these cases through [`run_all`].
+//! Each case gets fresh, empty stores, so every backend (SQLite in memory and on file,
+//! DynamoDB on the moto emulator) runs exactly these cases, one test per case per backend
+//! ([`store_conformance_tests`], invoked in `flows/conformance.rs`).
 use anyhow::{Result, ensure};
-use futures::future::BoxFuture;
 use oauth_core::domain::{
     AuthCode, AuthMethod, Client, DataItem, GrantType, RedirectUri, RefreshRecord, ScopeSet, User, Username,
 };
@@ -11,49 +11,66 @@ use time::OffsetDateTime;
 
 pub use oauth_core::store::Stores;
 
-type Case = fn(Stores) -> BoxFuture<'static, Result<()>>;
-
 /// The instant `secs` seconds after the Unix epoch (the store traits take `OffsetDateTime`).
 fn at(secs: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(secs)
 }
-/// Every case, by name.
-pub const CASES: &[(&str, Case)] = &[
-    ("created_user_is_found_by_username_key_and_sub", |s| Box::pin(created_user_is_found(s))),
-    ("duplicate_username_in_any_case_is_refused_and_first_kept", |s| Box::pin(duplicate_username_refused(s))),
-    ("concurrent_creates_of_one_username_have_exactly_one_winner", |s| Box::pin(concurrent_user_creates(s))),
-    ("missing_user_is_none", |s| Box::pin(missing_user_is_none(s))),
-    ("client_round_trips_and_ids_are_unique", |s| Box::pin(client_round_trip(s))),
-    ("revocation_holds_until_its_expiry_and_is_idempotent", |s| Box::pin(revocation_window(s))),
-    ("data_items_list_newest_first_per_subject_with_limit", |s| Box::pin(data_items(s))),
-    ("counters_count_expire_and_reset", |s| Box::pin(counters(s))),
-    ("concurrent_counter_hits_lose_no_update", |s| Box::pin(concurrent_counter_hits(s))),
-    ("a_forgiven_hit_is_taken_back_never_below_zero_nor_past_its_window", |s| Box::pin(forgiven_hits(s))),
-    ("password_hash_updates_and_missing_users_are_not_found", |s| Box::pin(password_update(s))),
-    ("a_code_is_consumed_once_with_its_refresh_token_and_retries_are_recognised", |s| Box::pin(code_consumed_once(s))),
-    ("concurrent_consumes_of_one_code_have_exactly_one_fresh", |s| Box::pin(concurrent_consumes(s))),
-    ("refresh_tokens_rotate_once_and_retries_are_recognised", |s| Box::pin(refresh_rotates_once(s))),
-    ("concurrent_rotations_of_one_refresh_token_have_one_winner", |s| Box::pin(concurrent_rotations(s))),
-    ("a_revoked_family_is_revoked_until_its_expiry", |s| Box::pin(family_revocation(s))),
-];
 
-/// Run every case against fresh stores from `make`; report all failures by name.
-///
-/// # Errors
-/// The names and errors of the failing cases.
-pub async fn run_all<F, Fut>(make: F) -> Result<usize>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<Stores>>,
-{
-    let mut failures = Vec::new();
-    for (name, case) in CASES {
-        if let Err(e) = case(make().await?).await {
-            failures.push(format!("{name}: {e:#}"));
-        }
+/// The stores one case runs on, and the files to delete when it is over (a SQLite file).
+pub struct Fresh {
+    /// Empty stores.
+    pub stores: Stores,
+    /// Deleted after the case, whatever its result.
+    pub files: Vec<std::path::PathBuf>,
+}
+
+impl From<Stores> for Fresh {
+    fn from(stores: Stores) -> Self {
+        Self { stores, files: Vec::new() }
     }
-    ensure!(failures.is_empty(), "store conformance failures:\n{}", failures.join("\n"));
-    Ok(CASES.len())
+}
+
+/// One `#[tokio::test]` per case for a backend, named after the case (so
+/// `cargo test consume_code` selects the code cases of every backend). `$stores` is an
+/// expression of type `impl Future<Output = anyhow::Result<Option<Fresh>>>`, evaluated afresh
+/// for each case; `None` skips the case (no emulator). Invoke it once per backend, each in
+/// its own module. This list is the suite: a case not named here runs nowhere.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($stores:expr) => {
+        $crate::store_conformance_tests!(@each $stores;
+            create_user_then_found_by_username_key_and_sub,
+            create_user_refuses_a_duplicate_username_in_any_case,
+            create_user_concurrently_has_exactly_one_winner,
+            user_by_username_of_a_missing_user_is_none,
+            create_client_round_trips_and_ids_are_unique,
+            revoke_jti_holds_until_its_expiry_and_is_idempotent,
+            items_for_lists_newest_first_per_subject_with_limit,
+            hit_counts_expires_and_resets,
+            hit_concurrently_loses_no_update,
+            forgive_takes_a_hit_back_never_below_zero_nor_past_its_window,
+            update_password_hash_updates_and_missing_users_are_not_found,
+            consume_code_once_with_its_refresh_token_and_retries_recognised,
+            consume_code_concurrently_has_exactly_one_fresh,
+            rotate_refresh_once_and_retries_recognised,
+            rotate_refresh_concurrently_has_one_winner,
+            revoke_family_holds_until_its_expiry
+        );
+    };
+    (@each $stores:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() -> anyhow::Result<()> {
+                let Some(fresh) = $stores.await? else { return Ok(()) };
+                let $crate::conformance::Fresh { stores, files } = fresh;
+                let result = $crate::conformance::$case(stores).await;
+                for file in files {
+                    let _ = std::fs::remove_file(file);
+                }
+                result
+            }
+        )+
+    };
 }
 
 fn t0() -> OffsetDateTime {
@@ -70,7 +87,7 @@ fn user(sub: &str, name: &str) -> Result<User> {
     })
 }
 
-async fn created_user_is_found(s: Stores) -> Result<()> {
+pub async fn create_user_then_found_by_username_key_and_sub(s: Stores) -> Result<()> {
     let u = user("usr_1", "Alice")?;
     s.users.create_user(&u).await?;
     ensure!(s.users.user_by_username("alice").await?.as_ref() == Some(&u), "by username key");
@@ -78,7 +95,7 @@ async fn created_user_is_found(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn duplicate_username_refused(s: Stores) -> Result<()> {
+pub async fn create_user_refuses_a_duplicate_username_in_any_case(s: Stores) -> Result<()> {
     let first = user("usr_1", "alice")?;
     s.users.create_user(&first).await?;
     for (i, name) in ["alice", "ALICE", "Alice"].iter().enumerate() {
@@ -90,7 +107,7 @@ async fn duplicate_username_refused(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn concurrent_user_creates(s: Stores) -> Result<()> {
+pub async fn create_user_concurrently_has_exactly_one_winner(s: Stores) -> Result<()> {
     let attempts = (0..10).map(|i| {
         let users = s.users.clone();
         async move {
@@ -114,13 +131,13 @@ async fn concurrent_user_creates(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn missing_user_is_none(s: Stores) -> Result<()> {
+pub async fn user_by_username_of_a_missing_user_is_none(s: Stores) -> Result<()> {
     ensure!(s.users.user_by_username("nobody").await?.is_none());
     ensure!(s.users.user_by_sub("usr_nobody").await?.is_none());
     Ok(())
 }
 
-async fn client_round_trip(s: Stores) -> Result<()> {
+pub async fn create_client_round_trips_and_ids_are_unique(s: Stores) -> Result<()> {
     let c = Client {
         client_id: "cl_1".into(),
         secret_hash: Some("hash".into()),
@@ -142,7 +159,7 @@ async fn client_round_trip(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn revocation_window(s: Stores) -> Result<()> {
+pub async fn revoke_jti_holds_until_its_expiry_and_is_idempotent(s: Stores) -> Result<()> {
     let until = t0() + time::Duration::seconds(900);
     ensure!(!s.tokens.is_revoked("at_1", None, t0()).await?, "revoked before revoke");
     s.tokens.revoke_jti("at_1", until).await?;
@@ -154,7 +171,7 @@ async fn revocation_window(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn data_items(s: Stores) -> Result<()> {
+pub async fn items_for_lists_newest_first_per_subject_with_limit(s: Stores) -> Result<()> {
     for (i, sub) in ["usr_a", "usr_a", "usr_b", "usr_a"].iter().enumerate() {
         let ms = 1_800_000_000_000 + i64::try_from(i)?;
         s.data
@@ -176,7 +193,7 @@ async fn data_items(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn counters(s: Stores) -> Result<()> {
+pub async fn hit_counts_expires_and_resets(s: Stores) -> Result<()> {
     ensure!(s.throttle.count("login#alice", t0()).await? == 0);
     ensure!(s.throttle.hit("login#alice", 900, t0()).await? == 1);
     ensure!(s.throttle.hit("login#alice", 900, t0() + time::Duration::seconds(10)).await? == 2);
@@ -194,7 +211,7 @@ async fn counters(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn forgiven_hits(s: Stores) -> Result<()> {
+pub async fn forgive_takes_a_hit_back_never_below_zero_nor_past_its_window(s: Stores) -> Result<()> {
     let t = |secs| t0() + time::Duration::seconds(secs);
     s.throttle.hit("login#ip#192.0.2.9", 900, t(0)).await?;
     s.throttle.hit("login#ip#192.0.2.9", 900, t(0)).await?;
@@ -210,7 +227,7 @@ async fn forgiven_hits(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn concurrent_counter_hits(s: Stores) -> Result<()> {
+pub async fn hit_concurrently_loses_no_update(s: Stores) -> Result<()> {
     let hits = (0..50).map(|_| {
         let t = s.throttle.clone();
         tokio::spawn(async move { t.hit("ip#192.0.2.1", 900, t0()).await })
@@ -225,7 +242,7 @@ async fn concurrent_counter_hits(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn password_update(s: Stores) -> Result<()> {
+pub async fn update_password_hash_updates_and_missing_users_are_not_found(s: Stores) -> Result<()> {
     s.users.create_user(&user("usr_1", "alice")?).await?;
     s.users.update_password_hash("usr_1", "$argon2id$new").await?;
     ensure!(s.users.user_by_sub("usr_1").await?.map(|u| u.password_hash).as_deref() == Some("$argon2id$new"));
@@ -267,7 +284,7 @@ fn refresh(hash: &str) -> Result<RefreshRecord> {
     })
 }
 
-async fn code_consumed_once(s: Stores) -> Result<()> {
+pub async fn consume_code_once_with_its_refresh_token_and_retries_recognised(s: Stores) -> Result<()> {
     s.codes.put_code(&code("c1")?).await?;
     ensure!(s.codes.code("c1").await?.as_ref() == Some(&code("c1")?), "read back");
     ensure!(matches!(s.codes.put_code(&code("c1")?).await, Err(StoreError::AlreadyExists)), "duplicate code");
@@ -293,7 +310,7 @@ async fn code_consumed_once(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn concurrent_consumes(s: Stores) -> Result<()> {
+pub async fn consume_code_concurrently_has_exactly_one_fresh(s: Stores) -> Result<()> {
     s.codes.put_code(&code("c1")?).await?;
     let tasks = (0..20).map(|i| {
         let codes = s.codes.clone();
@@ -338,7 +355,7 @@ async fn seed_refresh(s: &Stores, hash: &str) -> Result<()> {
     Ok(())
 }
 
-async fn refresh_rotates_once(s: Stores) -> Result<()> {
+pub async fn rotate_refresh_once_and_retries_recognised(s: Stores) -> Result<()> {
     seed_refresh(&s, "r1").await?;
     let first = s.tokens.rotate_refresh("r1", &refresh("r2")?, at(1_800_000_100)).await?;
     ensure!(first == Rotate::Rotated, "first rotation: {first:?}");
@@ -358,7 +375,7 @@ async fn refresh_rotates_once(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn concurrent_rotations(s: Stores) -> Result<()> {
+pub async fn rotate_refresh_concurrently_has_one_winner(s: Stores) -> Result<()> {
     seed_refresh(&s, "r1").await?;
     let tasks = (0..10).map(|i| {
         let tokens = s.tokens.clone();
@@ -379,7 +396,7 @@ async fn concurrent_rotations(s: Stores) -> Result<()> {
     Ok(())
 }
 
-async fn family_revocation(s: Stores) -> Result<()> {
+pub async fn revoke_family_holds_until_its_expiry(s: Stores) -> Result<()> {
     let until = t0() + time::Duration::days(90);
     ensure!(!s.tokens.is_revoked("at_1", Some("fam_1"), t0()).await?);
     s.tokens.revoke_family("fam_1", until).await?;
@@ -390,4 +407,24 @@ async fn family_revocation(s: Stores) -> Result<()> {
     ensure!(!s.tokens.is_revoked("at_1", Some("fam_2"), t0()).await?, "other family");
     ensure!(!s.tokens.is_revoked("at_1", Some("fam_1"), until).await?, "after expiry");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every case function is in the macro's list, so each runs on every backend.
+    #[test]
+    fn every_case_is_in_the_test_list() {
+        let source = include_str!("conformance.rs");
+        let list_start = source.find("(@each $stores:expr; $($case:ident),+ $(,)?)").unwrap_or(0);
+        let list = &source[source.find("@each $stores;").unwrap_or(0)..list_start];
+        let cases: Vec<&str> =
+            source.split("\npub async fn ").skip(1).filter_map(|rest| rest.split('(').next()).collect();
+        assert!(cases.len() >= 16, "{cases:?}");
+        for case in cases {
+            assert!(
+                list.contains(&format!("{case},")) || list.contains(&format!("{case}\n")),
+                "{case} is not in store_conformance_tests!"
+            );
+        }
+    }
 }
