@@ -1,11 +1,12 @@
 //! End-to-end and integration tests: one binary (faster to link), one module per area.
 mod abuse;
+mod authorization_code;
 mod authorize;
 mod authorizer;
 mod aws;
 mod bad_input;
+mod client_credentials;
 mod clients;
-mod code_grant;
 mod conformance;
 mod discovery;
 mod dynamodb_replay;
@@ -16,7 +17,7 @@ mod interop;
 mod login;
 mod oidc;
 mod protected;
+mod refresh_token;
 mod register;
 mod revoke_introspect;
 mod template;
-mod token;
