@@ -25,11 +25,13 @@ pub(super) fn request_log() -> TraceLayer<SharedClassifier<ServerErrorsAsFailure
 }
 
 fn span(req: &http::Request<Body>) -> Span {
-    let path: String = req.uri().path().chars().take(200).collect();
+    let path = req.uri().path();
+    // At most 200 bytes, cut at a character boundary (no copy).
+    let end = path.floor_char_boundary(200);
     tracing::info_span!(
         "request",
         method = %req.method(),
-        path = %path,
+        path = %&path[..end],
         source_ip = super::source_ip(req).map(tracing::field::display)
     )
 }
