@@ -3,19 +3,22 @@
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::TryRngCore;
-use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use subtle::ConstantTimeEq;
 
-/// `n` bytes from the operating system's CSPRNG.
+/// The random source failed (the operating system's entropy could not be read).
+pub type RandomError = aws_lc_rs::error::Unspecified;
+
+/// `n` bytes from a CSPRNG: AWS-LC's per-thread CTR-DRBG, seeded and reseeded from the
+/// operating system (the generator the signatures already use), so an id costs no system
+/// call.
 ///
 /// # Errors
-/// Fails only if the OS random source fails, which is treated as a server error.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N], rand::rand_core::OsError> {
+/// Fails only if the random source fails, which is treated as a server error.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut buf = [0u8; N];
-    OsRng.try_fill_bytes(&mut buf)?;
+    aws_lc_rs::rand::fill(&mut buf)?;
     Ok(buf)
 }
 
@@ -28,7 +31,7 @@ pub const MAX_OPAQUE_TOKEN_LEN: usize = 256;
 ///
 /// # Errors
 /// Fails only if the OS random source fails.
-pub fn random_token() -> Result<String, rand::rand_core::OsError> {
+pub fn random_token() -> Result<String, RandomError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
 }
 
@@ -36,7 +39,7 @@ pub fn random_token() -> Result<String, rand::rand_core::OsError> {
 ///
 /// # Errors
 /// Fails only if the OS random source fails.
-pub fn random_id(prefix: &str) -> Result<String, rand::rand_core::OsError> {
+pub fn random_id(prefix: &str) -> Result<String, RandomError> {
     Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<16>()?)))
 }
 

@@ -7,6 +7,12 @@ use oauth_core::config::{Settings, VARIABLES};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A long-running multi-threaded server: mimalloc's per-thread free lists cost less per
+/// request than glibc's malloc (bench/README.md). The Lambda functions keep the system
+/// allocator (size and cold start first).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The flags; each has an environment twin, and an empty value counts as unset.
 #[derive(clap::Parser)]
 #[command(
@@ -57,7 +63,8 @@ impl Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    oauth_core::telemetry::init_tracing(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
+    // Until the end of main: a clean shutdown writes every pending log line.
+    let _log = oauth_core::telemetry::init_tracing_batched(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
     let args = <Args as clap::Parser>::parse();
     let addr: std::net::SocketAddr =
         args.get("OAUTH_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()).parse().context("Invalid --addr")?;
