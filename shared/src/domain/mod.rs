@@ -1,9 +1,11 @@
 //! Validated newtypes and stored records. A value of these types has passed its `parse`
 //! rules; nothing here knows about HTTP, storage backends or keys.
+mod alg;
 mod redirect_uri;
 mod scope;
 mod user;
 
+pub use alg::SigningAlg;
 pub use redirect_uri::{RedirectUri, is_loopback_host};
 pub use scope::{Scope, ScopeSet};
 pub use user::{Email, Password, Username};
@@ -83,8 +85,8 @@ pub struct Client {
     pub auth_method: AuthMethod,
     /// Scopes it may request.
     pub scope: ScopeSet,
-    /// `RS256` or `ES256`.
-    pub id_token_signed_response_alg: String,
+    /// How its ID tokens are signed: `RS256` or `ES256` (registration refuses the others).
+    pub id_token_signed_response_alg: SigningAlg,
     /// Unix seconds.
     pub created_at: i64,
     /// Registered with the registration token or by the operator (`oauth-admin`): its

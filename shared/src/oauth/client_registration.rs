@@ -4,6 +4,7 @@ use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::{ct_eq, random_id, random_token, sha256, sha256_b64};
 use crate::domain::{AuthMethod, Client, GrantType, RedirectUri, ScopeSet};
+use crate::keys::SigningAlg;
 use crate::store::{ClientStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,7 +39,7 @@ pub struct ClientRegistered {
     /// As registered.
     pub scope: ScopeSet,
     /// `RS256` or `ES256`.
-    pub id_token_signed_response_alg: String,
+    pub id_token_signed_response_alg: SigningAlg,
 }
 
 /// The request body (RFC 7591 §2). Fields are raw JSON so each gets its own error;
@@ -99,7 +100,7 @@ pub struct ValidMetadata {
     /// Allowed scopes.
     pub scope: ScopeSet,
     /// ID token algorithm.
-    pub id_token_alg: String,
+    pub id_token_alg: SigningAlg,
 }
 
 /// Unicode general category Cf (format characters, Unicode 15.1): bidirectional overrides
@@ -164,8 +165,8 @@ pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
         Some(s) => ScopeSet::parse(s).map_err(|bad| meta(format!("unknown scope {bad:?}")))?,
     };
     let id_alg = match opt_str(body.id_token_signed_response_alg.as_ref(), "id_token_signed_response_alg")? {
-        None | Some("RS256") => "RS256".to_owned(),
-        Some("ES256") => "ES256".to_owned(),
+        None | Some("RS256") => SigningAlg::Rs256,
+        Some("ES256") => SigningAlg::Es256,
         Some(_) => return Err(meta("id_token_signed_response_alg must be RS256 or ES256")),
     };
     let uris = opt_str_array(body.redirect_uris.as_ref(), "redirect_uris")
@@ -263,7 +264,7 @@ pub async fn create_client(
             grant_types: m.grant_types.clone(),
             auth_method: m.auth_method,
             scope: m.scope.clone(),
-            id_token_signed_response_alg: m.id_token_alg.clone(),
+            id_token_signed_response_alg: m.id_token_alg,
             created_at: now,
             trusted,
         };

@@ -10,7 +10,7 @@ use super::params::Params;
 use crate::App;
 use crate::crypto::random_id;
 use crate::domain::{Client, GrantType, Scope, ScopeSet};
-use crate::jwt::{AccessGrant, IdClaims, SigningAlg, at_hash, issue_access_token, issue_id_token};
+use crate::jwt::{AccessGrant, IdClaims, at_hash, issue_access_token, issue_id_token};
 use serde::Serialize;
 
 /// A successful token response (RFC 6749 §5.1).
@@ -154,7 +154,7 @@ pub(crate) fn issue_user_tokens(
     let (access_token, claims) =
         issue_access_token(&app.keys(), &app.settings, grant, now).map_err(OAuthError::server)?;
     let id_token = if g.id_token && g.scope.contains(Scope::OpenId) {
-        let alg = SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::Rs256);
+        let alg = client.id_token_signed_response_alg;
         let id = IdClaims {
             iss: app.settings.issuer.clone(),
             sub: g.sub.to_owned(),

@@ -1,4 +1,5 @@
-//! The signature algorithms, a leaf: configuration, keys and tokens all name them.
+//! The signature algorithms, a leaf of the domain layer: configuration, keys, tokens and
+//! client metadata all name them.
 use serde::{Deserialize, Serialize};
 
 /// The signature algorithms this server signs with.
