@@ -95,6 +95,22 @@ pub enum Consume {
     Missing,
 }
 
+impl Consume {
+    /// The retry-or-replay rule, for both stores: a code found consumed (read inside the
+    /// transaction, or returned by a failed conditional write) is `Fresh` when this request
+    /// consumed it (its own write, retried after a lost response) and `Replayed` when another
+    /// did. `None` when the code is not consumed.
+    pub fn of_consumed(code: AuthCode, request_id: &str) -> Option<Self> {
+        if code.consumed_by.as_deref() == Some(request_id) {
+            Some(Self::Fresh)
+        } else if code.consumed_at.is_some() {
+            Some(Self::Replayed(Box::new(code)))
+        } else {
+            None
+        }
+    }
+}
+
 /// Authorization codes.
 #[async_trait]
 pub trait CodeStore: Send + Sync {
@@ -127,6 +143,15 @@ pub enum Rotate {
     AlreadyRotated(Box<RefreshRecord>),
     /// No such token.
     Missing,
+}
+
+impl Rotate {
+    /// The retry-or-reuse rule, for both stores: a refresh token found rotated is `Rotated`
+    /// when it was rotated to `new_hash` (this request's own write, retried) and
+    /// `AlreadyRotated` when it went to another successor (a reuse).
+    pub fn of_rotated(old: RefreshRecord, new_hash: &str) -> Self {
+        if old.rotated_to.as_deref() == Some(new_hash) { Self::Rotated } else { Self::AlreadyRotated(Box::new(old)) }
+    }
 }
 
 /// OAuth clients.

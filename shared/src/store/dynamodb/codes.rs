@@ -9,22 +9,15 @@ impl DynamoStore {
     /// (then nothing is known yet: a 503 the client may retry).
     async fn classify_after_conflict(&self, code_hash: &str, request_id: &str) -> Result<Consume, StoreError> {
         let old = self.get(item::code_key(code_hash), "Failed to read a code from DynamoDB").await?;
-        match old.map(AuthCode::try_from).transpose()? {
-            None => Ok(Consume::Missing),
-            Some(code) if code.consumed_by.as_deref() == Some(request_id) => Ok(Consume::Fresh),
-            Some(code) if code.consumed_at.is_some() => Ok(Consume::Replayed(Box::new(code))),
-            Some(_) => Err(StoreError::Backend(anyhow::anyhow!("consuming a code kept conflicting in DynamoDB"))),
-        }
+        let Some(code) = old.map(AuthCode::try_from).transpose()? else { return Ok(Consume::Missing) };
+        Consume::of_consumed(code, request_id)
+            .ok_or_else(|| StoreError::Backend(anyhow::anyhow!("consuming a code kept conflicting in DynamoDB")))
     }
 }
 
 fn classify_consumed(old: Option<Item>, request_id: &str) -> Result<Consume, StoreError> {
     let Some(old) = old else { return Ok(Consume::Missing) };
-    let code = AuthCode::try_from(old)?;
-    if code.consumed_by.as_deref() == Some(request_id) {
-        return Ok(Consume::Fresh);
-    }
-    if code.consumed_at.is_some() { Ok(Consume::Replayed(Box::new(code))) } else { Ok(Consume::Missing) }
+    Ok(Consume::of_consumed(AuthCode::try_from(old)?, request_id).unwrap_or(Consume::Missing))
 }
 
 #[async_trait]

@@ -46,12 +46,7 @@ impl TokenStore for DynamoStore {
                 None => None,
             },
         };
-        let Some(old) = old else { return Ok(Rotate::Missing) };
-        if old.rotated_to.as_deref() == Some(new.token_hash.as_str()) {
-            Ok(Rotate::Rotated)
-        } else {
-            Ok(Rotate::AlreadyRotated(Box::new(old)))
-        }
+        Ok(old.map_or(Rotate::Missing, |old| Rotate::of_rotated(old, &new.token_hash)))
     }
 
     async fn revoke_family(&self, family_id: &str, until: OffsetDateTime) -> Result<(), StoreError> {

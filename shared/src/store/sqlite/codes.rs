@@ -29,9 +29,8 @@ impl CodeStore for SqliteStore {
         let Some(code) = read_code(&tx, code_hash)? else {
             return Ok(Consume::Missing);
         };
-        if code.consumed_at.is_some() {
-            let ours = code.consumed_by.as_deref() == Some(request_id);
-            return Ok(if ours { Consume::Fresh } else { Consume::Replayed(Box::new(code)) });
+        if let Some(found) = Consume::of_consumed(code, request_id) {
+            return Ok(found);
         }
         tx.execute(
             "UPDATE codes SET consumed_at = ?2, consumed_by = ?3, expires_at = max(expires_at, ?4) \

@@ -20,8 +20,7 @@ impl TokenStore for SqliteStore {
             return Ok(Rotate::Missing);
         };
         if old.rotated_at.is_some() {
-            let ours = old.rotated_to.as_deref() == Some(new.token_hash.as_str());
-            return Ok(if ours { Rotate::Rotated } else { Rotate::AlreadyRotated(Box::new(old)) });
+            return Ok(Rotate::of_rotated(old, &new.token_hash));
         }
         tx.execute(
             "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3 WHERE token_hash = ?1 AND rotated_at IS NULL",
