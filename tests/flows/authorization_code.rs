@@ -3,14 +3,17 @@
 use oauth_tests::harness::{CB, PASSWORD, TestEnv, VERIFIER, str_field};
 use serde_json::{Value, json};
 
-const FULL: &str = "openid profile email offline_access data:read";
+/// Every scope a web client may hold (the refresh flows use it too).
+pub(crate) const FULL: &str = "openid profile email offline_access data:read";
 
-async fn setup(env: &TestEnv) -> anyhow::Result<(String, String)> {
+/// alice, and a confidential web client with [`FULL`]: its id and secret.
+pub(crate) async fn setup(env: &TestEnv) -> anyhow::Result<(String, String)> {
     env.alice().await?;
     env.web_client(FULL).await
 }
 
-fn tok(v: &Value, name: &str) -> String {
+/// A string field of a token response, or "" when it is missing.
+pub(crate) fn tok(v: &Value, name: &str) -> String {
     v.get(name).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 

@@ -1,18 +1,8 @@
 //! `grant_type=refresh_token` (docs/SECURITY.md section C, R3): rotation, reuse, the grace
 //! window, narrowing, binding to the client, expiry, revocation of the family.
+use super::authorization_code::{FULL, setup, tok};
 use oauth_tests::harness::{CB, TestEnv, VERIFIER};
 use serde_json::{Value, json};
-
-const FULL: &str = "openid profile email offline_access data:read";
-
-async fn setup(env: &TestEnv) -> anyhow::Result<(String, String)> {
-    env.alice().await?;
-    env.web_client(FULL).await
-}
-
-fn tok(v: &Value, name: &str) -> String {
-    v.get(name).and_then(Value::as_str).unwrap_or_default().to_owned()
-}
 
 async fn tokens(env: &TestEnv, id: &str, secret: &str, scope: &str) -> anyhow::Result<(String, String)> {
     let code = env.code_for(id, CB, scope).await?;
