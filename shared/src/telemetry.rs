@@ -55,8 +55,10 @@ pub struct BatchedStdout(std::sync::Arc<Batch>);
 struct Batch {
     pending: std::sync::Mutex<Vec<u8>>,
     ready: std::sync::Condvar,
-    /// Held while a batch is taken and written, so batches reach stdout in order.
-    output: std::sync::Mutex<()>,
+    /// The buffer being written, swapped with `pending` (so both keep their capacity and a
+    /// busy server stops allocating for its log); held while a batch is taken and written,
+    /// so batches reach stdout in order.
+    output: std::sync::Mutex<Vec<u8>>,
     /// No writer thread (the system refused one): each line is written at once.
     immediate: std::sync::atomic::AtomicBool,
     /// Where a batch goes (stdout; a test's buffer).
@@ -90,7 +92,7 @@ impl BatchedStdout {
         let out = Self(std::sync::Arc::new(Batch {
             pending: std::sync::Mutex::new(Vec::with_capacity(64 << 10)),
             ready: std::sync::Condvar::new(),
-            output: std::sync::Mutex::new(()),
+            output: std::sync::Mutex::new(Vec::with_capacity(64 << 10)),
             immediate: std::sync::atomic::AtomicBool::new(false),
             sink,
         }));
@@ -121,17 +123,11 @@ impl BatchedStdout {
 
 impl Batch {
     fn write_pending(&self) {
-        let _order = lock(&self.output);
-        let data = std::mem::take(&mut *lock(&self.pending));
-        if !data.is_empty() {
-            (self.sink)(&data);
-        }
-        // Give the grown buffer back, so the next batch does not reallocate.
-        let mut pending = lock(&self.pending);
-        if pending.is_empty() && pending.capacity() < data.capacity() && data.capacity() <= MAX_PENDING {
-            let mut data = data;
-            data.clear();
-            *pending = data;
+        let mut batch = lock(&self.output);
+        std::mem::swap(&mut *batch, &mut *lock(&self.pending));
+        if !batch.is_empty() {
+            (self.sink)(&batch);
+            batch.clear();
         }
     }
 }
