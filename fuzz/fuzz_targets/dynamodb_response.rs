@@ -104,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
         .http_client(http)
         .build();
     let s = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "oauth");
-    let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_010).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let now = at(1_700_000_010);
     runtime().block_on(async {
         match selector % 14 {
             0 => {

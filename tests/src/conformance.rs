@@ -146,7 +146,7 @@ pub async fn create_client_round_trips_and_ids_are_unique(s: Stores) -> Result<(
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         auth_method: AuthMethod::ClientSecretBasic,
         scope: ScopeSet::client_default(),
-        id_token_signed_response_alg: oauth_core::keys::SigningAlg::Rs256,
+        id_token_signed_response_alg: oauth_core::domain::SigningAlg::Rs256,
         created_at: 1_800_000_000,
         trusted: true,
     };

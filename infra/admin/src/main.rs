@@ -18,10 +18,11 @@ use serde_json::{Value, json};
 #[command(
     name = "oauth-admin",
     arg_required_else_help = true,
-    after_help = "The flags naming a table or a secret have an environment twin ([env: ...]). With a public key document, the public keys of\n\
-                  the current and previous key sets are kept there for the functions that only verify; new keys\n\
-                  are published before they sign. AWS access uses the standard environment (AWS_REGION,\n\
-                  credentials, AWS_ENDPOINT_URL). The output is JSON on stdout."
+    after_help = "The flags naming a table or a secret have an environment twin ([env: ...]). With a\n\
+                  public key document, the public keys of the current and previous key sets are kept\n\
+                  there for the functions that only verify; new keys are published before they sign.\n\
+                  AWS access uses the standard environment (AWS_REGION, credentials, AWS_ENDPOINT_URL).\n\
+                  The output is JSON on stdout."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -4,7 +4,6 @@
 //! Private keys are parsed once per process (signing with a parsed key is ~1.8× faster);
 //! the JWKS is built once and holds public parameters only. [`public_jwks`] builds the
 //! public key document that verify-only processes read instead of the private keys.
-
 mod form;
 /// The signature algorithms: a domain type (clients name one), re-exported where keys are.
 pub use crate::domain::SigningAlg;

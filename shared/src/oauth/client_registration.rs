@@ -3,8 +3,7 @@
 use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::{ct_eq, random_id, random_token, sha256, sha256_b64};
-use crate::domain::{AuthMethod, Client, GrantType, RedirectUri, ScopeSet};
-use crate::keys::SigningAlg;
+use crate::domain::{AuthMethod, Client, GrantType, RedirectUri, ScopeSet, SigningAlg};
 use crate::store::{ClientStore, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

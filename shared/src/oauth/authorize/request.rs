@@ -139,7 +139,7 @@ mod tests {
             grant_types: grants.to_vec(),
             auth_method: AuthMethod::None,
             scope: ScopeSet::parse(scope).unwrap_or_default(),
-            id_token_signed_response_alg: crate::keys::SigningAlg::Es256,
+            id_token_signed_response_alg: crate::domain::SigningAlg::Es256,
             created_at: 0,
             trusted: false,
         }

@@ -278,7 +278,7 @@ mod tests {
             grant_types: vec![GrantType::AuthorizationCode],
             auth_method: AuthMethod::ClientSecretBasic,
             scope: ScopeSet::client_default(),
-            id_token_signed_response_alg: crate::keys::SigningAlg::Rs256,
+            id_token_signed_response_alg: crate::domain::SigningAlg::Rs256,
             created_at: 1,
             trusted: true,
         };
