@@ -66,6 +66,36 @@ CREATE TABLE IF NOT EXISTS counters (
 /// SQLite implementation of every store trait.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Clients already read or created, by id: the token endpoint reads its client on every
+    /// request, and a client record only changes through this store (the database is this
+    /// process's alone: exclusive locking, or in memory). Every method that writes the
+    /// `clients` table updates it in the same call.
+    clients: ClientCache,
+}
+
+/// The client cache: at most [`ClientCache::MAX`] clients (beyond that, reads go to SQLite);
+/// unknown ids are never cached, so guessing ids cannot fill it.
+#[derive(Default)]
+struct ClientCache(Mutex<std::collections::HashMap<String, Client>>);
+
+impl ClientCache {
+    const MAX: usize = 10_000;
+
+    fn map(&self) -> MutexGuard<'_, std::collections::HashMap<String, Client>> {
+        // A panic while holding it leaves a valid map.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, client_id: &str) -> Option<Client> {
+        self.map().get(client_id).cloned()
+    }
+
+    fn put(&self, client: &Client) {
+        let mut map = self.map();
+        if map.len() < Self::MAX || map.contains_key(&client.client_id) {
+            map.insert(client.client_id.clone(), client.clone());
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -130,7 +160,7 @@ impl SqliteStore {
     fn init(conn: Connection) -> anyhow::Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).context("Failed to set busy timeout")?;
         conn.execute_batch(SCHEMA).context("Failed to create the SQLite schema")?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), clients: ClientCache::default() })
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {

@@ -62,17 +62,88 @@ impl ClientStore for SqliteStore {
         let r = conn
             .prepare_cached("INSERT INTO clients (client_id, record) VALUES (?1, ?2)")
             .and_then(|mut st| st.execute(params![client.client_id, record]));
-        inserted(r)
+        inserted(r)?;
+        self.clients.put(client);
+        Ok(())
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        if let Some(client) = self.clients.get(client_id) {
+            return Ok(Some(client));
+        }
         let record: Option<String> = {
             let conn = self.conn()?;
             let mut st = conn.prepare_cached("SELECT record FROM clients WHERE client_id = ?1").map_err(backend)?;
             st.query_row([client_id], |r| r.get(0)).optional().map_err(backend)?
         };
-        record
+        let client: Option<Client> = record
             .map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(format!("client {client_id}: {e}"))))
-            .transpose()
+            .transpose()?;
+        if let Some(c) = &client {
+            self.clients.put(c);
+        }
+        Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AuthMethod, GrantType, ScopeSet, SigningAlg};
+
+    fn client(id: &str) -> Client {
+        Client {
+            client_id: id.into(),
+            secret_hash: Some(format!("hash of {id}")),
+            client_name: None,
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            auth_method: AuthMethod::ClientSecretBasic,
+            scope: ScopeSet::client_default(),
+            id_token_signed_response_alg: SigningAlg::Es256,
+            created_at: 1_800_000_000,
+            trusted: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_client_cache_holds_only_stored_clients_and_stays_bounded() -> anyhow::Result<()> {
+        let store = SqliteStore::in_memory()?;
+        store.create_client(&client("cl_a")).await?;
+        assert_eq!(store.clients.get("cl_a"), Some(client("cl_a")), "a created client is cached");
+        // A refused duplicate leaves the cached (and stored) first record.
+        let dup = Client { secret_hash: None, ..client("cl_a") };
+        assert!(matches!(store.create_client(&dup).await, Err(StoreError::AlreadyExists)));
+        assert_eq!(store.client("cl_a").await?, Some(client("cl_a")));
+        // Unknown ids are not cached.
+        assert_eq!(store.client("cl_unknown").await?, None);
+        assert_eq!(store.clients.map().len(), 1);
+        // Beyond the bound, clients are still created and read, from SQLite.
+        for i in 1..ClientCache::MAX + 10 {
+            store.create_client(&client(&format!("cl_{i}"))).await?;
+        }
+        assert_eq!(store.clients.map().len(), ClientCache::MAX);
+        let last = format!("cl_{}", ClientCache::MAX + 9);
+        assert_eq!(store.clients.get(&last), None);
+        assert_eq!(store.client(&last).await?, Some(client(&last)));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_reopened_database_reads_its_clients_from_the_file() -> anyhow::Result<()> {
+        let path = std::env::temp_dir().join(format!("{}.db", crate::crypto::random_id("cache_test_")?));
+        let result = async {
+            SqliteStore::open(&path)?.create_client(&client("cl_file")).await?;
+            let store = SqliteStore::open(&path)?;
+            assert_eq!(store.clients.get("cl_file"), None);
+            assert_eq!(store.client("cl_file").await?, Some(client("cl_file")));
+            assert_eq!(store.clients.get("cl_file"), Some(client("cl_file")), "cached after the read");
+            anyhow::Ok(())
+        }
+        .await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        result
     }
 }
