@@ -1,5 +1,6 @@
 //! The process's log subscriber: JSON lines on Lambda (CloudWatch reads stdout), text
 //! locally. Installed once per process, at start.
+mod text;
 
 /// Install the global log subscriber: JSON lines for Lambda (CloudWatch), text locally.
 /// `RUST_LOG` sets the level (`error`, `warn`, `info` (default), `debug`, `trace`). Each line
@@ -30,13 +31,12 @@ where
     let _ = if json {
         tracing::subscriber::set_global_default(json_subscriber(level, writer))
     } else {
-        use std::io::IsTerminal;
         tracing::subscriber::set_global_default(
             tracing_subscriber::fmt()
                 .with_max_level(level)
-                .with_target(false)
-                .with_ansi(std::io::stdout().is_terminal())
                 .with_writer(writer)
+                .fmt_fields(text::TextFields)
+                .event_format(text::TextLine)
                 .finish(),
         )
     };
