@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Load test on loopback: starts the release oauth-local (default settings, request log on)
-# and the naive baselines (bench/naive: a bare axum handler that signs one ES256 JWT per
+# Load test on loopback: starts oauth-local built with its `server` profile (default settings,
+# request log on) and the naive baselines (bench/naive: a bare axum handler that signs one ES256 JWT per
 # request, and one that verifies one), runs wrk (32 connections, 2 threads, 10 s each by
 # default) against each, and prints requests/s, p50/p99 latency, errors, and each endpoint's
 # ratio to its baseline measured in the same run (this machine's speed varies between runs).
@@ -12,15 +12,16 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 
-[ -n "${NO_BUILD:-}" ] || cargo build --release --locked -p oauth-local -p naive >/dev/null
-bin=target/release/oauth-local
+# The baselines are built with the same profile as the server they are compared with.
+[ -n "${NO_BUILD:-}" ] || cargo build --profile server --locked -p oauth-local -p naive >/dev/null
+bin=target/server/oauth-local
 
 source scripts/lib.sh
 need wrk wrk
 work=$(mktemp -d)
 trap 'stop_server; [ -n "${NAIVE_PID:-}" ] && kill "$NAIVE_PID" 2>/dev/null; rm -rf "$work"' EXIT
 start_server "$bin" "$work"
-target/release/naive "127.0.0.1:$(free_port)" >"$work/naive.out" 2>&1 &
+target/server/naive "127.0.0.1:$(free_port)" >"$work/naive.out" 2>&1 &
 NAIVE_PID=$!
 for _ in $(seq 100); do [ "$(cat "$work/naive.out" 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
 naive=$(sed -n 's/^listening on //p' "$work/naive.out")
