@@ -1,6 +1,6 @@
 //! The local server's text log line, in tracing-subscriber's default layout without colours:
 //!
-//! `2026-12-03T17:26:45.805714Z  INFO request{method=POST path=/oauth/token source_ip=127.0.0.1}: token issued event="token_issued" client_id=cl_…`
+//! `2026-12-03T17:26:45.805714Z  INFO request{method=POST path=/a/path source_ip=127.0.0.1}: token issued event="token_issued" client_id=cl_…`
 //!
 //! written with a few appends per field instead of the default formatter's padded, styled
 //! `write!`s (a token request writes two lines; bench/README.md has the cost). String fields
@@ -253,7 +253,7 @@ mod tests {
     fn a_line_has_the_default_layout_without_colours() {
         let text = capture(|| {
             let ip: std::net::IpAddr = [127, 0, 0, 1].into();
-            let span = tracing::info_span!("request", method = %"POST", path = %"/oauth/token", source_ip = %ip);
+            let span = tracing::info_span!("request", method = %"POST", path = %"/a/path", source_ip = %ip);
             let _in = span.enter();
             tracing::info!(event = "token_issued", n = 3u64, d = -4i64, ok = true, dbg = ?Some(1), "token issued");
         });
@@ -262,7 +262,7 @@ mod tests {
         assert!(time.ends_with('Z') && time.as_bytes().get(10) == Some(&b'T'), "{text}");
         assert_eq!(
             rest,
-            "  INFO request{method=POST path=/oauth/token source_ip=127.0.0.1}: token issued event=\"token_issued\" n=3 d=-4 ok=true dbg=Some(1)\n"
+            "  INFO request{method=POST path=/a/path source_ip=127.0.0.1}: token issued event=\"token_issued\" n=3 d=-4 ok=true dbg=Some(1)\n"
         );
         let plain = capture(|| tracing::warn!("no span"));
         assert!(plain.ends_with("Z  WARN no span\n"), "{plain}");
