@@ -7,7 +7,9 @@ use crate::crypto::Secret;
 use crate::jwt::VerifiedTokenCache;
 use crate::keys::{FormKey, FormKeyError, FormKeyOrigin};
 use crate::keys::{KeyError, KeyRing, KeySet, KeySource};
-use crate::store::{ClientStore, CodeStore, DataStore, Stores, ThrottleStore, TokenStore, UserStore};
+use crate::store::{
+    ClientStore, CodeStore, DataStore, GrantStore, SessionStore, Stores, ThrottleStore, TokenStore, UserStore,
+};
 use std::sync::Arc;
 
 /// The process-wide state of the server.
@@ -26,6 +28,10 @@ pub struct App {
     pub data: Arc<dyn DataStore>,
     /// Counters.
     pub throttle: Arc<dyn ThrottleStore>,
+    /// Browser sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Consent grants.
+    pub grants: Arc<dyn GrantStore>,
     /// The cached signing and verification keys.
     pub key_ring: KeyRing,
     /// The time source.
@@ -102,6 +108,8 @@ impl App {
             tokens: stores.tokens,
             data: stores.data,
             throttle: stores.throttle,
+            sessions: stores.sessions,
+            grants: stores.grants,
             key_ring,
             clock,
             token_cache: VerifiedTokenCache::default(),

@@ -2,9 +2,10 @@
 //! backend produces: a write applied but its response lost (the SDK then retries it), a
 //! write that fails without being applied, and throttling. It delegates everything else.
 use async_trait::async_trait;
-use oauth_core::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
+use oauth_core::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshRecord, ScopeSet, Session, User};
 use oauth_core::store::{
-    ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, Stores, ThrottleStore, TokenStore, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Rotate, SessionStore, StoreError, Stores, ThrottleStore,
+    TokenStore, UserStore,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -179,5 +180,58 @@ impl ThrottleStore for Faulty {
     }
     async fn forgive(&self, k: &str, now: OffsetDateTime) -> Result<(), StoreError> {
         faulty!(self, "forgive", self.inner.throttle.forgive(k, now))
+    }
+}
+
+#[async_trait]
+impl SessionStore for Faulty {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        faulty!(self, "create_session", self.inner.sessions.create_session(session))
+    }
+    async fn session_with_grant(
+        &self,
+        sub: &str,
+        id_hash: &str,
+        grant_for: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Session, Option<ConsentGrant>)>, StoreError> {
+        faulty!(self, "session_with_grant", self.inner.sessions.session_with_grant(sub, id_hash, grant_for, now))
+    }
+    async fn touch_session(
+        &self,
+        sub: &str,
+        id_hash: &str,
+        idle: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        faulty!(self, "touch_session", self.inner.sessions.touch_session(sub, id_hash, idle, now))
+    }
+    async fn end_session(&self, sub: &str, id_hash: &str) -> Result<bool, StoreError> {
+        faulty!(self, "end_session", self.inner.sessions.end_session(sub, id_hash))
+    }
+    async fn sessions_of(&self, sub: &str, now: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
+        faulty!(self, "sessions_of", self.inner.sessions.sessions_of(sub, now))
+    }
+    async fn end_sessions_of(&self, sub: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+        faulty!(self, "end_sessions_of", self.inner.sessions.end_sessions_of(sub, keep))
+    }
+}
+
+#[async_trait]
+impl GrantStore for Faulty {
+    async fn add_grant(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+        now: OffsetDateTime,
+    ) -> Result<ConsentGrant, StoreError> {
+        faulty!(self, "add_grant", self.inner.grants.add_grant(sub, client_id, scope, now))
+    }
+    async fn grants_of(&self, sub: &str) -> Result<Vec<ConsentGrant>, StoreError> {
+        faulty!(self, "grants_of", self.inner.grants.grants_of(sub))
+    }
+    async fn delete_grant(&self, sub: &str, client_id: &str) -> Result<bool, StoreError> {
+        faulty!(self, "delete_grant", self.inner.grants.delete_grant(sub, client_id))
     }
 }

@@ -3,11 +3,13 @@
 mod alg;
 mod redirect_uri;
 mod scope;
+mod session;
 mod user;
 
 pub use alg::SigningAlg;
 pub use redirect_uri::{RedirectUri, is_loopback_host};
 pub use scope::{Scope, ScopeSet};
+pub use session::{AuthMethodRef, ConsentGrant, Session};
 pub use user::{Email, Password, Username};
 
 use serde::{Deserialize, Serialize};

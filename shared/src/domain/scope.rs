@@ -95,6 +95,14 @@ impl ScopeSet {
     pub fn without_user_scopes(&self) -> Self {
         Self(self.0.iter().copied().filter(|s| !s.is_user_scope()).collect())
     }
+    /// Every scope of `self` and of `other`.
+    pub fn union(&self, other: &ScopeSet) -> Self {
+        Self::from_scopes(self.0.iter().chain(other.0.iter()).copied().collect())
+    }
+    /// The scopes of `self` that are not in `other`.
+    pub fn difference(&self, other: &ScopeSet) -> Self {
+        Self(self.0.iter().copied().filter(|s| !other.contains(*s)).collect())
+    }
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

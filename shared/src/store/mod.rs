@@ -11,7 +11,7 @@ pub use none::NoStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
+use crate::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshRecord, ScopeSet, Session, User};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -30,13 +30,25 @@ pub struct Stores {
     pub data: std::sync::Arc<dyn DataStore>,
     /// Counters.
     pub throttle: std::sync::Arc<dyn ThrottleStore>,
+    /// Browser sessions.
+    pub sessions: std::sync::Arc<dyn SessionStore>,
+    /// Consent grants.
+    pub grants: std::sync::Arc<dyn GrantStore>,
 }
 
 impl Stores {
     /// Every store served by one value implementing all the traits.
     pub fn all<S>(store: std::sync::Arc<S>) -> Self
     where
-        S: UserStore + ClientStore + CodeStore + TokenStore + DataStore + ThrottleStore + 'static,
+        S: UserStore
+            + ClientStore
+            + CodeStore
+            + TokenStore
+            + DataStore
+            + ThrottleStore
+            + SessionStore
+            + GrantStore
+            + 'static,
     {
         Self {
             users: store.clone(),
@@ -44,7 +56,9 @@ impl Stores {
             codes: store.clone(),
             tokens: store.clone(),
             data: store.clone(),
-            throttle: store,
+            throttle: store.clone(),
+            sessions: store.clone(),
+            grants: store,
         }
     }
 }
@@ -213,4 +227,58 @@ pub trait ThrottleStore: Send + Sync {
     /// successful login): subtract one from a live counter, never below zero, without
     /// extending its window. A missing or expired counter is left alone.
     async fn forgive(&self, key: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// Browser sessions, kept under their user: a session is found by its user and the hash of
+/// its id, and a user's sessions are listed or ended together.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Store a new session; `AlreadyExists` if its id hash exists (ids are random: the caller
+    /// retries with a new one). Concurrent logins of one user each get their own session.
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session `id_hash` of `sub`, if it is live at `now`, and, when `grant_for` names a
+    /// client, `sub`'s consent grant to it: one consistent read for both (a silent
+    /// authorization reads nothing else).
+    async fn session_with_grant(
+        &self,
+        sub: &str,
+        id_hash: &str,
+        grant_for: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Session, Option<ConsentGrant>)>, StoreError>;
+    /// Record a use of a live session at `now`: `last_seen = now` and the idle end moved to
+    /// `now + idle_secs`, never past the absolute end. `false`, writing nothing, when the
+    /// session has ended or expired (a logout racing a use never brings it back).
+    async fn touch_session(
+        &self,
+        sub: &str,
+        id_hash: &str,
+        idle_secs: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// End one session; `false` if it did not exist. Idempotent.
+    async fn end_session(&self, sub: &str, id_hash: &str) -> Result<bool, StoreError>;
+    /// `sub`'s sessions live at `now`, newest first.
+    async fn sessions_of(&self, sub: &str, now: OffsetDateTime) -> Result<Vec<Session>, StoreError>;
+    /// End every session of `sub` except `keep` (the browser changing its password); the
+    /// number ended.
+    async fn end_sessions_of(&self, sub: &str, keep: Option<&str>) -> Result<usize, StoreError>;
+}
+
+/// Consent grants: what each user allowed each client.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Add `scope` to `sub`'s grant to `client_id` (creating it), atomically: concurrent
+    /// consents lose no scope. Returns the grant as written.
+    async fn add_grant(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+        now: OffsetDateTime,
+    ) -> Result<ConsentGrant, StoreError>;
+    /// `sub`'s grants, by client id.
+    async fn grants_of(&self, sub: &str) -> Result<Vec<ConsentGrant>, StoreError>;
+    /// Remove `sub`'s grant to `client_id`; `false` if there was none. Idempotent.
+    async fn delete_grant(&self, sub: &str, client_id: &str) -> Result<bool, StoreError>;
 }

@@ -1,8 +1,11 @@
 //! `OAUTH_STORE=none`: no store at all, for a verify-only authorizer in another account
 //! that was told not to check revocation (`AUTHORIZER_REVOCATION=off`). Every call fails
 //! (a 503 where one is made), so nothing can quietly succeed without data.
-use super::{ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, ThrottleStore, TokenStore, UserStore};
-use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
+use super::{
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Rotate, SessionStore, StoreError, ThrottleStore,
+    TokenStore, UserStore,
+};
+use crate::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshRecord, ScopeSet, Session, User};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -101,6 +104,47 @@ impl ThrottleStore for NoStore {
         none()
     }
     async fn forgive(&self, _: &str, _: OffsetDateTime) -> Result<(), StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl SessionStore for NoStore {
+    async fn create_session(&self, _: &Session) -> Result<(), StoreError> {
+        none()
+    }
+    async fn session_with_grant(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: OffsetDateTime,
+    ) -> Result<Option<(Session, Option<ConsentGrant>)>, StoreError> {
+        none()
+    }
+    async fn touch_session(&self, _: &str, _: &str, _: i64, _: OffsetDateTime) -> Result<bool, StoreError> {
+        none()
+    }
+    async fn end_session(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+        none()
+    }
+    async fn sessions_of(&self, _: &str, _: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
+        none()
+    }
+    async fn end_sessions_of(&self, _: &str, _: Option<&str>) -> Result<usize, StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl GrantStore for NoStore {
+    async fn add_grant(&self, _: &str, _: &str, _: &ScopeSet, _: OffsetDateTime) -> Result<ConsentGrant, StoreError> {
+        none()
+    }
+    async fn grants_of(&self, _: &str) -> Result<Vec<ConsentGrant>, StoreError> {
+        none()
+    }
+    async fn delete_grant(&self, _: &str, _: &str) -> Result<bool, StoreError> {
         none()
     }
 }

@@ -2,8 +2,13 @@
 //! table (`pk`, `sk`, TTL attribute `expires_at`). See `README.md` beside this file for the
 //! key design. Records are kept as a JSON `data` attribute next to the attributes that
 //! conditions and TTL need, so conditions never parse JSON.
+mod account;
+
 use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
 use crate::store::StoreError;
+pub use account::{
+    GRANT_PREFIX, IDLE_EXPIRES_AT, SCOPES, SESSION_PREFIX, account_pk, grant_key, scope_set, session_key,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 

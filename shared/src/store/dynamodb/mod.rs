@@ -8,11 +8,15 @@
 mod codes;
 mod data;
 pub mod item;
+mod sessions;
 mod throttle;
 mod tokens;
 mod users;
 
-use super::{ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, ThrottleStore, TokenStore, UserStore};
+use super::{
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Rotate, SessionStore, StoreError, ThrottleStore,
+    TokenStore, UserStore,
+};
 use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -154,6 +158,72 @@ impl DynamoStore {
             }
         }
         Ok(Transacted::Conflicted)
+    }
+
+    /// One consistent `BatchGetItem` for `keys` (unprocessed keys retried with backoff): the
+    /// items found, in no particular order. Fails, never answers partly, when DynamoDB keeps
+    /// keys unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>, what: &'static str) -> Result<Vec<Item>, StoreError> {
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(backend("Failed to build a batch read"))?;
+        let mut found = Vec::new();
+        for round in 0..5 {
+            if round > 0 {
+                conflict_backoff(round - 1).await;
+            }
+            let out =
+                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(backend(what))?;
+            if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
+                found.extend(items);
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => request = rest,
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError::Backend(anyhow::anyhow!("DynamoDB left keys unprocessed ({what})")))
+    }
+
+    /// Delete one item; whether it existed.
+    async fn delete(&self, key: Item, what: &'static str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(backend(what))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix` (consistent, all pages).
+    async fn query_prefix(&self, pk: String, prefix: &str, what: &'static str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend(what))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
     }
 
     fn put_new_item(&self, item: Item) -> Result<TransactWriteItem, StoreError> {

@@ -3,11 +3,15 @@
 //! connection's lock, so each is atomic. Not the production store (that is DynamoDB).
 mod codes;
 mod data;
+mod sessions;
 mod throttle;
 mod tokens;
 mod users;
 
-use super::{ClientStore, CodeStore, Consume, DataStore, Rotate, StoreError, ThrottleStore, TokenStore, UserStore};
+use super::{
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Rotate, SessionStore, StoreError, ThrottleStore,
+    TokenStore, UserStore,
+};
 use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -60,6 +64,25 @@ CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    sub TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    idle_expires_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_sub ON sessions (sub);
+CREATE TABLE IF NOT EXISTS grants (
+    sub TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    granted_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (sub, client_id)
 );
 ";
 
@@ -177,9 +200,10 @@ impl SqliteStore {
         let conn = self.conn()?;
         let t = now.unix_timestamp();
         let mut n = 0;
-        for table in ["revocations", "counters", "codes", "refresh_tokens"] {
+        for table in ["revocations", "counters", "codes", "refresh_tokens", "sessions"] {
             n += conn.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), [t]).map_err(backend)?;
         }
+        n += conn.execute("DELETE FROM sessions WHERE idle_expires_at <= ?1", [t]).map_err(backend)?;
         Ok(n)
     }
 }
