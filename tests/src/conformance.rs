@@ -4,7 +4,8 @@
 //! ([`store_conformance_tests`], invoked in `flows/conformance.rs`).
 use anyhow::{Result, ensure};
 use oauth_core::domain::{
-    AuthCode, AuthMethod, Client, DataItem, GrantType, RedirectUri, RefreshRecord, ScopeSet, User, Username,
+    AuthCode, AuthMethod, AuthMethodRef, Client, DataItem, GrantType, RedirectUri, RefreshRecord, ScopeSet, Session,
+    User, Username,
 };
 use oauth_core::store::{Consume, Rotate, StoreError};
 use time::OffsetDateTime;
@@ -54,7 +55,14 @@ macro_rules! store_conformance_tests {
             consume_code_concurrently_has_exactly_one_fresh,
             rotate_refresh_once_and_retries_recognised,
             rotate_refresh_concurrently_has_one_winner,
-            revoke_family_holds_until_its_expiry
+            revoke_family_holds_until_its_expiry,
+            create_session_then_found_live_and_ids_are_unique,
+            session_with_grant_reads_the_users_grant_to_that_client_only,
+            touch_session_extends_idle_never_past_the_end_and_never_revives,
+            end_sessions_of_ends_all_but_the_kept_one,
+            create_session_concurrently_for_one_user_keeps_every_login,
+            add_grant_unions_scopes_and_concurrently_loses_none,
+            delete_grant_removes_only_that_clients_grant
         );
     };
     (@each $stores:expr; $($case:ident),+ $(,)?) => {
@@ -406,6 +414,155 @@ pub async fn revoke_family_holds_until_its_expiry(s: Stores) -> Result<()> {
     ensure!(!s.tokens.is_revoked("at_1", None, t0()).await?, "jti alone is not revoked");
     ensure!(!s.tokens.is_revoked("at_1", Some("fam_2"), t0()).await?, "other family");
     ensure!(!s.tokens.is_revoked("at_1", Some("fam_1"), until).await?, "after expiry");
+    Ok(())
+}
+
+/// A session of `sub` created at `t0() + created` (idle end +100 s, absolute end +1000 s).
+fn session(sub: &str, id_hash: &str, created: i64) -> Session {
+    let t = t0().unix_timestamp() + created;
+    Session {
+        id_hash: id_hash.into(),
+        sub: sub.into(),
+        auth_time: t,
+        method: AuthMethodRef::Password,
+        created_at: t,
+        last_seen: t,
+        idle_expires_at: t + 100,
+        expires_at: t + 1000,
+    }
+}
+
+fn scopes(s: &str) -> Result<ScopeSet> {
+    ScopeSet::parse(s).map_err(anyhow::Error::msg)
+}
+
+fn secs(n: i64) -> OffsetDateTime {
+    t0() + time::Duration::seconds(n)
+}
+
+pub async fn create_session_then_found_live_and_ids_are_unique(s: Stores) -> Result<()> {
+    let x = session("usr_1", "h1", 0);
+    s.sessions.create_session(&x).await?;
+    let found = s.sessions.session_with_grant("usr_1", "h1", None, secs(1)).await?;
+    ensure!(found == Some((x.clone(), None)), "round trip: {found:?}");
+    ensure!(s.sessions.session_with_grant("usr_2", "h1", None, secs(1)).await?.is_none(), "another user's key");
+    ensure!(s.sessions.session_with_grant("usr_1", "h2", None, secs(1)).await?.is_none(), "unknown id");
+    let dup = Session { auth_time: 5, ..session("usr_1", "h1", 7) };
+    let r = s.sessions.create_session(&dup).await;
+    ensure!(matches!(r, Err(StoreError::AlreadyExists)), "duplicate id: {r:?}");
+    let again = s.sessions.session_with_grant("usr_1", "h1", None, secs(1)).await?;
+    ensure!(again == Some((x, None)), "overwritten: {again:?}");
+    Ok(())
+}
+
+pub async fn session_with_grant_reads_the_users_grant_to_that_client_only(s: Stores) -> Result<()> {
+    s.sessions.create_session(&session("usr_1", "h1", 0)).await?;
+    s.grants.add_grant("usr_1", "cl_a", &scopes("openid data:read")?, secs(0)).await?;
+    s.grants.add_grant("usr_2", "cl_b", &scopes("openid")?, secs(0)).await?;
+    let found = s.sessions.session_with_grant("usr_1", "h1", Some("cl_a"), secs(1)).await?;
+    let grant = found.and_then(|(_, g)| g).ok_or_else(|| anyhow::anyhow!("no grant"))?;
+    ensure!(grant.sub == "usr_1" && grant.client_id == "cl_a", "{grant:?}");
+    ensure!(grant.scope == scopes("openid data:read")?, "{grant:?}");
+    let other = s.sessions.session_with_grant("usr_1", "h1", Some("cl_b"), secs(1)).await?;
+    ensure!(matches!(other, Some((_, None))), "another user's grant came back: {other:?}");
+    // A grant without a live session is no sign-in.
+    ensure!(s.sessions.session_with_grant("usr_2", "h1", Some("cl_b"), secs(1)).await?.is_none());
+    ensure!(s.sessions.session_with_grant("usr_1", "h1", Some("cl_a"), secs(100)).await?.is_none(), "idle");
+    Ok(())
+}
+
+pub async fn touch_session_extends_idle_never_past_the_end_and_never_revives(s: Stores) -> Result<()> {
+    s.sessions.create_session(&session("usr_1", "h1", 0)).await?;
+    ensure!(s.sessions.touch_session("usr_1", "h1", 100, secs(50)).await?, "live session not touched");
+    let (x, _) =
+        s.sessions.session_with_grant("usr_1", "h1", None, secs(120)).await?.ok_or_else(|| anyhow::anyhow!("gone"))?;
+    ensure!(x.last_seen == secs(50).unix_timestamp() && x.idle_expires_at == secs(150).unix_timestamp(), "{x:?}");
+    // A long idle timeout stops at the absolute end.
+    ensure!(s.sessions.touch_session("usr_1", "h1", 5000, secs(140)).await?);
+    let (x, _) =
+        s.sessions.session_with_grant("usr_1", "h1", None, secs(999)).await?.ok_or_else(|| anyhow::anyhow!("gone"))?;
+    ensure!(x.idle_expires_at == secs(1000).unix_timestamp(), "{x:?}");
+    ensure!(s.sessions.session_with_grant("usr_1", "h1", None, secs(1000)).await?.is_none(), "past the end");
+    ensure!(!s.sessions.touch_session("usr_1", "h1", 100, secs(1000)).await?, "expired session touched");
+    // Idle: not used for 100 s, it is over, and a touch does not bring it back.
+    s.sessions.create_session(&session("usr_1", "h2", 0)).await?;
+    ensure!(s.sessions.session_with_grant("usr_1", "h2", None, secs(100)).await?.is_none(), "idle session live");
+    ensure!(!s.sessions.touch_session("usr_1", "h2", 100, secs(100)).await?, "idle session touched");
+    ensure!(s.sessions.session_with_grant("usr_1", "h2", None, secs(100)).await?.is_none(), "revived");
+    // Ended: a touch racing the logout finds nothing to bring back.
+    s.sessions.create_session(&session("usr_1", "h3", 0)).await?;
+    ensure!(s.sessions.end_session("usr_1", "h3").await?);
+    ensure!(!s.sessions.touch_session("usr_1", "h3", 100, secs(1)).await?, "ended session touched");
+    ensure!(s.sessions.session_with_grant("usr_1", "h3", None, secs(1)).await?.is_none(), "ended session revived");
+    ensure!(!s.sessions.end_session("usr_1", "h3").await?, "ended twice");
+    Ok(())
+}
+
+pub async fn end_sessions_of_ends_all_but_the_kept_one(s: Stores) -> Result<()> {
+    for (id, created) in [("h1", 0), ("h2", 10), ("h3", 20)] {
+        s.sessions.create_session(&session("usr_1", id, created)).await?;
+    }
+    s.sessions.create_session(&session("usr_2", "h4", 0)).await?;
+    let ids = |v: Vec<Session>| v.into_iter().map(|x| x.id_hash).collect::<Vec<_>>();
+    ensure!(ids(s.sessions.sessions_of("usr_1", secs(30)).await?) == ["h3", "h2", "h1"], "newest first");
+    ensure!(ids(s.sessions.sessions_of("usr_1", secs(105)).await?) == ["h3", "h2"], "idle ones listed");
+    ensure!(s.sessions.end_sessions_of("usr_1", Some("h2")).await? == 2);
+    ensure!(ids(s.sessions.sessions_of("usr_1", secs(30)).await?) == ["h2"]);
+    ensure!(ids(s.sessions.sessions_of("usr_2", secs(30)).await?) == ["h4"], "another user's session ended");
+    ensure!(s.sessions.end_sessions_of("usr_1", None).await? == 1);
+    ensure!(s.sessions.sessions_of("usr_1", secs(30)).await?.is_empty());
+    Ok(())
+}
+
+pub async fn create_session_concurrently_for_one_user_keeps_every_login(s: Stores) -> Result<()> {
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let sessions = s.sessions.clone();
+            tokio::spawn(async move { sessions.create_session(&session("usr_1", &format!("h{i}"), i)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    ensure!(s.sessions.sessions_of("usr_1", secs(10)).await?.len() == 8, "a concurrent login was lost");
+    Ok(())
+}
+
+pub async fn add_grant_unions_scopes_and_concurrently_loses_none(s: Stores) -> Result<()> {
+    let g = s.grants.add_grant("usr_1", "cl_a", &scopes("openid")?, secs(0)).await?;
+    ensure!(g.scope == scopes("openid")? && g.granted_at == g.updated_at, "{g:?}");
+    let g = s.grants.add_grant("usr_1", "cl_a", &scopes("data:read")?, secs(5)).await?;
+    ensure!(g.scope == scopes("openid data:read")?, "{g:?}");
+    ensure!(g.granted_at == secs(0).unix_timestamp() && g.updated_at == secs(5).unix_timestamp(), "{g:?}");
+    let tasks: Vec<_> = ["profile", "email", "offline_access", "data:write"]
+        .into_iter()
+        .map(|sc| {
+            let grants = s.grants.clone();
+            tokio::spawn(async move {
+                let one = ScopeSet::parse(sc).map_err(anyhow::Error::msg)?;
+                grants.add_grant("usr_1", "cl_a", &one, secs(9)).await.map_err(anyhow::Error::from)
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let all = s.grants.grants_of("usr_1").await?;
+    let want = scopes("openid profile email offline_access data:read data:write")?;
+    ensure!(all.len() == 1 && all.first().map(|g| &g.scope) == Some(&want), "a concurrent consent was lost: {all:?}");
+    Ok(())
+}
+
+pub async fn delete_grant_removes_only_that_clients_grant(s: Stores) -> Result<()> {
+    s.grants.add_grant("usr_1", "cl_a", &scopes("openid")?, secs(0)).await?;
+    s.grants.add_grant("usr_1", "cl_b", &scopes("openid")?, secs(0)).await?;
+    s.grants.add_grant("usr_2", "cl_a", &scopes("openid")?, secs(0)).await?;
+    let clients = |v: Vec<oauth_core::domain::ConsentGrant>| v.into_iter().map(|g| g.client_id).collect::<Vec<_>>();
+    ensure!(clients(s.grants.grants_of("usr_1").await?) == ["cl_a", "cl_b"]);
+    ensure!(s.grants.delete_grant("usr_1", "cl_a").await?);
+    ensure!(!s.grants.delete_grant("usr_1", "cl_a").await?, "deleted twice");
+    ensure!(clients(s.grants.grants_of("usr_1").await?) == ["cl_b"]);
+    ensure!(clients(s.grants.grants_of("usr_2").await?) == ["cl_a"], "another user's grant deleted");
     Ok(())
 }
 
