@@ -204,3 +204,35 @@ impl GrantStore for SqliteStore {
         Ok(n == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str, idle_end: i64, end: i64) -> Session {
+        Session {
+            id_hash: id.into(),
+            sub: "usr_1".into(),
+            auth_time: 0,
+            method: AuthMethodRef::Password,
+            created_at: 0,
+            last_seen: 0,
+            idle_expires_at: idle_end,
+            expires_at: end,
+        }
+    }
+
+    #[tokio::test]
+    async fn housekeeping_removes_idle_and_ended_sessions_only() -> anyhow::Result<()> {
+        let store = SqliteStore::in_memory()?;
+        for s in [session("live", 200, 1000), session("idle", 100, 1000), session("ended", 200, 100)] {
+            store.create_session(&s).await?;
+        }
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(150);
+        assert_eq!(store.purge_expired(now)?, 2);
+        let left: Vec<String> = store.sessions_of("usr_1", now).await?.into_iter().map(|s| s.id_hash).collect();
+        assert_eq!(left, ["live"]);
+        assert_eq!(store.end_sessions_of("usr_1", None).await?, 1, "purged rows were still there");
+        Ok(())
+    }
+}
