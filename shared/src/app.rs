@@ -226,6 +226,8 @@ mod tests {
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
             expires_at: i64::MAX,
             csrf: "h".into(),
+            sub: None,
+            hint_sub: None,
         }
     }
 

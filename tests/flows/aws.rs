@@ -493,6 +493,8 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         expires_at: i64::MAX,
         csrf: "h".into(),
+        sub: None,
+        hint_sub: None,
     };
     let sealed = seal(&a.form_key(), &pending)?;
     assert_eq!(open(&b.form_key(), &sealed, 0), Some(pending));
@@ -593,6 +595,8 @@ async fn a_rotated_form_key_keeps_forms_in_flight_working_across_containers() ->
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         expires_at: i64::MAX,
         csrf: "h".into(),
+        sub: None,
+        hint_sub: None,
     };
     let opens = |env: &TestEnv, sealed: &str| env.app.form_keys().iter().any(|k| open(k, sealed, 0).is_some());
     let by_a_v1 = seal(&a.app.form_key(), &pending("req_a1"))?;

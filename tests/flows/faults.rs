@@ -200,7 +200,8 @@ async fn every_verifier_fails_closed_when_the_revocation_read_fails() -> anyhow:
 
 /// A login's store calls: the two throttle counters are incremented before the password
 /// check (no reads), a success resets the username's counter, and takes its attempt at the
-/// address back only when that counter holds more than this attempt.
+/// address back only when that counter holds more than this attempt; the login then begins
+/// a session and records the consent (one write each) before the code.
 #[tokio::test]
 async fn a_login_costs_the_throttle_two_increments_and_one_reset() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
@@ -211,7 +212,15 @@ async fn a_login_costs_the_throttle_two_increments_and_one_reset() -> anyhow::Re
     env.faults.reset_calls();
     let done = env.submit(&page, "alice", oauth_tests::harness::PASSWORD, "allow").await?;
     assert!(done.location().is_some_and(|l| l.contains("code=")), "{}", done.status);
-    let login = calls(&[("client", 1), ("hit", 3), ("user_by_username", 1), ("reset", 1), ("put_code", 1)]);
+    let login = calls(&[
+        ("client", 1),
+        ("hit", 3),
+        ("user_by_username", 1),
+        ("reset", 1),
+        ("create_session", 1),
+        ("add_grant", 1),
+        ("put_code", 1),
+    ]);
     assert_eq!(env.faults.calls(), login, "the first login from this address");
 
     let page = env.authorize(&query).await?;

@@ -5,7 +5,11 @@ use crate::keys::SigningAlg;
 use std::collections::HashMap;
 
 mod backends;
+mod sessions;
+mod urls;
 pub use backends::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
+pub use sessions::SessionLimits;
+use urls::{validate_issuer, validate_origin};
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +66,8 @@ pub struct Settings {
     /// (`CORS_ALLOWED_ORIGINS`, space or comma separated, exact `scheme://host[:port]`;
     /// default none). Metadata and JWKS are open to every origin.
     pub cors_allowed_origins: Vec<String>,
+    /// Browser session lifetimes.
+    pub sessions: SessionLimits,
 }
 
 /// Per-source-address limits, each counted in the store over a window that restarts
@@ -99,21 +105,9 @@ pub const VARIABLES: &[&str] = &[
     "CLIENT_AUTH_FAILURES_PER_IP",
     "ABUSE_WINDOW_SECONDS",
     "CORS_ALLOWED_ORIGINS",
+    "SESSION_IDLE_SECONDS",
+    "SESSION_ABSOLUTE_SECONDS",
 ];
-
-/// An origin as browsers send it: `https://host[:port]` (or `http://` on loopback), nothing
-/// after the authority, no wildcard.
-fn validate_origin(o: &str) -> Result<(), String> {
-    let u = url::Url::parse(o).map_err(|e| e.to_string())?;
-    if u.origin().ascii_serialization() != o {
-        return Err("must be exactly scheme://host[:port], with no path or trailing slash".into());
-    }
-    let loopback = u.host_str().is_some_and(crate::domain::is_loopback_host);
-    if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
-        return Err("must be https (http only on loopback)".into());
-    }
-    Ok(())
-}
 
 /// Read an integer variable in `range`, or `default` when unset.
 fn int_var<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
@@ -244,6 +238,7 @@ impl Settings {
             login_window,
             abuse,
             cors_allowed_origins,
+            sessions: SessionLimits::from_lookup(&get)?,
         })
     }
 
@@ -279,25 +274,6 @@ pub fn publish_delay(get: impl Fn(&str) -> Option<String>) -> Result<i64, Config
             })
         }
     }
-}
-
-/// The issuer must be an absolute `https` URL (or `http` on a loopback host) with no
-/// query, fragment or trailing slash: RFC 8414 §2 and RFC 9207 compare it as a string.
-fn validate_issuer(issuer: &str) -> Result<(), String> {
-    let url = url::Url::parse(issuer).map_err(|e| format!("{issuer:?} is not an absolute URL ({e})"))?;
-    let loopback = url.host_str().is_some_and(crate::domain::is_loopback_host);
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        _ => return Err(format!("{issuer:?} must use https (http is allowed only on loopback hosts)")),
-    }
-    if url.query().is_some() || url.fragment().is_some() || issuer.ends_with('/') {
-        return Err(format!("{issuer:?} must not have a query, fragment or trailing slash"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{issuer:?} must not contain credentials"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

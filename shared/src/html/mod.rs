@@ -101,6 +101,7 @@ mod tests {
             scopes: vec![("openid", "Confirm who you are (sign you in)")],
             sealed: "a\"b".into(),
             username: "<script>".into(),
+            signed_in_as: None,
             error: Some("bad & wrong"),
         }
     }
@@ -116,6 +117,16 @@ mod tests {
         );
         assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
         assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("src=\"http"));
+        Ok(())
+    }
+
+    #[test]
+    fn the_consent_page_of_a_signed_in_user_has_no_password_field_and_escapes_the_name() -> Result<(), askama::Error> {
+        let page = LoginPage { signed_in_as: Some("<b>bob</b>".into()), error: None, ..sample() };
+        let html = login(&page, "https://as.test/oauth/authorize")?;
+        assert!(html.contains("signed in as <strong>&#60;b&#62;bob&#60;/b&#62;</strong>"), "{html}");
+        assert!(!html.contains("name=\"password\"") && !html.contains("name=\"username\""));
+        assert!(html.contains("name=\"decision\" value=\"allow\"") && html.contains("name=\"request\""));
         Ok(())
     }
 

@@ -5,8 +5,9 @@ use super::{Request, Response};
 use crate::App;
 use crate::html;
 use crate::oauth::OAuthError;
-use crate::oauth::authorize::{self, Outcome, Submission};
+use crate::oauth::authorize::{self, Browser, Outcome, Submission};
 use crate::oauth::params::Params;
+use crate::oauth::session::SessionCookie;
 use axum::body::Body;
 use http::{HeaderValue, StatusCode, header};
 
@@ -19,6 +20,43 @@ pub const CSRF_COOKIE_HOST: &str = "__Host-oauth_csrf";
 /// The CSRF cookie's name for this issuer.
 pub fn csrf_cookie_name(app: &App) -> &'static str {
     if app.settings.is_https() { CSRF_COOKIE_HOST } else { CSRF_COOKIE }
+}
+
+/// Name of the session cookie on an `http` (loopback) issuer.
+pub const SESSION_COOKIE: &str = "session";
+/// Its name on an `https` issuer (`__Host-`: `Secure`, `Path=/`, host-only, as above).
+pub const SESSION_COOKIE_HOST: &str = "__Host-session";
+
+/// The session cookie's name for this issuer.
+pub fn session_cookie_name(app: &App) -> &'static str {
+    if app.settings.is_https() { SESSION_COOKIE_HOST } else { SESSION_COOKIE }
+}
+
+/// The values of the cookies named `name` (a browser may send one name more than once).
+fn cookies<'r>(req: &'r Request, name: &'r str) -> impl Iterator<Item = &'r str> + 'r {
+    header_values(req, header::COOKIE)
+        .into_iter()
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The browser's session cookie, if it holds a value this server could have set (whether
+/// it names a live session is the store's answer).
+pub fn session_cookie(app: &App, req: &Request) -> Option<SessionCookie> {
+    cookies(req, session_cookie_name(app)).find_map(SessionCookie::parse)
+}
+
+/// The `Set-Cookie` value of a session cookie holding `value` (`None`: clear it).
+pub fn set_session_cookie(app: &App, value: Option<&str>) -> Option<HeaderValue> {
+    let secure = if app.settings.is_https() { "; Secure" } else { "" };
+    let name = session_cookie_name(app);
+    let (value, max_age) = match value {
+        Some(v) => (v, app.settings.sessions.absolute),
+        None => ("", 0),
+    };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")).ok()
 }
 
 /// MAC of a CSRF cookie's random part under the form key: only this server mints values
@@ -41,20 +79,13 @@ fn mint_csrf(app: &App) -> Result<String, OAuthError> {
 
 /// The browser's CSRF cookie, if this server minted it (its MAC verifies).
 fn cookie<'r>(app: &App, req: &'r Request) -> Option<&'r str> {
-    let name = csrf_cookie_name(app);
     let keys = app.form_keys();
-    header_values(req, header::COOKIE)
-        .into_iter()
-        .flat_map(|h| h.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .find(|v| {
-            v.split_once('.').is_some_and(|(nonce, mac)| {
-                nonce.len() == 22
-                    && keys.iter().any(|k| crate::crypto::ct_eq(mac.as_bytes(), csrf_mac(k, nonce).as_bytes()))
-            })
+    cookies(req, csrf_cookie_name(app)).find(|v| {
+        v.split_once('.').is_some_and(|(nonce, mac)| {
+            nonce.len() == 22
+                && keys.iter().any(|k| crate::crypto::ct_eq(mac.as_bytes(), csrf_mac(k, nonce).as_bytes()))
         })
+    })
 }
 
 fn html_response(status: StatusCode, body: String, form_target: Option<&str>) -> Response {
@@ -92,14 +123,14 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
-        Outcome::Redirect(location) => match HeaderValue::from_str(&location) {
-            Ok(v) => {
-                let mut r = html_response(redirect_status, String::new(), None);
-                r.headers_mut().insert(header::LOCATION, v);
-                r
+        Outcome::Redirect(location) => redirect(&location, redirect_status),
+        Outcome::SignedIn { location, session_cookie } => {
+            let mut r = redirect(&location, redirect_status);
+            if let Some(v) = set_session_cookie(app, Some(&session_cookie)) {
+                r.headers_mut().append(header::SET_COOKIE, v);
             }
-            Err(_) => error_page("The redirect URI cannot be used."),
-        },
+            r
+        }
         Outcome::Login(page, status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             match html::login(&page, &app.settings.url(crate::paths::AUTHORIZE)) {
@@ -119,10 +150,21 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
         let name = csrf_cookie_name(app);
         let c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600{secure}");
         if let Ok(v) = HeaderValue::from_str(&c) {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
+            resp.headers_mut().append(header::SET_COOKIE, v);
         }
     }
     resp
+}
+
+fn redirect(location: &str, status: StatusCode) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut r = html_response(status, String::new(), None);
+            r.headers_mut().insert(header::LOCATION, v);
+            r
+        }
+        Err(_) => error_page("The redirect URI cannot be used."),
+    }
 }
 
 /// The CSRF cookie to bind a new form to: the browser's if this server minted it, or a
@@ -141,7 +183,9 @@ fn cookie_for_new_form(app: &App, req: &Request) -> Result<(String, Option<Strin
 pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
     let query = req.uri().query().unwrap_or("").as_bytes();
-    let outcome = authorize::start(app, query, &csrf, app.clock.now()).await;
+    let session = session_cookie(app, req);
+    let browser = Browser { csrf_cookie: &csrf, session: session.as_ref() };
+    let outcome = authorize::start(app, query, browser, app.clock.now()).await;
     Ok(render(app, outcome, StatusCode::FOUND, new_cookie.as_deref()))
 }
 
@@ -170,12 +214,16 @@ pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthErro
     if form.get("request").is_none() {
         // An authorization request by POST (OIDC Core §3.1.2.1): same as the GET.
         let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
-        let outcome = authorize::start(app, body, &csrf, app.clock.now()).await;
+        let session = session_cookie(app, req);
+        let browser = Browser { csrf_cookie: &csrf, session: session.as_ref() };
+        let outcome = authorize::start(app, body, browser, app.clock.now()).await;
         return Ok(render(app, outcome, StatusCode::SEE_OTHER, new_cookie.as_deref()));
     }
+    let session = session_cookie(app, req);
     let submission = Submission {
         form: &form,
         csrf_cookie: cookie(app, req),
+        session: session.as_ref(),
         same_origin: same_origin(app, req),
         source_ip: super::source_ip(req),
     };

@@ -91,6 +91,8 @@ fn oauth_status(e: &OAuthError) -> StatusCode {
         | OAuthError::InvalidScope(_)
         | OAuthError::AccessDenied(_)
         | OAuthError::LoginRequired
+        | OAuthError::ConsentRequired
+        | OAuthError::InteractionRequired
         | OAuthError::InvalidRedirectUri(_)
         | OAuthError::InvalidClientMetadata(_) => StatusCode::BAD_REQUEST,
     }

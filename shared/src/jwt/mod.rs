@@ -202,6 +202,56 @@ pub fn verify_access_token(
     Ok(claims)
 }
 
+/// What an `id_token_hint` says (OIDC Core §3.1.2.1, RP-Initiated Logout §2).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HintClaims {
+    /// The user it was issued for.
+    pub sub: String,
+    /// The client it was issued to.
+    pub aud: Audience,
+}
+
+impl HintClaims {
+    /// Whether the hint was issued to `client_id`.
+    pub fn is_for(&self, client_id: &str) -> bool {
+        match &self.aud {
+            Audience::One(a) => a == client_id,
+            Audience::Many(v) => v.iter().any(|a| a == client_id),
+        }
+    }
+}
+
+/// Verify an ID token this server issued, as an `id_token_hint`: signature by one of our
+/// keys (the algorithm from the key, never the header), our issuer, a `sub`. Its expiry is
+/// not checked: "the OP need not be listed as an audience of the ID Token when it is used
+/// as an id_token_hint value", and an expired ID token is still a valid hint (OIDC Core
+/// §3.1.2.1; RP-Initiated Logout §2).
+///
+/// # Errors
+/// The reason it was refused.
+pub fn verify_id_token_hint(keys: &KeySet, settings: &Settings, token: &str) -> Result<HintClaims, TokenRejected> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.bytes().filter(|b| *b == b'.').count() != 2 {
+        return Err(TokenRejected::Malformed);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejected::Malformed)?;
+    // An access token (`at+jwt`) is not an ID token.
+    if header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+        return Err(TokenRejected::WrongType);
+    }
+    let kid = header.kid.as_deref().ok_or(TokenRejected::UnknownKey)?;
+    let vk = keys.verify_key(kid).ok_or(TokenRejected::UnknownKey)?;
+    let mut validation = jsonwebtoken::Validation::new(vk.alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+    jsonwebtoken::decode::<HintClaims>(token, &vk.key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| TokenRejected::Invalid(format!("{:?}", e.kind())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +301,36 @@ mod tests {
         let other_issuer = Settings { issuer: "https://evil.test".into(), ..s.clone() };
         let (token, _) = issue_access_token(&ours, &other_issuer, grant("x"), 1_000)?;
         assert!(matches!(verify_access_token(&ours, &s, &token, 1_000), Err(TokenRejected::Invalid(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn id_token_hints_verify_when_expired_and_refuse_access_tokens_and_other_issuers()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let keys = KeySet::from_doc(&KeySetDoc::generate(&[SigningAlg::Es256, SigningAlg::Rs256])?)?;
+        let s = settings("ES256")?;
+        let claims = |iss: &str| IdClaims {
+            iss: iss.into(),
+            sub: "usr_1".into(),
+            aud: "cl_1".into(),
+            exp: 1_000,
+            iat: 400,
+            auth_time: 400,
+            nonce: None,
+            at_hash: "x".into(),
+        };
+        let hint = issue_id_token(&keys, SigningAlg::Rs256, &claims(&s.issuer))?;
+        let got = verify_id_token_hint(&keys, &s, &hint)?;
+        assert_eq!(got.sub, "usr_1");
+        assert!(got.is_for("cl_1") && !got.is_for("cl_2"));
+        let foreign = issue_id_token(&keys, SigningAlg::Rs256, &claims("https://evil.test"))?;
+        assert!(matches!(verify_id_token_hint(&keys, &s, &foreign), Err(TokenRejected::Invalid(_))));
+        let (access, _) = issue_access_token(&keys, &s, grant("openid"), 1_000)?;
+        assert_eq!(verify_id_token_hint(&keys, &s, &access), Err(TokenRejected::WrongType));
+        let theirs = KeySet::from_doc(&KeySetDoc::generate(&[SigningAlg::Rs256])?)?;
+        let other_key = issue_id_token(&theirs, SigningAlg::Rs256, &claims(&s.issuer))?;
+        assert_eq!(verify_id_token_hint(&keys, &s, &other_key), Err(TokenRejected::UnknownKey));
+        assert_eq!(verify_id_token_hint(&keys, &s, "a.b"), Err(TokenRejected::Malformed));
         Ok(())
     }
 }

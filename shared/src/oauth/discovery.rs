@@ -27,6 +27,7 @@ pub fn metadata(s: &Settings) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "subject_types_supported": ["public"],
+        "prompt_values_supported": crate::oauth::authorize::request::PROMPT_VALUES,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "preferred_username", "email"],
     })
 }

@@ -44,6 +44,13 @@ pub enum OAuthError {
     /// `prompt=none` but the user would have to sign in (OIDC Core §3.1.2.6).
     #[error("login_required")]
     LoginRequired,
+    /// `prompt=none` but the user would have to allow the request (OIDC Core §3.1.2.6).
+    #[error("consent_required")]
+    ConsentRequired,
+    /// `prompt=none` but the user would have to confirm on a page: the client cannot be
+    /// authenticated, so its requests are never answered without the user (OIDC Core §3.1.2.6).
+    #[error("interaction_required")]
+    InteractionRequired,
     /// No access token at all (RFC 6750 §3.1: no error code in the challenge).
     #[error("missing bearer token")]
     MissingToken,
@@ -94,6 +101,8 @@ impl OAuthError {
             Self::InvalidScope(_) => "invalid_scope",
             Self::AccessDenied(_) => "access_denied",
             Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
             Self::MissingToken | Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::UsernameTaken => "username_taken",
@@ -123,6 +132,10 @@ impl OAuthError {
             | Self::InvalidClientMetadata(d) => d.clone(),
             Self::MissingToken => "a Bearer access token is required".into(),
             Self::LoginRequired => "the user must sign in, which prompt=none does not allow".into(),
+            Self::ConsentRequired => "the user must allow this request, which prompt=none does not allow".into(),
+            Self::InteractionRequired => {
+                "the user must confirm this request on a page, which prompt=none does not allow".into()
+            }
             Self::InsufficientScope { scope } => format!("this request needs the {scope} scope").into(),
             Self::UsernameTaken => "that username is already registered".into(),
             Self::TooManyRequests { .. } => "too many requests from this address; retry after the time given".into(),
@@ -169,9 +182,11 @@ pub(crate) mod tests {
             OAuthError::TooManyRequests { .. } => 16,
             OAuthError::TemporarilyUnavailable(_) => 17,
             OAuthError::ServerError(_) => 18,
+            OAuthError::ConsentRequired => 19,
+            OAuthError::InteractionRequired => 20,
         }
     }
-    const VARIANTS: usize = 19;
+    const VARIANTS: usize = 21;
 
     /// One error of every variant with the wire code docs/API.md gives it (the HTTP layer's
     /// status test uses it too).
@@ -187,6 +202,8 @@ pub(crate) mod tests {
             (OAuthError::InvalidScope("x".into()), "invalid_scope"),
             (OAuthError::AccessDenied("x".into()), "access_denied"),
             (OAuthError::LoginRequired, "login_required"),
+            (OAuthError::ConsentRequired, "consent_required"),
+            (OAuthError::InteractionRequired, "interaction_required"),
             (OAuthError::MissingToken, "invalid_token"),
             (OAuthError::InvalidToken("x".into()), "invalid_token"),
             (OAuthError::InsufficientScope { scope: "data:read" }, "insufficient_scope"),

@@ -14,6 +14,7 @@ pub mod pkce;
 pub mod register;
 pub mod revoke;
 pub mod sealed;
+pub mod session;
 pub mod token;
 pub mod userinfo;
 

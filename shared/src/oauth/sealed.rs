@@ -32,6 +32,14 @@ pub struct PendingRequest {
     pub expires_at: i64,
     /// SHA-256 of the CSRF cookie the form is bound to.
     pub csrf: String,
+    /// A consent page for a signed-in user: the user whose live session must come with the
+    /// form (no password on that page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The user a verified `id_token_hint` names: a login as anyone else is refused with
+    /// `login_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint_sub: Option<String>,
 }
 
 /// Seal `p` with `key`.
@@ -78,6 +86,8 @@ mod tests {
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
             expires_at: 1_000,
             csrf: "h".into(),
+            sub: None,
+            hint_sub: None,
         }
     }
 

@@ -10,11 +10,18 @@ use crate::oauth::{OAuthError, store_failure};
 /// How long an authorization code lives (RFC 6749 §4.1.2: "maximum ... of 10 minutes").
 pub const CODE_TTL_SECONDS: i64 = 60;
 
-/// Store a new code for `sub` answering `pending`, authenticated at `now`; returns the code.
+/// Store a new code for `sub` answering `pending` at `now`, for a user who last entered
+/// their password at `auth_time`; returns the code.
 ///
 /// # Errors
 /// No randomness, or the store failed.
-pub async fn issue(app: &App, pending: &PendingRequest, sub: &str, now: i64) -> Result<String, OAuthError> {
+pub async fn issue(
+    app: &App,
+    pending: &PendingRequest,
+    sub: &str,
+    auth_time: i64,
+    now: i64,
+) -> Result<String, OAuthError> {
     let code = random_token().map_err(OAuthError::server)?;
     let record = AuthCode {
         code_hash: sha256_b64(&code),
@@ -26,7 +33,7 @@ pub async fn issue(app: &App, pending: &PendingRequest, sub: &str, now: i64) -> 
             .map_err(|s| OAuthError::server(anyhow::anyhow!("sealed scope {s:?} is unknown")))?,
         nonce: pending.nonce.clone(),
         sub: sub.to_owned(),
-        auth_time: now,
+        auth_time,
         family_id: random_id("fam_").map_err(OAuthError::server)?,
         expires_at: now + CODE_TTL_SECONDS,
         consumed_at: None,

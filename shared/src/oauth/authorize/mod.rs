@@ -7,16 +7,21 @@
 pub mod code;
 pub mod login;
 pub mod request;
+pub mod signed_in;
+mod submit;
+pub use submit::{LoginForm, Submission, submit};
 
 use super::params::Params;
 use super::sealed::{self, PendingRequest};
+use super::session::{self, SessionCookie};
 use super::{Description, OAuthError};
 use crate::App;
-use crate::crypto::{ct_eq, random_id, sha256_b64};
-use crate::domain::{Client, ScopeSet};
+use crate::crypto::{random_id, sha256_b64};
+use crate::domain::{Client, ConsentGrant, ScopeSet, Session};
 pub use code::CODE_TTL_SECONDS;
 pub use login::LOGIN_FAILED;
-use request::Reply;
+use request::{AuthorizationRequest, Reply};
+use signed_in::{Decision, Hint};
 use std::borrow::Cow;
 use time::OffsetDateTime;
 
@@ -31,6 +36,13 @@ pub enum Outcome {
     ErrorPage(Description),
     /// A redirect to the client (`Location`), 302 for the GET and 303 after the POST.
     Redirect(String),
+    /// A redirect to the client after a password login, which began a browser session.
+    SignedIn {
+        /// The redirect (`Location`).
+        location: String,
+        /// The new session cookie's value.
+        session_cookie: String,
+    },
     /// A dependency failed (after retries): an error page with 503 and `Retry-After`.
     Unavailable,
     /// The login and consent page, with the HTTP status to send (200, 401 or 429).
@@ -66,6 +78,8 @@ pub struct LoginPage {
     pub sealed: String,
     /// Username to prefill after a failed attempt.
     pub username: String,
+    /// The consent page of a signed-in user (no password): their username.
+    pub signed_in_as: Option<String>,
     /// The failure message, if any.
     pub error: Option<&'static str>,
 }
@@ -124,16 +138,23 @@ async fn client(app: &App, client_id: &str) -> Result<Client, Outcome> {
     app.clients.client(client_id).await.map_err(|e| page_for_store(&e))?.ok_or_else(|| page("Unknown client."))
 }
 
-/// Validate an authorization request (from the query, or a POSTed form without a sealed
-/// request) and show the login page, or say why not.
-///
-/// `csrf_cookie` is the value of the CSRF cookie the page's form will be bound to; `now`
-/// is the request's time.
-pub async fn start(app: &App, raw: &[u8], csrf_cookie: &str, now: OffsetDateTime) -> Outcome {
-    start_inner(app, raw, csrf_cookie, now).await.unwrap_or_else(|refused| refused)
+/// What the browser sent with a request besides its parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct Browser<'a> {
+    /// The value of the CSRF cookie the page's form will be bound to.
+    pub csrf_cookie: &'a str,
+    /// The session cookie, if it has one this server could have set.
+    pub session: Option<&'a SessionCookie>,
 }
 
-async fn start_inner(app: &App, raw: &[u8], csrf_cookie: &str, now: OffsetDateTime) -> Result<Outcome, Outcome> {
+/// Validate an authorization request (from the query, or a POSTed form without a sealed
+/// request) at the request's time `now`, and answer it: the code at once for a signed-in
+/// user whose consent is remembered, else the consent or the login page, or say why not.
+pub async fn start(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDateTime) -> Outcome {
+    start_inner(app, raw, browser, now).await.unwrap_or_else(|refused| refused)
+}
+
+async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDateTime) -> Result<Outcome, Outcome> {
     let (params, repeated) = Params::parse_lenient(raw).map_err(|_| page("The request's parameters are malformed."))?;
     // Step 1 of §4.1.2.1: errors here are pages, never redirects ("the authorization
     // server ... MUST NOT automatically redirect the user-agent to the invalid redirection URI").
@@ -141,20 +162,116 @@ async fn start_inner(app: &App, raw: &[u8], csrf_cookie: &str, now: OffsetDateTi
     let reply = request::reply(&client, &params).map_err(page)?;
     // Step 2: these errors go back to the client.
     let asked = request::validate(&client, &params, &repeated).map_err(|e| refuse(app, &client, &reply, &e))?;
-    let pending = PendingRequest {
+    let mut pending = PendingRequest {
         id: random_id("req_").map_err(|_| Outcome::Unavailable)?,
         client_id: client.client_id.clone(),
-        redirect_uri: reply.redirect_uri,
+        redirect_uri: reply.redirect_uri.clone(),
         redirect_uri_sent: reply.redirect_uri_sent,
         scope: asked.scope.to_string(),
-        state: reply.state,
-        nonce: asked.nonce,
-        code_challenge: asked.code_challenge,
+        state: reply.state.clone(),
+        nonce: asked.nonce.clone(),
+        code_challenge: asked.code_challenge.clone(),
         expires_at: now.unix_timestamp() + FORM_TTL_SECONDS,
-        csrf: sha256_b64(csrf_cookie),
+        csrf: sha256_b64(browser.csrf_cookie),
+        sub: None,
+        hint_sub: None,
     };
-    let page = login_page(app, &client, &pending, "", None).map_err(|_| Outcome::Unavailable)?;
+    let hint = match asked.id_token_hint.as_deref() {
+        Some(h) => hint(app, h, now.unix_timestamp()).await,
+        None => Hint::Absent,
+    };
+    let signed_in = match browser.session {
+        Some(c) => session::find(app, c, Some(&client.client_id), now).await.map_err(|e| page_for_store(&e))?,
+        None => None,
+    };
+    let decision =
+        signed_in::decide(&client, &pending.redirect_uri, &asked, signed_in.as_ref(), &hint, now.unix_timestamp());
+    match (decision, signed_in) {
+        (Decision::Issue, Some((session, _))) => {
+            tracing::info!(event = "authorized_silently", sub = %session.sub, client_id = %client.client_id, "remembered consent, live session");
+            issue_and_redirect(app, &pending, &session.sub, session.auth_time, now).await
+        }
+        (Decision::Consent { new }, Some((session, grant))) => {
+            consent_page(app, &client, &reply, &asked, pending, (session, grant), new).await
+        }
+        _ if asked.prompt.none => Err(refuse(app, &client, &reply, &OAuthError::LoginRequired)),
+        _ => {
+            if let Hint::User(sub) = hint {
+                pending.hint_sub = Some(sub);
+            }
+            let page = login_page(app, &client, &pending, "", None).map_err(|_| Outcome::Unavailable)?;
+            Ok(Outcome::Login(Box::new(page), 200))
+        }
+    }
+}
+
+/// The user an `id_token_hint` names, if this server issued it.
+async fn hint(app: &App, token: &str, now: i64) -> Hint {
+    let verify = || crate::jwt::verify_id_token_hint(&app.keys(), &app.settings, token);
+    let verified = match verify() {
+        Err(crate::jwt::TokenRejected::UnknownKey) if app.key_ring.refresh_for_unknown_kid(now).await => verify(),
+        other => other,
+    };
+    match verified {
+        Ok(claims) => Hint::User(claims.sub),
+        Err(why) => {
+            tracing::info!(reason = %why, "id_token_hint not verified");
+            Hint::Unverified
+        }
+    }
+}
+
+/// The consent page of a signed-in user, listing what is new (everything asked when the
+/// page is shown again for a client that cannot be answered silently).
+async fn consent_page(
+    app: &App,
+    client: &Client,
+    reply: &Reply,
+    asked: &AuthorizationRequest,
+    mut pending: PendingRequest,
+    (session, grant): (Session, Option<ConsentGrant>),
+    new: ScopeSet,
+) -> Result<Outcome, Outcome> {
+    if asked.prompt.none {
+        // The user allowed this client before: the answer may go to it, as a code would.
+        let err = if new.is_empty() { OAuthError::InteractionRequired } else { OAuthError::ConsentRequired };
+        return Err(if grant.is_some() {
+            error_redirect(app, &reply.redirect_uri, &err, reply.state.as_deref())
+        } else {
+            refuse(app, client, reply, &err)
+        });
+    }
+    let Some(user) = app.users.user_by_sub(&session.sub).await.map_err(|e| page_for_store(&e))? else {
+        return Err(page("This account no longer exists. Start again from the application."));
+    };
+    pending.sub = Some(session.sub);
+    let mut page = login_page(app, client, &pending, "", None).map_err(|_| Outcome::Unavailable)?;
+    if !new.is_empty() {
+        page.scopes = new.iter().map(|s| (s.as_str(), s.description())).collect();
+    }
+    page.signed_in_as = Some(user.username.as_str().to_owned());
     Ok(Outcome::Login(Box::new(page), 200))
+}
+
+/// Issue a code for `sub` (who last entered a password at `auth_time`) and redirect to the
+/// client with it.
+async fn issue_and_redirect(
+    app: &App,
+    pending: &PendingRequest,
+    sub: &str,
+    auth_time: i64,
+    now: OffsetDateTime,
+) -> Result<Outcome, Outcome> {
+    let code = code::issue(app, pending, sub, auth_time, now.unix_timestamp()).await.map_err(|e| {
+        tracing::error!(error = %e, "could not issue a code");
+        Outcome::Unavailable
+    })?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(st) = pending.state.as_deref() {
+        params.push(("state", st));
+    }
+    params.push(("iss", &app.settings.issuer));
+    Ok(Outcome::Redirect(redirect_to(&pending.redirect_uri, &params)))
 }
 
 fn login_page(
@@ -181,116 +298,7 @@ fn login_page(
         scopes: scope.iter().map(|s| (s.as_str(), s.description())).collect(),
         sealed,
         username: username.chars().take(64).collect(),
+        signed_in_as: None,
         error,
     })
-}
-
-/// The form a browser submits from the login page.
-#[derive(Debug)]
-pub struct Submission<'a> {
-    /// The parsed form.
-    pub form: &'a Params,
-    /// The CSRF cookie that came with it.
-    pub csrf_cookie: Option<&'a str>,
-    /// Whether `Origin`/`Sec-Fetch-Site` allow a same-origin form post.
-    pub same_origin: bool,
-    /// The caller's address, for the per-address throttle.
-    pub source_ip: Option<std::net::IpAddr>,
-}
-
-/// The credentials of a submitted login form, and what showing the page again needs.
-pub struct LoginForm<'a> {
-    app: &'a App,
-    client: &'a Client,
-    pending: &'a PendingRequest,
-    /// The `username` field (empty when absent).
-    pub username: &'a str,
-    /// The `password` field (empty when absent).
-    pub password: &'a str,
-}
-
-impl LoginForm<'_> {
-    /// The login page again, with the one failure message and `status`.
-    pub fn again(&self, status: u16) -> Outcome {
-        match login_page(self.app, self.client, self.pending, self.username, Some(LOGIN_FAILED)) {
-            Ok(p) => Outcome::Login(Box::new(p), status),
-            Err(_) => Outcome::Unavailable,
-        }
-    }
-}
-
-/// Handle the login and consent form (POST) at the request's time `now`.
-pub async fn submit(app: &App, s: Submission<'_>, now: OffsetDateTime) -> Outcome {
-    submit_inner(app, &s, now).await.unwrap_or_else(|refused| refused)
-}
-
-async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Result<Outcome, Outcome> {
-    let pending = open_form(app, s, now.unix_timestamp()).await?;
-    let client = client(app, &pending.client_id).await?;
-    match s.form.get("decision") {
-        Some("deny") => {
-            use_form_once(app, &pending, now).await?;
-            tracing::info!(event = "consent_denied", client_id = %client.client_id, "user denied the request");
-            let denied = OAuthError::AccessDenied("the user denied the request".into());
-            Ok(error_redirect(app, &pending.redirect_uri, &denied, pending.state.as_deref()))
-        }
-        Some("allow") => {
-            let form = LoginForm {
-                app,
-                client: &client,
-                pending: &pending,
-                username: s.form.get("username").unwrap_or_default(),
-                password: s.form.get("password").unwrap_or_default(),
-            };
-            let user = login::authenticate(app, &client, &form, s.source_ip, now).await?;
-            use_form_once(app, &pending, now).await?;
-            tracing::info!(event = "login_succeeded", sub = %user.sub, client_id = %client.client_id, source_ip = ?s.source_ip, "login succeeded");
-            let code = code::issue(app, &pending, &user.sub, now.unix_timestamp()).await.map_err(|e| {
-                tracing::error!(error = %e, "could not issue a code");
-                Outcome::Unavailable
-            })?;
-            let mut params = vec![("code", code.as_str())];
-            if let Some(st) = pending.state.as_deref() {
-                params.push(("state", st));
-            }
-            params.push(("iss", &app.settings.issuer));
-            Ok(Outcome::Redirect(redirect_to(&pending.redirect_uri, &params)))
-        }
-        _ => Err(page("The form has no decision.")),
-    }
-}
-
-/// The sealed request of a submitted form, if it is genuine, unexpired, posted from our own
-/// origin and bound to this browser's CSRF cookie. Refusals are 400 pages, never redirects.
-async fn open_form(app: &App, s: &Submission<'_>, now: i64) -> Result<PendingRequest, Outcome> {
-    if !s.same_origin {
-        return Err(page("This form was submitted from another site."));
-    }
-    let sealed = s.form.get("request");
-    let open = |r: &str| app.form_keys().iter().find_map(|k| sealed::open(k, r, now));
-    let mut pending = sealed.and_then(open);
-    // Sealed with a form key this process does not hold yet (the secret was rotated and
-    // another container already has the new value): re-read once, rate-limited.
-    if pending.is_none() && sealed.is_some() && app.refresh_form_keys(now, true).await {
-        let open = |r: &str| app.form_keys().iter().find_map(|k| sealed::open(k, r, now));
-        pending = sealed.and_then(open);
-    }
-    let pending = pending
-        .ok_or_else(|| page("This sign-in form is invalid or has expired. Start again from the application."))?;
-    if !s.csrf_cookie.is_some_and(|c| ct_eq(sha256_b64(c).as_bytes(), pending.csrf.as_bytes())) {
-        return Err(page(
-            "This sign-in form does not belong to this browser session. Start again from the application.",
-        ));
-    }
-    Ok(pending)
-}
-
-/// A submitted form is accepted once: a replay of the same hidden fields is refused.
-async fn use_form_once(app: &App, pending: &PendingRequest, now: OffsetDateTime) -> Result<(), Outcome> {
-    let key = format!("form#{}", pending.id);
-    match app.throttle.hit(&key, FORM_TTL_SECONDS + 60, now).await {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(page("This sign-in form was already used. Start again from the application.")),
-        Err(e) => Err(page_for_store(&e)),
-    }
 }

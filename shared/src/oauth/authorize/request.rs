@@ -9,6 +9,8 @@ use crate::oauth::{OAuthError, pkce};
 
 const MAX_STATE: usize = 1024;
 const MAX_NONCE: usize = 512;
+/// The largest `max_age` accepted (ten years, in seconds).
+const MAX_MAX_AGE: i64 = 315_360_000;
 /// Longest `client_id` looked up in the store; longer ones are unknown without a read.
 pub const MAX_CLIENT_ID: usize = 128;
 
@@ -32,6 +34,61 @@ pub struct AuthorizationRequest {
     pub code_challenge: String,
     /// The OIDC `nonce`, for the ID token.
     pub nonce: Option<String>,
+    /// What `prompt` asks of the sign-in.
+    pub prompt: Prompt,
+    /// `max_age`: the longest time since the user's last password, in seconds.
+    pub max_age: Option<i64>,
+    /// `id_token_hint`, not yet verified (it needs the keys).
+    pub id_token_hint: Option<String>,
+}
+
+/// The `prompt` values of OIDC Core §3.1.2.1, all supported (discovery lists them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// `none`: answer without showing any page, or with an error.
+    pub none: bool,
+    /// `login`: ask for the password even with a live session.
+    pub login: bool,
+    /// `consent`: show the consent page even when the request was allowed before.
+    pub consent: bool,
+    /// `select_account`: let the user choose the account, which is signing in again
+    /// (there is one account per browser session).
+    pub select_account: bool,
+}
+
+/// Every `prompt` value this server supports.
+pub const PROMPT_VALUES: [&str; 4] = ["none", "login", "consent", "select_account"];
+
+impl Prompt {
+    /// Parse `prompt`: space-separated known values; `none` alone.
+    ///
+    /// # Errors
+    /// `invalid_request` for an unknown value, or `none` with another value ("If this
+    /// parameter contains none with any other value, an error is returned", §3.1.2.1).
+    pub fn parse(value: Option<&str>) -> Result<Self, OAuthError> {
+        let mut p = Self::default();
+        for v in value.unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => p.none = true,
+                "login" => p.login = true,
+                "consent" => p.consent = true,
+                "select_account" => p.select_account = true,
+                other => {
+                    let other: String = other.chars().filter(char::is_ascii_graphic).take(40).collect();
+                    return Err(OAuthError::InvalidRequest(format!("prompt value {other:?} is not supported").into()));
+                }
+            }
+        }
+        if p.none && (p.login || p.consent || p.select_account) {
+            return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+        }
+        Ok(p)
+    }
+
+    /// Whether the password is asked for whatever the session.
+    pub fn forces_login(self) -> bool {
+        self.login || self.select_account
+    }
 }
 
 /// The `client_id` to look up (step 1 begins here).
@@ -113,14 +170,28 @@ pub fn validate(client: &Client, params: &Params, repeated: &[String]) -> Result
     if nonce.is_some_and(|n| n.len() > MAX_NONCE) {
         return Err(OAuthError::invalid_request("nonce is too long"));
     }
-    // No sessions here: a request that forbids showing a login page cannot succeed. "The
-    // Authorization Server MUST NOT display any authentication or consent user interface
-    // pages. An error is returned if an End-User is not already authenticated" (OIDC Core
-    // §3.1.2.1), and that error is login_required (§3.1.2.6).
-    if params.get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "none")) {
-        return Err(OAuthError::LoginRequired);
+    let prompt = Prompt::parse(params.get("prompt"))?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=MAX_MAX_AGE).contains(n) && v.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a whole number of seconds"))?,
+        ),
+    };
+    let id_token_hint = params.get("id_token_hint");
+    if id_token_hint.is_some_and(|h| h.len() > crate::jwt::MAX_TOKEN_LEN) {
+        return Err(OAuthError::invalid_request("id_token_hint is too long"));
     }
-    Ok(AuthorizationRequest { scope, code_challenge: challenge.to_owned(), nonce: nonce.map(str::to_owned) })
+    Ok(AuthorizationRequest {
+        scope,
+        code_challenge: challenge.to_owned(),
+        nonce: nonce.map(str::to_owned),
+        prompt,
+        max_age,
+        id_token_hint: id_token_hint.map(str::to_owned),
+    })
 }
 
 #[cfg(test)]
@@ -235,9 +306,16 @@ mod tests {
             // "Parameters sent without a value MUST be treated as if they were omitted" (§3.1).
             (&web, with("scope="), None),
             (&web, long_nonce, Some(("invalid_request", "nonce"))),
-            (&web, with("prompt=none"), Some(("login_required", ""))),
-            (&web, with("prompt=login%20none"), Some(("login_required", ""))),
-            (&web, with("prompt=login"), None),
+            (&web, with("prompt=none"), None),
+            (&web, with("prompt=login%20consent"), None),
+            (&web, with("prompt=select_account"), None),
+            (&web, with("prompt=login%20none"), Some(("invalid_request", "combined"))),
+            (&web, with("prompt=create"), Some(("invalid_request", "\"create\" is not supported"))),
+            (&web, with("max_age=0"), None),
+            (&web, with("max_age=-1"), Some(("invalid_request", "max_age"))),
+            (&web, with("max_age=%2B5"), Some(("invalid_request", "max_age"))),
+            (&web, with("max_age=99999999999"), Some(("invalid_request", "max_age"))),
+            (&web, with(&format!("id_token_hint={}", "h".repeat(9000))), Some(("invalid_request", "id_token_hint"))),
         ];
         for (c, query, want) in cases {
             let (params, repeated) = parse(&query);
@@ -263,7 +341,10 @@ mod tests {
             Ok(AuthorizationRequest {
                 scope: web.scope.clone(),
                 code_challenge: CHALLENGE.into(),
-                nonce: Some("n-1".into())
+                nonce: Some("n-1".into()),
+                prompt: Prompt::default(),
+                max_age: None,
+                id_token_hint: None,
             })
         );
     }
