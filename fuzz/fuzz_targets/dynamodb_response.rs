@@ -14,9 +14,9 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, retry::Retr
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use libfuzzer_sys::fuzz_target;
-use oauth_core::domain::{AuthCode, RefreshRecord, ScopeSet};
+use oauth_core::domain::{AuthCode, RefreshFamily, RefreshRecord, ScopeSet};
 use oauth_core::store::{
-    ClientStore, CodeStore, Consume, DataStore, DynamoStore, Rotate, ThrottleStore, TokenStore, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, DynamoStore, Issue, Rotate, ThrottleStore, TokenStore, UserStore,
 };
 use std::sync::OnceLock;
 
@@ -72,6 +72,18 @@ fn refresh_record() -> RefreshRecord {
         family_expires_at: 4_102_444_800,
         rotated_at: None,
         rotated_to: None,
+        session: Some("s1".into()),
+    }
+}
+
+fn family() -> RefreshFamily {
+    RefreshFamily {
+        sub: "usr_1".into(),
+        client_id: "cl_1".into(),
+        family_id: "fam_1".into(),
+        session: Some("s1".into()),
+        created_at: 1_700_000_010,
+        expires_at: 1_800_000_000,
     }
 }
 
@@ -90,6 +102,7 @@ fn code() -> AuthCode {
         expires_at: 4_102_444_800,
         consumed_at: None,
         consumed_by: None,
+        session: None,
     }
 }
 
@@ -108,13 +121,16 @@ fuzz_target!(|data: &[u8]| {
     runtime().block_on(async {
         match selector % 14 {
             0 => {
-                let r = s.consume_code("h", at(1_700_000_010), at(1_700_003_610), "req_1", Some(&refresh_record())).await;
+                let (rt, fam) = (refresh_record(), family());
+                let issue = Issue { sub: "usr_1", client_id: "cl_1", refresh: Some((&rt, &fam)) };
+                let r = s.consume_code("h", at(1_700_000_010), at(1_700_003_610), "req_1", issue).await;
                 if let Ok(Consume::Replayed(c)) = r {
                     assert!(c.consumed_by.as_deref() != Some("req_1"), "our own retried write called a replay");
                 }
             }
             1 => {
-                if let Ok(Consume::Replayed(c)) = s.consume_code("h", at(1_700_000_010), at(1_700_003_610), "req_1", None).await {
+                let issue = Issue { sub: "usr_1", client_id: "cl_1", refresh: None };
+                if let Ok(Consume::Replayed(c)) = s.consume_code("h", at(1_700_000_010), at(1_700_003_610), "req_1", issue).await {
                     assert!(c.consumed_by.as_deref() != Some("req_1"), "our own retried write called a replay");
                 }
             }

@@ -43,14 +43,24 @@ async fn a_code_exchange_returns_access_refresh_and_id_tokens_with_no_store() ->
     Ok(())
 }
 
+/// Without `offline_access` the refresh token is the sign-in session's (it ends with it:
+/// `sessions.rs`); without the refresh grant there is none.
 #[tokio::test]
-async fn no_refresh_token_without_offline_access_or_the_refresh_grant() -> anyhow::Result<()> {
+async fn a_refresh_token_without_offline_access_is_the_sessions_and_none_without_the_refresh_grant()
+-> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let (id, secret) = setup(&env).await?;
     let code = env.code_for(&id, CB, "openid data:read").await?;
     let (status, body) = env.exchange(&id, &secret, &code, VERIFIER, Some(CB)).await?;
     assert_eq!(status, 200);
-    assert!(body.get("refresh_token").is_none(), "{body}");
+    let rt = tok(&body, "refresh_token");
+    let hash = oauth_core::crypto::sha256_b64(&rt);
+    let record = env.app.tokens.refresh(&hash).await?.ok_or_else(|| anyhow::anyhow!("not stored"))?;
+    assert!(record.session.is_some(), "bound to the sign-in session: {record:?}");
+    let session_end = env.app.sessions.sessions_of(&record.sub, oauth_core::clock::Clock::now(&*env.clock)).await?;
+    assert_eq!(session_end.first().map(|s| s.expires_at), Some(record.family_expires_at), "ends with the session");
+    let (status, _) = env.refresh(&id, &secret, &rt, None).await?;
+    assert_eq!(status, 200, "it refreshes while the session lives");
     let c = env
         .register_client(json!({"redirect_uris": [CB], "grant_types": ["authorization_code"], "scope": FULL}))
         .await?;
@@ -219,6 +229,7 @@ async fn a_code_without_a_challenge_refuses_any_verifier() -> anyhow::Result<()>
             expires_at: now + 60,
             consumed_at: None,
             consumed_by: None,
+            session: None,
         })
         .await?;
     let (status, body) = env.exchange(&id, &secret, code, VERIFIER, Some(CB)).await?;

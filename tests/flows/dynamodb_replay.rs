@@ -1,14 +1,16 @@
 //! DynamoDB outcomes the emulator never produces, replayed into the real `DynamoStore`
 //! through the SDK's own test HTTP client: a transaction cancelled with
 //! `TransactionConflict` (another transaction in flight on the item; the SDK does not retry
-//! it), a single write refused with `TransactionConflictException`, and `BatchGetItem`
-//! leaving keys unprocessed. The responses are DynamoDB's wire format (JSON 1.0, as the API
+//! it), a transaction cancelled by the condition of one of several items, a single write
+//! refused with `TransactionConflictException`, and `BatchGetItem` leaving keys unprocessed. The responses are DynamoDB's wire format (JSON 1.0, as the API
 //! reference documents them), one per call the store makes, in order.
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
-use oauth_core::domain::{AuthCode, RefreshRecord, ScopeSet, User, Username};
-use oauth_core::store::{CodeStore, Consume, DynamoStore, Rotate, StoreError, TokenStore, UserStore};
+use oauth_core::domain::{AuthCode, RefreshFamily, RefreshRecord, ScopeSet, User, Username};
+use oauth_core::store::{
+    CodeStore, Consume, DynamoStore, Issue, Rotate, SessionStore, StoreError, TokenStore, UserStore,
+};
 use serde_json::{Value, json};
 
 /// The instant `secs` seconds after the Unix epoch (the store traits take `OffsetDateTime`).
@@ -98,6 +100,7 @@ fn code(consumed_by: Option<&str>) -> AuthCode {
         expires_at: 4_102_444_800,
         consumed_at: consumed_by.map(|_| 1_700_000_010),
         consumed_by: consumed_by.map(str::to_owned),
+        session: None,
     }
 }
 
@@ -123,11 +126,34 @@ fn refresh_record(rotated_to: Option<&str>) -> RefreshRecord {
         family_expires_at: 4_102_444_800,
         rotated_at: rotated_to.map(|_| 1_700_000_020),
         rotated_to: rotated_to.map(str::to_owned),
+        session: None,
     }
 }
 
+fn family() -> RefreshFamily {
+    RefreshFamily {
+        sub: "usr_1".into(),
+        client_id: "cl_1".into(),
+        family_id: "fam_1".into(),
+        session: None,
+        created_at: 1_700_000_010,
+        expires_at: 4_102_444_800,
+    }
+}
+
+/// A redemption of usr_1's code for cl_1, with a refresh family when `family` is given:
+/// the transaction is the code, the grant, then the refresh token and the family's entry.
+fn redeem<'a>(rt: &'a RefreshRecord, family: Option<&'a RefreshFamily>) -> Issue<'a> {
+    Issue { sub: "usr_1", client_id: "cl_1", refresh: family.map(|f| (rt, f)) }
+}
+
+/// One cancellation reason per item of a redemption with a refresh family, the code's first.
+fn code_reasons(code: &'static str) -> Vec<&'static str> {
+    vec![code, "None", "None", "None"]
+}
+
 async fn refresh_item(rotated_to: Option<&str>) -> anyhow::Result<Value> {
-    let (s, http) = store(vec![cancelled(&["None", "ConditionalCheckFailed"])]);
+    let (s, http) = store(vec![cancelled(&["None", "ConditionalCheckFailed", "None"])]);
     // A rotation's successor Put carries the record as the store maps it.
     let _ = s.rotate_refresh("x", &refresh_record(rotated_to), at(1)).await;
     let sent = http.actual_requests().next().map(|r| r.body().bytes().unwrap_or_default().to_vec()).unwrap_or_default();
@@ -150,9 +176,9 @@ fn user() -> anyhow::Result<User> {
 
 #[tokio::test]
 async fn a_conflicted_code_exchange_is_retried_and_then_commits() -> anyhow::Result<()> {
-    let (s, http) = store(vec![cancelled(&["TransactionConflict", "None"]), ok(json!({}))]);
-    let r =
-        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", Some(&refresh_record(None))).await?;
+    let (rt, fam) = (refresh_record(None), family());
+    let (s, http) = store(vec![cancelled(&code_reasons("TransactionConflict")), ok(json!({}))]);
+    let r = s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", redeem(&rt, Some(&fam))).await?;
     assert_eq!(r, Consume::Fresh);
     assert_eq!(operations(&http), ["TransactWriteItems", "TransactWriteItems"]);
     Ok(())
@@ -162,12 +188,12 @@ async fn a_conflicted_code_exchange_is_retried_and_then_commits() -> anyhow::Res
 /// other request consumed it. A replay (the caller revokes the family), not a 503.
 #[tokio::test]
 async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read() -> anyhow::Result<()> {
-    let conflicts = || (0..4).map(|_| cancelled(&["TransactionConflict", "None"])).collect::<Vec<_>>();
+    let (rt, fam) = (refresh_record(None), family());
+    let conflicts = || (0..4).map(|_| cancelled(&code_reasons("TransactionConflict"))).collect::<Vec<_>>();
     let mut events = conflicts();
     events.push(ok(json!({"Item": code_item(Some("req_other")).await?})));
     let (s, http) = store(events);
-    let r =
-        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", Some(&refresh_record(None))).await?;
+    let r = s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", redeem(&rt, Some(&fam))).await?;
     assert!(matches!(r, Consume::Replayed(c) if c.consumed_by.as_deref() == Some("req_other")), "a replay");
     let ops = operations(&http);
     assert_eq!(ops.len(), 5, "four attempts, then one read: {ops:?}");
@@ -181,7 +207,7 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
     events.push(ok(json!({"Item": code_item(Some("req_1")).await?})));
     let (s, _) = store(events);
     assert_eq!(
-        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", Some(&refresh_record(None))).await?,
+        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", redeem(&rt, Some(&fam))).await?,
         Consume::Fresh
     );
 
@@ -189,24 +215,69 @@ async fn a_code_exchange_that_keeps_conflicting_is_decided_on_a_consistent_read(
     let mut events = conflicts();
     events.push(ok(json!({"Item": code_item(None).await?})));
     let (s, _) = store(events);
-    let r =
-        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", Some(&refresh_record(None))).await;
+    let r = s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", redeem(&rt, Some(&fam))).await;
     assert!(matches!(r, Err(StoreError::Backend(_))), "{r:?}");
     Ok(())
 }
 
+/// Which item's condition cancelled a redemption or a rotation decides the answer: the code
+/// (or the old refresh token) first, so a replay or a reuse is never taken for a withdrawn
+/// consent; the grant or the session otherwise.
 #[tokio::test]
-async fn a_single_write_code_consumption_that_conflicts_is_retried_then_read() -> anyhow::Result<()> {
+async fn a_transaction_cancelled_by_the_grant_or_the_session_is_withdrawn_not_a_replay() -> anyhow::Result<()> {
+    let (rt, fam) = (refresh_record(None), family());
+    // Without a refresh family: the code and the grant.
+    let (s, http) = store(vec![cancelled(&["None", "ConditionalCheckFailed"])]);
+    let r = s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", redeem(&rt, None)).await?;
+    assert_eq!(r, Consume::Withdrawn);
+    let sent: Value =
+        serde_json::from_slice(http.actual_requests().next().and_then(|r| r.body().bytes()).unwrap_or_default())?;
+    assert_eq!(sent["TransactItems"][1]["Update"]["Key"]["sk"]["S"], "GRANT#cl_1", "{sent}");
+    assert_eq!(sent["TransactItems"][1]["Update"]["ConditionExpression"], "attribute_exists(pk)");
+    // A replay is a replay even when the grant is gone too.
+    let mut reasons = vec![
+        json!({"Code": "ConditionalCheckFailed", "Item": code_item(Some("req_other")).await?}),
+        json!({"Code": "ConditionalCheckFailed"}),
+    ];
+    reasons.extend([json!({"Code": "None"}), json!({"Code": "None"})]);
+    let replayed = response(
+        400,
+        &json!({"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled", "CancellationReasons": reasons}),
+    );
+    let (s, _) = store(vec![replayed]);
+    let r = s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", redeem(&rt, Some(&fam))).await?;
+    assert!(matches!(r, Consume::Replayed(_)), "{r:?}");
+    // A session-bound family: the session's condition check is the last item.
+    let bound_rt = RefreshRecord { session: Some("s1".into()), ..refresh_record(None) };
+    let bound_fam = RefreshFamily { session: Some("s1".into()), ..family() };
+    let (s, http) = store(vec![cancelled(&["None", "None", "ConditionalCheckFailed", "None", "None"])]);
+    let r = s
+        .consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", redeem(&bound_rt, Some(&bound_fam)))
+        .await?;
+    assert_eq!(r, Consume::Withdrawn);
+    let sent: Value =
+        serde_json::from_slice(http.actual_requests().next().and_then(|r| r.body().bytes()).unwrap_or_default())?;
+    assert_eq!(sent["TransactItems"][2]["ConditionCheck"]["Key"]["sk"]["S"], "SESSION#s1", "{sent}");
+    // A refresh token's own successor failing its put is not a withdrawal.
+    let new = RefreshRecord { token_hash: "new".into(), ..bound_rt.clone() };
+    let (s, _) = store(vec![cancelled(&["None", "None", "None", "ConditionalCheckFailed"])]);
+    assert_eq!(s.rotate_refresh("old", &new, at(1_700_000_030)).await?, Rotate::Withdrawn, "the session ended");
+    let (s, _) = store(vec![cancelled(&["None", "ConditionalCheckFailed", "None", "None"])]);
+    assert!(matches!(s.rotate_refresh("old", &new, at(1_700_000_030)).await, Err(StoreError::Backend(_))));
+    Ok(())
+}
+
+/// A single write to a session or grant that a redemption's transaction holds is retried,
+/// not failed: `TransactionConflictException` says nothing about the item.
+#[tokio::test]
+async fn a_session_touch_that_meets_a_transaction_is_retried() -> anyhow::Result<()> {
     let (s, http) = store(vec![single_write_conflict(), ok(json!({}))]);
-    assert_eq!(s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", None).await?, Consume::Fresh);
+    assert!(s.touch_session("usr_1", "s1", 86_400, at(1_700_000_010)).await?);
     assert_eq!(operations(&http), ["UpdateItem", "UpdateItem"]);
-    let mut events: Vec<_> = (0..4).map(|_| single_write_conflict()).collect();
-    events.push(ok(json!({"Item": code_item(Some("req_other")).await?})));
-    let (s, _) = store(events);
-    assert!(matches!(
-        s.consume_code("h", at(1_700_000_010), at(1_700_000_010 + 3600), "req_1", None).await?,
-        Consume::Replayed(_)
-    ));
+    let (s, http) = store((0..4).map(|_| single_write_conflict()).collect());
+    assert!(matches!(s.touch_session("usr_1", "s1", 86_400, at(1_700_000_010)).await, Err(StoreError::Backend(_))));
+    assert_eq!(operations(&http).len(), 4, "the retry budget");
     Ok(())
 }
 
@@ -229,7 +300,7 @@ async fn concurrent_registrations_of_one_name_get_409_not_503() -> anyhow::Resul
 #[tokio::test]
 async fn a_refresh_rotation_that_keeps_conflicting_is_decided_on_a_consistent_read() -> anyhow::Result<()> {
     let new = RefreshRecord { token_hash: "new".into(), ..refresh_record(None) };
-    let conflicts = || (0..4).map(|_| cancelled(&["TransactionConflict", "None"])).collect::<Vec<_>>();
+    let conflicts = || (0..4).map(|_| cancelled(&["TransactionConflict", "None", "None"])).collect::<Vec<_>>();
     let mut events = conflicts();
     events.push(ok(json!({"Item": refresh_item(Some("someone-else")).await?})));
     let (s, _) = store(events);

@@ -4,10 +4,10 @@
 //! ([`store_conformance_tests`], invoked in `flows/conformance.rs`).
 use anyhow::{Result, ensure};
 use oauth_core::domain::{
-    AuthCode, AuthMethod, AuthMethodRef, Client, DataItem, GrantType, RedirectUri, RefreshRecord, ScopeSet, Session,
-    User, Username,
+    AuthCode, AuthMethod, AuthMethodRef, Client, DataItem, GrantType, RedirectUri, RefreshFamily, RefreshRecord,
+    ScopeSet, Session, User, Username,
 };
-use oauth_core::store::{Consume, Rotate, StoreError};
+use oauth_core::store::{Consume, Issue, Rotate, StoreError};
 use time::OffsetDateTime;
 
 pub use oauth_core::store::Stores;
@@ -62,7 +62,9 @@ macro_rules! store_conformance_tests {
             end_sessions_of_ends_all_but_the_kept_one,
             create_session_concurrently_for_one_user_keeps_every_login,
             add_grant_unions_scopes_and_concurrently_loses_none,
-            delete_grant_removes_only_that_clients_grant
+            delete_grant_removes_only_that_clients_grant,
+            consume_code_and_rotate_refresh_draw_on_the_grant_and_the_session,
+            end_session_racing_a_refresh_or_a_redemption_leaves_no_unlisted_family
         );
     };
     (@each $stores:expr; $($case:ident),+ $(,)?) => {
@@ -273,6 +275,7 @@ fn code(hash: &str) -> Result<AuthCode> {
         expires_at: 1_800_000_060,
         consumed_at: None,
         consumed_by: None,
+        session: None,
     })
 }
 
@@ -289,43 +292,78 @@ fn refresh(hash: &str) -> Result<RefreshRecord> {
         family_expires_at: 1_807_776_000,
         rotated_at: None,
         rotated_to: None,
+        session: None,
     })
+}
+
+/// The account entry of the family `rt` starts.
+fn family(rt: &RefreshRecord) -> RefreshFamily {
+    RefreshFamily {
+        sub: rt.sub.clone(),
+        client_id: rt.client_id.clone(),
+        family_id: rt.family_id.clone(),
+        session: rt.session.clone(),
+        created_at: rt.issued_at,
+        expires_at: rt.family_expires_at + 960,
+    }
+}
+
+/// A redemption by usr_1's client cl_1 starting the family of `rt`, when given.
+fn issue(rt: Option<&(RefreshRecord, RefreshFamily)>) -> Issue<'_> {
+    Issue { sub: "usr_1", client_id: "cl_1", refresh: rt.map(|(r, f)| (r, f)) }
+}
+
+/// usr_1's consent to cl_1, which every redemption and refresh of these cases draws on.
+async fn consent(s: &Stores) -> Result<()> {
+    s.grants.add_grant("usr_1", "cl_1", &scopes("openid offline_access")?, at(1_800_000_000)).await?;
+    Ok(())
+}
+
+/// A refresh token and its family's entry.
+fn with_family(rt: RefreshRecord) -> (RefreshRecord, RefreshFamily) {
+    let f = family(&rt);
+    (rt, f)
 }
 
 pub async fn consume_code_once_with_its_refresh_token_and_retries_recognised(s: Stores) -> Result<()> {
     s.codes.put_code(&code("c1")?).await?;
     ensure!(s.codes.code("c1").await?.as_ref() == Some(&code("c1")?), "read back");
     ensure!(matches!(s.codes.put_code(&code("c1")?).await, Err(StoreError::AlreadyExists)), "duplicate code");
-    let rt = refresh("r1")?;
-    let first = s.codes.consume_code("c1", at(1_800_000_010), at(1_800_000_010 + 3600), "req_a", Some(&rt)).await?;
+    consent(&s).await?;
+    let rt = with_family(refresh("r1")?);
+    let first =
+        s.codes.consume_code("c1", at(1_800_000_010), at(1_800_000_010 + 3600), "req_a", issue(Some(&rt))).await?;
     ensure!(first == Consume::Fresh, "first consume: {first:?}");
-    ensure!(s.tokens.refresh("r1").await?.as_ref() == Some(&rt), "refresh token stored with the consume");
-    match s
-        .codes
-        .consume_code("c1", at(1_800_000_020), at(1_800_000_020 + 3600), "req_b", Some(&refresh("r2")?))
-        .await?
-    {
+    ensure!(s.tokens.refresh("r1").await?.as_ref() == Some(&rt.0), "refresh token stored with the consume");
+    ensure!(s.grants.families_of("usr_1").await? == [rt.1.clone()], "the family entered in the account");
+    let used = s.grants.grants_of("usr_1").await?.first().and_then(|g| g.last_used);
+    ensure!(used == Some(1_800_000_010), "the grant's last use: {used:?}");
+    let other = with_family(refresh("r2")?);
+    match s.codes.consume_code("c1", at(1_800_000_020), at(1_800_000_020 + 3600), "req_b", issue(Some(&other))).await? {
         Consume::Replayed(c) => ensure!(c.consumed_at == Some(1_800_000_010) && c.family_id == "fam_1", "{c:?}"),
         other => anyhow::bail!("second consume: {other:?}"),
     }
     // The same request retried (its first response lost): not a replay, nothing new written.
-    let retried = s.codes.consume_code("c1", at(1_800_000_011), at(1_800_000_011 + 3600), "req_a", Some(&rt)).await?;
+    let retried =
+        s.codes.consume_code("c1", at(1_800_000_011), at(1_800_000_011 + 3600), "req_a", issue(Some(&rt))).await?;
     ensure!(retried == Consume::Fresh, "retry: {retried:?}");
     ensure!(s.tokens.refresh("r2").await?.is_none(), "a replay wrote a refresh token");
     ensure!(s.codes.code("c1").await?.and_then(|c| c.consumed_at) == Some(1_800_000_010), "consumed_at kept");
-    ensure!(matches!(s.codes.consume_code("nope", at(1), at(3601), "req_c", None).await?, Consume::Missing));
+    ensure!(s.grants.families_of("usr_1").await?.len() == 1, "a replay entered a family");
+    ensure!(matches!(s.codes.consume_code("nope", at(1), at(3601), "req_c", issue(None)).await?, Consume::Missing));
     ensure!(s.codes.code("nope").await?.is_none());
     Ok(())
 }
 
 pub async fn consume_code_concurrently_has_exactly_one_fresh(s: Stores) -> Result<()> {
     s.codes.put_code(&code("c1")?).await?;
+    consent(&s).await?;
     let tasks = (0..20).map(|i| {
         let codes = s.codes.clone();
         tokio::spawn(async move {
-            let rt = refresh(&format!("r{i}"))?;
+            let rt = with_family(RefreshRecord { family_id: format!("fam_{i}"), ..refresh(&format!("r{i}"))? });
             codes
-                .consume_code("c1", at(1_800_000_010), at(1_800_000_010 + 3600), &format!("req_{i}"), Some(&rt))
+                .consume_code("c1", at(1_800_000_010), at(1_800_000_010 + 3600), &format!("req_{i}"), issue(Some(&rt)))
                 .await
                 .map_err(anyhow::Error::from)
         })
@@ -335,9 +373,10 @@ pub async fn consume_code_concurrently_has_exactly_one_fresh(s: Stores) -> Resul
         match r?? {
             Consume::Fresh => fresh += 1,
             Consume::Replayed(_) => {}
-            Consume::Missing => anyhow::bail!("code vanished"),
+            other => anyhow::bail!("{other:?}"),
         }
     }
+    ensure!(s.grants.families_of("usr_1").await?.len() == 1, "one family entered");
     ensure!(fresh == 1, "{fresh} fresh consumes");
     let mut stored = 0;
     for i in 0..20 {
@@ -347,20 +386,23 @@ pub async fn consume_code_concurrently_has_exactly_one_fresh(s: Stores) -> Resul
     Ok(())
 }
 
-async fn seed_refresh(s: &Stores, hash: &str) -> Result<()> {
-    s.codes.put_code(&code(&format!("code-{hash}"))?).await?;
+/// A family started by a redemption: `rt`'s code consumed with it (usr_1's consent to cl_1
+/// given first).
+async fn seed_family(s: &Stores, rt: RefreshRecord) -> Result<()> {
+    consent(s).await?;
+    let code_hash = format!("code-{}", rt.token_hash);
+    s.codes.put_code(&code(&code_hash)?).await?;
+    let rt = with_family(rt);
     let c = s
         .codes
-        .consume_code(
-            &format!("code-{hash}"),
-            at(1_800_000_000),
-            at(1_800_000_000 + 3600),
-            "req_seed",
-            Some(&refresh(hash)?),
-        )
+        .consume_code(&code_hash, at(1_800_000_000), at(1_800_000_000 + 3600), "req_seed", issue(Some(&rt)))
         .await?;
     ensure!(c == Consume::Fresh, "{c:?}");
     Ok(())
+}
+
+async fn seed_refresh(s: &Stores, hash: &str) -> Result<()> {
+    seed_family(s, refresh(hash)?).await
 }
 
 pub async fn rotate_refresh_once_and_retries_recognised(s: Stores) -> Result<()> {
@@ -380,6 +422,8 @@ pub async fn rotate_refresh_once_and_retries_recognised(s: Stores) -> Result<()>
     }
     ensure!(s.tokens.refresh("r3").await?.is_none(), "a failed rotation stored a token");
     ensure!(matches!(s.tokens.rotate_refresh("nope", &refresh("r4")?, at(1)).await?, Rotate::Missing));
+    let used = s.grants.grants_of("usr_1").await?.first().and_then(|g| g.last_used);
+    ensure!(used == Some(1_800_000_100), "the rotation is the grant's last use: {used:?}");
     Ok(())
 }
 
@@ -397,7 +441,7 @@ pub async fn rotate_refresh_concurrently_has_one_winner(s: Stores) -> Result<()>
         match r?? {
             Rotate::Rotated => winners += 1,
             Rotate::AlreadyRotated(_) => {}
-            Rotate::Missing => anyhow::bail!("token vanished"),
+            other => anyhow::bail!("{other:?}"),
         }
     }
     ensure!(winners == 1, "{winners} winners");
@@ -563,6 +607,120 @@ pub async fn delete_grant_removes_only_that_clients_grant(s: Stores) -> Result<(
     ensure!(!s.grants.delete_grant("usr_1", "cl_a").await?, "deleted twice");
     ensure!(clients(s.grants.grants_of("usr_1").await?) == ["cl_b"]);
     ensure!(clients(s.grants.grants_of("usr_2").await?) == ["cl_a"], "another user's grant deleted");
+    Ok(())
+}
+
+/// A session-bound refresh token of usr_1 (cl_1) in family `fam`, ending with session `sid`.
+fn bound(hash: &str, fam: &str, sid: &str) -> Result<RefreshRecord> {
+    Ok(RefreshRecord { family_id: fam.into(), session: Some(sid.into()), ..refresh(hash)? })
+}
+
+pub async fn consume_code_and_rotate_refresh_draw_on_the_grant_and_the_session(s: Stores) -> Result<()> {
+    let t = at(1_800_000_010);
+    // No consent: nothing is written and the code stays unused.
+    s.codes.put_code(&code("c1")?).await?;
+    let rt = with_family(bound("r1", "fam_1", "s1")?);
+    let r = s.codes.consume_code("c1", t, t + time::Duration::hours(1), "req_a", issue(Some(&rt))).await?;
+    ensure!(r == Consume::Withdrawn, "without consent: {r:?}");
+    ensure!(s.codes.code("c1").await?.is_some_and(|c| c.consumed_at.is_none()), "the code was consumed");
+    ensure!(s.tokens.refresh("r1").await?.is_none() && s.grants.families_of("usr_1").await?.is_empty());
+    ensure!(s.grants.grants_of("usr_1").await?.is_empty(), "a grant was made up");
+    // Consent, but the session the family would end with does not exist.
+    consent(&s).await?;
+    let r = s.codes.consume_code("c1", t, t + time::Duration::hours(1), "req_a", issue(Some(&rt))).await?;
+    ensure!(r == Consume::Withdrawn, "without the session: {r:?}");
+    ensure!(s.tokens.refresh("r1").await?.is_none(), "a token of no session");
+    let used = s.grants.grants_of("usr_1").await?.first().and_then(|g| g.last_used);
+    ensure!(used.is_none(), "a refused redemption used the grant: {used:?}");
+    // With a live session it is issued, and the family is listed under the session.
+    let mut sess = session("usr_1", "s1", 0);
+    sess.expires_at = 1_900_000_000;
+    s.sessions.create_session(&sess).await?;
+    let r = s.codes.consume_code("c1", t, t + time::Duration::hours(1), "req_a", issue(Some(&rt))).await?;
+    ensure!(r == Consume::Fresh, "{r:?}");
+    let listed = s.grants.families_of("usr_1").await?;
+    ensure!(listed == [rt.1.clone()] && listed.first().and_then(|f| f.session.as_deref()) == Some("s1"), "{listed:?}");
+    let rotated = s.tokens.rotate_refresh("r1", &bound("r2", "fam_1", "s1")?, at(1_800_000_020)).await?;
+    ensure!(rotated == Rotate::Rotated, "{rotated:?}");
+    // The session ends: its family cannot rotate, and nothing is written.
+    ensure!(s.sessions.end_session("usr_1", "s1").await?);
+    let r = s.tokens.rotate_refresh("r2", &bound("r3", "fam_1", "s1")?, at(1_800_000_030)).await?;
+    ensure!(r == Rotate::Withdrawn, "after the session: {r:?}");
+    ensure!(s.tokens.refresh("r3").await?.is_none(), "stored after the session ended");
+    ensure!(s.tokens.refresh("r2").await?.is_some_and(|x| x.rotated_at.is_none()), "r2 rotated anyway");
+    // A reuse is still a reuse, whatever ended since.
+    match s.tokens.rotate_refresh("r1", &bound("r4", "fam_1", "s1")?, at(1_800_000_040)).await? {
+        Rotate::AlreadyRotated(old) => ensure!(old.rotated_to.as_deref() == Some("r2")),
+        other => anyhow::bail!("reuse after the session: {other:?}"),
+    }
+    // An offline family outlives every session, but not the consent.
+    seed_family(&s, RefreshRecord { family_id: "fam_2".into(), ..refresh("o1")? }).await?;
+    ensure!(s.tokens.rotate_refresh("o1", &refresh("o2")?, at(1_800_000_050)).await? == Rotate::Rotated);
+    ensure!(s.grants.delete_grant("usr_1", "cl_1").await?);
+    let r = s.tokens.rotate_refresh("o2", &refresh("o3")?, at(1_800_000_060)).await?;
+    ensure!(r == Rotate::Withdrawn, "after the consent was withdrawn: {r:?}");
+    // A redemption retried after its response was lost is recognised even then.
+    let again = s.codes.consume_code("c1", t, t + time::Duration::hours(1), "req_a", issue(Some(&rt))).await?;
+    ensure!(again == Consume::Fresh, "retry: {again:?}");
+    // Entries are forgotten one by one, and only for this user.
+    s.grants.forget_family("usr_1", "cl_1", "fam_1").await?;
+    s.grants.forget_family("usr_1", "cl_1", "fam_1").await?;
+    s.grants.forget_family("usr_2", "cl_1", "fam_2").await?;
+    let left: Vec<String> = s.grants.families_of("usr_1").await?.into_iter().map(|f| f.family_id).collect();
+    ensure!(left == ["fam_2"], "{left:?}");
+    Ok(())
+}
+
+/// Logout racing a refresh and a code redemption: whichever wins, a family bound to the
+/// session either never comes to be or is listed in the account when `end_session` returns
+/// (so the logout revokes it), and no rotation succeeds once the session is gone.
+pub async fn end_session_racing_a_refresh_or_a_redemption_leaves_no_unlisted_family(s: Stores) -> Result<()> {
+    consent(&s).await?;
+    for i in 0..6 {
+        let sid = format!("s{i}");
+        let mut sess = session("usr_1", &sid, 0);
+        sess.expires_at = 1_900_000_000;
+        s.sessions.create_session(&sess).await?;
+        seed_family(&s, bound(&format!("r{i}"), &format!("fam_r{i}"), &sid)?).await?;
+        let code_hash = format!("c{i}");
+        s.codes.put_code(&code(&code_hash)?).await?;
+        let (sessions, tokens, codes) = (s.sessions.clone(), s.tokens.clone(), s.codes.clone());
+        let (sid2, sid3) = (sid.clone(), sid.clone());
+        let end = tokio::spawn(async move { sessions.end_session("usr_1", &sid2).await });
+        let rotate = tokio::spawn(async move {
+            let next = bound(&format!("n{i}"), &format!("fam_r{i}"), &sid3)?;
+            tokens.rotate_refresh(&format!("r{i}"), &next, at(1_800_000_100)).await.map_err(anyhow::Error::from)
+        });
+        let redeem = tokio::spawn(async move {
+            let rt = with_family(bound(&format!("m{i}"), &format!("fam_c{i}"), &sid)?);
+            let issue = Issue { sub: "usr_1", client_id: "cl_1", refresh: Some((&rt.0, &rt.1)) };
+            codes
+                .consume_code(&code_hash, at(1_800_000_100), at(1_800_000_200), "req_x", issue)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+        ensure!(end.await??, "the session was not there to end");
+        let rotated = rotate.await??;
+        let redeemed = redeem.await??;
+        ensure!(matches!(rotated, Rotate::Rotated | Rotate::Withdrawn), "{rotated:?}");
+        ensure!(matches!(redeemed, Consume::Fresh | Consume::Withdrawn), "{redeemed:?}");
+        let listed: Vec<String> = s.grants.families_of("usr_1").await?.into_iter().map(|f| f.family_id).collect();
+        ensure!(listed.contains(&format!("fam_r{i}")), "the refreshed family is not listed: {listed:?}");
+        let new_family = listed.contains(&format!("fam_c{i}"));
+        ensure!(new_family == (redeemed == Consume::Fresh), "redeemed {redeemed:?}, listed {listed:?}");
+        ensure!(s.tokens.refresh(&format!("m{i}")).await?.is_some() == new_family, "a token without its entry");
+        // Whatever won, the family's current token no longer rotates.
+        let current = if rotated == Rotate::Rotated { format!("n{i}") } else { format!("r{i}") };
+        let after = s
+            .tokens
+            .rotate_refresh(&current, &bound(&format!("z{i}"), &format!("fam_r{i}"), "x")?, at(1_800_000_300))
+            .await?;
+        ensure!(after == Rotate::Withdrawn, "rotated after the logout: {after:?}");
+        ensure!(
+            s.sessions.session_with_grant("usr_1", &format!("s{i}"), None, at(1_800_000_300)).await?.is_none(),
+            "revived"
+        );
+    }
     Ok(())
 }
 

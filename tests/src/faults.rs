@@ -2,10 +2,12 @@
 //! backend produces: a write applied but its response lost (the SDK then retries it), a
 //! write that fails without being applied, and throttling. It delegates everything else.
 use async_trait::async_trait;
-use oauth_core::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshRecord, ScopeSet, Session, User};
+use oauth_core::domain::{
+    AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ScopeSet, Session, User,
+};
 use oauth_core::store::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, Rotate, SessionStore, StoreError, Stores, ThrottleStore,
-    TokenStore, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, Rotate, SessionStore, StoreError, Stores,
+    ThrottleStore, TokenStore, UserStore,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -132,9 +134,9 @@ impl CodeStore for Faulty {
         now: OffsetDateTime,
         keep: OffsetDateTime,
         rid: &str,
-        rt: Option<&RefreshRecord>,
+        issue: Issue<'_>,
     ) -> Result<Consume, StoreError> {
-        faulty!(self, "consume_code", self.inner.codes.consume_code(h, now, keep, rid, rt))
+        faulty!(self, "consume_code", self.inner.codes.consume_code(h, now, keep, rid, issue))
     }
 }
 
@@ -233,5 +235,11 @@ impl GrantStore for Faulty {
     }
     async fn delete_grant(&self, sub: &str, client_id: &str) -> Result<bool, StoreError> {
         faulty!(self, "delete_grant", self.inner.grants.delete_grant(sub, client_id))
+    }
+    async fn families_of(&self, sub: &str) -> Result<Vec<RefreshFamily>, StoreError> {
+        faulty!(self, "families_of", self.inner.grants.families_of(sub))
+    }
+    async fn forget_family(&self, sub: &str, client_id: &str, family_id: &str) -> Result<(), StoreError> {
+        faulty!(self, "forget_family", self.inner.grants.forget_family(sub, client_id, family_id))
     }
 }

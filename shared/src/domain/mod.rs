@@ -9,7 +9,7 @@ mod user;
 pub use alg::SigningAlg;
 pub use redirect_uri::{RedirectUri, is_loopback_host};
 pub use scope::{Scope, ScopeSet};
-pub use session::{AuthMethodRef, ConsentGrant, Session};
+pub use session::{AuthMethodRef, ConsentGrant, RefreshFamily, Session, SessionRef};
 pub use user::{Email, Password, Username};
 
 use serde::{Deserialize, Serialize};
@@ -168,6 +168,9 @@ pub struct AuthCode {
     /// The token request that redeemed it: a retried write recognises itself by it.
     #[serde(default)]
     pub consumed_by: Option<String>,
+    /// The sign-in session it was issued under (absent in codes from before sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionRef>,
 }
 
 /// A refresh token, stored under the SHA-256 of the token. Every refresh token belongs to
@@ -197,6 +200,10 @@ pub struct RefreshRecord {
     /// Hash of the token that replaced it: a retried rotation recognises itself by it.
     #[serde(default)]
     pub rotated_to: Option<String>,
+    /// The id hash of the sign-in session the family ends with; `None` for offline access
+    /// (`offline_access` granted), which outlives the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl RefreshRecord {
@@ -226,6 +233,7 @@ mod tests {
             family_expires_at: 200,
             rotated_at: None,
             rotated_to: None,
+            session: None,
         };
         let cases = [
             (fresh.clone(), 99, true),

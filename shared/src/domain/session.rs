@@ -70,4 +70,37 @@ pub struct ConsentGrant {
     pub granted_at: i64,
     /// The latest consent (unix seconds).
     pub updated_at: i64,
+    /// The last time tokens were issued to the client for this user: a code redeemed or a
+    /// refresh token rotated (unix seconds); `None` before the first.
+    pub last_used: Option<i64>,
+}
+
+/// The sign-in session an authorization code was issued under, which the refresh family of
+/// a grant without `offline_access` ends with (docs/API.md, "Sessions and consent").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRef {
+    /// The session's id hash.
+    pub id_hash: String,
+    /// Its absolute end (unix seconds): such a family ends then at the latest.
+    pub expires_at: i64,
+}
+
+/// A refresh family as its user's account lists it, so that signing out, disconnecting an
+/// application or changing the password can revoke it (its refresh and access tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFamily {
+    /// The user.
+    pub sub: String,
+    /// The client the family was issued to.
+    pub client_id: String,
+    /// The family id (the `fam` claim of its access tokens).
+    pub family_id: String,
+    /// The id hash of the sign-in session it ends with; `None` for offline access, which
+    /// outlives the session.
+    pub session: Option<String>,
+    /// When the family began (unix seconds).
+    pub created_at: i64,
+    /// Until when the entry is kept (unix seconds): as long as a revocation of the family
+    /// would have to last.
+    pub expires_at: i64,
 }

@@ -11,7 +11,7 @@ pub use none::NoStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use crate::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshRecord, ScopeSet, Session, User};
+use crate::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ScopeSet, Session, User};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -107,6 +107,10 @@ pub enum Consume {
     Replayed(Box<AuthCode>),
     /// No such code.
     Missing,
+    /// What the code draws on is gone: the user's consent to the client was withdrawn, or
+    /// the sign-in session the new refresh family would end with has ended. Nothing was
+    /// written.
+    Withdrawn,
 }
 
 impl Consume {
@@ -125,6 +129,22 @@ impl Consume {
     }
 }
 
+/// What a code redemption issues, written in the same atomic step as the code's consumption
+/// (docs/API.md, "Sessions and consent"): it draws on `sub`'s consent grant to `client_id`,
+/// which must still exist and whose `last_used` becomes the redemption's time, and may start
+/// a refresh family. A family bound to a session (`refresh.session`) needs that session to
+/// exist and not to have reached its absolute end, and it is entered in the user's account
+/// so that ending the session finds it.
+#[derive(Debug, Clone, Copy)]
+pub struct Issue<'a> {
+    /// The user.
+    pub sub: &'a str,
+    /// The client.
+    pub client_id: &'a str,
+    /// The new family's first refresh token, and its account entry.
+    pub refresh: Option<(&'a RefreshRecord, &'a RefreshFamily)>,
+}
+
 /// Authorization codes.
 #[async_trait]
 pub trait CodeStore: Send + Sync {
@@ -133,17 +153,20 @@ pub trait CodeStore: Send + Sync {
     /// The code with this hash, read consistently, consumed or not.
     async fn code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError>;
     /// Atomically mark the code consumed at `now` by `request_id`, keep it until
-    /// `retain_until` (a replay must still find it while the tokens it issued live), and
-    /// store `refresh` (when given): all or nothing. Of concurrent calls for one code with
-    /// different request ids exactly one gets `Fresh`; repeating a call with the same request
-    /// id (a retry after a lost response) gets `Fresh` again and writes nothing more.
+    /// `retain_until` (a replay must still find it while the tokens it issued live), check
+    /// and record what it draws on, and store the refresh family of `issue` (when given):
+    /// all or nothing. Of concurrent calls for one code with different request ids exactly
+    /// one gets `Fresh`; repeating a call with the same request id (a retry after a lost
+    /// response) gets `Fresh` again and writes nothing more. A code already consumed is
+    /// `Fresh` or `Replayed` whatever else changed; an unconsumed one whose grant or session
+    /// is gone is `Withdrawn`.
     async fn consume_code(
         &self,
         code_hash: &str,
         now: OffsetDateTime,
         retain_until: OffsetDateTime,
         request_id: &str,
-        refresh: Option<&RefreshRecord>,
+        issue: Issue<'_>,
     ) -> Result<Consume, StoreError>;
 }
 
@@ -157,6 +180,9 @@ pub enum Rotate {
     AlreadyRotated(Box<RefreshRecord>),
     /// No such token.
     Missing,
+    /// The family's user withdrew their consent to the client, or the sign-in session the
+    /// family is bound to has ended. Nothing written.
+    Withdrawn,
 }
 
 impl Rotate {
@@ -184,9 +210,12 @@ pub trait ClientStore: Send + Sync {
 pub trait TokenStore: Send + Sync {
     /// The refresh token with this hash (consistent read), rotated or not.
     async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
-    /// Atomically mark `old_hash` rotated at `now` to `new` and store `new`: both or neither.
-    /// Of concurrent rotations of one token exactly one gets `Rotated`; repeating the same
-    /// rotation (same `new`) gets `Rotated` again and writes nothing more.
+    /// Atomically mark `old_hash` rotated at `now` to `new` and store `new`: both or neither,
+    /// and only while `new.sub`'s consent grant to `new.client_id` exists (its `last_used`
+    /// becomes `now`) and, for a family bound to a session, that session exists and has not
+    /// reached its absolute end (else `Withdrawn`). Of concurrent rotations of one token
+    /// exactly one gets `Rotated`; repeating the same rotation (same `new`) gets `Rotated`
+    /// again and writes nothing more.
     async fn rotate_refresh(
         &self,
         old_hash: &str,
@@ -265,7 +294,8 @@ pub trait SessionStore: Send + Sync {
     async fn end_sessions_of(&self, sub: &str, keep: Option<&str>) -> Result<usize, StoreError>;
 }
 
-/// Consent grants: what each user allowed each client.
+/// Consent grants (what each user allowed each client) and the refresh families drawing on
+/// them, as the user's account lists them.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     /// Add `scope` to `sub`'s grant to `client_id` (creating it), atomically: concurrent
@@ -279,6 +309,12 @@ pub trait GrantStore: Send + Sync {
     ) -> Result<ConsentGrant, StoreError>;
     /// `sub`'s grants, by client id.
     async fn grants_of(&self, sub: &str) -> Result<Vec<ConsentGrant>, StoreError>;
-    /// Remove `sub`'s grant to `client_id`; `false` if there was none. Idempotent.
+    /// Remove `sub`'s grant to `client_id`; `false` if there was none. Idempotent. From then
+    /// on no code redemption or refresh draws on it ([`Consume::Withdrawn`], [`Rotate::Withdrawn`]).
     async fn delete_grant(&self, sub: &str, client_id: &str) -> Result<bool, StoreError>;
+    /// `sub`'s refresh families entered by [`CodeStore::consume_code`] and not forgotten,
+    /// kept or not (the caller checks `expires_at`).
+    async fn families_of(&self, sub: &str) -> Result<Vec<RefreshFamily>, StoreError>;
+    /// Remove a family's entry (once it is revoked). Idempotent.
+    async fn forget_family(&self, sub: &str, client_id: &str, family_id: &str) -> Result<(), StoreError>;
 }

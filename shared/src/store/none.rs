@@ -2,10 +2,10 @@
 //! that was told not to check revocation (`AUTHORIZER_REVOCATION=off`). Every call fails
 //! (a 503 where one is made), so nothing can quietly succeed without data.
 use super::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, Rotate, SessionStore, StoreError, ThrottleStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, Rotate, SessionStore, StoreError, ThrottleStore,
     TokenStore, UserStore,
 };
-use crate::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshRecord, ScopeSet, Session, User};
+use crate::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ScopeSet, Session, User};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -57,7 +57,7 @@ impl CodeStore for NoStore {
         _: OffsetDateTime,
         _: OffsetDateTime,
         _: &str,
-        _: Option<&RefreshRecord>,
+        _: Issue<'_>,
     ) -> Result<Consume, StoreError> {
         none()
     }
@@ -145,6 +145,12 @@ impl GrantStore for NoStore {
         none()
     }
     async fn delete_grant(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+        none()
+    }
+    async fn families_of(&self, _: &str) -> Result<Vec<RefreshFamily>, StoreError> {
+        none()
+    }
+    async fn forget_family(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
         none()
     }
 }

@@ -3,25 +3,20 @@
 //! challenge, scope and nonce of the sealed request, single use, 60 seconds.
 use crate::App;
 use crate::crypto::{random_id, random_token, sha256_b64};
-use crate::domain::{AuthCode, ScopeSet};
+use crate::domain::{AuthCode, ScopeSet, Session, SessionRef};
 use crate::oauth::sealed::PendingRequest;
 use crate::oauth::{OAuthError, store_failure};
 
 /// How long an authorization code lives (RFC 6749 §4.1.2: "maximum ... of 10 minutes").
 pub const CODE_TTL_SECONDS: i64 = 60;
 
-/// Store a new code for `sub` answering `pending` at `now`, for a user who last entered
-/// their password at `auth_time`; returns the code.
+/// Store a new code answering `pending` at `now` for the user of `session`, with the
+/// session's `auth_time`; returns the code.
 ///
 /// # Errors
 /// No randomness, or the store failed.
-pub async fn issue(
-    app: &App,
-    pending: &PendingRequest,
-    sub: &str,
-    auth_time: i64,
-    now: i64,
-) -> Result<String, OAuthError> {
+pub async fn issue(app: &App, pending: &PendingRequest, session: &Session, now: i64) -> Result<String, OAuthError> {
+    let sub = &session.sub;
     let code = random_token().map_err(OAuthError::server)?;
     let record = AuthCode {
         code_hash: sha256_b64(&code),
@@ -33,11 +28,12 @@ pub async fn issue(
             .map_err(|s| OAuthError::server(anyhow::anyhow!("sealed scope {s:?} is unknown")))?,
         nonce: pending.nonce.clone(),
         sub: sub.to_owned(),
-        auth_time,
+        auth_time: session.auth_time,
         family_id: random_id("fam_").map_err(OAuthError::server)?,
         expires_at: now + CODE_TTL_SECONDS,
         consumed_at: None,
         consumed_by: None,
+        session: Some(SessionRef { id_hash: session.id_hash.clone(), expires_at: session.expires_at }),
     };
     app.codes.put_code(&record).await.map_err(store_failure)?;
     tracing::info!(event = "code_issued", sub = %sub, client_id = %pending.client_id, family_id = %record.family_id, "authorization code issued");

@@ -189,7 +189,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
     match (decision, signed_in) {
         (Decision::Issue, Some((session, _))) => {
             tracing::info!(event = "authorized_silently", sub = %session.sub, client_id = %client.client_id, "remembered consent, live session");
-            issue_and_redirect(app, &pending, &session.sub, session.auth_time, now).await
+            issue_and_redirect(app, &pending, &session, now).await
         }
         (Decision::Consent { new }, Some((session, grant))) => {
             consent_page(app, &client, &reply, &asked, pending, (session, grant), new).await
@@ -253,16 +253,14 @@ async fn consent_page(
     Ok(Outcome::Login(Box::new(page), 200))
 }
 
-/// Issue a code for `sub` (who last entered a password at `auth_time`) and redirect to the
-/// client with it.
+/// Issue a code for the user of `session` and redirect to the client with it.
 async fn issue_and_redirect(
     app: &App,
     pending: &PendingRequest,
-    sub: &str,
-    auth_time: i64,
+    session: &Session,
     now: OffsetDateTime,
 ) -> Result<Outcome, Outcome> {
-    let code = code::issue(app, pending, sub, auth_time, now.unix_timestamp()).await.map_err(|e| {
+    let code = code::issue(app, pending, session, now.unix_timestamp()).await.map_err(|e| {
         tracing::error!(error = %e, "could not issue a code");
         Outcome::Unavailable
     })?;

@@ -66,11 +66,11 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
             Ok(error_redirect(app, &pending.redirect_uri, &denied, pending.state.as_deref()))
         }
         Some("allow") => {
-            let (sub, auth_time, session_cookie) = match &pending.sub {
+            let (session, session_cookie) = match &pending.sub {
                 Some(sub) => {
                     let (session, _) = signed_in_session(app, s.session, sub, now).await?;
                     use_form_once(app, &pending, now).await?;
-                    (session.sub, session.auth_time, None)
+                    (session, None)
                 }
                 None => {
                     let form = LoginForm {
@@ -87,13 +87,13 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
                         let err = OAuthError::LoginRequired;
                         return Ok(error_redirect(app, &pending.redirect_uri, &err, pending.state.as_deref()));
                     }
-                    let cookie = begin_session(app, s.session, &user.sub, now).await?;
-                    (user.sub, now.unix_timestamp(), Some(cookie))
+                    let (cookie, session) = begin_session(app, s.session, &user.sub, now).await?;
+                    (session, Some(cookie))
                 }
             };
             let scope = ScopeSet::parse(&pending.scope).map_err(|_| page("The form is invalid."))?;
-            app.grants.add_grant(&sub, &client.client_id, &scope, now).await.map_err(|e| page_for_store(&e))?;
-            match (issue_and_redirect(app, &pending, &sub, auth_time, now).await?, session_cookie) {
+            app.grants.add_grant(&session.sub, &client.client_id, &scope, now).await.map_err(|e| page_for_store(&e))?;
+            match (issue_and_redirect(app, &pending, &session, now).await?, session_cookie) {
                 (Outcome::Redirect(location), Some(session_cookie)) => {
                     Ok(Outcome::SignedIn { location, session_cookie })
                 }
@@ -123,17 +123,16 @@ async fn begin_session(
     earlier: Option<&SessionCookie>,
     sub: &str,
     now: OffsetDateTime,
-) -> Result<String, Outcome> {
+) -> Result<(String, Session), Outcome> {
     if let Some(old) = earlier
         && let Err(e) = session::end(app, old).await
     {
         return Err(page_for_store(&e));
     }
-    let (cookie, _) = session::begin(app, sub, AuthMethodRef::Password, now).await.map_err(|e| {
+    session::begin(app, sub, AuthMethodRef::Password, now).await.map_err(|e| {
         tracing::error!(error = %e, "could not begin a session");
         Outcome::Unavailable
-    })?;
-    Ok(cookie)
+    })
 }
 
 /// The sealed request of a submitted form, if it is genuine, unexpired, posted from our own

@@ -5,9 +5,9 @@
 use super::{TokenResponse, UserGrant, issue_user_tokens};
 use crate::App;
 use crate::crypto::sha256_b64;
-use crate::domain::{Client, GrantType, RefreshRecord};
+use crate::domain::{AuthCode, Client, GrantType, RefreshFamily, RefreshRecord, Scope};
 use crate::oauth::{OAuthError, pkce, store_failure};
-use crate::store::Consume;
+use crate::store::{Consume, Issue};
 
 fn invalid_grant(d: &'static str) -> OAuthError {
     OAuthError::InvalidGrant(d.into())
@@ -61,19 +61,28 @@ pub(super) async fn grant(
     if record.expires_at <= now {
         return Err(invalid_grant("the code has expired"));
     }
-    let refresh = issue_refresh(client, &record.scope).then(|| new_refresh(app, &record, client, now)).transpose()?;
+    let refresh = issue_refresh(client, &record).then(|| new_refresh(app, &record, client, now)).transpose()?;
     // Identifies this redemption, so a retried write is not mistaken for a replay (docs/SECURITY.md R2).
     let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
     // A used code is kept while what it issues may live, so a replay can still revoke it.
     let family_ends = refresh.as_ref().map_or(now, |(_, r)| r.family_expires_at);
     let until = crate::oauth::revoke::family_revocation_until(app, family_ends);
     let retain_until = time::OffsetDateTime::from_unix_timestamp(record.expires_at).map_or(until, |e| until.max(e));
-    match app
-        .codes
-        .consume_code(&code_hash, now_dt, retain_until, &request_id, refresh.as_ref().map(|(_, r)| r))
-        .await
-        .map_err(store_failure)?
-    {
+    // The family's entry in the user's account lasts as long as its revocation would.
+    let family = refresh.as_ref().map(|(_, r)| RefreshFamily {
+        sub: r.sub.clone(),
+        client_id: r.client_id.clone(),
+        family_id: r.family_id.clone(),
+        session: r.session.clone(),
+        created_at: now,
+        expires_at: until.unix_timestamp(),
+    });
+    let issue = Issue {
+        sub: &record.sub,
+        client_id: &record.client_id,
+        refresh: refresh.as_ref().map(|(_, r)| r).zip(family.as_ref()),
+    };
+    match app.codes.consume_code(&code_hash, now_dt, retain_until, &request_id, issue).await.map_err(store_failure)? {
         Consume::Fresh => {
             let code = record;
             tracing::info!(event = "token_issued", grant_type = "authorization_code", client_id = %client.client_id, sub = %code.sub, family_id = %code.family_id, "tokens issued");
@@ -91,23 +100,29 @@ pub(super) async fn grant(
         // Lost a race with a concurrent redemption of the same valid code: also a replay.
         Consume::Replayed(code) => Err(replay(app, &code.family_id, &client.client_id, now).await),
         Consume::Missing => Err(invalid_grant("the code is invalid, expired or already used")),
+        // The user disconnected the client or signed out since the code was issued.
+        Consume::Withdrawn => Err(invalid_grant("the consent or sign-in behind the code has ended")),
     }
 }
 
-/// Whether a refresh token comes with the grant: the client registered the refresh grant
-/// and `offline_access` was granted (docs/API.md).
-fn issue_refresh(client: &Client, scope: &crate::domain::ScopeSet) -> bool {
-    client.allows(GrantType::RefreshToken) && scope.contains(crate::domain::Scope::OfflineAccess)
+/// Whether a refresh token comes with the grant: the client registered the refresh grant,
+/// and either `offline_access` was granted or the code came from a sign-in session, which
+/// the family then ends with (docs/API.md, "Sessions and consent").
+fn issue_refresh(client: &Client, code: &AuthCode) -> bool {
+    client.allows(GrantType::RefreshToken) && (code.scope.contains(Scope::OfflineAccess) || code.session.is_some())
 }
 
-fn new_refresh(
-    app: &App,
-    code: &crate::domain::AuthCode,
-    client: &Client,
-    now: i64,
-) -> Result<(String, RefreshRecord), OAuthError> {
+fn new_refresh(app: &App, code: &AuthCode, client: &Client, now: i64) -> Result<(String, RefreshRecord), OAuthError> {
     let token = crate::crypto::random_token().map_err(OAuthError::server)?;
-    let family_expires_at = now + app.settings.refresh_absolute_ttl;
+    // "offline_access ... requests that an OAuth 2.0 Refresh Token be issued that can be used
+    // to obtain an Access Token that grants access to the End-User's UserInfo Endpoint even
+    // when the End-User is not present (not logged in)" (OIDC Core §11). Without it the
+    // family is the session's: it ends with the session, at the latest at its absolute end.
+    let session = if code.scope.contains(Scope::OfflineAccess) { None } else { code.session.as_ref() };
+    let mut family_expires_at = now + app.settings.refresh_absolute_ttl;
+    if let Some(s) = session {
+        family_expires_at = family_expires_at.min(s.expires_at);
+    }
     let record = RefreshRecord {
         token_hash: sha256_b64(&token),
         family_id: code.family_id.clone(),
@@ -120,6 +135,7 @@ fn new_refresh(
         family_expires_at,
         rotated_at: None,
         rotated_to: None,
+        session: session.map(|s| s.id_hash.clone()),
     };
     Ok((token, record))
 }

@@ -60,6 +60,8 @@ pub(super) async fn grant(
         Rotate::Rotated => {}
         Rotate::AlreadyRotated(old) => return Err(reuse(app, &old, old.rotated_at.unwrap_or(now), now).await),
         Rotate::Missing => return Err(invalid_grant()),
+        // The user disconnected the client, or the session the family ends with has ended.
+        Rotate::Withdrawn => return Err(invalid_grant()),
     }
     tracing::info!(event = "token_issued", grant_type = "refresh_token", client_id = %client.client_id, sub = %record.sub, family_id = %record.family_id, "tokens refreshed");
     // No new ID token on refresh (OIDC Core §12.2 makes it optional); the scope is kept.

@@ -39,7 +39,7 @@ impl CodeStore for DynamoStore {
         now: OffsetDateTime,
         retain_until: OffsetDateTime,
         request_id: &str,
-        refresh: Option<&RefreshRecord>,
+        issue: Issue<'_>,
     ) -> Result<Consume, StoreError> {
         // The TTL attribute moves out to `retain_until`: DynamoDB may delete an expired item
         // at any time, and a replay that finds nothing cannot revoke what the code issued.
@@ -54,52 +54,22 @@ impl CodeStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(backend("Failed to build a code update"))?;
-        let Some(rt) = refresh else {
-            // One conditional update; on failure the old item says why, without a second read.
-            for attempt in 0..CONFLICT_ATTEMPTS {
-                let r = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(update.key.clone()))
-                    .update_expression(update.update_expression.clone())
-                    .set_condition_expression(update.condition_expression.clone())
-                    .set_expression_attribute_values(update.expression_attribute_values.clone())
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                    .send()
-                    .await;
-                match r {
-                    Ok(_) => return Ok(Consume::Fresh),
-                    Err(e) if is_condition_failure(&e) => {
-                        let old = match e.as_service_error() {
-                            Some(
-                                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
-                                    c,
-                                ),
-                            ) => c.item.clone(),
-                            _ => None,
-                        };
-                        return classify_consumed(old, request_id);
-                    }
-                    // The code is in another request's transaction (its redemption with a
-                    // refresh token): retry, then decide on what the item says.
-                    Err(e) if is_single_write_conflict(&e) => {
-                        if attempt + 1 < CONFLICT_ATTEMPTS {
-                            conflict_backoff(attempt).await;
-                        }
-                    }
-                    Err(e) => return Err(backend("Failed to consume a code in DynamoDB")(e)),
-                }
-            }
-            return self.classify_after_conflict(code_hash, request_id).await;
-        };
-        // The code and the refresh token change together: both or neither (docs/SECURITY.md R5).
-        let items = vec![TransactWriteItem::builder().update(update).build(), self.put_new_item(Item::from(rt))?];
+        // The code, what it draws on and the refresh family change together: all or nothing
+        // (docs/SECURITY.md R5). The code comes first: its reason decides a replay.
+        let session = issue.refresh.and_then(|(rt, _)| rt.session.as_deref());
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        items.extend(self.draw_on_grant(issue.sub, issue.client_id, session, now)?);
+        let anchors = 1..items.len();
+        if let Some((rt, family)) = issue.refresh {
+            items.push(self.put_new_item(Item::from(rt))?);
+            items.push(self.put_new_item(Item::from(family))?);
+        }
         match self.transact(items, "Failed to consume a code in DynamoDB").await? {
             Transacted::Done => Ok(Consume::Fresh),
             Transacted::ConditionFailed(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
                 classify_consumed(reasons.first().and_then(|r| r.item.clone()), request_id)
             }
+            Transacted::ConditionFailed(reasons) if withdrawn(&reasons, anchors.clone()) => Ok(Consume::Withdrawn),
             Transacted::ConditionFailed(_) => {
                 Err(StoreError::Backend(anyhow::anyhow!("the refresh token of a code exchange already exists")))
             }

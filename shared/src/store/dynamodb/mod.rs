@@ -14,7 +14,7 @@ mod tokens;
 mod users;
 
 use super::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, Rotate, SessionStore, StoreError, ThrottleStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, Rotate, SessionStore, StoreError, ThrottleStore,
     TokenStore, UserStore,
 };
 use crate::domain::{AuthCode, Client, DataItem, RefreshRecord, User};
@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client as Ddb;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, CancellationReason, KeySchemaElement, KeyType, KeysAndAttributes, Put,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, BillingMode, CancellationReason, ConditionCheck, KeySchemaElement, KeyType, KeysAndAttributes,
+    Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use item::{EXPIRES_AT, Item, get_n, get_s, n, s};
 use time::OffsetDateTime;
@@ -66,6 +66,12 @@ fn reason_is(r: Option<&CancellationReason>, code: &str) -> bool {
     r.and_then(|r| r.code()) == Some(code)
 }
 
+/// Whether a cancelled transaction failed on what it draws on (the items at `anchors`:
+/// [`DynamoStore::draw_on_grant`]).
+fn withdrawn(reasons: &[CancellationReason], anchors: std::ops::Range<usize>) -> bool {
+    reasons.get(anchors).is_some_and(|r| r.iter().any(|r| reason_is(Some(r), CONDITION_FAILED)))
+}
+
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 const TRANSACTION_CONFLICT: &str = "TransactionConflict";
 
@@ -98,6 +104,28 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     e.as_service_error().and_then(|s| s.code()) == Some("TransactionConflictException")
+}
+
+/// Send a single write (`send`) again, with jittered backoff, while DynamoDB refuses it
+/// because its item is in a transaction in flight (`TransactionConflictException`, which the
+/// SDK does not retry): a session or grant touched, or deleted, while a code redemption or a
+/// refresh checks it. The writes sent this way are idempotent.
+async fn retry_conflicts<T, E, R, F, Fut>(mut send: F) -> Result<T, SdkError<E, R>>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Err(e) if is_single_write_conflict(&e) && attempt + 1 < CONFLICT_ATTEMPTS => {
+                conflict_backoff(attempt).await;
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
 }
 
 impl DynamoStore {
@@ -189,15 +217,16 @@ impl DynamoStore {
 
     /// Delete one item; whether it existed.
     async fn delete(&self, key: Item, what: &'static str) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(backend(what))?;
+        let out = retry_conflicts(|| {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key.clone()))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+        })
+        .await
+        .map_err(backend(what))?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
@@ -224,6 +253,40 @@ impl DynamoStore {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// The transaction items of what a token issue draws on (`CodeStore::consume_code`,
+    /// `TokenStore::rotate_refresh`): the grant of `sub` to `client_id` must exist and gets
+    /// `last_used = now`; a family bound to `session` needs that session to exist and not to
+    /// have reached its absolute end.
+    fn draw_on_grant(
+        &self,
+        sub: &str,
+        client_id: &str,
+        session: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let now = n(now.unix_timestamp());
+        let grant = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::grant_key(sub, client_id)))
+            .update_expression(format!("SET {} = :now", item::LAST_USED))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", now.clone())
+            .build()
+            .map_err(backend("Failed to build a grant update"))?;
+        let mut items = vec![TransactWriteItem::builder().update(grant).build()];
+        if let Some(id_hash) = session {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(item::session_key(sub, id_hash)))
+                .condition_expression(format!("attribute_exists(pk) AND {EXPIRES_AT} > :now"))
+                .expression_attribute_values(":now", now)
+                .build()
+                .map_err(backend("Failed to build a session check"))?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        Ok(items)
     }
 
     fn put_new_item(&self, item: Item) -> Result<TransactWriteItem, StoreError> {

@@ -2,9 +2,12 @@
 //! account partition: a session and a grant in one `BatchGetItem`, a user's sessions or
 //! grants in one `Query`, a use of a session and a consent as conditional or atomic updates.
 use super::*;
-use crate::domain::{ConsentGrant, ScopeSet, Session};
+use crate::domain::{ConsentGrant, RefreshFamily, ScopeSet, Session};
 use aws_sdk_dynamodb::types::AttributeValue;
-use item::{GRANT_PREFIX, IDLE_EXPIRES_AT, SCOPES, SESSION_PREFIX, account_pk, grant_key, session_key};
+use item::{
+    FAMILY_PREFIX, GRANT_PREFIX, IDLE_EXPIRES_AT, SCOPES, SESSION_PREFIX, account_pk, family_key, grant_key,
+    session_key,
+};
 
 #[async_trait]
 impl SessionStore for DynamoStore {
@@ -52,17 +55,20 @@ impl SessionStore for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let t = now.unix_timestamp();
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(sub, id_hash)))
-            .update_expression(format!("SET last_seen = :now, {IDLE_EXPIRES_AT} = :idle"))
-            .condition_expression(format!("attribute_exists(pk) AND {IDLE_EXPIRES_AT} > :now AND {EXPIRES_AT} > :now"))
-            .expression_attribute_values(":now", n(t))
-            .expression_attribute_values(":idle", n(t.saturating_add(idle_secs)))
-            .send()
-            .await;
+        let r = retry_conflicts(|| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(session_key(sub, id_hash)))
+                .update_expression(format!("SET last_seen = :now, {IDLE_EXPIRES_AT} = :idle"))
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND {IDLE_EXPIRES_AT} > :now AND {EXPIRES_AT} > :now"
+                ))
+                .expression_attribute_values(":now", n(t))
+                .expression_attribute_values(":idle", n(t.saturating_add(idle_secs)))
+                .send()
+        })
+        .await;
         match r {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
@@ -129,7 +135,8 @@ impl GrantStore for DynamoStore {
                 .expression_attribute_values(":scopes", scopes),
             None => update.update_expression(set),
         };
-        let out = update.send().await.map_err(backend("Failed to write a grant to DynamoDB"))?;
+        let out =
+            retry_conflicts(|| update.clone().send()).await.map_err(backend("Failed to write a grant to DynamoDB"))?;
         ConsentGrant::try_from(out.attributes.unwrap_or_default())
     }
 
@@ -140,5 +147,15 @@ impl GrantStore for DynamoStore {
 
     async fn delete_grant(&self, sub: &str, client_id: &str) -> Result<bool, StoreError> {
         self.delete(grant_key(sub, client_id), "Failed to delete a grant in DynamoDB").await
+    }
+
+    async fn families_of(&self, sub: &str) -> Result<Vec<RefreshFamily>, StoreError> {
+        let items = self.query_prefix(account_pk(sub), FAMILY_PREFIX, "Failed to list families in DynamoDB").await?;
+        items.into_iter().map(RefreshFamily::try_from).collect()
+    }
+
+    async fn forget_family(&self, sub: &str, client_id: &str, family_id: &str) -> Result<(), StoreError> {
+        self.delete(family_key(sub, client_id, family_id), "Failed to delete a family entry in DynamoDB").await?;
+        Ok(())
     }
 }

@@ -17,6 +17,7 @@ impl TokenStore for DynamoStore {
         new: &RefreshRecord,
         now: OffsetDateTime,
     ) -> Result<Rotate, StoreError> {
+        let at = now;
         let now = now.unix_timestamp();
         let update = Update::builder()
             .table_name(&self.table)
@@ -28,12 +29,17 @@ impl TokenStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(backend("Failed to build a refresh update"))?;
-        let items = vec![TransactWriteItem::builder().update(update).build(), self.put_new_item(Item::from(new))?];
+        // The old token first (its reason decides a reuse), the new one, then what the
+        // family draws on.
+        let mut items = vec![TransactWriteItem::builder().update(update).build(), self.put_new_item(Item::from(new))?];
+        items.extend(self.draw_on_grant(&new.sub, &new.client_id, new.session.as_deref(), at)?);
+        let anchors = 2..items.len();
         let old = match self.transact(items, "Failed to rotate a refresh token in DynamoDB").await? {
             Transacted::Done => return Ok(Rotate::Rotated),
             Transacted::ConditionFailed(reasons) if reason_is(reasons.first(), CONDITION_FAILED) => {
                 reasons.first().and_then(|r| r.item.clone()).map(RefreshRecord::try_from).transpose()?
             }
+            Transacted::ConditionFailed(reasons) if withdrawn(&reasons, anchors) => return Ok(Rotate::Withdrawn),
             Transacted::ConditionFailed(_) => {
                 return Err(StoreError::Backend(anyhow::anyhow!("the successor refresh token already exists")));
             }

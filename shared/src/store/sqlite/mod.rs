@@ -9,7 +9,7 @@ mod tokens;
 mod users;
 
 use super::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, Rotate, SessionStore, StoreError, ThrottleStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, Rotate, SessionStore, StoreError, ThrottleStore,
     TokenStore, UserStore,
 };
 use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
@@ -82,9 +82,23 @@ CREATE TABLE IF NOT EXISTS grants (
     scope TEXT NOT NULL,
     granted_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
+    last_used INTEGER,
     PRIMARY KEY (sub, client_id)
 );
+CREATE TABLE IF NOT EXISTS families (
+    sub TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    family_id TEXT NOT NULL,
+    session TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (sub, client_id, family_id)
+);
 ";
+
+/// Columns added to tables after their first release: a database file created before gets
+/// them at open (`CREATE TABLE IF NOT EXISTS` leaves an existing table as it was).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("grants", "last_used", "INTEGER")];
 
 /// SQLite implementation of every store trait.
 pub struct SqliteStore {
@@ -183,6 +197,19 @@ impl SqliteStore {
     fn init(conn: Connection) -> anyhow::Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).context("Failed to set busy timeout")?;
         conn.execute_batch(SCHEMA).context("Failed to create the SQLite schema")?;
+        for (table, column, kind) in ADDED_COLUMNS {
+            let has: bool = conn
+                .query_row(
+                    &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1)"),
+                    [column],
+                    |r| r.get(0),
+                )
+                .with_context(|| format!("Failed to read the columns of {table}"))?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                    .with_context(|| format!("Failed to add {table}.{column}"))?;
+            }
+        }
         Ok(Self { conn: Mutex::new(conn), clients: ClientCache::default() })
     }
 
@@ -200,7 +227,7 @@ impl SqliteStore {
         let conn = self.conn()?;
         let t = now.unix_timestamp();
         let mut n = 0;
-        for table in ["revocations", "counters", "codes", "refresh_tokens", "sessions"] {
+        for table in ["revocations", "counters", "codes", "refresh_tokens", "sessions", "families"] {
             n += conn.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), [t]).map_err(backend)?;
         }
         n += conn.execute("DELETE FROM sessions WHERE idle_expires_at <= ?1", [t]).map_err(backend)?;
@@ -257,6 +284,28 @@ fn read_refresh(conn: &Connection, token_hash: &str) -> Result<Option<RefreshRec
         Ok(rt)
     })
     .transpose()
+}
+
+/// Whether what a token issue for `sub` and `client_id` draws on is still there at `now`: the
+/// consent grant (its `last_used` set to `now`) and, for a family bound to a session, the
+/// session, not past its absolute end (`CodeStore::consume_code`, `TokenStore::rotate_refresh`).
+fn draw_on_grant(
+    conn: &Connection,
+    sub: &str,
+    client_id: &str,
+    session: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let grant = conn
+        .prepare_cached("UPDATE grants SET last_used = ?3 WHERE sub = ?1 AND client_id = ?2")
+        .and_then(|mut st| st.execute(params![sub, client_id, now]))
+        .map_err(backend)?;
+    let Some(id_hash) = session else { return Ok(grant == 1) };
+    let live: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id_hash = ?1 AND sub = ?2 AND expires_at > ?3)")
+        .and_then(|mut st| st.query_row(params![id_hash, sub, now], |r| r.get(0)))
+        .map_err(backend)?;
+    Ok(grant == 1 && live)
 }
 
 fn insert_refresh(conn: &Connection, rt: &RefreshRecord) -> Result<(), StoreError> {

@@ -1,6 +1,6 @@
 //! Browser sessions and consent grants (`SessionStore`, `GrantStore`).
 use super::*;
-use crate::domain::{AuthMethodRef, ConsentGrant, ScopeSet, Session};
+use crate::domain::{AuthMethodRef, ConsentGrant, RefreshFamily, ScopeSet, Session};
 
 const SESSION_COLUMNS: &str = "id_hash, sub, auth_time, method, created_at, last_seen, idle_expires_at, expires_at";
 
@@ -23,15 +23,17 @@ fn row_to_session(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Session, Sto
     }))
 }
 
-fn row_to_grant(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, i64, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+const GRANT_COLUMNS: &str = "sub, client_id, scope, granted_at, updated_at, last_used";
+
+type GrantRow = (String, String, String, i64, i64, Option<i64>);
+
+fn row_to_grant(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
 }
 
-fn grant_of(
-    (sub, client_id, scope, granted_at, updated_at): (String, String, String, i64, i64),
-) -> Result<ConsentGrant, StoreError> {
+fn grant_of((sub, client_id, scope, granted_at, updated_at, last_used): GrantRow) -> Result<ConsentGrant, StoreError> {
     let scope = ScopeSet::parse(&scope).map_err(|bad| StoreError::Corrupt(format!("grant of {sub}: scope {bad:?}")))?;
-    Ok(ConsentGrant { sub, client_id, scope, granted_at, updated_at })
+    Ok(ConsentGrant { sub, client_id, scope, granted_at, updated_at, last_used })
 }
 
 #[async_trait]
@@ -72,9 +74,7 @@ impl SessionStore for SqliteStore {
                 .map_err(backend)?;
             let grant = match grant_for {
                 Some(client_id) => conn
-                    .prepare_cached(
-                        "SELECT sub, client_id, scope, granted_at, updated_at FROM grants WHERE sub = ?1 AND client_id = ?2",
-                    )
+                    .prepare_cached(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE sub = ?1 AND client_id = ?2"))
                     .and_then(|mut st| st.query_row(params![sub, client_id], row_to_grant).optional())
                     .map_err(backend)?,
                 None => None,
@@ -154,9 +154,7 @@ impl GrantStore for SqliteStore {
         // no concurrent consent.
         let tx = conn.transaction().map_err(backend)?;
         let old = tx
-            .prepare_cached(
-                "SELECT sub, client_id, scope, granted_at, updated_at FROM grants WHERE sub = ?1 AND client_id = ?2",
-            )
+            .prepare_cached(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE sub = ?1 AND client_id = ?2"))
             .and_then(|mut st| st.query_row(params![sub, client_id], row_to_grant).optional())
             .map_err(backend)?
             .map(grant_of)
@@ -169,6 +167,7 @@ impl GrantStore for SqliteStore {
                 scope: scope.clone(),
                 granted_at: t,
                 updated_at: t,
+                last_used: None,
             },
         };
         tx.prepare_cached(
@@ -185,9 +184,7 @@ impl GrantStore for SqliteStore {
         let rows = {
             let conn = self.conn()?;
             let mut st = conn
-                .prepare_cached(
-                    "SELECT sub, client_id, scope, granted_at, updated_at FROM grants WHERE sub = ?1 ORDER BY client_id",
-                )
+                .prepare_cached(&format!("SELECT {GRANT_COLUMNS} FROM grants WHERE sub = ?1 ORDER BY client_id"))
                 .map_err(backend)?;
             let rows = st.query_map([sub], row_to_grant).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
@@ -202,6 +199,37 @@ impl GrantStore for SqliteStore {
             .and_then(|mut st| st.execute(params![sub, client_id]))
             .map_err(backend)?;
         Ok(n == 1)
+    }
+
+    async fn families_of(&self, sub: &str) -> Result<Vec<RefreshFamily>, StoreError> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached(
+                "SELECT sub, client_id, family_id, session, created_at, expires_at FROM families WHERE sub = ?1
+                 ORDER BY client_id, family_id",
+            )
+            .map_err(backend)?;
+        let rows = st
+            .query_map([sub], |r| {
+                Ok(RefreshFamily {
+                    sub: r.get(0)?,
+                    client_id: r.get(1)?,
+                    family_id: r.get(2)?,
+                    session: r.get(3)?,
+                    created_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+
+    async fn forget_family(&self, sub: &str, client_id: &str, family_id: &str) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached("DELETE FROM families WHERE sub = ?1 AND client_id = ?2 AND family_id = ?3")
+            .and_then(|mut st| st.execute(params![sub, client_id, family_id]))
+            .map_err(backend)?;
+        Ok(())
     }
 }
 

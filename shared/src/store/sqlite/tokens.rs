@@ -22,6 +22,9 @@ impl TokenStore for SqliteStore {
         if old.rotated_at.is_some() {
             return Ok(Rotate::of_rotated(old, &new.token_hash));
         }
+        if !draw_on_grant(&tx, &new.sub, &new.client_id, new.session.as_deref(), now)? {
+            return Ok(Rotate::Withdrawn);
+        }
         tx.execute(
             "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3 WHERE token_hash = ?1 AND rotated_at IS NULL",
             params![old_hash, now, new.token_hash],

@@ -1,9 +1,9 @@
 //! Items of a user's account partition (`ACCOUNT#<sub>`): browser sessions
-//! (`SESSION#<id hash>`) and consent grants (`GRANT#<client id>`). One partition per user,
-//! so a session and a grant are read together in one `BatchGetItem` and each kind is listed
-//! with one `Query`.
-use super::{EXPIRES_AT, Item, PK, SK, corrupt, get_n, get_s, key, n, s};
-use crate::domain::{AuthMethodRef, ConsentGrant, ScopeSet, Session};
+//! (`SESSION#<id hash>`), consent grants (`GRANT#<client id>`) and refresh-family entries
+//! (`FAMILY#<client id>#<family id>`). One partition per user, so a session and a grant are
+//! read together in one `BatchGetItem` and each kind is listed with one `Query`.
+use super::{EXPIRES_AT, Item, PK, SK, corrupt, get_n, get_s, key, n, opt_n, opt_s, s};
+use crate::domain::{AuthMethodRef, ConsentGrant, RefreshFamily, ScopeSet, Session};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -15,6 +15,8 @@ pub fn account_pk(sub: &str) -> String {
 pub const SESSION_PREFIX: &str = "SESSION#";
 /// Sort-key prefix of grants.
 pub const GRANT_PREFIX: &str = "GRANT#";
+/// Sort-key prefix of refresh-family entries.
+pub const FAMILY_PREFIX: &str = "FAMILY#";
 
 /// Key of a session.
 pub fn session_key(sub: &str, id_hash: &str) -> Item {
@@ -25,6 +27,13 @@ pub fn grant_key(sub: &str, client_id: &str) -> Item {
     key(account_pk(sub), &format!("{GRANT_PREFIX}{client_id}"))
 }
 
+/// Key of a refresh-family entry.
+pub fn family_key(sub: &str, client_id: &str, family_id: &str) -> Item {
+    key(account_pk(sub), &format!("{FAMILY_PREFIX}{client_id}#{family_id}"))
+}
+
+/// Attribute of a grant's last use (set by code redemptions and refreshes).
+pub const LAST_USED: &str = "last_used";
 /// Attribute of the idle end (conditions test it).
 pub const IDLE_EXPIRES_AT: &str = "idle_expires_at";
 /// Attribute of a grant's scopes (a string set, so consents are added with `ADD`).
@@ -98,7 +107,44 @@ impl TryFrom<Item> for ConsentGrant {
             scope,
             granted_at: get_n(&item, "granted_at")?,
             updated_at: get_n(&item, "updated_at")?,
+            last_used: opt_n(&item, LAST_USED)?,
         })
+    }
+}
+
+impl From<&RefreshFamily> for Item {
+    fn from(x: &RefreshFamily) -> Self {
+        let mut item = family_key(&x.sub, &x.client_id, &x.family_id);
+        item.insert("sub".into(), s(&x.sub));
+        item.insert("client_id".into(), s(&x.client_id));
+        item.insert("family_id".into(), s(&x.family_id));
+        if let Some(session) = &x.session {
+            item.insert("session".into(), s(session));
+        }
+        item.insert("created_at".into(), n(x.created_at));
+        item.insert(EXPIRES_AT.into(), n(x.expires_at));
+        item
+    }
+}
+
+impl TryFrom<Item> for RefreshFamily {
+    type Error = StoreError;
+    fn try_from(item: Item) -> Result<Self, StoreError> {
+        let x = RefreshFamily {
+            sub: get_s(&item, "sub")?,
+            client_id: get_s(&item, "client_id")?,
+            family_id: get_s(&item, "family_id")?,
+            session: opt_s(&item, "session"),
+            created_at: get_n(&item, "created_at")?,
+            expires_at: get_n(&item, EXPIRES_AT)?,
+        };
+        // The key is derived from the attributes: an item under another user's or another
+        // family's key is corrupt, not a family of this user.
+        let want = family_key(&x.sub, &x.client_id, &x.family_id);
+        if item.get(PK) != want.get(PK) || item.get(SK) != want.get(SK) {
+            return Err(corrupt(SK, "not this family's key"));
+        }
+        Ok(x)
     }
 }
 
@@ -154,6 +200,33 @@ mod tests {
         unknown.insert(SCOPES.into(), AttributeValue::Ss(vec!["nope".into()]));
         assert!(matches!(ConsentGrant::try_from(unknown), Err(StoreError::Corrupt(_))));
         assert_eq!(scope_set(&ScopeSet::default()), None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_family_entry_maps_under_its_users_partition_and_back_and_a_moved_one_is_corrupt() -> Result<(), StoreError> {
+        let bound = RefreshFamily {
+            sub: "usr_1".into(),
+            client_id: "cl_1".into(),
+            family_id: "fam_1".into(),
+            session: Some("h1".into()),
+            created_at: 10,
+            expires_at: 5000,
+        };
+        let offline = RefreshFamily { session: None, ..bound.clone() };
+        for x in [&bound, &offline] {
+            let item = Item::from(x);
+            assert_eq!(item.get(PK), Some(&s("ACCOUNT#usr_1")));
+            assert_eq!(item.get(SK), Some(&s("FAMILY#cl_1#fam_1")));
+            assert_eq!(item.get(EXPIRES_AT), Some(&n(5000)));
+            assert_eq!(RefreshFamily::try_from(item)?, *x);
+        }
+        let mut moved = Item::from(&bound);
+        moved.insert(PK.into(), s("ACCOUNT#usr_2"));
+        assert!(matches!(RefreshFamily::try_from(moved), Err(StoreError::Corrupt(_))));
+        let mut renamed = Item::from(&bound);
+        renamed.insert("family_id".into(), s("fam_2"));
+        assert!(matches!(RefreshFamily::try_from(renamed), Err(StoreError::Corrupt(_))));
         Ok(())
     }
 }
