@@ -241,11 +241,11 @@ mod tests {
         assert_eq!(a.form_key_origin(), &FormKeyOrigin::Secret("form-key".into()));
         let sealed = sealed::seal(&a.form_key(), &pending())?;
         assert_eq!(sealed::open(&b.form_key(), &sealed, 0), Some(pending()), "same secret, other signing keys");
-        assert_eq!(sealed::open(&c.form_key(), &sealed, 0), None, "another secret");
+        assert_eq!(sealed::open::<PendingRequest>(&c.form_key(), &sealed, 0), None, "another secret");
         // Without the secret the key comes from the signing keys: other keys, other MAC.
         let derived = app(None).await?;
         assert_eq!(derived.form_key_origin(), &FormKeyOrigin::KeySet);
-        assert_eq!(sealed::open(&derived.form_key(), &sealed, 0), None);
+        assert_eq!(sealed::open::<PendingRequest>(&derived.form_key(), &sealed, 0), None);
         let own = sealed::seal(&derived.form_key(), &pending())?;
         assert_eq!(sealed::open(&derived.form_key(), &own, 0), Some(pending()));
         assert_eq!(sealed::open(derived.keys().form_key(), &own, 0), Some(pending()), "today's derivation");

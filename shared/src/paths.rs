@@ -8,6 +8,11 @@ pub const REGISTER: &str = "/register";
 pub const REGISTER_CLIENT: &str = "/register_client";
 /// `GET`, `POST`: the authorization endpoint and its login form (RFC 6749 §3.1).
 pub const AUTHORIZE: &str = "/oauth/authorize";
+/// `GET`, `POST`: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) and its
+/// confirmation form.
+pub const LOGOUT: &str = "/oauth/logout";
+/// `GET`, `POST`: the signed-in user's account page and its forms.
+pub const ACCOUNT: &str = "/account";
 /// `POST`: the token endpoint (RFC 6749 §3.2).
 pub const TOKEN: &str = "/oauth/token";
 /// `POST`: token revocation (RFC 7009).

@@ -482,9 +482,11 @@ async fn with_a_form_key_secret_the_login_form_is_sealed_with_it() -> anyhow::Re
     // Another container with the same secret (and other signing keys, or none) opens it...
     let other = FormKey::from_secret("form-key", &value)?;
     let other_keys = other.keys().unwrap_or_default();
-    assert!(other_keys.first().and_then(|k| open(k, &sealed, now)).is_some());
+    assert!(
+        other_keys.first().and_then(|k| open::<oauth_core::oauth::sealed::PendingRequest>(k, &sealed, now)).is_some()
+    );
     // ...and the key set's own key does not: the secret, not the signing keys, seals the form.
-    assert!(open(env.app.keys().form_key(), &sealed, now).is_none());
+    assert!(open::<oauth_core::oauth::sealed::PendingRequest>(env.app.keys().form_key(), &sealed, now).is_none());
     let done = env.submit(&page, "alice", PASSWORD, "allow").await?;
     assert_eq!(done.status, 303, "{}", done.html);
     assert!(done.location_param("code").is_some());

@@ -598,7 +598,9 @@ async fn a_rotated_form_key_keeps_forms_in_flight_working_across_containers() ->
         sub: None,
         hint_sub: None,
     };
-    let opens = |env: &TestEnv, sealed: &str| env.app.form_keys().iter().any(|k| open(k, sealed, 0).is_some());
+    let opens = |env: &TestEnv, sealed: &str| {
+        env.app.form_keys().iter().any(|k| open::<PendingRequest>(k, sealed, 0).is_some())
+    };
     let by_a_v1 = seal(&a.app.form_key(), &pending("req_a1"))?;
 
     // Rotation: v2 is current, v1 previous. A container started now holds both.

@@ -81,7 +81,9 @@ async fn the_root_welcomes_and_points_at_the_metadata() -> anyhow::Result<()> {
     let b: Value = env.http.get(env.url("/")).send().await?.json().await?;
     assert_eq!(
         b,
-        json!({"message": "Welcome to the Secure API!", "issuer": ISSUER, "metadata": format!("{ISSUER}/.well-known/oauth-authorization-server")})
+        json!({"message": "Welcome to the Secure API!", "issuer": ISSUER,
+               "metadata": format!("{ISSUER}/.well-known/oauth-authorization-server"),
+               "account": format!("{ISSUER}/account")})
     );
     Ok(())
 }

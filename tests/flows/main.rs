@@ -1,5 +1,6 @@
 //! End-to-end and integration tests: one binary (faster to link), one module per area.
 mod abuse;
+mod account;
 mod authorization_code;
 mod authorize;
 mod authorizer;
@@ -15,9 +16,11 @@ mod faults;
 mod forged_tokens;
 mod interop;
 mod login;
+mod logout;
 mod oidc;
 mod protected;
 mod refresh_token;
 mod register;
 mod revoke_introspect;
+mod sessions;
 mod template;

@@ -159,6 +159,7 @@ pub async fn create_client_round_trips_and_ids_are_unique(s: Stores) -> Result<(
         id_token_signed_response_alg: oauth_core::domain::SigningAlg::Rs256,
         created_at: 1_800_000_000,
         trusted: true,
+        post_logout_redirect_uris: vec![],
     };
     s.clients.create_client(&c).await?;
     ensure!(s.clients.client("cl_1").await?.as_ref() == Some(&c), "round trip");

@@ -360,6 +360,19 @@ impl Page {
         let loc = url::Url::parse(self.location()?).ok()?;
         loc.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
+
+    /// The `error` an authorization error carries: in the redirect, or (for a client from
+    /// open registration, before the user vouched for it) in the error page's link.
+    pub fn error_code(&self) -> Option<String> {
+        if self.location().is_some() {
+            return self.location_param("error");
+        }
+        let start = self.html.find("<a href=\"")? + "<a href=\"".len();
+        let end = self.html.get(start..)?.find('"')? + start;
+        let link = self.html.get(start..end)?.replace("&#38;", "&").replace("&amp;", "&");
+        let url = url::Url::parse(&link).ok()?;
+        url.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.into_owned())
+    }
 }
 
 fn hidden_request(html: &str) -> Option<String> {
@@ -509,5 +522,159 @@ impl TestEnv {
     /// Transport failure.
     pub async fn introspect(&self, id: &str, secret: &str, token: &str) -> Result<Value> {
         Ok(self.post_form_basic("/oauth/introspect", id, secret, &[("token", token)]).await?.json().await?)
+    }
+}
+
+/// The value of the hidden field `name` of a page's form.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = html.get(start..)?.find('"')? + start;
+    html.get(start..end).map(str::to_owned)
+}
+
+/// A browser: keeps the CSRF and session cookies the server sets (and clears), sends them
+/// back, and sends the headers of a same-origin form post. Redirects are not followed.
+pub struct Browser<'e> {
+    env: &'e TestEnv,
+    /// The CSRF cookie's value.
+    pub csrf: Option<String>,
+    /// The session cookie's value.
+    pub session: Option<String>,
+}
+
+impl TestEnv {
+    /// A browser with no cookies.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser { env: self, csrf: None, session: None }
+    }
+
+    /// The session cookie's name on this issuer.
+    pub fn session_cookie_name(&self) -> &'static str {
+        if self.app.settings.is_https() { "__Host-session" } else { "session" }
+    }
+}
+
+impl Browser<'_> {
+    /// The `Cookie` header of what this browser holds.
+    pub fn cookie_header(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.csrf {
+            parts.push(self.env.csrf_cookie(c));
+        }
+        if let Some(s) = &self.session {
+            parts.push(format!("{}={s}", self.env.session_cookie_name()));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    async fn receive(&mut self, resp: reqwest::Response) -> Result<Page> {
+        let session_name = format!("{}=", self.env.session_cookie_name());
+        for c in resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+            if let Some(rest) = c.strip_prefix(&session_name) {
+                let value = rest.split(';').next().unwrap_or_default();
+                self.session = (!value.is_empty() && !c.contains("Max-Age=0")).then(|| value.to_owned());
+            }
+        }
+        let page = self.env.page(resp, self.csrf.clone()).await?;
+        self.csrf.clone_from(&page.cookie);
+        Ok(page)
+    }
+
+    /// `GET <path>` (path and query) with this browser's cookies.
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn get(&mut self, path: &str) -> Result<Page> {
+        let mut req = self.env.http.get(self.env.url(path));
+        if let Some(c) = self.cookie_header() {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await?;
+        self.receive(resp).await
+    }
+
+    /// POST `form` to `path` as a same-origin form would (`Origin` is the issuer's,
+    /// `Sec-Fetch-Site: same-origin`), with this browser's cookies.
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Result<Page> {
+        self.post_from(path, form, &self.env.app.settings.issuer_origin(), "same-origin").await
+    }
+
+    /// POST `form` to `path` from a page at `origin` (`Sec-Fetch-Site: fetch_site`), with
+    /// this browser's cookies.
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn post_from(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        origin: &str,
+        fetch_site: &str,
+    ) -> Result<Page> {
+        let mut req = self
+            .env
+            .http
+            .post(self.env.url(path))
+            .form(form)
+            .header("origin", origin)
+            .header("sec-fetch-site", fetch_site);
+        if let Some(c) = self.cookie_header() {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await?;
+        self.receive(resp).await
+    }
+
+    /// `GET /oauth/authorize?<query>`.
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn authorize(&mut self, query: &str) -> Result<Page> {
+        self.get(&format!("/oauth/authorize?{query}")).await
+    }
+
+    /// Submit the login page's form with credentials.
+    ///
+    /// # Errors
+    /// Transport failure, or the page has no form.
+    pub async fn login(&mut self, page: &Page, username: &str, password: &str, decision: &str) -> Result<Page> {
+        let request = page.request.clone().context("the page has no form")?;
+        self.post(
+            "/oauth/authorize",
+            &[("request", &request), ("username", username), ("password", password), ("decision", decision)],
+        )
+        .await
+    }
+
+    /// Submit the consent page of a signed-in user (no credentials).
+    ///
+    /// # Errors
+    /// Transport failure, or the page has no form.
+    pub async fn consent(&mut self, page: &Page, decision: &str) -> Result<Page> {
+        let request = page.request.clone().context("the page has no form")?;
+        self.post("/oauth/authorize", &[("request", &request), ("decision", decision)]).await
+    }
+
+    /// Sign alice in through the authorization endpoint of `client_id` (redirect [`CB`]) and
+    /// return the code.
+    ///
+    /// # Errors
+    /// Any step did not go as in a normal flow.
+    pub async fn sign_in_for_code(&mut self, client_id: &str, scope: &str) -> Result<String> {
+        let page = self.authorize(&authz_query(client_id, Some(CB), scope, "s")).await?;
+        ensure!(
+            page.status == 200 && page.html.contains("name=\"password\""),
+            "authorize: {} {}",
+            page.status,
+            page.html
+        );
+        let done = self.login(&page, "alice", PASSWORD, "allow").await?;
+        ensure!(done.status == 303, "login: {} {}", done.status, done.html);
+        ensure!(self.session.is_some(), "no session cookie after the login");
+        done.location_param("code").context("no code in the redirect")
     }
 }

@@ -84,6 +84,9 @@ enum Command {
         /// client_secret_basic (default), client_secret_post or none
         #[arg(long)]
         auth_method: Option<String>,
+        /// Where users may be sent after signing out (repeat for several)
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
     },
     /// Print the registration token
     RegistrationToken {
@@ -132,7 +135,15 @@ async fn main() -> Result<()> {
             let kid = oauth_core::aws::rotate_key_secret(&sm, &keys_secret, public, algs, delay).await?;
             json!({"secret": keys_secret, "public_keys_secret": public_keys_secret, "new_es256_kid": kid})
         }
-        Command::CreateClient { table, name, redirect_uris, grant_types, scope, auth_method } => {
+        Command::CreateClient {
+            table,
+            name,
+            redirect_uris,
+            grant_types,
+            scope,
+            auth_method,
+            post_logout_redirect_uris,
+        } => {
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table);
             let metadata = ClientMetadata {
                 client_name: name.map(Value::from),
@@ -142,6 +153,8 @@ async fn main() -> Result<()> {
                 token_endpoint_auth_method: auth_method.map(Value::from),
                 scope: scope.map(Value::from),
                 id_token_signed_response_alg: None,
+                post_logout_redirect_uris: (!post_logout_redirect_uris.is_empty())
+                    .then(|| Value::from(post_logout_redirect_uris)),
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             // The operator made it: trusted.

@@ -27,13 +27,24 @@ EXPECTED = {
         ("dynamodb:UpdateItem", "DataTable", ("CODE#*", "COUNTER#form#*", "COUNTER#login#*")),
         ("dynamodb:DeleteItem", "DataTable", ("COUNTER#login#*",)),
         ("dynamodb:UpdateItem", "DataTable", ("USERNAME#*",)),
+        ("dynamodb:GetItem", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:BatchGetItem", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:PutItem", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:UpdateItem", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:DeleteItem", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:Query", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:UpdateItem", "DataTable", ("REVOKED#fam#*",)),
         ("secretsmanager:GetSecretValue", "FormKeySecret", None),
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
     },
     "TokenFunction": {
         ("dynamodb:GetItem", "DataTable", ("CLIENT#*", "CODE#*", "RT#*", "SUB#*", "USERNAME#*")),
         ("dynamodb:BatchGetItem", "DataTable", ("REVOKED#*",)),
         ("dynamodb:PutItem", "DataTable", ("CODE#*", "COUNTER#abuse#client_auth#*", "REVOKED#*", "RT#*")),
         ("dynamodb:UpdateItem", "DataTable", ("CODE#*", "COUNTER#abuse#client_auth#*", "REVOKED#*", "RT#*")),
+        ("dynamodb:UpdateItem", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:PutItem", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:ConditionCheckItem", "DataTable", ("ACCOUNT#*",)),
         ("secretsmanager:GetSecretValue", "SigningKeysSecret", None),
     },
     "ProtectedFunction": {
@@ -63,7 +74,7 @@ EXPECTED = {
 # Which key material each function is configured with (OAUTH_KEYS and the secret ids).
 EXPECTED_KEYS = {
     "RegisterFunction": ("none", {"REGISTRATION_TOKEN_SECRET_ID": "RegistrationTokenSecret"}),
-    "AuthorizeFunction": ("none", {"FORM_KEY_SECRET_ID": "FormKeySecret"}),
+    "AuthorizeFunction": ("public", {"FORM_KEY_SECRET_ID": "FormKeySecret", "PUBLIC_KEYS_SECRET_ID": "PublicKeysSecret"}),
     "TokenFunction": ("secretsmanager", {"SIGNING_KEYS_SECRET_ID": "SigningKeysSecret"}),
     "ProtectedFunction": ("public", {"PUBLIC_KEYS_SECRET_ID": "PublicKeysSecret"}),
     "DiscoveryFunction": ("public", {"PUBLIC_KEYS_SECRET_ID": "PublicKeysSecret"}),
@@ -74,6 +85,8 @@ EXPECTED_KEYS = {
 ROUTES = {
     "POST /register": "register", "POST /register_client": "register",
     "GET /oauth/authorize": "authorize", "POST /oauth/authorize": "authorize",
+    "GET /oauth/logout": "authorize", "POST /oauth/logout": "authorize",
+    "GET /account": "authorize", "POST /account": "authorize",
     "POST /oauth/token": "token", "OPTIONS /oauth/token": "token",
     "POST /oauth/revoke": "token", "OPTIONS /oauth/revoke": "token", "POST /oauth/introspect": "token",
     "GET /oauth/userinfo": "protected", "OPTIONS /oauth/userinfo": "protected",

@@ -97,6 +97,11 @@ pub struct Client {
     /// Absent in records from before this flag: untrusted.
     #[serde(default)]
     pub trusted: bool,
+    /// Where the user may be sent after signing out at this server's logout endpoint
+    /// (OpenID Connect RP-Initiated Logout 1.0), compared by exact string. Absent in records
+    /// from before logout: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 impl Client {

@@ -1,7 +1,10 @@
-//! The browser-facing pages: login and consent, and the authorization error page.
+//! The browser-facing pages: login and consent, the authorization error page, the logout
+//! confirmation and signed-out pages, and the account page.
 //! Compile-time templates (askama) with HTML auto-escaping; no JavaScript, no third-party
 //! assets. The only style is inline and allowed by its hash in the CSP.
+use crate::oauth::account::{AccountPage, SignInPage};
 use crate::oauth::authorize::LoginPage;
+use crate::oauth::logout::ConfirmPage;
 use askama::Template;
 use base64::Engine;
 use std::sync::OnceLock;
@@ -17,7 +20,11 @@ input{box-sizing:border-box;width:100%;padding:.6rem;font-size:1rem;border:1px s
 .buttons{display:flex;gap:.75rem;margin-top:1.25rem}\
 button{flex:1;padding:.7rem;font-size:1rem;border:0;border-radius:.4rem;background:#2b6cb0;color:#fff;cursor:pointer}\
 button.secondary{background:#e2e8f0;color:#1d2330}\
-.error{background:#fff5f5;border:1px solid #feb2b2;color:#9b2c2c;padding:.6rem;border-radius:.4rem}";
+.error{background:#fff5f5;border:1px solid #feb2b2;color:#9b2c2c;padding:.6rem;border-radius:.4rem}\
+.notice{background:#f0fff4;border:1px solid #9ae6b4;color:#22543d;padding:.6rem;border-radius:.4rem}\
+h3{font-size:1rem;margin:0 0 .25rem}.item{border-top:1px solid #e2e8f0;padding:.75rem 0}\
+.item form .buttons,.item form{margin-top:.5rem}.sessions{padding-left:1.25rem;font-size:.9rem}\
+a{color:#2b6cb0}";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -41,6 +48,74 @@ struct ErrorLinkTemplate<'a> {
     host: &'a str,
     link: &'a str,
     css: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutTemplate<'a> {
+    page: &'a ConfirmPage,
+    action: &'a str,
+    css: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+struct SignedOutTemplate<'a> {
+    title: &'a str,
+    message: &'a str,
+    link: Option<(&'a str, &'a str)>,
+    account: &'a str,
+    css: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "account_signin.html")]
+struct AccountSignInTemplate<'a> {
+    page: &'a SignInPage,
+    action: &'a str,
+    css: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountTemplate<'a> {
+    page: &'a AccountPage,
+    action: &'a str,
+    css: &'static str,
+}
+
+/// Render the logout confirmation page, posting to `action`.
+///
+/// # Errors
+/// Template rendering failed.
+pub fn logout(page: &ConfirmPage, action: &str) -> Result<String, askama::Error> {
+    LogoutTemplate { page, action, css: CSS }.render()
+}
+
+/// Render a page that only says something (`title`, `message`): signed out, still signed
+/// in; `link` is (host, URI) of where the application asked to continue; `account` the
+/// account page's URL.
+///
+/// # Errors
+/// Template rendering failed.
+pub fn notice(title: &str, message: &str, link: Option<(&str, &str)>, account: &str) -> Result<String, askama::Error> {
+    SignedOutTemplate { title, message, link, account, css: CSS }.render()
+}
+
+/// Render the account page's sign-in form, posting to `action`.
+///
+/// # Errors
+/// Template rendering failed.
+pub fn account_sign_in(page: &SignInPage, action: &str) -> Result<String, askama::Error> {
+    AccountSignInTemplate { page, action, css: CSS }.render()
+}
+
+/// Render the account page, its forms posting to `action`.
+///
+/// # Errors
+/// Template rendering failed.
+pub fn account(page: &AccountPage, action: &str) -> Result<String, askama::Error> {
+    AccountTemplate { page, action, css: CSS }.render()
 }
 
 /// Render the error page of a client from open registration: the error, and a link back to

@@ -1,8 +1,11 @@
 //! HTTP adapters: one `axum::Router` (built in [`routes`]) serves every entry point; one
 //! small adapter per endpoint parses, calls one `oauth::` function and maps the result.
+mod account;
 mod authorize;
+mod browser;
 mod endpoints;
 pub mod error;
+mod logout;
 mod request;
 pub mod routes;
 mod telemetry;
@@ -27,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum Function {
     /// `/register`, `/register_client`.
     Register,
-    /// `/oauth/authorize`.
+    /// `/oauth/authorize`, `/oauth/logout`, `/account`: every page a browser sees.
     Authorize,
     /// `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`.
     Token,

@@ -219,6 +219,15 @@ impl HintClaims {
             Audience::Many(v) => v.iter().any(|a| a == client_id),
         }
     }
+
+    /// The client it was issued to, when it names exactly one (this server's ID tokens do).
+    pub fn single_audience(&self) -> Option<&str> {
+        match &self.aud {
+            Audience::One(a) => Some(a),
+            Audience::Many(v) if v.len() == 1 => v.first().map(String::as_str),
+            Audience::Many(_) => None,
+        }
+    }
 }
 
 /// Verify an ID token this server issued, as an `id_token_hint`: signature by one of our

@@ -39,6 +39,9 @@ pub struct ClientRegistered {
     pub scope: ScopeSet,
     /// `RS256` or `ES256`.
     pub id_token_signed_response_alg: SigningAlg,
+    /// As registered (omitted when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 /// The request body (RFC 7591 §2). Fields are raw JSON so each gets its own error;
@@ -59,6 +62,8 @@ pub struct ClientMetadata {
     pub scope: Option<Value>,
     /// `id_token_signed_response_alg`.
     pub id_token_signed_response_alg: Option<Value>,
+    /// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0 §3.1).
+    pub post_logout_redirect_uris: Option<Value>,
 }
 
 fn meta(d: impl Into<super::Description>) -> OAuthError {
@@ -100,6 +105,8 @@ pub struct ValidMetadata {
     pub scope: ScopeSet,
     /// ID token algorithm.
     pub id_token_alg: SigningAlg,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 /// Unicode general category Cf (format characters, Unicode 15.1): bidirectional overrides
@@ -168,25 +175,57 @@ pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
         Some("ES256") => SigningAlg::Es256,
         Some(_) => return Err(meta("id_token_signed_response_alg must be RS256 or ES256")),
     };
-    let uris = opt_str_array(body.redirect_uris.as_ref(), "redirect_uris")
-        .map_err(|_| OAuthError::InvalidRedirectUri("redirect_uris must be an array of strings".into()))?;
-    let uris = uris.unwrap_or_default();
-    if uris.len() > MAX_REDIRECT_URIS {
-        return Err(OAuthError::InvalidRedirectUri("at most 20 redirect URIs".into()));
-    }
-    let mut redirect_uris = Vec::new();
-    for u in uris {
-        let parsed = RedirectUri::parse(u).map_err(|d| OAuthError::InvalidRedirectUri(d.into()))?;
-        if !redirect_uris.contains(&parsed) {
-            redirect_uris.push(parsed);
-        }
-    }
+    let redirect_uris = uri_list(body.redirect_uris.as_ref(), "redirect_uris", OAuthError::InvalidRedirectUri)?;
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(OAuthError::InvalidRedirectUri(
             "redirect_uris is required for the authorization_code grant".into(),
         ));
     }
-    Ok(ValidMetadata { client_name, redirect_uris, grant_types, auth_method, scope, id_token_alg: id_alg })
+    // The same rules as redirect URIs (https, loopback http, private-use schemes; no
+    // fragment), and the same exact matching at the logout endpoint. RFC 7591 has no error
+    // code of its own for them: invalid_client_metadata.
+    let post_logout_redirect_uris = uri_list(
+        body.post_logout_redirect_uris.as_ref(),
+        "post_logout_redirect_uris",
+        OAuthError::InvalidClientMetadata,
+    )?;
+    if !post_logout_redirect_uris.is_empty() && !grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(meta("post_logout_redirect_uris needs the authorization_code grant (users sign in to it)"));
+    }
+    Ok(ValidMetadata {
+        client_name,
+        redirect_uris,
+        grant_types,
+        auth_method,
+        scope,
+        id_token_alg: id_alg,
+        post_logout_redirect_uris,
+    })
+}
+
+/// A list of URIs under the redirect URI rules: at most 20, each valid, duplicates dropped;
+/// `error` makes the refusal.
+fn uri_list(
+    v: Option<&Value>,
+    name: &'static str,
+    error: fn(super::Description) -> OAuthError,
+) -> Result<Vec<RedirectUri>, OAuthError> {
+    let uris = opt_str_array(v, name).map_err(|_| error(format!("{name} must be an array of strings").into()))?;
+    let uris = uris.unwrap_or_default();
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(error(format!("at most 20 {name}").into()));
+    }
+    let mut out = Vec::new();
+    for u in uris {
+        let parsed = RedirectUri::parse(u).map_err(|d| match name {
+            "redirect_uris" => error(d.into()),
+            _ => error(format!("{name}: {d}").into()),
+        })?;
+        if !out.contains(&parsed) {
+            out.push(parsed);
+        }
+    }
+    Ok(out)
 }
 
 /// Who may register a client: proof that [`admit`] accepted the request. Only `admit`
@@ -266,6 +305,7 @@ pub async fn create_client(
             id_token_signed_response_alg: m.id_token_alg,
             created_at: now,
             trusted,
+            post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
         };
         match clients.create_client(&client).await {
             Ok(()) => {
@@ -282,6 +322,7 @@ pub async fn create_client(
                     token_endpoint_auth_method: client.auth_method.as_str(),
                     scope: client.scope,
                     id_token_signed_response_alg: client.id_token_signed_response_alg,
+                    post_logout_redirect_uris: client.post_logout_redirect_uris,
                 });
             }
             Err(StoreError::AlreadyExists) => continue,

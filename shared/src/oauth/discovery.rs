@@ -16,6 +16,7 @@ pub fn metadata(s: &Settings) -> Value {
         "revocation_endpoint": s.url(paths::REVOKE),
         "introspection_endpoint": s.url(paths::INTROSPECT),
         "userinfo_endpoint": s.url(paths::USERINFO),
+        "end_session_endpoint": s.url(paths::LOGOUT),
         "scopes_supported": Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -38,5 +39,6 @@ pub fn welcome(s: &Settings) -> Value {
         "message": "Welcome to the Secure API!",
         "issuer": s.issuer,
         "metadata": s.url(paths::OAUTH_METADATA),
+        "account": s.url(paths::ACCOUNT),
     })
 }

@@ -2,6 +2,7 @@
 //! inputs and `now`; they return typed outputs or an [`OAuthError`]. No HTTP or AWS types.
 pub mod abuse;
 pub mod access;
+pub mod account;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_registration;
@@ -9,6 +10,8 @@ pub mod data;
 pub mod discovery;
 mod error;
 pub mod introspect;
+pub mod login;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod register;

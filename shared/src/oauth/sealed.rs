@@ -1,13 +1,25 @@
-//! The pending authorization request as it travels through the login form: JSON, base64url,
-//! MAC'd with HMAC-SHA256 and expiring. Nothing in it is secret; the MAC stops tampering and
+//! What a page's form carries back to the server, sealed: the pending authorization request
+//! of the login form, the sign-out request of the logout confirmation, the account page's
+//! sign-in. JSON, base64url, MAC'd with HMAC-SHA256 over its purpose and body (so one kind
+//! never opens as another), expiring. Nothing in it is secret; the MAC stops tampering and
 //! the expiry and CSRF binding stop replays from elsewhere.
 //!
 //! The MAC key is [`crate::keys::FormKey`].
+use crate::App;
 use crate::crypto::ct_eq;
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// A document a form carries sealed.
+pub trait Sealable: Serialize + DeserializeOwned {
+    /// What it is for: part of the MAC input.
+    const PURPOSE: &'static str;
+    /// Unix seconds after which it is refused.
+    fn expires_at(&self) -> i64;
+}
 
 /// A validated authorization request waiting for the user's decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,30 +54,55 @@ pub struct PendingRequest {
     pub hint_sub: Option<String>,
 }
 
+impl Sealable for PendingRequest {
+    const PURPOSE: &'static str = "authorize";
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
+fn tag<T: Sealable>(key: &hmac::Key, body: &str) -> hmac::Tag {
+    hmac::sign(key, format!("oauth-core/sealed/v1|{}|{body}", T::PURPOSE).as_bytes())
+}
+
 /// Seal `p` with `key`.
 ///
 /// # Errors
 /// Serialization failed.
-pub fn seal(key: &hmac::Key, p: &PendingRequest) -> Result<String, serde_json::Error> {
+pub fn seal<T: Sealable>(key: &hmac::Key, p: &T) -> Result<String, serde_json::Error> {
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(p)?);
-    let tag = hmac::sign(key, body.as_bytes());
+    let tag = tag::<T>(key, &body);
     Ok(format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())))
 }
 
-/// Open a sealed request: the MAC must verify (constant time) and it must not be expired.
+/// Open a sealed document: the MAC must verify (constant time) and it must not be expired.
 /// `None` for anything else; the caller answers 400.
-pub fn open(key: &hmac::Key, sealed: &str, now: i64) -> Option<PendingRequest> {
+pub fn open<T: Sealable>(key: &hmac::Key, sealed: &str, now: i64) -> Option<T> {
     if sealed.len() > 8192 {
         return None;
     }
-    let (body, tag) = sealed.split_once('.')?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-    let expected = hmac::sign(key, body.as_bytes());
-    if !ct_eq(expected.as_ref(), &tag) {
+    let (body, tag_b64) = sealed.split_once('.')?;
+    let presented = URL_SAFE_NO_PAD.decode(tag_b64).ok()?;
+    if !ct_eq(tag::<T>(key, body).as_ref(), &presented) {
         return None;
     }
-    let p: PendingRequest = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
-    (p.expires_at >= now).then_some(p)
+    let p: T = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
+    (p.expires_at() >= now).then_some(p)
+}
+
+/// Open `sealed` under any of the app's form keys. Sealed with a key this process does not
+/// hold yet (the form-key secret was rotated and another container already has the new
+/// value), the keys are re-read once, rate-limited, and it is tried again.
+pub async fn open_with_app<T: Sealable>(app: &App, sealed: &str, now: i64) -> Option<T> {
+    if sealed.is_empty() {
+        return None;
+    }
+    let try_open = || app.form_keys().iter().find_map(|k| open::<T>(k, sealed, now));
+    match try_open() {
+        Some(p) => Some(p),
+        None if app.refresh_form_keys(now, true).await => try_open(),
+        None => None,
+    }
 }
 
 #[cfg(test)]
@@ -96,15 +133,35 @@ mod tests {
         let key = hmac::Key::new(hmac::HMAC_SHA256, b"k");
         let sealed = seal(&key, &sample())?;
         assert_eq!(open(&key, &sealed, 1_000), Some(sample()));
-        assert_eq!(open(&key, &sealed, 1_001), None, "expired");
-        assert_eq!(open(&hmac::Key::new(hmac::HMAC_SHA256, b"other"), &sealed, 0), None, "other key");
+        assert_eq!(open::<PendingRequest>(&key, &sealed, 1_001), None, "expired");
+        assert_eq!(open::<PendingRequest>(&hmac::Key::new(hmac::HMAC_SHA256, b"other"), &sealed, 0), None, "other key");
         let altered = seal(&key, &PendingRequest { scope: "openid data:write".into(), ..sample() })?;
         let (body, _) = altered.split_once('.').unwrap_or_default();
         let (_, tag) = sealed.split_once('.').unwrap_or_default();
-        assert_eq!(open(&key, &format!("{body}.{tag}"), 0), None, "swapped body");
+        assert_eq!(open::<PendingRequest>(&key, &format!("{body}.{tag}"), 0), None, "swapped body");
         for junk in ["", ".", "a.b", "!!.!!", &"x".repeat(9000)] {
-            assert_eq!(open(&key, junk, 0), None, "{junk:.10}");
+            assert_eq!(open::<PendingRequest>(&key, junk, 0), None, "{junk:.10}");
         }
+        Ok(())
+    }
+
+    /// The same body sealed for another purpose does not open: a sealed document of one
+    /// form never stands for another's.
+    #[test]
+    fn a_document_sealed_for_one_purpose_does_not_open_as_another() -> Result<(), serde_json::Error> {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Other(PendingRequest);
+        impl Sealable for Other {
+            const PURPOSE: &'static str = "other";
+            fn expires_at(&self) -> i64 {
+                self.0.expires_at
+            }
+        }
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"k");
+        let as_other = seal(&key, &Other(sample()))?;
+        assert_eq!(open::<Other>(&key, &as_other, 0), Some(Other(sample())));
+        // Same JSON shape (a newtype serializes as its content), other purpose: refused.
+        assert_eq!(open::<PendingRequest>(&key, &as_other, 0), None);
         Ok(())
     }
 
@@ -117,7 +174,7 @@ mod tests {
         let first = |k: &FormKey| k.keys().and_then(|v| v.into_iter().next()).ok_or("no key");
         let sealed = seal(&first(&a)?, &sample())?;
         assert_eq!(open(&first(&b)?, &sealed, 0), Some(sample()));
-        assert_eq!(open(&first(&other)?, &sealed, 0), None);
+        assert_eq!(open::<PendingRequest>(&first(&other)?, &sealed, 0), None);
         assert_eq!(a.origin(), &FormKeyOrigin::Secret("form-key".into()));
         assert!(a.require_shared().is_ok() && FormKey::from_key_set().require_shared().is_ok());
         let short = FormKey::from_secret("form-key", &Secret::new("x".repeat(MIN_FORM_SECRET_LEN - 1)));

@@ -1,5 +1,6 @@
 //! Sign in once (docs/API.md, "Sessions and consent"): the session cookie's value, and
-//! beginning, finding and ending a browser session.
+//! beginning, finding and ending a browser session, with the refresh families that end with
+//! it.
 //!
 //! The cookie is `<sub>.<43 base64url characters>`: 256 random bits after the user id. The
 //! store keeps only the SHA-256 of the random part, under the user, so a copy of the store
@@ -7,9 +8,19 @@
 use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::{random_token, sha256_b64};
-use crate::domain::{AuthMethodRef, ConsentGrant, Session};
+use crate::domain::{AuthMethodRef, ConsentGrant, RefreshFamily, Session};
+use crate::jwt::{HintClaims, TokenRejected};
 use crate::store::StoreError;
 use time::OffsetDateTime;
+
+/// What the browser sent with a page's request besides its parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct Browser<'a> {
+    /// The value of the CSRF cookie the page's form will be bound to.
+    pub csrf_cookie: &'a str,
+    /// The session cookie, if it has one this server could have set.
+    pub session: Option<&'a SessionCookie>,
+}
 
 /// A session is touched (its idle end moved) at most this often: a sign-in used again
 /// within this many seconds costs no write.
@@ -106,16 +117,66 @@ pub async fn find(
     Ok(Some((session, grant)))
 }
 
-/// End the session of `cookie` (idempotent).
+/// End the session of `cookie` (idempotent), and revoke the refresh families bound to it
+/// (those issued without `offline_access` under it): their refresh and access tokens.
 ///
 /// # Errors
 /// The store failed.
 pub async fn end(app: &App, cookie: &SessionCookie) -> Result<bool, StoreError> {
     let ended = app.sessions.end_session(&cookie.sub, &cookie.id_hash).await?;
+    // Only a session that was there has families to end: a forged cookie costs no query.
+    // The session's absence alone already stops its families' refreshes (the store's check);
+    // the revocation also stops their access tokens.
     if ended {
         tracing::info!(event = "session_ended", sub = %cookie.sub, "browser session ended");
+        let families = app.grants.families_of(&cookie.sub).await?;
+        revoke(app, families.iter().filter(|f| f.session.as_deref() == Some(cookie.id_hash.as_str()))).await?;
     }
     Ok(ended)
+}
+
+/// End every session of `sub` but `keep` (the id hash of the browser asking, if it stays
+/// signed in), and revoke the refresh families bound to any of them; returns how many
+/// sessions ended.
+///
+/// # Errors
+/// The store failed.
+pub async fn end_all(app: &App, sub: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+    let ended = app.sessions.end_sessions_of(sub, keep).await?;
+    tracing::info!(event = "sessions_ended", sub = %sub, count = ended, kept = keep.is_some(), "browser sessions ended");
+    let families = app.grants.families_of(sub).await?;
+    revoke(app, families.iter().filter(|f| f.session.is_some() && f.session.as_deref() != keep)).await?;
+    Ok(ended)
+}
+
+/// Revoke `families` (their refresh and access tokens, until the last of them would have
+/// expired) and forget their entries.
+///
+/// # Errors
+/// The store failed.
+pub async fn revoke<'a>(app: &App, families: impl Iterator<Item = &'a RefreshFamily>) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for f in families {
+        let until = OffsetDateTime::from_unix_timestamp(f.expires_at).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        app.tokens.revoke_family(&f.family_id, until).await?;
+        app.grants.forget_family(&f.sub, &f.client_id, &f.family_id).await?;
+        tracing::info!(event = "family_revoked", family_id = %f.family_id, client_id = %f.client_id, sub = %f.sub, "refresh family revoked");
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The claims of an `id_token_hint` (or a logout's), if this server issued it: signature by
+/// one of its keys (an unknown `kid` reloads the keys, rate-limited), its issuer.
+///
+/// # Errors
+/// Why it was refused.
+pub async fn verified_hint(app: &App, token: &str, now: i64) -> Result<HintClaims, TokenRejected> {
+    let verify = || crate::jwt::verify_id_token_hint(&app.keys(), &app.settings, token);
+    match verify() {
+        Err(TokenRejected::UnknownKey) if app.key_ring.refresh_for_unknown_kid(now).await => verify(),
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -1,25 +1,25 @@
 //! The authorization endpoint (RFC 6749 §4.1.1–4.1.2, RFC 7636, RFC 9207, RFC 9700), as a
 //! pipeline: validate the request in the order §4.1.2.1 requires ([`request`]), seal it
 //! into the login and consent page ([`super::sealed`]), authenticate the user on submit
-//! ([`login`]: throttle, argon2id, hash upgrade), and redirect with a single-use code
-//! ([`code`]). Each step returns `Result<_, Outcome>`: the first refusal is what the browser
+//! ([`super::login`]: throttle, argon2id, hash upgrade) or find their sign-in session
+//! ([`signed_in`]), and redirect with a single-use code ([`code`]). Each step returns `Result<_, Outcome>`: the first refusal is what the browser
 //! is shown.
 pub mod code;
-pub mod login;
 pub mod request;
 pub mod signed_in;
 mod submit;
 pub use submit::{LoginForm, Submission, submit};
 
+pub use super::login::LOGIN_FAILED;
 use super::params::Params;
 use super::sealed::{self, PendingRequest};
-use super::session::{self, SessionCookie};
+use super::session;
+pub use super::session::Browser;
 use super::{Description, OAuthError};
 use crate::App;
 use crate::crypto::{random_id, sha256_b64};
 use crate::domain::{Client, ConsentGrant, ScopeSet, Session};
 pub use code::CODE_TTL_SECONDS;
-pub use login::LOGIN_FAILED;
 use request::{AuthorizationRequest, Reply};
 use signed_in::{Decision, Hint};
 use std::borrow::Cow;
@@ -138,15 +138,6 @@ async fn client(app: &App, client_id: &str) -> Result<Client, Outcome> {
     app.clients.client(client_id).await.map_err(|e| page_for_store(&e))?.ok_or_else(|| page("Unknown client."))
 }
 
-/// What the browser sent with a request besides its parameters.
-#[derive(Debug, Clone, Copy)]
-pub struct Browser<'a> {
-    /// The value of the CSRF cookie the page's form will be bound to.
-    pub csrf_cookie: &'a str,
-    /// The session cookie, if it has one this server could have set.
-    pub session: Option<&'a SessionCookie>,
-}
-
 /// Validate an authorization request (from the query, or a POSTed form without a sealed
 /// request) at the request's time `now`, and answer it: the code at once for a signed-in
 /// user whose consent is remembered, else the consent or the login page, or say why not.
@@ -186,6 +177,9 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
     };
     let decision =
         signed_in::decide(&client, &pending.redirect_uri, &asked, signed_in.as_ref(), &hint, now.unix_timestamp());
+    // The signed-in user allowed this client before: its registered redirect URI is vouched
+    // for by them, so an error may go there as a code would.
+    let allowed_before = signed_in.as_ref().is_some_and(|(_, g)| g.is_some());
     match (decision, signed_in) {
         (Decision::Issue, Some((session, _))) => {
             tracing::info!(event = "authorized_silently", sub = %session.sub, client_id = %client.client_id, "remembered consent, live session");
@@ -193,6 +187,9 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
         }
         (Decision::Consent { new }, Some((session, grant))) => {
             consent_page(app, &client, &reply, &asked, pending, (session, grant), new).await
+        }
+        _ if asked.prompt.none && allowed_before => {
+            Err(error_redirect(app, &reply.redirect_uri, &OAuthError::LoginRequired, reply.state.as_deref()))
         }
         _ if asked.prompt.none => Err(refuse(app, &client, &reply, &OAuthError::LoginRequired)),
         _ => {
@@ -207,12 +204,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
 
 /// The user an `id_token_hint` names, if this server issued it.
 async fn hint(app: &App, token: &str, now: i64) -> Hint {
-    let verify = || crate::jwt::verify_id_token_hint(&app.keys(), &app.settings, token);
-    let verified = match verify() {
-        Err(crate::jwt::TokenRejected::UnknownKey) if app.key_ring.refresh_for_unknown_kid(now).await => verify(),
-        other => other,
-    };
-    match verified {
+    match session::verified_hint(app, token, now).await {
         Ok(claims) => Hint::User(claims.sub),
         Err(why) => {
             tracing::info!(reason = %why, "id_token_hint not verified");

@@ -213,6 +213,7 @@ mod tests {
             id_token_signed_response_alg: crate::domain::SigningAlg::Es256,
             created_at: 0,
             trusted: false,
+            post_logout_redirect_uris: vec![],
         }
     }
 

@@ -96,6 +96,7 @@ mod tests {
             id_token_signed_response_alg: crate::domain::SigningAlg::Rs256,
             created_at: 0,
             trusted: false,
+            post_logout_redirect_uris: vec![],
         }
     }
 
@@ -131,6 +132,7 @@ mod tests {
             scope: scope(g),
             granted_at: 1_000,
             updated_at: 1_000,
+            last_used: None,
         });
         (session, grant)
     }

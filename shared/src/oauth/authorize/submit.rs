@@ -2,13 +2,14 @@
 //! (genuine, unexpired, same origin, this browser's CSRF cookie, used once), then the
 //! password or the live session, the consent recorded, and the code.
 use super::{
-    FORM_TTL_SECONDS, LOGIN_FAILED, Outcome, ScopeSet, client, error_redirect, issue_and_redirect, login, login_page,
-    page, page_for_store,
+    FORM_TTL_SECONDS, LOGIN_FAILED, Outcome, ScopeSet, client, error_redirect, issue_and_redirect, login_page, page,
+    page_for_store,
 };
 use crate::App;
 use crate::crypto::{ct_eq, sha256_b64};
 use crate::domain::{AuthMethodRef, Client, ConsentGrant, Session};
 use crate::oauth::OAuthError;
+use crate::oauth::login::{self, Refused};
 use crate::oauth::params::Params;
 use crate::oauth::sealed::{self, PendingRequest};
 use crate::oauth::session::{self, SessionCookie};
@@ -41,10 +42,13 @@ pub struct LoginForm<'a> {
 }
 
 impl LoginForm<'_> {
-    /// The login page again, with the one failure message and `status`.
-    pub fn again(&self, status: u16) -> Outcome {
+    /// The login page again, with the one failure message and the refusal's status.
+    pub fn again(&self, refused: Refused) -> Outcome {
+        if refused == Refused::Unavailable {
+            return Outcome::Unavailable;
+        }
         match login_page(self.app, self.client, self.pending, self.username, Some(LOGIN_FAILED)) {
-            Ok(p) => Outcome::Login(Box::new(p), status),
+            Ok(p) => Outcome::Login(Box::new(p), refused.status()),
             Err(_) => Outcome::Unavailable,
         }
     }
@@ -80,7 +84,16 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
                         username: s.form.get("username").unwrap_or_default(),
                         password: s.form.get("password").unwrap_or_default(),
                     };
-                    let user = login::authenticate(app, &client, &form, s.source_ip, now).await?;
+                    let user = login::authenticate(
+                        app,
+                        form.username,
+                        form.password,
+                        Some(&client.client_id),
+                        s.source_ip,
+                        now,
+                    )
+                    .await
+                    .map_err(|r| form.again(r))?;
                     use_form_once(app, &pending, now).await?;
                     tracing::info!(event = "login_succeeded", sub = %user.sub, client_id = %client.client_id, source_ip = ?s.source_ip, "login succeeded");
                     if pending.hint_sub.as_ref().is_some_and(|h| *h != user.sub) {
@@ -141,15 +154,8 @@ async fn open_form(app: &App, s: &Submission<'_>, now: i64) -> Result<PendingReq
     if !s.same_origin {
         return Err(page("This form was submitted from another site."));
     }
-    let sealed = s.form.get("request");
-    let open = |r: &str| app.form_keys().iter().find_map(|k| sealed::open(k, r, now));
-    let mut pending = sealed.and_then(open);
-    // Sealed with a form key this process does not hold yet (the secret was rotated and
-    // another container already has the new value): re-read once, rate-limited.
-    if pending.is_none() && sealed.is_some() && app.refresh_form_keys(now, true).await {
-        let open = |r: &str| app.form_keys().iter().find_map(|k| sealed::open(k, r, now));
-        pending = sealed.and_then(open);
-    }
+    let sealed = s.form.get("request").unwrap_or_default();
+    let pending: Option<PendingRequest> = sealed::open_with_app(app, sealed, now).await;
     let pending = pending
         .ok_or_else(|| page("This sign-in form is invalid or has expired. Start again from the application."))?;
     if !s.csrf_cookie.is_some_and(|c| ct_eq(sha256_b64(c).as_bytes(), pending.csrf.as_bytes())) {

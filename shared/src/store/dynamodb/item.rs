@@ -287,6 +287,7 @@ mod tests {
             id_token_signed_response_alg: crate::domain::SigningAlg::Rs256,
             created_at: 1,
             trusted: true,
+            post_logout_redirect_uris: vec![],
         };
         let item = Item::from(&c);
         assert_eq!(item.get(PK), Some(&s("CLIENT#cl_1")));
@@ -310,6 +311,7 @@ mod tests {
             expires_at: 61,
             consumed_at: Some(5),
             consumed_by: Some("req_1".into()),
+            session: Some(crate::domain::SessionRef { id_hash: "s1".into(), expires_at: 900 }),
         };
         let item = Item::from(&c);
         assert_eq!(item.get(EXPIRES_AT), Some(&n(61)));
@@ -333,6 +335,7 @@ mod tests {
             family_expires_at: 1000,
             rotated_at: Some(50),
             rotated_to: Some("h2".into()),
+            session: Some("s1".into()),
         };
         let item = Item::from(&r);
         assert_eq!(item.get(EXPIRES_AT), Some(&n(1000)));

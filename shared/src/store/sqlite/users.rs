@@ -103,6 +103,7 @@ mod tests {
             id_token_signed_response_alg: SigningAlg::Es256,
             created_at: 1_800_000_000,
             trusted: false,
+            post_logout_redirect_uris: vec![],
         }
     }
 

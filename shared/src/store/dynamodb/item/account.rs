@@ -192,6 +192,10 @@ mod tests {
         item.insert("updated_at".into(), n(2));
         let g = ConsentGrant::try_from(item.clone())?;
         assert_eq!(g.client_id, "cl_1");
+        assert_eq!(g.last_used, None, "never used yet");
+        let mut used = item.clone();
+        used.insert(LAST_USED.into(), n(7));
+        assert_eq!(ConsentGrant::try_from(used)?.last_used, Some(7));
         assert_eq!(g.scope.to_string(), ScopeSet::parse("openid data:read").map(|x| x.to_string()).unwrap_or_default());
         let mut foreign = item.clone();
         foreign.insert("sub".into(), s("usr_2"));

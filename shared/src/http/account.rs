@@ -1,0 +1,91 @@
+//! `GET` and `POST /account`: cookies, security headers and HTML around `oauth::account`.
+//! Never emits CORS headers.
+use super::browser::{
+    self, cookie_for_new_form, csrf_cookie, error_page, html_response, put_session_cookie, redirect, same_origin,
+    session_cookie, set_csrf_cookie, unavailable_page,
+};
+use super::{Request, Response};
+use crate::oauth::OAuthError;
+use crate::oauth::account::{self, Outcome, SessionCookieChange, Submission};
+use crate::oauth::session::Browser;
+use crate::{App, html, paths};
+use http::{HeaderValue, StatusCode, header};
+
+fn render(app: &App, outcome: Outcome, new_cookie: Option<&str>) -> Response {
+    let action = app.settings.url(paths::ACCOUNT);
+    let origin = app.settings.issuer_origin();
+    let mut resp = match outcome {
+        Outcome::ErrorPage(message) => error_page(&message),
+        Outcome::Unavailable => unavailable_page(),
+        Outcome::SignIn(page, status) => match html::account_sign_in(&page, &action) {
+            Ok(body) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                let mut r = html_response(status, body, Some(&origin));
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(app.settings.login_window));
+                }
+                r
+            }
+            Err(_) => error_page("The page could not be shown."),
+        },
+        Outcome::Account(page, status) => match html::account(&page, &action) {
+            Ok(body) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                let mut r = html_response(status, body, Some(&origin));
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(app.settings.login_window));
+                }
+                r
+            }
+            Err(_) => error_page("The page could not be shown."),
+        },
+        Outcome::Done { notice, cookie } => {
+            let location = match notice {
+                Some(n) => format!("{action}?done={}", n.as_str()),
+                None => action.clone(),
+            };
+            // "303 See Other" after every form (RFC 9700 §4.12): a reload does not post again.
+            let mut r = redirect(&location, StatusCode::SEE_OTHER);
+            match cookie {
+                SessionCookieChange::Keep => {}
+                SessionCookieChange::Set(v) => put_session_cookie(app, &mut r, Some(&v)),
+                SessionCookieChange::Clear => put_session_cookie(app, &mut r, None),
+            }
+            r
+        }
+    };
+    if let Some(value) = new_cookie {
+        set_csrf_cookie(app, &mut resp, value);
+    }
+    resp
+}
+
+/// `GET /account`.
+pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
+    let session = session_cookie(app, req);
+    let browser = Browser { csrf_cookie: &csrf, session: session.as_ref() };
+    let query = crate::oauth::params::Params::parse_lenient(req.uri().query().unwrap_or("").as_bytes()).ok();
+    let done = query.as_ref().and_then(|(q, _)| q.get("done"));
+    let outcome = account::show(app, browser, done, app.clock.now()).await;
+    Ok(render(app, outcome, new_cookie.as_deref()))
+}
+
+/// `POST /account`: the sign-in form, or one of the signed-in page's forms.
+pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let form = match browser::form(req) {
+        Ok(f) => f,
+        Err(why) => return Ok(error_page(why)),
+    };
+    let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
+    let session = session_cookie(app, req);
+    let submission = Submission {
+        form: &form,
+        browser: Browser { csrf_cookie: &csrf, session: session.as_ref() },
+        csrf_cookie: csrf_cookie(app, req),
+        same_origin: same_origin(app, req),
+        source_ip: super::source_ip(req),
+    };
+    let outcome = account::submit(app, submission, app.clock.now()).await;
+    Ok(render(app, outcome, new_cookie.as_deref()))
+}

@@ -1,0 +1,457 @@
+//! The account page (docs/API.md, "GET/POST /account"): a signed-in user sees the
+//! applications they allowed and their browser sessions, disconnects an application (its
+//! grant removed, its refresh families revoked), signs out of every browser, and changes the
+//! password (the current one required; every other session ends). Signing in here uses the
+//! authorization endpoint's throttled password check and begins the same session.
+//!
+//! Every form is bound to the browser: the sign-in form to the CSRF cookie (a sealed
+//! document), the signed-in forms to the session (a MAC of its id hash under the form key),
+//! and each post must come from this origin.
+use super::Description;
+use super::login::{self, LOGIN_FAILED, Refused};
+use super::params::Params;
+use super::sealed::{self, Sealable};
+use super::session::{self, Browser, SessionCookie};
+use crate::App;
+use crate::crypto::{ct_eq, hash_password, random_id, sha256_b64};
+use crate::domain::{AuthMethodRef, Client, Password, Session};
+use crate::store::StoreError;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use time::OffsetDateTime;
+
+/// How long the sign-in form stays valid.
+pub const SIGN_IN_TTL_SECONDS: i64 = 3600;
+/// Most applications listed (a user with more sees the most recently allowed).
+const MAX_APPS: usize = 100;
+
+/// What happened, shown once after the redirect that follows a form (`?done=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Signed in.
+    SignedIn,
+    /// An application was disconnected.
+    Disconnected,
+    /// This browser signed out.
+    SignedOut,
+    /// Every browser signed out.
+    SignedOutEverywhere,
+    /// The password changed.
+    PasswordChanged,
+}
+
+impl Notice {
+    /// The `done` query value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignedIn => "signed_in",
+            Self::Disconnected => "disconnected",
+            Self::SignedOut => "signed_out",
+            Self::SignedOutEverywhere => "signed_out_everywhere",
+            Self::PasswordChanged => "password_changed",
+        }
+    }
+
+    /// From the `done` query value; anything else shows nothing.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::SignedIn, Self::Disconnected, Self::SignedOut, Self::SignedOutEverywhere, Self::PasswordChanged]
+            .into_iter()
+            .find(|n| n.as_str() == s)
+    }
+
+    /// What the page says.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::SignedIn => "You are signed in.",
+            Self::Disconnected => "The application was disconnected: it can no longer use your account.",
+            Self::SignedOut => "You signed out of this browser.",
+            Self::SignedOutEverywhere => "You signed out of every browser.",
+            Self::PasswordChanged => "Your password was changed, and every other browser was signed out.",
+        }
+    }
+}
+
+/// What the session cookie does with the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionCookieChange {
+    /// Nothing.
+    Keep,
+    /// A new session began: this value.
+    Set(String),
+    /// The session ended: clear it.
+    Clear,
+}
+
+/// What the browser is shown.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A form that cannot be accepted (another site, tampered, expired): 400.
+    ErrorPage(Description),
+    /// A dependency failed: 503 with `Retry-After`.
+    Unavailable,
+    /// The sign-in form, with the HTTP status (200, 401 or 429).
+    SignIn(Box<SignInPage>, u16),
+    /// The account page, with the HTTP status (200, or 400/401/429 after a refused
+    /// password change).
+    Account(Box<AccountPage>, u16),
+    /// 303 back to the account page, showing `notice`.
+    Done {
+        /// What to say there.
+        notice: Option<Notice>,
+        /// The session cookie's change.
+        cookie: SessionCookieChange,
+    },
+}
+
+/// The sign-in form of the account page.
+#[derive(Debug)]
+pub struct SignInPage {
+    /// The sealed sign-in (hidden field).
+    pub sealed: String,
+    /// Username to prefill after a failed attempt.
+    pub username: String,
+    /// The failure message, if any.
+    pub error: Option<&'static str>,
+    /// What happened before, if anything.
+    pub notice: Option<&'static str>,
+}
+
+/// One application the user allowed.
+#[derive(Debug)]
+pub struct AppRow {
+    /// Its client id (the disconnect form names it).
+    pub client_id: String,
+    /// Its name, or its id.
+    pub name: String,
+    /// The host it sends users back to.
+    pub host: String,
+    /// What it may do, in plain words.
+    pub scopes: Vec<&'static str>,
+    /// When the user first allowed it (UTC).
+    pub allowed: String,
+    /// When it last got tokens (UTC), if ever.
+    pub last_used: Option<String>,
+}
+
+/// One browser session of the user.
+#[derive(Debug)]
+pub struct SessionRow {
+    /// The browser showing the page.
+    pub this_browser: bool,
+    /// When it signed in (UTC).
+    pub signed_in: String,
+    /// When it was last used (UTC).
+    pub last_seen: String,
+}
+
+/// The account page.
+#[derive(Debug)]
+pub struct AccountPage {
+    /// The user's name.
+    pub username: String,
+    /// The applications they allowed.
+    pub apps: Vec<AppRow>,
+    /// Their live browser sessions, newest first.
+    pub sessions: Vec<SessionRow>,
+    /// The token every form of the page carries (bound to this browser's session).
+    pub csrf: String,
+    /// What happened before, if anything.
+    pub notice: Option<&'static str>,
+    /// Why the last form was refused, if it was.
+    pub error: Option<Cow<'static, str>>,
+}
+
+/// The sign-in form's sealed document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    /// Unique id.
+    pub id: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// SHA-256 of the CSRF cookie the form is bound to.
+    pub csrf: String,
+}
+
+impl Sealable for PendingSignIn {
+    const PURPOSE: &'static str = "account-sign-in";
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
+fn page(text: &'static str) -> Outcome {
+    Outcome::ErrorPage(Cow::Borrowed(text))
+}
+
+fn unavailable(e: &StoreError) -> Outcome {
+    tracing::error!(error = %e, "store failed on the account page");
+    Outcome::Unavailable
+}
+
+/// The token of the signed-in forms: a MAC of the session's id hash under `key`. Only this
+/// server can make it, and only for this browser's session.
+fn form_token(key: &aws_lc_rs::hmac::Key, session_id_hash: &str) -> String {
+    let tag = aws_lc_rs::hmac::sign(key, format!("oauth-core/account/v1|{session_id_hash}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+}
+
+fn token_matches(app: &App, session_id_hash: &str, presented: &str) -> bool {
+    app.form_keys().iter().any(|k| ct_eq(form_token(k, session_id_hash).as_bytes(), presented.as_bytes()))
+}
+
+/// A date for the page: `2026-12-06 17:30 UTC`.
+fn when(unix: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
+}
+
+fn sign_in_page(
+    app: &App,
+    csrf_cookie: &str,
+    username: &str,
+    error: Option<&'static str>,
+    notice: Option<Notice>,
+    now: i64,
+) -> Result<SignInPage, Outcome> {
+    let pending = PendingSignIn {
+        id: random_id("si_").map_err(|_| Outcome::Unavailable)?,
+        expires_at: now + SIGN_IN_TTL_SECONDS,
+        csrf: sha256_b64(csrf_cookie),
+    };
+    Ok(SignInPage {
+        sealed: sealed::seal(&app.form_key(), &pending).map_err(|_| Outcome::Unavailable)?,
+        username: username.chars().take(64).collect(),
+        error,
+        notice: notice.map(Notice::message),
+    })
+}
+
+/// The live session of the browser, if any.
+async fn signed_in(app: &App, cookie: Option<&SessionCookie>, now: OffsetDateTime) -> Result<Option<Session>, Outcome> {
+    let Some(c) = cookie else { return Ok(None) };
+    Ok(session::find(app, c, None, now).await.map_err(|e| unavailable(&e))?.map(|(s, _)| s))
+}
+
+/// `GET /account` at `now`: the account page of the signed-in browser, or the sign-in form.
+/// `done` is the `done` query value after a form's redirect.
+pub async fn show(app: &App, browser: Browser<'_>, done: Option<&str>, now: OffsetDateTime) -> Outcome {
+    let notice = done.and_then(Notice::parse);
+    let session = match signed_in(app, browser.session, now).await {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let result = match session {
+        Some(s) => account_page(app, &s, notice, None, now).await.map(|p| Outcome::Account(Box::new(p), 200)),
+        None => sign_in_page(app, browser.csrf_cookie, "", None, notice, now.unix_timestamp())
+            .map(|p| Outcome::SignIn(Box::new(p), 200)),
+    };
+    result.unwrap_or_else(|o| o)
+}
+
+async fn account_page(
+    app: &App,
+    session: &Session,
+    notice: Option<Notice>,
+    error: Option<Cow<'static, str>>,
+    now: OffsetDateTime,
+) -> Result<AccountPage, Outcome> {
+    let user = app.users.user_by_sub(&session.sub).await.map_err(|e| unavailable(&e))?;
+    let Some(user) = user else { return Err(page("This account no longer exists.")) };
+    let mut grants = app.grants.grants_of(&session.sub).await.map_err(|e| unavailable(&e))?;
+    grants.sort_by(|a, b| b.granted_at.cmp(&a.granted_at).then_with(|| a.client_id.cmp(&b.client_id)));
+    grants.truncate(MAX_APPS);
+    let mut apps = Vec::with_capacity(grants.len());
+    for g in grants {
+        let client = app.clients.client(&g.client_id).await.map_err(|e| unavailable(&e))?;
+        let (name, host) = match &client {
+            Some(c) => (c.client_name.clone().unwrap_or_else(|| c.client_id.clone()), redirect_host(c)),
+            // A grant outliving its client: still listed, so it can be removed.
+            None => (g.client_id.clone(), String::new()),
+        };
+        apps.push(AppRow {
+            client_id: g.client_id,
+            name,
+            host,
+            scopes: g.scope.iter().map(crate::domain::Scope::description).collect(),
+            allowed: when(g.granted_at),
+            last_used: g.last_used.map(when),
+        });
+    }
+    let sessions = app.sessions.sessions_of(&session.sub, now).await.map_err(|e| unavailable(&e))?;
+    Ok(AccountPage {
+        username: user.username.as_str().to_owned(),
+        apps,
+        sessions: sessions
+            .iter()
+            .map(|s| SessionRow {
+                this_browser: s.id_hash == session.id_hash,
+                signed_in: when(s.auth_time),
+                last_seen: when(s.last_seen),
+            })
+            .collect(),
+        csrf: form_token(&app.form_key(), &session.id_hash),
+        notice: notice.map(Notice::message),
+        error,
+    })
+}
+
+fn redirect_host(c: &Client) -> String {
+    c.redirect_uris
+        .first()
+        .and_then(|u| url::Url::parse(u.as_str()).ok())
+        .map(|u| u.host_str().map_or_else(|| format!("{}:", u.scheme()), str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A form posted to the account page.
+#[derive(Debug)]
+pub struct Submission<'a> {
+    /// The parsed form.
+    pub form: &'a Params,
+    /// The browser's cookies (a fresh CSRF cookie for a sign-in form shown again).
+    pub browser: Browser<'a>,
+    /// The CSRF cookie that came with the form, if this server minted it.
+    pub csrf_cookie: Option<&'a str>,
+    /// Whether `Origin`/`Sec-Fetch-Site` allow a same-origin form post.
+    pub same_origin: bool,
+    /// The caller's address, for the sign-in throttle.
+    pub source_ip: Option<std::net::IpAddr>,
+}
+
+/// `POST /account` at `now`: the sign-in form (with a sealed `request`), or one of the
+/// signed-in forms (`action` = `disconnect`, `signout`, `signout_all`, `password`).
+pub async fn submit(app: &App, s: Submission<'_>, now: OffsetDateTime) -> Outcome {
+    if !s.same_origin {
+        return page("This form was submitted from another site.");
+    }
+    let result = if s.form.get("request").is_some() { sign_in(app, &s, now).await } else { act(app, &s, now).await };
+    result.unwrap_or_else(|o| o)
+}
+
+async fn sign_in(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Result<Outcome, Outcome> {
+    let t = now.unix_timestamp();
+    let sealed = s.form.get("request").unwrap_or_default();
+    let Some(pending) = sealed::open_with_app::<PendingSignIn>(app, sealed, t).await else {
+        return Err(page("This sign-in form is invalid or has expired. Open the account page again."));
+    };
+    if !s.csrf_cookie.is_some_and(|c| ct_eq(sha256_b64(c).as_bytes(), pending.csrf.as_bytes())) {
+        return Err(page("This sign-in form does not belong to this browser. Open the account page again."));
+    }
+    let username = s.form.get("username").unwrap_or_default();
+    let password = s.form.get("password").unwrap_or_default();
+    let user = match login::authenticate(app, username, password, None, s.source_ip, now).await {
+        Ok(u) => u,
+        Err(Refused::Unavailable) => return Err(Outcome::Unavailable),
+        Err(r) => {
+            let again = sign_in_page(app, s.browser.csrf_cookie, username, Some(LOGIN_FAILED), None, t)?;
+            return Ok(Outcome::SignIn(Box::new(again), r.status()));
+        }
+    };
+    tracing::info!(event = "login_succeeded", sub = %user.sub, source_ip = ?s.source_ip, "login succeeded (account page)");
+    // A new session at every sign-in; the browser's earlier one ends (no fixation).
+    if let Some(old) = s.browser.session {
+        session::end(app, old).await.map_err(|e| unavailable(&e))?;
+    }
+    let (cookie, _) = session::begin(app, &user.sub, AuthMethodRef::Password, now).await.map_err(|e| {
+        tracing::error!(error = %e, "could not begin a session");
+        Outcome::Unavailable
+    })?;
+    Ok(Outcome::Done { notice: Some(Notice::SignedIn), cookie: SessionCookieChange::Set(cookie) })
+}
+
+async fn act(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Result<Outcome, Outcome> {
+    let Some(session) = signed_in(app, s.browser.session, now).await? else {
+        // Signed out meanwhile (or never): the page shows the sign-in form.
+        return Ok(Outcome::Done { notice: None, cookie: SessionCookieChange::Clear });
+    };
+    if !s.form.get("csrf").is_some_and(|t| token_matches(app, &session.id_hash, t)) {
+        return Err(page("This form does not belong to this browser's session. Open the account page again."));
+    }
+    let cookie = SessionCookie { sub: session.sub.clone(), id_hash: session.id_hash.clone() };
+    match s.form.get("action") {
+        Some("disconnect") => {
+            let client_id = s.form.get("client_id").unwrap_or_default();
+            disconnect(app, &session.sub, client_id).await.map_err(|e| unavailable(&e))?;
+            Ok(Outcome::Done { notice: Some(Notice::Disconnected), cookie: SessionCookieChange::Keep })
+        }
+        Some("signout") => {
+            session::end(app, &cookie).await.map_err(|e| unavailable(&e))?;
+            tracing::info!(event = "logout", sub = %session.sub, "signed out on the account page");
+            Ok(Outcome::Done { notice: Some(Notice::SignedOut), cookie: SessionCookieChange::Clear })
+        }
+        Some("signout_all") => {
+            session::end_all(app, &session.sub, None).await.map_err(|e| unavailable(&e))?;
+            Ok(Outcome::Done { notice: Some(Notice::SignedOutEverywhere), cookie: SessionCookieChange::Clear })
+        }
+        Some("password") => change_password(app, s, &session, now).await,
+        _ => Err(page("The form has no action.")),
+    }
+}
+
+/// Remove `sub`'s grant to `client_id` and revoke that client's refresh families of `sub`.
+/// From the grant's removal on, no code or refresh token draws on it (the store's check).
+///
+/// # Errors
+/// The store failed.
+pub async fn disconnect(app: &App, sub: &str, client_id: &str) -> Result<(), StoreError> {
+    let removed = app.grants.delete_grant(sub, client_id).await?;
+    let families = app.grants.families_of(sub).await?;
+    let revoked = session::revoke(app, families.iter().filter(|f| f.client_id == client_id)).await?;
+    if removed || revoked > 0 {
+        tracing::info!(event = "grant_revoked", sub = %sub, client_id = %client_id, families = revoked, "application disconnected");
+    }
+    Ok(())
+}
+
+async fn change_password(
+    app: &App,
+    s: &Submission<'_>,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<Outcome, Outcome> {
+    let refused = |status: u16, why: Cow<'static, str>| async move {
+        let page = account_page(app, session, None, Some(why), now).await?;
+        Ok(Outcome::Account(Box::new(page), status))
+    };
+    let current = s.form.get("current_password").unwrap_or_default();
+    let new = s.form.get("new_password").unwrap_or_default();
+    if new != s.form.get("confirm_password").unwrap_or_default() {
+        return refused(400, "The new password and its confirmation differ.".into()).await;
+    }
+    let Some(user) = app.users.user_by_sub(&session.sub).await.map_err(|e| unavailable(&e))? else {
+        return Err(page("This account no longer exists."));
+    };
+    // The same throttled check as a sign-in: the form is no way around the login limits.
+    match login::authenticate(app, user.username.as_str(), current, None, s.source_ip, now).await {
+        Ok(u) if u.sub == user.sub => {}
+        Ok(_) | Err(Refused::Failed) => {
+            return refused(
+                401,
+                "The current password is wrong, or there were too many attempts. Try again later.".into(),
+            )
+            .await;
+        }
+        Err(Refused::Throttled) => {
+            return refused(
+                429,
+                "The current password is wrong, or there were too many attempts. Try again later.".into(),
+            )
+            .await;
+        }
+        Err(Refused::Unavailable) => return Err(Outcome::Unavailable),
+    }
+    let password = match Password::parse(new, &user.username) {
+        Ok(p) => p,
+        Err(why) => return refused(400, format!("The new password cannot be used: {why}.").into()).await,
+    };
+    let hash = hash_password(password.into_secret()).await.map_err(|e| {
+        tracing::error!(error = %e, "could not hash a new password");
+        Outcome::Unavailable
+    })?;
+    app.users.update_password_hash(&user.sub, &hash).await.map_err(|e| unavailable(&e))?;
+    // Whoever else knew the old password is signed out everywhere but here.
+    session::end_all(app, &user.sub, Some(&session.id_hash)).await.map_err(|e| unavailable(&e))?;
+    tracing::info!(event = "password_changed", sub = %user.sub, "password changed on the account page");
+    Ok(Outcome::Done { notice: Some(Notice::PasswordChanged), cookie: SessionCookieChange::Keep })
+}
