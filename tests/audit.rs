@@ -37,6 +37,13 @@ const EVENTS: &[&str] = &[
     "client_auth_failed",
     "rate_limited",
     "key_rotated",
+    "session_started",
+    "authorized_silently",
+    "grant_revoked",
+    "password_changed",
+    "sessions_ended",
+    "logout",
+    "session_ended",
 ];
 
 #[tokio::test]
@@ -105,6 +112,50 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() -> anyhow::Result
             .await?;
     }
     secrets.push("a wrong client secret".into());
+    // A browser session: sign in, a silent authorization, the account page's forms, logout.
+    let other = env
+        .http
+        .post(env.url("/register_client"))
+        .bearer_auth("registration-token-0123456789")
+        .json(&json!({"client_name": "Other app", "redirect_uris": [CB], "scope": "openid"}))
+        .send()
+        .await?
+        .json::<Value>()
+        .await?;
+    let other_id = str_field(&other, "client_id")?;
+    secrets.push(str_field(&other, "client_secret")?);
+    let mut b = env.browser();
+    let code = b.sign_in_for_code(&id, "openid").await?;
+    let first_session = b.session.clone();
+    let silent = b.authorize(&authz_query(&id, Some(CB), "openid", "s")).await?;
+    let silent_code = silent.location_param("code").ok_or_else(|| anyhow::anyhow!("no silent code"))?;
+    let (_, t4) = env.exchange(&id, &secret, &silent_code, VERIFIER, Some(CB)).await?;
+    let consent = b.authorize(&authz_query(&other_id, Some(CB), "openid", "s")).await?;
+    b.consent(&consent, "allow").await?;
+    let mut laptop = env.browser();
+    laptop.sign_in_for_code(&id, "openid").await?;
+    let page = b.get("/account").await?;
+    let csrf = oauth_tests::harness::hidden(&page.html, "csrf").unwrap_or_default();
+    let new_password = "a brand new passphrase for alice";
+    b.post(
+        "/account",
+        &[
+            ("csrf", &csrf),
+            ("action", "password"),
+            ("current_password", PASSWORD),
+            ("new_password", new_password),
+            ("confirm_password", new_password),
+        ],
+    )
+    .await?;
+    b.post("/account", &[("csrf", &csrf), ("action", "disconnect"), ("client_id", &other_id)]).await?;
+    let hint = str_field(&t4, "id_token")?;
+    let out = b.get(&format!("/oauth/logout?id_token_hint={hint}")).await?;
+    assert_eq!(out.status, 200, "{}", out.html);
+    for cookie in [first_session, laptop.session.clone(), b.csrf.clone()].into_iter().flatten() {
+        secrets.push(cookie.split_once('.').map_or(cookie.clone(), |(_, secret)| secret.to_owned()));
+    }
+    secrets.extend([code, silent_code, csrf, new_password.to_owned(), hint]);
     // Key rotation (Secrets Manager, in the emulator).
     let rotated = match emulator().await? {
         Some(cfg) => {
