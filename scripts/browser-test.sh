@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Headless-browser test of the login page: installs Debian's chromium and playwright-core
 # (npm) when missing, starts oauth-local on a free port (or uses a running server), runs
-# tests/browser/login.test.mjs.
+# tests/browser/login.test.mjs (the login and consent page) and tests/browser/session.test.mjs
+# (sign-in session, remembered consent, account page, logout).
 # Usage: scripts/browser-test.sh <oauth-local binary>
 #        scripts/browser-test.sh --base URL [--registration-token TOKEN] [--logs DIR]   (the local stack)
 set -euo pipefail
@@ -22,5 +23,8 @@ else
   start_server "$bin" "$work"; logs=$work
 fi
 mkdir -p target
-(cd tests/browser && BASE="$BASE" REGISTRATION_TOKEN="$reg" SCREENSHOT_DIR="$PWD/../../target" timeout 120 node login.test.mjs) \
-  || { echo "--- server log"; tail -20 "$logs"/*.log; exit 1; }
+for t in login.test.mjs session.test.mjs; do
+  echo "== $t"
+  (cd tests/browser && BASE="$BASE" REGISTRATION_TOKEN="$reg" SCREENSHOT_DIR="$PWD/../../target" timeout 120 node "$t") \
+    || { echo "--- server log"; tail -20 "$logs"/*.log; exit 1; }
+done
