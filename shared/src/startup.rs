@@ -105,20 +105,6 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
         KeysChoice::JwksUrl(_) => anyhow::bail!("this binary was built without JWKS URL support (feature jwks-url)"),
     };
     let can_sign = matches!(backends.keys, KeysChoice::File(_) | KeysChoice::SecretsManager(_) | KeysChoice::Ephemeral);
-    let form_key = match (&backends.form_key_secret, &sm) {
-        (Some(id), Some(sm)) => {
-            let source = Arc::new(crate::aws::SecretsManagerFormKey::new(sm.clone(), id.clone()));
-            let now = App::system_clock().now().unix_timestamp();
-            FormKey::rotating(id.clone(), source, backends.keys_cache_seconds, now)
-                .await
-                .context("Invalid configuration")?
-        }
-        // Every process reading the same private keys derives the same MAC key from them.
-        _ if backends.shares_private_keys() => FormKey::from_key_set(),
-        // No private key shared with other processes: random here (the authorize function
-        // refuses to start with it: see `lambda::http::run`).
-        _ => FormKey::per_process().context("Failed to make the login form's MAC key")?,
-    };
     let clock = App::system_clock();
     let registration = match (&backends.registration_token_secret, &sm) {
         (Some(id), Some(sm)) => {
@@ -131,10 +117,27 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
     if registration.is_some() {
         settings.registration_token = None;
     }
-    let app = App::with_key_ring_alg(settings, stores, source, ttl, clock, can_sign)
-        .await
-        .context("Failed to load the signing keys")?
-        .with_form_key(form_key);
+    let form_key = async {
+        match (&backends.form_key_secret, &sm) {
+            (Some(id), Some(sm)) => {
+                let source = Arc::new(crate::aws::SecretsManagerFormKey::new(sm.clone(), id.clone()));
+                let now = App::system_clock().now().unix_timestamp();
+                FormKey::rotating(id.clone(), source, backends.keys_cache_seconds, now)
+                    .await
+                    .context("Invalid configuration")
+            }
+            // Every process reading the same private keys derives the same MAC key from them.
+            _ if backends.shares_private_keys() => Ok(FormKey::from_key_set()),
+            // No private key shared with other processes: random here (the authorize function
+            // refuses to start with it: see `lambda::http::run`).
+            _ => FormKey::per_process().context("Failed to make the login form's MAC key"),
+        }
+    };
+    // The keys and the form key come from different secrets: read them at once (the
+    // authorize function needs both at its cold start).
+    let keys = App::with_key_ring_alg(settings, stores, source, ttl, clock, can_sign);
+    let (app, form_key) = tokio::join!(keys, form_key);
+    let app = app.context("Failed to load the signing keys")?.with_form_key(form_key?);
     Ok(match registration {
         Some(secret) => app.with_registration_secret(secret),
         None => app,
