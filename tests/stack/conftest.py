@@ -72,22 +72,72 @@ class Client:
         assert r.status_code == 200, r.text
         return r.json()
 
-    def login(self, client, username, password, scope="openid profile offline_access data:read",
-              redirect_uri="http://127.0.0.1:8080/callback", decision="allow"):
-        """The browser's part of the code flow: the login form, posted with its cookie."""
-        verifier = secrets.token_urlsafe(32)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    def authorize(self, client, scope, redirect_uri="http://127.0.0.1:8080/callback", **extra):
+        """A browser's GET /oauth/authorize (PKCE S256, a fresh state and nonce; `extra`
+        parameters such as prompt): (response, code_verifier, state)."""
+        verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(8)
         q = {"response_type": "code", "client_id": client["client_id"], "redirect_uri": redirect_uri,
              "scope": scope, "state": state, "code_challenge": challenge, "code_challenge_method": "S256",
-             "nonce": "n-" + state}
-        page = self.get("/oauth/authorize?" + urllib.parse.urlencode(q, quote_via=urllib.parse.quote))
+             "nonce": "n-" + state, **extra}
+        r = self.get("/oauth/authorize?" + urllib.parse.urlencode(q, quote_via=urllib.parse.quote))
+        return r, verifier, state
+
+    def login(self, client, username, password, scope="openid profile offline_access data:read",
+              redirect_uri="http://127.0.0.1:8080/callback", decision="allow"):
+        """The browser's part of the code flow: the login form, posted with its cookie."""
+        page, verifier, state = self.authorize(client, scope, redirect_uri)
         assert page.status_code == 200, page.text
-        sealed = re.search(r'name="request" value="([^"]*)"', page.text)
-        assert sealed, page.text
-        form = {"request": sealed.group(1), "username": username, "password": password, "decision": decision}
+        form = {"request": hidden(page.text, "request"), "username": username, "password": password,
+                "decision": decision}
         r = self.post("/oauth/authorize", data=form, headers={"Origin": self.base})
         return r, verifier, state
+
+    def consent(self, page, decision="allow"):
+        """Answer the consent page of a signed-in browser (no password: `request` and
+        `decision` only), as a same-origin form post."""
+        assert page.status_code == 200 and 'name="password"' not in page.text, page.text
+        return self.post("/oauth/authorize", data={"request": hidden(page.text, "request"), "decision": decision},
+                         headers={"Origin": self.base})
+
+    def exchange(self, client, code, verifier, redirect_uri="http://127.0.0.1:8080/callback"):
+        """The client's code exchange at /oauth/token (200 required): the token response."""
+        r = self.post("/oauth/token", auth=(client["client_id"], client["client_secret"]),
+                      data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+                            "redirect_uri": redirect_uri})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def refresh(self, client, refresh_token):
+        """A refresh_token grant at /oauth/token: the response, whatever its status."""
+        return self.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                         auth=(client["client_id"], client["client_secret"]))
+
+    def signed_in(self):
+        """Whether this browser's sign-in session is live (the account page names a user)."""
+        r = self.get("/account")
+        assert r.status_code == 200, r.text
+        return "Signed in as <strong>" in r.text
+
+
+def pkce_pair():
+    """A PKCE code verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(32)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def hidden(html, name):
+    """The value of the page's hidden input `name` (the first one)."""
+    m = re.search(r'<input type="hidden" name="%s" value="([^"]*)"' % re.escape(name), html)
+    assert m, f"no hidden {name} in: {html}"
+    return m.group(1)
+
+
+def redirect_params(response):
+    """The query parameters of a redirect's Location (a 302 or 303 required)."""
+    assert response.status_code in (302, 303), f"{response.status_code} {response.text}"
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlparse(response.headers["location"]).query))
 
 
 @pytest.fixture(scope="session")
@@ -108,11 +158,21 @@ def admin_client(state, service):
                         aws_secret_access_key=state["admin"]["SecretAccessKey"])
 
 
+def _new_client(state):
+    n = next(_addresses)
+    return Client(state, f"127.0.{n // 250}.{n % 250 + 2}")
+
+
 @pytest.fixture
 def client(state):
     """A caller from a loopback address no other test uses."""
-    n = next(_addresses)
-    return Client(state, f"127.0.{n // 250}.{n % 250 + 2}")
+    return _new_client(state)
+
+
+@pytest.fixture
+def new_client(state):
+    """Another caller (a browser without cookies) from an address no other test uses."""
+    return lambda: _new_client(state)
 
 
 @pytest.fixture(scope="session", autouse=True)

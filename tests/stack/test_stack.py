@@ -11,7 +11,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import admin_client, session_from
+from conftest import admin_client, hidden, redirect_params, session_from
 
 GATEWAY_404 = {"message": "Not Found"}
 GATEWAY_500 = {"message": "Internal Server Error"}
@@ -268,3 +268,272 @@ def test_a_function_role_cannot_do_what_its_policy_does_not_grant(state):
         ddb.delete_item(TableName=table, Key={"pk": {"S": "CLIENT#x"}, "sk": {"S": "CLIENT"}})
     with pytest.raises(Exception, match="AccessDenied"):
         ddb.scan(TableName=table)
+
+
+# -- sign in once: sessions, remembered consent, logout, the account page ----------------------
+# Through the authorize function (sessions, grants and refresh-family entries under ACCOUNT#,
+# family revocations under REVOKED#fam#, ID token hints verified with the public keys) and
+# the token function (a redemption or refresh drawing on the grant and the session), each
+# under its template policy: the suite's IAM check proves the grants cover them.
+
+APP_CB = "https://app.example.test/cb"
+APP_BYE = "https://app.example.test/bye"
+LOOPBACK_CB = "http://127.0.0.1:8080/callback"
+
+
+def https_app(client, name="Stack https app", scope="openid offline_access data:read"):
+    """A confidential client redirecting to an https, non-loopback URI (nothing listens
+    there: only the Location header is read), with a post-logout URI."""
+    return client.register_client(client_name=name, redirect_uris=[APP_CB], post_logout_redirect_uris=[APP_BYE],
+                                  scope=scope)
+
+
+def code_of(browser, response, state_value, redirect_uri=APP_CB):
+    """The code of a redirect back to the client (its state and the issuer checked)."""
+    q = redirect_params(response)
+    assert response.headers["location"].startswith(redirect_uri + "?"), response.headers["location"]
+    assert q.get("state") == state_value and q.get("iss") == browser.base, q
+    assert "code" in q, q
+    return q["code"]
+
+
+def is_consent_page(response, user):
+    return (response.status_code == 200 and 'name="password"' not in response.text
+            and "Allow access" in response.text and f"You are signed in as <strong>{user}</strong>" in response.text)
+
+
+def is_password_page(response):
+    return response.status_code == 200 and 'name="password"' in response.text and 'name="username"' in response.text
+
+
+def tokens_for(browser, app, user, pw, scope, redirect_uri=APP_CB):
+    """Tokens of `app` for `scope` through `browser`: signing in, consenting or silently."""
+    r, verifier, st = browser.authorize(app, scope, redirect_uri)
+    if is_password_page(r):
+        r = browser.post("/oauth/authorize", headers={"Origin": browser.base},
+                         data={"request": hidden(r.text, "request"), "username": user, "password": pw,
+                               "decision": "allow"})
+    elif r.status_code == 200:
+        r = browser.consent(r)
+    return browser.exchange(app, code_of(browser, r, st, redirect_uri), verifier, redirect_uri)
+
+
+def account_page(browser, user):
+    r = browser.get("/account")
+    assert r.status_code == 200 and f"Signed in as <strong>{user}</strong>" in r.text, r.text
+    return r
+
+
+def account_action(browser, page, **form):
+    """Post one of the account page's forms with the page's `csrf`, same-origin."""
+    return browser.post("/account", data={"csrf": hidden(page.text, "csrf"), **form},
+                        headers={"Origin": browser.base})
+
+
+def test_one_sign_in_then_an_https_confidential_client_gets_its_code_at_once_once_allowed(client, new_client):
+    user, pw = client.register_user()
+    first = client.register_client(client_name="Loopback app", redirect_uris=[LOOPBACK_CB], scope="openid data:read")
+    app = https_app(client)
+    resp, verifier, st = client.login(first, user, pw, scope="openid data:read")
+    assert resp.status_code == 303, resp.text
+    assert "session" in client.http.cookies, "the login begins a sign-in session"
+    login_tokens = client.exchange(first, code_of(client, resp, st, LOOPBACK_CB), verifier)
+    auth_time = jwt_claims(login_tokens["id_token"])["auth_time"]
+    # First time for the https client: the consent page, no password asked.
+    page, verifier, st = client.authorize(app, "openid data:read", APP_CB)
+    assert is_consent_page(page, user), page.text
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    done = client.consent(page, "allow")
+    assert done.status_code == 303, done.text
+    tokens = client.exchange(app, code_of(client, done, st), verifier, APP_CB)
+    claims = jwt_claims(tokens["id_token"])
+    assert claims["aud"] == app["client_id"] and claims["nonce"] == "n-" + st
+    assert claims["auth_time"] == auth_time, "the session's auth_time, not the consent's"
+    # Allowed once: the code at once, no page, for these scopes or fewer.
+    for scope in ("openid data:read", "openid"):
+        r, verifier, st = client.authorize(app, scope, APP_CB)
+        assert r.status_code == 302, f"{scope}: {r.status_code} {r.text}"
+        tokens = client.exchange(app, code_of(client, r, st), verifier, APP_CB)
+        assert tokens["scope"] == scope and jwt_claims(tokens["id_token"])["auth_time"] == auth_time
+        info = client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert info.status_code == 200 and info.json()["sub"] == claims["sub"], info.text
+    # More than was allowed: the consent page again; a loopback client always gets the page.
+    r, _, _ = client.authorize(app, "openid offline_access data:read", APP_CB)
+    assert is_consent_page(r, user) and "Stay connected" in r.text, r.text
+    r, _, _ = client.authorize(first, "openid data:read", LOOPBACK_CB)
+    assert is_consent_page(r, user), r.text
+    # Another browser is not signed in.
+    r, _, _ = new_client().authorize(app, "openid", APP_CB)
+    assert is_password_page(r), r.text
+
+
+def test_prompt_none_gives_a_code_from_the_session_and_nothing_without_one(client, new_client):
+    user, pw = client.register_user()
+    app = https_app(client)
+    resp, verifier, st = client.login(app, user, pw, scope="openid data:read", redirect_uri=APP_CB)
+    assert resp.status_code == 303, resp.text
+    client.exchange(app, code_of(client, resp, st), verifier, APP_CB)
+    r, verifier, st = client.authorize(app, "openid data:read", APP_CB, prompt="none")
+    assert r.status_code == 302, r.text
+    tokens = client.exchange(app, code_of(client, r, st), verifier, APP_CB)
+    assert tokens["scope"] == "openid data:read"
+    # With the user's own ID token as hint too.
+    r, verifier, st = client.authorize(app, "openid", APP_CB, prompt="none", id_token_hint=tokens["id_token"])
+    client.exchange(app, code_of(client, r, st), verifier, APP_CB)
+    # More than was allowed: consent_required, to the (trusted) client, with its state.
+    r, _, st = client.authorize(app, "openid offline_access data:read", APP_CB, prompt="none")
+    q = redirect_params(r)
+    assert q.get("error") == "consent_required" and q.get("state") == st and "code" not in q, q
+    # A browser without the session cookie: login_required, never a code.
+    fresh = new_client()
+    r, _, st = fresh.authorize(app, "openid data:read", APP_CB, prompt="none")
+    q = redirect_params(r)
+    assert r.headers["location"].startswith(APP_CB + "?")
+    assert q.get("error") == "login_required" and q.get("state") == st and "code" not in q, q
+    # prompt=none with another value is refused, not ignored.
+    r, _, _ = client.authorize(app, "openid", APP_CB, prompt="none login")
+    assert "code=" not in r.headers.get("location", "")
+    assert "invalid_request" in r.headers.get("location", "") + r.text, f"{r.status_code} {r.text}"
+
+
+def test_logout_with_the_id_token_hint_ends_the_session_and_its_refresh_tokens_not_offline_ones(client, new_client):
+    meta = client.get("/.well-known/openid-configuration").json()
+    assert meta["end_session_endpoint"] == client.base + "/oauth/logout"
+    assert "none" in meta["prompt_values_supported"]
+    user, pw = client.register_user()
+    app = https_app(client)
+    bound = tokens_for(client, app, user, pw, "openid data:read")
+    offline = tokens_for(client, app, user, pw, "openid offline_access data:read")
+    assert bound.get("refresh_token") and offline.get("refresh_token"), (bound, offline)
+    cookie = client.http.cookies["session"]
+    q = urllib.parse.urlencode({"id_token_hint": bound["id_token"], "post_logout_redirect_uri": APP_BYE,
+                                "state": "s"})
+    r = client.get("/oauth/logout?" + q)
+    assert r.status_code == 302, r.text
+    assert r.headers["location"] == APP_BYE + "?state=s"
+    assert "session" not in client.http.cookies, "the session cookie is cleared"
+    assert not client.signed_in()
+    # The session's refresh family ends with it (its access tokens too); offline access does not.
+    r = client.refresh(app, bound["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert client.get("/api/data", headers={"Authorization": f"Bearer {bound['access_token']}"}).status_code == 401
+    r = client.refresh(app, offline["refresh_token"])
+    assert r.status_code == 200, r.text
+    assert client.get("/api/data", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).status_code == 200
+    # The browser signs in again; the old cookie signs nobody in.
+    r, _, _ = client.authorize(app, "openid data:read", APP_CB)
+    assert is_password_page(r), r.text
+    stale = new_client()
+    r = stale.get("/account", headers={"Cookie": f"session={cookie}"})
+    assert r.status_code == 200 and 'name="password"' in r.text and "Signed in as" not in r.text, r.text
+
+
+def test_logout_without_a_hint_asks_first_and_signs_out_only_when_confirmed(client):
+    user, pw = client.register_user()
+    app = https_app(client, name="Confirming app")
+    bound = tokens_for(client, app, user, pw, "openid data:read")
+    q = urllib.parse.urlencode({"client_id": app["client_id"], "post_logout_redirect_uri": APP_BYE, "state": "s1"})
+    page = client.get("/oauth/logout?" + q)
+    assert page.status_code == 200 and "Sign out?" in page.text and "Confirming app" in page.text, page.text
+    assert "location" not in page.headers and page.headers["x-frame-options"] == "DENY"
+    assert client.signed_in(), "showing the question signs nobody out"
+    request = hidden(page.text, "request")
+    cross = client.post("/oauth/logout", data={"request": request, "decision": "logout"},
+                        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 400, cross.text
+    stay = client.post("/oauth/logout", data={"request": request, "decision": "stay"}, headers={"Origin": client.base})
+    assert stay.status_code == 200 and "still signed in" in stay.text, stay.text
+    assert client.signed_in()
+    assert client.refresh(app, bound["refresh_token"]).status_code == 200, "nothing was revoked"
+    done = client.post("/oauth/logout", data={"request": request, "decision": "logout"},
+                       headers={"Origin": client.base})
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == APP_BYE + "?state=s1"
+    assert not client.signed_in()
+    # Signed out already: a trusted client's post-logout URI is followed at once.
+    r = client.get("/oauth/logout?" + q)
+    assert r.status_code == 302 and r.headers["location"] == APP_BYE + "?state=s1", r.text
+
+
+def test_the_account_page_disconnects_an_app_and_signs_out_of_every_browser(client, new_client):
+    user, pw = client.register_user()
+    photos = https_app(client, name="Photo printer")
+    calendar = https_app(client, name="Calendar")
+    laptop, phone = client, new_client()
+    t_photos = tokens_for(laptop, photos, user, pw, "openid offline_access data:read")
+    t_calendar = tokens_for(laptop, calendar, user, pw, "openid data:read")
+    # The phone signs in on the account page itself.
+    signin = phone.get("/account")
+    assert signin.status_code == 200 and 'name="password"' in signin.text, signin.text
+    r = phone.post("/account", headers={"Origin": phone.base},
+                   data={"request": hidden(signin.text, "request"), "username": user, "password": pw})
+    assert r.status_code == 303 and r.headers["location"] == phone.base + "/account?done=signed_in", r.text
+    assert "You are signed in." in phone.get("/account?done=signed_in").text
+    r, verifier, st = phone.authorize(calendar, "openid data:read", APP_CB)
+    assert r.status_code == 302, "allowed in the other browser: the code at once"
+    t_phone = phone.exchange(calendar, code_of(phone, r, st), verifier, APP_CB)
+    page = account_page(laptop, user)
+    assert "Photo printer" in page.text and "Calendar" in page.text and "app.example.test" in page.text
+    assert "(this browser)" in page.text and page.text.count("Signed in 20") == 2, page.text
+    # A form without the page's token, or from another site, changes nothing.
+    r = laptop.post("/account", data={"action": "disconnect", "client_id": photos["client_id"]},
+                    headers={"Origin": laptop.base})
+    assert r.status_code == 400, r.text
+    r = laptop.post("/account", data={"csrf": hidden(page.text, "csrf"), "action": "disconnect",
+                                      "client_id": photos["client_id"]},
+                    headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 400, r.text
+    r = laptop.refresh(photos, t_photos["refresh_token"])
+    assert r.status_code == 200, r.text
+    t_photos = r.json()
+    # Disconnect the photo printer: its grant goes, its (offline) tokens stop.
+    page = account_page(laptop, user)
+    done = account_action(laptop, page, action="disconnect", client_id=photos["client_id"])
+    assert done.status_code == 303 and done.headers["location"] == laptop.base + "/account?done=disconnected", done.text
+    page = account_page(laptop, user)
+    assert "Photo printer" not in page.text and "Calendar" in page.text, page.text
+    r = laptop.refresh(photos, t_photos["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert laptop.get("/api/data", headers={"Authorization": f"Bearer {t_photos['access_token']}"}).status_code == 401
+    r, _, _ = laptop.authorize(photos, "openid", APP_CB)
+    assert is_consent_page(r, user), "a disconnected app must ask again"
+    # The calendar keeps working until every browser signs out.
+    r = laptop.refresh(calendar, t_calendar["refresh_token"])
+    assert r.status_code == 200, r.text
+    t_calendar = r.json()
+    done = account_action(laptop, page, action="signout_all")
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == laptop.base + "/account?done=signed_out_everywhere"
+    assert "session" not in laptop.http.cookies
+    for browser in (laptop, phone):
+        r = browser.get("/account")
+        assert r.status_code == 200 and 'name="password"' in r.text and "Signed in as" not in r.text, r.text
+    for tokens in (t_calendar, t_phone):
+        r = laptop.refresh(calendar, tokens["refresh_token"])
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", "the sessions' tokens ended"
+
+
+def test_a_password_change_on_the_account_page_signs_out_the_other_browsers(client, new_client):
+    user, pw = client.register_user()
+    app = https_app(client)
+    laptop, phone = client, new_client()
+    tokens_for(laptop, app, user, pw, "openid data:read")
+    phone_tokens = tokens_for(phone, app, user, pw, "openid data:read")
+    new_pw = "a much longer new passphrase"
+    page = account_page(laptop, user)
+    r = account_action(laptop, page, action="password", current_password="not it at all", new_password=new_pw,
+                       confirm_password=new_pw)
+    assert r.status_code == 401 and 'class="error"' in r.text, r.text
+    page = account_page(laptop, user)
+    done = account_action(laptop, page, action="password", current_password=pw, new_password=new_pw,
+                          confirm_password=new_pw)
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == laptop.base + "/account?done=password_changed"
+    assert "Your password was changed" in laptop.get("/account?done=password_changed").text
+    account_page(laptop, user)
+    assert not phone.signed_in(), "the other browser is signed out"
+    r = phone.refresh(app, phone_tokens["refresh_token"])
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    fresh = new_client()
+    assert fresh.login(app, user, pw, scope="openid", redirect_uri=APP_CB)[0].status_code == 401
+    assert fresh.login(app, user, new_pw, scope="openid", redirect_uri=APP_CB)[0].status_code == 303
