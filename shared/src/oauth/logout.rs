@@ -4,7 +4,7 @@
 //! so that a third-party page cannot sign people out. Ending a session revokes the refresh
 //! families issued under it without `offline_access` ([`super::session::end`]).
 use super::Description;
-use super::authorize::redirect_to;
+use super::authorize::{host_and_origin, redirect_to};
 use super::params::Params;
 use super::sealed::{self, Sealable};
 use super::session::{self, Browser, SessionCookie};
@@ -154,16 +154,6 @@ async fn validate(app: &App, raw: &[u8], now: i64) -> Result<LogoutRequest, Outc
         }
     };
     Ok(LogoutRequest { client, hint_sub: hint.map(|h| h.sub), redirect })
-}
-
-fn host_and_origin(uri: &str) -> (String, String) {
-    match url::Url::parse(uri) {
-        Ok(u) if u.host_str().is_some() => {
-            (u.host_str().unwrap_or_default().to_owned(), u.origin().ascii_serialization())
-        }
-        Ok(u) => (format!("{}:", u.scheme()), format!("{}:", u.scheme())),
-        Err(_) => (String::new(), String::new()),
-    }
 }
 
 /// Answer a logout request (`GET` query, or a `POST` form without a sealed `request`) at `now`.

@@ -264,6 +264,25 @@ async fn issue_and_redirect(
     Ok(Outcome::Redirect(redirect_to(&pending.redirect_uri, &params)))
 }
 
+/// The host a redirect URI sends the user to (its scheme, for an app's URI) and the
+/// CSP source that allows a form's redirect there: the URI's origin, or `scheme:` when the
+/// origin is opaque (a private-use scheme, `com.example.app://cb` included: its origin
+/// serializes as `null`, which is no CSP source).
+pub(crate) fn host_and_origin(uri: &str) -> (String, String) {
+    match url::Url::parse(uri) {
+        Ok(u) => {
+            let scheme = format!("{}:", u.scheme());
+            let origin = u.origin();
+            if origin.is_tuple() {
+                (u.host_str().unwrap_or_default().to_owned(), origin.ascii_serialization())
+            } else {
+                (scheme.clone(), scheme)
+            }
+        }
+        Err(_) => (String::new(), String::new()),
+    }
+}
+
 fn login_page(
     app: &App,
     client: &Client,
@@ -272,13 +291,7 @@ fn login_page(
     error: Option<&'static str>,
 ) -> Result<LoginPage, serde_json::Error> {
     let sealed = sealed::seal(&app.form_key(), pending)?;
-    let (host, origin) = match url::Url::parse(&pending.redirect_uri) {
-        Ok(u) if u.host_str().is_some() => {
-            (u.host_str().unwrap_or_default().to_owned(), u.origin().ascii_serialization())
-        }
-        Ok(u) => (format!("{}:", u.scheme()), format!("{}:", u.scheme())),
-        Err(_) => (String::new(), String::new()),
-    };
+    let (host, origin) = host_and_origin(&pending.redirect_uri);
     let scope = ScopeSet::parse(&pending.scope).unwrap_or_default();
     Ok(LoginPage {
         client_name: client.client_name.clone().unwrap_or_else(|| client.client_id.clone()),
@@ -291,4 +304,24 @@ fn login_page(
         signed_in_as: None,
         error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_and_origin;
+
+    #[test]
+    fn a_redirect_uri_names_its_host_and_the_csp_source_of_its_origin() {
+        let cases = [
+            ("https://client.example:8443/cb?x=1", ("client.example", "https://client.example:8443")),
+            ("http://127.0.0.1:9000/cb", ("127.0.0.1", "http://127.0.0.1:9000")),
+            // An app's private-use scheme: its origin is opaque ("null" is no CSP source).
+            ("com.example.app:/cb", ("com.example.app:", "com.example.app:")),
+            ("com.example.app://cb/x", ("com.example.app:", "com.example.app:")),
+            ("not a uri", ("", "")),
+        ];
+        for (uri, (host, source)) in cases {
+            assert_eq!(host_and_origin(uri), (host.to_owned(), source.to_owned()), "{uri}");
+        }
+    }
 }
