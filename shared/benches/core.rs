@@ -1,6 +1,7 @@
 //! Micro-benchmarks: JWT issue and verify per algorithm, argon2id hashing, and whole
-//! requests (client_credentials, GET /api/data) through the shared router in-process over
-//! an in-memory SQLite store. Run with `cargo bench -p oauth-core`.
+//! requests (client_credentials, GET /api/data, the password login, the silent
+//! authorization of a signed-in browser, the code exchange) through the shared router
+//! in-process over an in-memory SQLite store. Run with `cargo bench -p oauth-core`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // benchmark setup may abort
 use base64::Engine;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -221,6 +222,40 @@ fn code_flow(c: &mut Criterion) {
                 }
                 started.elapsed()
             }
+        })
+    });
+    // A signed-in browser's authorization request, answered with the code at once (live
+    // session, remembered consent): the session and grant read together, the code written,
+    // no argon2, no page. Next to authorize_post_login, the password login it replaces.
+    // Last in the group: every iteration stores a code, and the tables it grows would slow
+    // the benchmarks after it.
+    group.sample_size(100);
+    let (sealed, cookie) = rt.block_on(login_form(&app, &id));
+    let signed_in = rt.block_on(call(&app, login_submit(&sealed, &cookie)));
+    assert_eq!(signed_in.status(), 303);
+    let session = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let silent = format!(
+        "/oauth/authorize?response_type=code&client_id={id}&redirect_uri=https%3A%2F%2Fclient.example%2Fcb\
+         &scope=openid%20offline_access%20data%3Aread&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+         &code_challenge_method=S256"
+    );
+    let csrf = cookie.clone();
+    group.bench_function("authorize_silent", |b| {
+        b.to_async(&rt).iter(|| async {
+            let both = format!("{csrf}; {session}");
+            let resp = call(&app, request("GET", &silent, &[("cookie", &both)], "")).await;
+            assert_eq!(resp.status(), 302);
+            assert!(resp.headers()["location"].to_str().unwrap().contains("code="));
         })
     });
     group.finish();
