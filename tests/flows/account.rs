@@ -1,24 +1,10 @@
 //! The account page (docs/API.md, "GET/POST /account"; docs/SECURITY.md S9, S10): sign-in
 //! with the login form's throttling, connected applications and disconnecting one, signing
 //! out of every browser, changing the password; every form bound to the browser.
-use oauth_tests::harness::{Browser, CB, PASSWORD, Page, TestEnv, VERIFIER, authz_query, hidden, str_field};
+use oauth_tests::harness::{Browser, CB, PASSWORD, Page, TestEnv, authz_query, hidden, str_field};
 use serde_json::{Value, json};
 
 const NEW_PASSWORD: &str = "a much longer new passphrase";
-
-/// Tokens of `client` for `scope` through `b` (signing in or consenting as needed).
-async fn tokens(env: &TestEnv, b: &mut Browser<'_>, c: &(String, String), scope: &str) -> anyhow::Result<Value> {
-    let mut p = b.authorize(&authz_query(&c.0, Some(CB), scope, "st")).await?;
-    if p.html.contains("name=\"password\"") {
-        p = b.login(&p, "alice", PASSWORD, "allow").await?;
-    } else if p.status == 200 {
-        p = b.consent(&p, "allow").await?;
-    }
-    let code = p.location_param("code").ok_or_else(|| anyhow::anyhow!("no code: {} {}", p.status, p.html))?;
-    let (status, body) = env.exchange(&c.0, &c.1, &code, VERIFIER, Some(CB)).await?;
-    anyhow::ensure!(status == 200, "{body}");
-    Ok(body)
-}
 
 fn field(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap_or_default().to_owned()
@@ -129,8 +115,8 @@ async fn connected_applications_are_listed_and_disconnecting_one_revokes_its_tok
     let first = named_client(&env, "Photo <b>printer</b>", "openid offline_access data:read").await?;
     let second = named_client(&env, "Calendar", "openid data:read").await?;
     let mut b = env.browser();
-    let t1 = tokens(&env, &mut b, &first, "openid offline_access data:read").await?;
-    let t2 = tokens(&env, &mut b, &second, "openid data:read").await?;
+    let t1 = b.tokens(&first, "openid offline_access data:read").await?;
+    let t2 = b.tokens(&second, "openid data:read").await?;
     let page = account(&mut b).await?;
     assert!(page.html.contains("Photo &#60;b&#62;printer&#60;/b&#62;"), "escaped name: {}", page.html);
     assert!(page.html.contains("Calendar") && page.html.contains("client.example"));
@@ -168,9 +154,9 @@ async fn signing_out_of_every_browser_ends_every_session_and_the_tokens_bound_to
     let c = named_client(&env, "Web app", "openid offline_access data:read").await?;
     let mut laptop = env.browser();
     let mut phone = env.browser();
-    let bound = tokens(&env, &mut phone, &c, "openid data:read").await?;
-    let offline = tokens(&env, &mut phone, &c, "openid offline_access data:read").await?;
-    tokens(&env, &mut laptop, &c, "openid").await?;
+    let bound = phone.tokens(&c, "openid data:read").await?;
+    let offline = phone.tokens(&c, "openid offline_access data:read").await?;
+    laptop.tokens(&c, "openid").await?;
     let page = account(&mut laptop).await?;
     assert_eq!(page.html.matches("Signed in 20").count(), 2, "two browsers listed: {}", page.html);
     assert!(page.html.contains("(this browser)"));
@@ -195,8 +181,8 @@ async fn a_password_change_needs_the_current_password_and_ends_every_other_sessi
     let c = named_client(&env, "Web app", "openid data:read").await?;
     let mut laptop = env.browser();
     let mut phone = env.browser();
-    let phone_tokens = tokens(&env, &mut phone, &c, "openid data:read").await?;
-    let laptop_tokens = tokens(&env, &mut laptop, &c, "openid data:read").await?;
+    let phone_tokens = phone.tokens(&c, "openid data:read").await?;
+    let laptop_tokens = laptop.tokens(&c, "openid data:read").await?;
     type Case<'a> = (&'a str, [(&'a str, &'a str); 3], u16);
     let refused: [Case<'_>; 3] = [
         (
@@ -267,9 +253,9 @@ async fn the_account_forms_refuse_cross_site_posts_and_tokens_of_other_sessions(
     env.alice().await?;
     let c = named_client(&env, "Web app", "openid data:read").await?;
     let mut b = env.browser();
-    let t = tokens(&env, &mut b, &c, "openid data:read").await?;
+    let t = b.tokens(&c, "openid data:read").await?;
     let mut other = env.browser();
-    tokens(&env, &mut other, &c, "openid").await?;
+    other.tokens(&c, "openid").await?;
     let other_token = hidden(&account(&mut other).await?.html, "csrf").unwrap_or_default();
     let page = account(&mut b).await?;
     let token = hidden(&page.html, "csrf").unwrap_or_default();

@@ -2,7 +2,7 @@
 //! with a verified `id_token_hint` at once, otherwise only after the user confirms on a
 //! CSRF-protected page; exact `post_logout_redirect_uri` matching; the session's refresh
 //! families end with it and offline access survives.
-use oauth_tests::harness::{Browser, CB, ISSUER, PASSWORD, TestEnv, VERIFIER, str_field};
+use oauth_tests::harness::{Browser, CB, ISSUER, TestEnv, str_field};
 use serde_json::{Value, json};
 
 const BYE: &str = "https://client.example/bye";
@@ -25,21 +25,6 @@ fn q(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
-/// Tokens for `scope` through `b` (signed in already, or signing in now).
-async fn tokens(env: &TestEnv, b: &mut Browser<'_>, c: &(String, String), scope: &str) -> anyhow::Result<Value> {
-    let query = oauth_tests::harness::authz_query(&c.0, Some(CB), scope, "st");
-    let mut p = b.authorize(&query).await?;
-    if p.html.contains("name=\"password\"") {
-        p = b.login(&p, "alice", PASSWORD, "allow").await?;
-    } else if p.status == 200 {
-        p = b.consent(&p, "allow").await?;
-    }
-    let code = p.location_param("code").ok_or_else(|| anyhow::anyhow!("no code: {} {}", p.status, p.html))?;
-    let (status, body) = env.exchange(&c.0, &c.1, &code, VERIFIER, Some(CB)).await?;
-    anyhow::ensure!(status == 200, "{body}");
-    Ok(body)
-}
-
 fn field(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap_or_default().to_owned()
 }
@@ -56,8 +41,8 @@ async fn a_hint_of_the_signed_in_user_signs_out_at_once_and_ends_the_sessions_to
     env.alice().await?;
     let c = client(&env).await?;
     let mut b = env.browser();
-    let bound = tokens(&env, &mut b, &c, "openid data:read").await?;
-    let offline = tokens(&env, &mut b, &c, "openid offline_access data:read").await?;
+    let bound = b.tokens(&c, "openid data:read").await?;
+    let offline = b.tokens(&c, "openid offline_access data:read").await?;
     assert!(!field(&bound, "refresh_token").is_empty() && !field(&offline, "refresh_token").is_empty());
     let p = b
         .get(&format!(
@@ -86,7 +71,7 @@ async fn without_a_hint_the_user_confirms_and_a_cross_site_or_forged_form_signs_
     env.alice().await?;
     let c = client(&env).await?;
     let mut b = env.browser();
-    let bound = tokens(&env, &mut b, &c, "openid data:read").await?;
+    let bound = b.tokens(&c, "openid data:read").await?;
     let p = b
         .get(&format!(
             "/oauth/logout?{}",
@@ -150,7 +135,7 @@ async fn a_wrong_post_logout_redirect_uri_or_a_bad_hint_is_refused_without_a_red
     let c = client(&env).await?;
     let other = client(&env).await?;
     let mut b = env.browser();
-    let t = tokens(&env, &mut b, &c, "openid").await?;
+    let t = b.tokens(&c, "openid").await?;
     let hint = field(&t, "id_token");
     let (head, _) = hint.rsplit_once('.').unwrap_or_default();
     let forged = format!("{head}.AAAA");
@@ -217,7 +202,7 @@ async fn logout_racing_a_refresh_leaves_no_working_token() -> anyhow::Result<()>
     let c = client(&env).await?;
     for round in 0..5 {
         let mut b = env.browser();
-        let t = tokens(&env, &mut b, &c, "openid data:read").await?;
+        let t = b.tokens(&c, "openid data:read").await?;
         let logout = format!("/oauth/logout?{}", q(&[("id_token_hint", &field(&t, "id_token"))]));
         let rt = field(&t, "refresh_token");
         let (out, refreshed) = tokio::join!(b.get(&logout), env.refresh(&c.0, &c.1, &rt, None));

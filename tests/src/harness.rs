@@ -659,6 +659,24 @@ impl Browser<'_> {
         self.post("/oauth/authorize", &[("request", &request), ("decision", decision)]).await
     }
 
+    /// Tokens of `client` (id, secret; redirect [`CB`]) for `scope`, alice's, through this
+    /// browser: signing in, or allowing on the consent page, as the page asks.
+    ///
+    /// # Errors
+    /// Any step did not go as in a normal flow.
+    pub async fn tokens(&mut self, client: &(String, String), scope: &str) -> Result<Value> {
+        let mut p = self.authorize(&authz_query(&client.0, Some(CB), scope, "st")).await?;
+        if p.html.contains("name=\"password\"") {
+            p = self.login(&p, "alice", PASSWORD, "allow").await?;
+        } else if p.status == 200 {
+            p = self.consent(&p, "allow").await?;
+        }
+        let code = p.location_param("code").with_context(|| format!("no code: {} {}", p.status, p.html))?;
+        let (status, body) = self.env.exchange(&client.0, &client.1, &code, VERIFIER, Some(CB)).await?;
+        ensure!(status == 200, "{body}");
+        Ok(body)
+    }
+
     /// Sign alice in through the authorization endpoint of `client_id` (redirect [`CB`]) and
     /// return the code.
     ///

@@ -1,7 +1,7 @@
 //! `GET` and `POST /account`: cookies, security headers and HTML around `oauth::account`.
 //! Never emits CORS headers.
 use super::browser::{
-    self, cookie_for_new_form, csrf_cookie, error_page, html_response, put_session_cookie, redirect, same_origin,
+    self, cookie_for_new_form, csrf_cookie, error_page, form_page, put_session_cookie, redirect, same_origin,
     session_cookie, set_csrf_cookie, unavailable_page,
 };
 use super::{Request, Response};
@@ -9,7 +9,7 @@ use crate::oauth::OAuthError;
 use crate::oauth::account::{self, Outcome, SessionCookieChange, Submission};
 use crate::oauth::session::Browser;
 use crate::{App, html, paths};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 
 fn render(app: &App, outcome: Outcome, new_cookie: Option<&str>) -> Response {
     let action = app.settings.url(paths::ACCOUNT);
@@ -17,28 +17,8 @@ fn render(app: &App, outcome: Outcome, new_cookie: Option<&str>) -> Response {
     let mut resp = match outcome {
         Outcome::ErrorPage(message) => error_page(&message),
         Outcome::Unavailable => unavailable_page(),
-        Outcome::SignIn(page, status) => match html::account_sign_in(&page, &action) {
-            Ok(body) => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                let mut r = html_response(status, body, Some(&origin));
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(app.settings.login_window));
-                }
-                r
-            }
-            Err(_) => error_page("The page could not be shown."),
-        },
-        Outcome::Account(page, status) => match html::account(&page, &action) {
-            Ok(body) => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                let mut r = html_response(status, body, Some(&origin));
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(app.settings.login_window));
-                }
-                r
-            }
-            Err(_) => error_page("The page could not be shown."),
-        },
+        Outcome::SignIn(page, status) => form_page(app, status, html::account_sign_in(&page, &action), Some(&origin)),
+        Outcome::Account(page, status) => form_page(app, status, html::account(&page, &action), Some(&origin)),
         Outcome::Done { notice, cookie } => {
             let location = match notice {
                 Some(n) => format!("{action}?done={}", n.as_str()),

@@ -1,15 +1,15 @@
 //! `GET` and `POST /oauth/authorize`: cookies, security headers and HTML around
 //! `oauth::authorize`. Never emits CORS headers (docs/SECURITY.md A13).
 use super::browser::{
-    self, cookie_for_new_form, csrf_cookie, error_page, html_response, put_session_cookie, redirect, same_origin,
-    session_cookie, set_csrf_cookie, unavailable_page,
+    self, cookie_for_new_form, csrf_cookie, error_page, form_page, html_response, put_session_cookie, redirect,
+    same_origin, session_cookie, set_csrf_cookie, unavailable_page,
 };
 use super::{Request, Response};
 use crate::App;
 use crate::html;
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::{self, Browser, Outcome, Submission};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 
 fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: Option<&str>) -> Response {
     let mut resp = match outcome {
@@ -25,19 +25,12 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
             put_session_cookie(app, &mut r, Some(&session_cookie));
             r
         }
-        Outcome::Login(page, status) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            match html::login(&page, &app.settings.url(crate::paths::AUTHORIZE)) {
-                Ok(body) => {
-                    let mut r = html_response(status, body, Some(&page.redirect_origin));
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(app.settings.login_window));
-                    }
-                    r
-                }
-                Err(_) => error_page("The page could not be shown."),
-            }
-        }
+        Outcome::Login(page, status) => form_page(
+            app,
+            status,
+            html::login(&page, &app.settings.url(crate::paths::AUTHORIZE)),
+            Some(&page.redirect_origin),
+        ),
     };
     if let Some(value) = new_cookie {
         set_csrf_cookie(app, &mut resp, value);

@@ -146,6 +146,23 @@ pub(super) fn same_origin(app: &App, req: &Request) -> bool {
     origin_ok && fetch_ok
 }
 
+/// A rendered form page with its status (200, or 400/401/429 when a form was refused:
+/// a 429 carries `Retry-After` of the login window); the 400 page when rendering failed.
+pub(super) fn form_page(
+    app: &App,
+    status: u16,
+    rendered: Result<String, askama::Error>,
+    form_target: Option<&str>,
+) -> Response {
+    let Ok(body) = rendered else { return error_page("The page could not be shown.") };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut r = html_response(status, body, form_target);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(app.settings.login_window));
+    }
+    r
+}
+
 /// The 503 page (a dependency failed after retries), with `Retry-After: 1`.
 pub(super) fn unavailable_page() -> Response {
     let body = html::error("The service is temporarily unavailable. Try again in a moment.")
