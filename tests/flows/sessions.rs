@@ -255,21 +255,35 @@ async fn a_session_ends_when_idle_and_at_its_absolute_end_whatever_its_use() -> 
     env.alice().await?;
     let c = env.web_client("openid").await?;
     let mut b = env.browser();
-    b.sign_in_for_code(&c.0, "openid").await?;
+    let code = b.sign_in_for_code(&c.0, "openid").await?;
+    // Without offline_access the refresh token is the session's.
+    let mut rt = str_field(&exchange(&env, &c, &code).await?, "refresh_token")?;
     // Used every 500 s (each use after 300 s moves the idle end), it lives to its absolute end.
     for _ in 0..3 {
         env.clock.advance(500);
         silent_code(&b.authorize(&query(&c.0, "openid", &[])).await?)?;
+        let (status, body) = env.refresh(&c.0, &c.1, &rt, None).await?;
+        assert_eq!(status, 200, "{body}");
+        rt = str_field(&body, "refresh_token")?;
     }
     env.clock.advance(300);
     assert!(is_login_page(&b.authorize(&query(&c.0, "openid", &[])).await?), "past the absolute end");
-    // Idle: unused for the idle time, it is over.
+    let (status, _) = env.refresh(&c.0, &c.1, &rt, None).await?;
+    assert_eq!(status, 400, "the session's refresh token ends with it");
+    // Idle: unused for the idle time, it is over, and so is its refresh token (a refresh is
+    // no use of the browser's session).
     let mut b = env.browser();
-    b.sign_in_for_code(&c.0, "openid").await?;
+    let code = b.sign_in_for_code(&c.0, "openid").await?;
+    let rt = str_field(&exchange(&env, &c, &code).await?, "refresh_token")?;
     env.clock.advance(599);
     silent_code(&b.authorize(&query(&c.0, "openid", &[])).await?)?;
+    let (status, body) = env.refresh(&c.0, &c.1, &rt, None).await?;
+    assert_eq!(status, 200);
+    let rt = str_field(&body, "refresh_token")?;
     env.clock.advance(600);
     assert!(is_login_page(&b.authorize(&query(&c.0, "openid", &[])).await?), "idle");
+    let (status, _) = env.refresh(&c.0, &c.1, &rt, None).await?;
+    assert_eq!(status, 400, "an idle session's refresh token");
     // Housekeeping (DynamoDB's TTL, SQLite's purge) then removes it.
     env.clock.advance(1800);
     assert!(env.expire_records().await? >= 2, "the ended sessions' records");

@@ -654,6 +654,19 @@ pub async fn consume_code_and_rotate_refresh_draw_on_the_grant_and_the_session(s
         Rotate::AlreadyRotated(old) => ensure!(old.rotated_to.as_deref() == Some("r2")),
         other => anyhow::bail!("reuse after the session: {other:?}"),
     }
+    // A session that went idle (its idle end passed, its absolute end not) no longer carries
+    // its families, though its record is still there.
+    let idle = session("usr_1", "s2", 0); // idle end t0 + 100, absolute end t0 + 1000
+    s.sessions.create_session(&idle).await?;
+    seed_family(&s, bound("i1", "fam_i", "s2")?).await?;
+    let r = s.tokens.rotate_refresh("i1", &bound("i2", "fam_i", "s2")?, at(1_800_000_099)).await?;
+    ensure!(r == Rotate::Rotated, "a live session: {r:?}");
+    let r = s.tokens.rotate_refresh("i2", &bound("i3", "fam_i", "s2")?, at(1_800_000_100)).await?;
+    ensure!(r == Rotate::Withdrawn, "an idle session: {r:?}");
+    s.codes.put_code(&code("c9")?).await?;
+    let late = with_family(bound("i9", "fam_i9", "s2")?);
+    let r = s.codes.consume_code("c9", at(1_800_000_100), at(1_800_003_700), "req_i", issue(Some(&late))).await?;
+    ensure!(r == Consume::Withdrawn, "a code of an idle session: {r:?}");
     // An offline family outlives every session, but not the consent.
     seed_family(&s, RefreshRecord { family_id: "fam_2".into(), ..refresh("o1")? }).await?;
     ensure!(s.tokens.rotate_refresh("o1", &refresh("o2")?, at(1_800_000_050)).await? == Rotate::Rotated);
@@ -668,7 +681,7 @@ pub async fn consume_code_and_rotate_refresh_draw_on_the_grant_and_the_session(s
     s.grants.forget_family("usr_1", "cl_1", "fam_1").await?;
     s.grants.forget_family("usr_2", "cl_1", "fam_2").await?;
     let left: Vec<String> = s.grants.families_of("usr_1").await?.into_iter().map(|f| f.family_id).collect();
-    ensure!(left == ["fam_2"], "{left:?}");
+    ensure!(left == ["fam_2", "fam_i"], "{left:?}");
     Ok(())
 }
 
@@ -681,6 +694,7 @@ pub async fn end_session_racing_a_refresh_or_a_redemption_leaves_no_unlisted_fam
         let sid = format!("s{i}");
         let mut sess = session("usr_1", &sid, 0);
         sess.expires_at = 1_900_000_000;
+        sess.idle_expires_at = 1_900_000_000;
         s.sessions.create_session(&sess).await?;
         seed_family(&s, bound(&format!("r{i}"), &format!("fam_r{i}"), &sid)?).await?;
         let code_hash = format!("c{i}");

@@ -133,8 +133,8 @@ impl Consume {
 /// (docs/API.md, "Sessions and consent"): it draws on `sub`'s consent grant to `client_id`,
 /// which must still exist and whose `last_used` becomes the redemption's time, and may start
 /// a refresh family. A family bound to a session (`refresh.session`) needs that session to
-/// exist and not to have reached its absolute end, and it is entered in the user's account
-/// so that ending the session finds it.
+/// be live (neither its idle nor its absolute end reached), and it is entered in the user's
+/// account so that ending the session finds it.
 #[derive(Debug, Clone, Copy)]
 pub struct Issue<'a> {
     /// The user.
@@ -181,7 +181,7 @@ pub enum Rotate {
     /// No such token.
     Missing,
     /// The family's user withdrew their consent to the client, or the sign-in session the
-    /// family is bound to has ended. Nothing written.
+    /// family is bound to has ended (ended, idle or past its absolute end). Nothing written.
     Withdrawn,
 }
 
@@ -212,8 +212,8 @@ pub trait TokenStore: Send + Sync {
     async fn refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
     /// Atomically mark `old_hash` rotated at `now` to `new` and store `new`: both or neither,
     /// and only while `new.sub`'s consent grant to `new.client_id` exists (its `last_used`
-    /// becomes `now`) and, for a family bound to a session, that session exists and has not
-    /// reached its absolute end (else `Withdrawn`). Of concurrent rotations of one token
+    /// becomes `now`) and, for a family bound to a session, that session is live (else
+    /// `Withdrawn`). Of concurrent rotations of one token
     /// exactly one gets `Rotated`; repeating the same rotation (same `new`) gets `Rotated`
     /// again and writes nothing more.
     async fn rotate_refresh(

@@ -117,7 +117,8 @@ fn new_refresh(app: &App, code: &AuthCode, client: &Client, now: i64) -> Result<
     // "offline_access ... requests that an OAuth 2.0 Refresh Token be issued that can be used
     // to obtain an Access Token that grants access to the End-User's UserInfo Endpoint even
     // when the End-User is not present (not logged in)" (OIDC Core §11). Without it the
-    // family is the session's: it ends with the session, at the latest at its absolute end.
+    // family is the session's: it works while the session lives (the store checks it at
+    // every rotation), and ends at the session's absolute end at the latest.
     let session = if code.scope.contains(Scope::OfflineAccess) { None } else { code.session.as_ref() };
     let mut family_expires_at = now + app.settings.refresh_absolute_ttl;
     if let Some(s) = session {

@@ -257,8 +257,8 @@ impl DynamoStore {
 
     /// The transaction items of what a token issue draws on (`CodeStore::consume_code`,
     /// `TokenStore::rotate_refresh`): the grant of `sub` to `client_id` must exist and gets
-    /// `last_used = now`; a family bound to `session` needs that session to exist and not to
-    /// have reached its absolute end.
+    /// `last_used = now`; a family bound to `session` needs that session to be live (there,
+    /// and neither its idle nor its absolute end reached).
     fn draw_on_grant(
         &self,
         sub: &str,
@@ -280,7 +280,10 @@ impl DynamoStore {
             let check = ConditionCheck::builder()
                 .table_name(&self.table)
                 .set_key(Some(item::session_key(sub, id_hash)))
-                .condition_expression(format!("attribute_exists(pk) AND {EXPIRES_AT} > :now"))
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND {} > :now AND {EXPIRES_AT} > :now",
+                    item::IDLE_EXPIRES_AT
+                ))
                 .expression_attribute_values(":now", now)
                 .build()
                 .map_err(backend("Failed to build a session check"))?;

@@ -292,7 +292,8 @@ fn read_refresh(conn: &Connection, token_hash: &str) -> Result<Option<RefreshRec
 
 /// Whether what a token issue for `sub` and `client_id` draws on is still there at `now`: the
 /// consent grant (its `last_used` set to `now`) and, for a family bound to a session, the
-/// session, not past its absolute end (`CodeStore::consume_code`, `TokenStore::rotate_refresh`).
+/// session, live: neither its idle nor its absolute end reached (`CodeStore::consume_code`,
+/// `TokenStore::rotate_refresh`).
 fn draw_on_grant(
     conn: &Connection,
     sub: &str,
@@ -306,7 +307,10 @@ fn draw_on_grant(
         .map_err(backend)?;
     let Some(id_hash) = session else { return Ok(grant == 1) };
     let live: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id_hash = ?1 AND sub = ?2 AND expires_at > ?3)")
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sessions
+             WHERE id_hash = ?1 AND sub = ?2 AND idle_expires_at > ?3 AND expires_at > ?3)",
+        )
         .and_then(|mut st| st.query_row(params![id_hash, sub, now], |r| r.get(0)))
         .map_err(backend)?;
     Ok(grant == 1 && live)
