@@ -99,6 +99,21 @@ impl App {
     ) -> Result<Self, AppError> {
         let alg = can_sign.then_some(settings.access_token_alg);
         let key_ring = KeyRing::load(source, alg, key_ttl, clock.now().unix_timestamp()).await?;
+        Self::with_key_ring(settings, stores, key_ring, clock, can_sign)
+    }
+
+    /// An app over `stores` with `key_ring` as it is (loaded or [`KeyRing::deferred`]);
+    /// `can_sign` as for [`App::with_key_ring_alg`].
+    ///
+    /// # Errors
+    /// No randomness for a per-process form key.
+    pub fn with_key_ring(
+        settings: Settings,
+        stores: Stores,
+        key_ring: KeyRing,
+        clock: Arc<dyn Clock>,
+        can_sign: bool,
+    ) -> Result<Self, AppError> {
         let form_key = if can_sign { FormKey::from_key_set() } else { FormKey::per_process()? };
         Ok(Self {
             settings,

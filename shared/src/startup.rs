@@ -8,8 +8,8 @@ use crate::App;
 use crate::aws::{SecretsManagerKeys, SecretsManagerPublicKeys};
 use crate::cached_secret::CachedSecret;
 use crate::config::{Backends, KeysChoice, Settings, StoreChoice};
-use crate::keys::FormKey;
 use crate::keys::{FileKeySource, KeySource, NoKeys};
+use crate::keys::{FormKey, KeyRing};
 use crate::store::{DynamoStore, Stores};
 use anyhow::Context;
 use std::path::Path;
@@ -135,7 +135,14 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
     };
     // The keys and the form key come from different secrets: read them at once (the
     // authorize function needs both at its cold start).
-    let keys = App::with_key_ring_alg(settings, stores, source, ttl, clock, can_sign);
+    let keys = async {
+        if backends.defer_keys && !can_sign {
+            let ring = KeyRing::deferred(source, ttl, clock.now().unix_timestamp())?;
+            App::with_key_ring(settings, stores, ring, clock, false)
+        } else {
+            App::with_key_ring_alg(settings, stores, source, ttl, clock, can_sign).await
+        }
+    };
     let (app, form_key) = tokio::join!(keys, form_key);
     let app = app.context("Failed to load the signing keys")?.with_form_key(form_key?);
     Ok(match registration {
@@ -147,13 +154,15 @@ pub async fn build_app(mut settings: Settings, backends: &Backends) -> anyhow::R
 /// Build the app of a Lambda function from its environment: DynamoDB and Secrets Manager
 /// unless `OAUTH_STORE`/`OAUTH_KEYS` say otherwise (`OAUTH_KEYS=none` for functions that
 /// never sign or verify, `public` for those that only verify, `jwks` for an authorizer in
-/// another account).
+/// another account). With `defer_keys`, verify-only keys load at the first token that needs
+/// them (the authorize function, whose cold start then reads only its form key).
 ///
 /// # Errors
 /// Invalid configuration or unusable backends; the cold start fails with the reason.
-pub async fn app_from_env() -> anyhow::Result<App> {
+pub async fn app_from_env(defer_keys: bool) -> anyhow::Result<App> {
     let settings = Settings::from_env().context("Invalid configuration")?;
-    let backends = Backends::from_lookup(|k| std::env::var(k).ok(), true).context("Invalid configuration")?;
+    let mut backends = Backends::from_lookup(|k| std::env::var(k).ok(), true).context("Invalid configuration")?;
+    backends.defer_keys = defer_keys;
     build_app(settings, &backends).await
 }
 

@@ -463,13 +463,21 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
     assert!(!oauth_core::aws::ensure_form_key_secret(&sm, &form).await?, "idempotent");
     sm.create_secret().name(&short).secret_string("too short for a MAC key").send().await?;
     let (_, table) = oauth_tests::aws::fresh_table(&cfg).await?;
-    // As the template configures the authorize function: no keys, its own form-key secret.
+    let (keys, public) = (unique("keys"), unique("public-keys"));
+    oauth_core::aws::ensure_key_secret(&sm, &keys, Some(&public), &oauth_core::aws::KEY_SET_ALGS).await?;
+    // As the template configures the authorize function: the public keys (for id_token_hint),
+    // loaded at the first hint rather than at the cold start, and its own form-key secret.
     let authorize = |form_secret: String| {
-        let vars =
-            [("OAUTH_KEYS", "none".to_owned()), ("TABLE_NAME", table.clone()), ("FORM_KEY_SECRET_ID", form_secret)];
+        let vars = [
+            ("OAUTH_KEYS", "public".to_owned()),
+            ("PUBLIC_KEYS_SECRET_ID", public.clone()),
+            ("TABLE_NAME", table.clone()),
+            ("FORM_KEY_SECRET_ID", form_secret),
+        ];
         async move {
             let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
-            let backends = oauth_core::config::Backends::from_lookup(get, true)?;
+            let mut backends = oauth_core::config::Backends::from_lookup(get, true)?;
+            backends.defer_keys = true;
             let settings = oauth_core::Settings::from_lookup(|k| (k == "ISSUER").then(|| ISSUER.to_owned()))?;
             oauth_core::startup::build_app(settings, &backends).await
         }
@@ -480,8 +488,26 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
     // Two containers agree on the form key without any signing key.
     let (a, b) = (authorize(form.clone()).await?, authorize(form.clone()).await?);
     assert_eq!(a.form_key_origin(), &FormKeyOrigin::Secret(form.clone()));
-    assert!(a.keys().jwks().keys.is_empty() && !a.keys().can_sign(SigningAlg::Es256));
+    assert!(a.keys().jwks().keys.is_empty() && !a.keys().can_sign(SigningAlg::Es256), "no key read at start");
     assert!(oauth_core::lambda::http::check(&a, oauth_core::http::Function::Authorize).is_ok());
+    // The first id_token_hint loads the public keys, and verifies.
+    let private = oauth_core::aws::SecretsManagerKeys::new(sm.clone(), keys.clone());
+    let signing = oauth_core::keys::KeySource::load_set(&private).await?;
+    let claims = oauth_core::jwt::IdClaims {
+        iss: ISSUER.into(),
+        sub: "usr_1".into(),
+        aud: "cl_1".into(),
+        exp: 4_102_444_800,
+        iat: 1_700_000_000,
+        auth_time: 1_700_000_000,
+        nonce: None,
+        at_hash: "x".into(),
+    };
+    let hint = oauth_core::jwt::issue_id_token(&signing, SigningAlg::Rs256, &claims)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verified = oauth_core::oauth::session::verified_hint(&a, &hint, now).await?;
+    assert_eq!(verified.sub, "usr_1");
+    assert!(!a.keys().jwks().keys.is_empty(), "loaded by the hint");
     let pending = PendingRequest {
         id: "req_1".into(),
         client_id: "cl_1".into(),

@@ -54,6 +54,10 @@ pub struct Backends {
     /// Seconds between scheduled reloads of keys and of the registration token
     /// (`KEYS_CACHE_SECONDS`, default 300; Secrets Manager and JWKS URL only).
     pub keys_cache_seconds: i64,
+    /// Load verify-only keys at the first token that needs them rather than at start (the
+    /// authorize function: only an `id_token_hint` does). Not a variable: the entry point
+    /// sets it.
+    pub defer_keys: bool,
 }
 
 /// The backend variables, for `--help` and docs.
@@ -136,6 +140,7 @@ impl Backends {
             registration_token_secret: get("REGISTRATION_TOKEN_SECRET_ID"),
             form_key_secret: get("FORM_KEY_SECRET_ID"),
             keys_cache_seconds,
+            defer_keys: false,
         })
     }
 

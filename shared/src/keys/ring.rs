@@ -27,6 +27,9 @@ pub struct KeyRing {
     complete: std::sync::atomic::AtomicBool,
     /// When loading every key last failed (so a failing backend is not asked per request).
     completion_failed_at: AtomicI64,
+    /// Nothing loaded yet on purpose ([`KeyRing::deferred`]): no scheduled refresh until the
+    /// first token that needs the keys has loaded them.
+    deferred: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -106,6 +109,31 @@ impl KeyRing {
             refreshing: tokio::sync::Mutex::new(()),
             complete: (loaded == Loaded::Complete).into(),
             completion_failed_at: AtomicI64::new(i64::MIN / 2),
+            deferred: false.into(),
+        })
+    }
+
+    /// A verify-only ring that loads nothing now: the first token that names a `kid` (an
+    /// `id_token_hint` at the authorization endpoint) loads every key, through
+    /// [`KeyRing::refresh_for_unknown_kid`]; a failed load is tried again at most once a
+    /// minute, and until one succeeds every token is refused. For a process that rarely
+    /// verifies, so its cold start reads no keys.
+    ///
+    /// # Errors
+    /// No randomness for the empty set's derived form key.
+    pub fn deferred(source: Arc<dyn KeySource>, ttl: Option<i64>, now: i64) -> Result<Self, KeyError> {
+        Ok(Self {
+            current: ArcSwap::from_pointee(KeySet::empty()?),
+            source,
+            alg: None,
+            ttl,
+            loaded_at: AtomicI64::new(now),
+            last_attempt: AtomicI64::new(i64::MIN / 2),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            refreshing: tokio::sync::Mutex::new(()),
+            complete: false.into(),
+            completion_failed_at: AtomicI64::new(i64::MIN / 2),
+            deferred: true.into(),
         })
     }
 
@@ -143,6 +171,9 @@ impl KeyRing {
 
     /// Refresh when the TTL has passed (called once per request; one atomic load when not due).
     pub async fn refresh_if_stale(&self, now: i64) {
+        if self.deferred.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(ttl) = self.ttl
             && now - self.loaded_at.load(Ordering::Relaxed) >= ttl
             && now - self.last_attempt.load(Ordering::Relaxed) >= UNKNOWN_KID_INTERVAL.min(ttl)
@@ -181,6 +212,7 @@ impl KeyRing {
                 self.current.store(Arc::new(set));
                 self.loaded_at.store(now, Ordering::Relaxed);
                 self.complete.store(true, Ordering::Release);
+                self.deferred.store(false, Ordering::Release);
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 tracing::info!(event = "keys_refreshed", reason = reason.as_str(), "signing keys reloaded");
                 true
@@ -237,6 +269,29 @@ mod tests {
             ring.refresh_for_unknown_kid(1_060).await;
         }
         assert_eq!(src.loads.load(Ordering::SeqCst), 2, "start + one refresh");
+        Ok(())
+    }
+
+    /// A deferred ring reads nothing at start or on its schedule; the first token naming a
+    /// kid loads every key (a failure is tried again after a minute, refusing meanwhile), and
+    /// from then on it refreshes like any ring.
+    #[tokio::test]
+    async fn a_deferred_ring_loads_at_the_first_kid_and_then_keeps_its_schedule() -> Result<(), KeyError> {
+        let src = flaky()?;
+        let kid = src.doc.lock().map(|d| d.keys.first().map(|k| k.kid.clone())).ok().flatten().unwrap_or_default();
+        let ring = KeyRing::deferred(src.clone(), Some(300), 1_000)?;
+        assert!(ring.current().verify_key(&kid).is_none(), "empty at start");
+        ring.refresh_if_stale(5_000).await;
+        assert_eq!(src.loads.load(Ordering::SeqCst), 0, "no read at start nor on the schedule");
+        src.fail.store(true, Ordering::SeqCst);
+        assert!(!ring.refresh_for_unknown_kid(5_001).await, "the source is down");
+        assert!(!ring.refresh_for_unknown_kid(5_030).await, "not again within the minute");
+        assert_eq!(src.loads.load(Ordering::SeqCst), 1);
+        src.fail.store(false, Ordering::SeqCst);
+        assert!(ring.refresh_for_unknown_kid(5_061).await, "a minute later it loads");
+        assert!(ring.current().verify_key(&kid).is_some());
+        ring.refresh_if_stale(5_361).await;
+        assert_eq!(src.loads.load(Ordering::SeqCst), 3, "then the schedule runs");
         Ok(())
     }
 

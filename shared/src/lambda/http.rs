@@ -27,7 +27,8 @@ use std::sync::Arc;
 /// with the reason).
 pub async fn main(function: Function) -> Result<(), Error> {
     crate::telemetry::init_tracing(true);
-    let app = crate::startup::app_from_env().await?;
+    // Only an id_token_hint needs the authorize function's keys: they load then.
+    let app = crate::startup::app_from_env(function == Function::Authorize).await?;
     run(Arc::new(app), function).await
 }
 
