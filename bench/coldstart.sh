@@ -51,7 +51,7 @@ common = {"ISSUER": "https://bench.example", "OAUTH_STORE": "dynamodb", "SSL_CER
 private = {"OAUTH_KEYS": "secretsmanager", "SIGNING_KEYS_SECRET_ID": "bench-keys"}
 public = {"OAUTH_KEYS": "public", "PUBLIC_KEYS_SECRET_ID": "bench-public-keys"}
 json.dump({"common": common, "register": {"OAUTH_KEYS": "none", "OAUTH_OPEN_REGISTRATION": "true"},
-           "authorize": {"OAUTH_KEYS": "none", "FORM_KEY_SECRET_ID": "bench-form-key"},
+           "authorize": {**public, "FORM_KEY_SECRET_ID": "bench-form-key"},
            "token": private, "protected": public, "discovery": public, "reference": private,
            "authorizer": {**public, "AUTHORIZER_REQUIRED_SCOPES": "GET /api/data=data:read"},
            "rotate-keys": {"PUBLIC_KEYS_SECRET_ID": "bench-public-keys"}}, open(f"{work}/env.json", "w"))
