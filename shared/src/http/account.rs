@@ -1,13 +1,12 @@
 //! `GET` and `POST /account`: cookies, security headers and HTML around `oauth::account`.
 //! Never emits CORS headers.
 use super::browser::{
-    self, cookie_for_new_form, csrf_cookie, error_page, form_page, put_session_cookie, redirect, same_origin,
-    session_cookie, set_csrf_cookie, unavailable_page,
+    self, PageCookies, csrf_cookie, error_page, form_page, put_session_cookie, redirect, same_origin, set_csrf_cookie,
+    unavailable_page,
 };
 use super::{Request, Response};
 use crate::oauth::OAuthError;
 use crate::oauth::account::{self, Outcome, SessionCookieChange, Submission};
-use crate::oauth::session::Browser;
 use crate::{App, html, paths};
 use http::StatusCode;
 
@@ -42,13 +41,11 @@ fn render(app: &App, outcome: Outcome, new_cookie: Option<&str>) -> Response {
 
 /// `GET /account`.
 pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
-    let session = session_cookie(app, req);
-    let browser = Browser { csrf_cookie: &csrf, session: session.as_ref() };
+    let cookies = PageCookies::read(app, req)?;
     let query = crate::oauth::params::Params::parse_lenient(req.uri().query().unwrap_or("").as_bytes()).ok();
     let done = query.as_ref().and_then(|(q, _)| q.get("done"));
-    let outcome = account::show(app, browser, done, app.clock.now()).await;
-    Ok(render(app, outcome, new_cookie.as_deref()))
+    let outcome = account::show(app, cookies.browser(), done, app.clock.now()).await;
+    Ok(render(app, outcome, cookies.new_csrf()))
 }
 
 /// `POST /account`: the sign-in form, or one of the signed-in page's forms.
@@ -57,15 +54,14 @@ pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthErro
         Ok(f) => f,
         Err(why) => return Ok(error_page(why)),
     };
-    let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
-    let session = session_cookie(app, req);
+    let cookies = PageCookies::read(app, req)?;
     let submission = Submission {
         form: &form,
-        browser: Browser { csrf_cookie: &csrf, session: session.as_ref() },
+        browser: cookies.browser(),
         csrf_cookie: csrf_cookie(app, req),
         same_origin: same_origin(app, req),
         source_ip: super::source_ip(req),
     };
     let outcome = account::submit(app, submission, app.clock.now()).await;
-    Ok(render(app, outcome, new_cookie.as_deref()))
+    Ok(render(app, outcome, cookies.new_csrf()))
 }

@@ -1,14 +1,14 @@
 //! `GET` and `POST /oauth/authorize`: cookies, security headers and HTML around
 //! `oauth::authorize`. Never emits CORS headers (docs/SECURITY.md A13).
 use super::browser::{
-    self, cookie_for_new_form, csrf_cookie, error_page, form_page, html_response, put_session_cookie, redirect,
-    same_origin, session_cookie, set_csrf_cookie, unavailable_page,
+    self, PageCookies, csrf_cookie, error_page, form_page, html_response, put_session_cookie, redirect, same_origin,
+    session_cookie, set_csrf_cookie, unavailable_page,
 };
 use super::{Request, Response};
 use crate::App;
 use crate::html;
 use crate::oauth::OAuthError;
-use crate::oauth::authorize::{self, Browser, Outcome, Submission};
+use crate::oauth::authorize::{self, Outcome, Submission};
 use http::StatusCode;
 
 fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: Option<&str>) -> Response {
@@ -40,12 +40,10 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
 
 /// `GET /oauth/authorize`.
 pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
+    let cookies = PageCookies::read(app, req)?;
     let query = req.uri().query().unwrap_or("").as_bytes();
-    let session = session_cookie(app, req);
-    let browser = Browser { csrf_cookie: &csrf, session: session.as_ref() };
-    let outcome = authorize::start(app, query, browser, app.clock.now()).await;
-    Ok(render(app, outcome, StatusCode::FOUND, new_cookie.as_deref()))
+    let outcome = authorize::start(app, query, cookies.browser(), app.clock.now()).await;
+    Ok(render(app, outcome, StatusCode::FOUND, cookies.new_csrf()))
 }
 
 /// `POST /oauth/authorize`: the login form, or an authorization request sent as a form.
@@ -57,11 +55,9 @@ pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthErro
     let body = req.body().as_ref();
     if form.get("request").is_none() {
         // An authorization request by POST (OIDC Core §3.1.2.1): same as the GET.
-        let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
-        let session = session_cookie(app, req);
-        let browser = Browser { csrf_cookie: &csrf, session: session.as_ref() };
-        let outcome = authorize::start(app, body, browser, app.clock.now()).await;
-        return Ok(render(app, outcome, StatusCode::SEE_OTHER, new_cookie.as_deref()));
+        let cookies = PageCookies::read(app, req)?;
+        let outcome = authorize::start(app, body, cookies.browser(), app.clock.now()).await;
+        return Ok(render(app, outcome, StatusCode::SEE_OTHER, cookies.new_csrf()));
     }
     let session = session_cookie(app, req);
     let submission = Submission {

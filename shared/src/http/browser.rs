@@ -8,7 +8,7 @@ use crate::App;
 use crate::html;
 use crate::oauth::OAuthError;
 use crate::oauth::params::Params;
-use crate::oauth::session::SessionCookie;
+use crate::oauth::session::{Browser, SessionCookie};
 use axum::body::Body;
 use http::{HeaderValue, StatusCode, header};
 
@@ -121,15 +121,35 @@ pub(super) fn redirect(location: &str, status: StatusCode) -> Response {
     }
 }
 
-/// The CSRF cookie to bind a new form to: the browser's if this server minted it, or a
-/// fresh one to set.
-pub(super) fn cookie_for_new_form(app: &App, req: &Request) -> Result<(String, Option<String>), OAuthError> {
-    match csrf_cookie(app, req) {
-        Some(c) => Ok((c.to_owned(), None)),
-        None => {
-            let fresh = mint_csrf(app)?;
-            Ok((fresh.clone(), Some(fresh)))
-        }
+/// The cookies a page's request brings: the CSRF cookie a new form binds to (the
+/// browser's if this server minted it, or a fresh one to set) and the session cookie.
+pub(super) struct PageCookies {
+    csrf: String,
+    new_csrf: Option<String>,
+    session: Option<SessionCookie>,
+}
+
+impl PageCookies {
+    /// Read them from `req`, minting a CSRF cookie when the browser has none of ours.
+    pub(super) fn read(app: &App, req: &Request) -> Result<Self, OAuthError> {
+        let (csrf, new_csrf) = match csrf_cookie(app, req) {
+            Some(c) => (c.to_owned(), None),
+            None => {
+                let fresh = mint_csrf(app)?;
+                (fresh.clone(), Some(fresh))
+            }
+        };
+        Ok(Self { csrf, new_csrf, session: session_cookie(app, req) })
+    }
+
+    /// What the protocol side sees of them.
+    pub(super) fn browser(&self) -> Browser<'_> {
+        Browser { csrf_cookie: &self.csrf, session: self.session.as_ref() }
+    }
+
+    /// The CSRF cookie to set on the response, when it was minted for it.
+    pub(super) fn new_csrf(&self) -> Option<&str> {
+        self.new_csrf.as_deref()
     }
 }
 

@@ -1,13 +1,12 @@
 //! `GET` and `POST /oauth/logout`: cookies, security headers and HTML around
 //! `oauth::logout`. Never emits CORS headers.
 use super::browser::{
-    self, cookie_for_new_form, csrf_cookie, error_page, html_response, put_session_cookie, redirect, same_origin,
+    self, PageCookies, csrf_cookie, error_page, html_response, put_session_cookie, redirect, same_origin,
     session_cookie, set_csrf_cookie, unavailable_page,
 };
 use super::{Request, Response};
 use crate::oauth::OAuthError;
 use crate::oauth::logout::{self, Confirmation, Outcome};
-use crate::oauth::session::Browser;
 use crate::{App, html, paths};
 use http::StatusCode;
 
@@ -52,12 +51,10 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
 
 /// `GET /oauth/logout`.
 pub(super) async fn get(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
-    let session = session_cookie(app, req);
-    let browser = Browser { csrf_cookie: &csrf, session: session.as_ref() };
+    let cookies = PageCookies::read(app, req)?;
     let query = req.uri().query().unwrap_or("").as_bytes();
-    let outcome = logout::start(app, query, browser, app.clock.now()).await;
-    Ok(render(app, outcome, StatusCode::FOUND, new_cookie.as_deref()))
+    let outcome = logout::start(app, query, cookies.browser(), app.clock.now()).await;
+    Ok(render(app, outcome, StatusCode::FOUND, cookies.new_csrf()))
 }
 
 /// `POST /oauth/logout`: the confirmation form (with a sealed `request`), or a logout
@@ -67,13 +64,12 @@ pub(super) async fn post(app: &App, req: &Request) -> Result<Response, OAuthErro
         Ok(f) => f,
         Err(why) => return Ok(error_page(why)),
     };
-    let session = session_cookie(app, req);
     if form.get("request").is_none() {
-        let (csrf, new_cookie) = cookie_for_new_form(app, req)?;
-        let browser = Browser { csrf_cookie: &csrf, session: session.as_ref() };
-        let outcome = logout::start(app, req.body().as_ref(), browser, app.clock.now()).await;
-        return Ok(render(app, outcome, StatusCode::SEE_OTHER, new_cookie.as_deref()));
+        let cookies = PageCookies::read(app, req)?;
+        let outcome = logout::start(app, req.body().as_ref(), cookies.browser(), app.clock.now()).await;
+        return Ok(render(app, outcome, StatusCode::SEE_OTHER, cookies.new_csrf()));
     }
+    let session = session_cookie(app, req);
     let confirmation = Confirmation {
         form: &form,
         csrf_cookie: csrf_cookie(app, req),

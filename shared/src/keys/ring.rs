@@ -27,8 +27,7 @@ pub struct KeyRing {
     complete: std::sync::atomic::AtomicBool,
     /// When loading every key last failed (so a failing backend is not asked per request).
     completion_failed_at: AtomicI64,
-    /// Nothing loaded yet on purpose ([`KeyRing::deferred`]): no scheduled refresh until the
-    /// first token that needs the keys has loaded them.
+    /// Nothing loaded yet on purpose ([`KeyRing::deferred`]): no scheduled refresh until then.
     deferred: std::sync::atomic::AtomicBool,
 }
 
@@ -38,14 +37,12 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
-async fn load_checked(source: &dyn KeySource, alg: Option<SigningAlg>) -> Result<KeySet, KeyError> {
-    let set = source.load_set().await?;
-    if let Some(alg) = alg
-        && !set.can_sign(alg)
-    {
-        return Err(KeyError::NoSigningKey(alg.as_str()));
+/// `set`, if it signs with `alg` (when one is required).
+fn signing(set: KeySet, alg: Option<SigningAlg>) -> Result<KeySet, KeyError> {
+    match alg {
+        Some(alg) if !set.can_sign(alg) => Err(KeyError::NoSigningKey(alg.as_str())),
+        _ => Ok(set),
     }
-    Ok(set)
 }
 
 /// Why the keys are (re)loaded: logged, and an unknown `kid` is rate-limited.
@@ -83,9 +80,7 @@ impl KeyRing {
         // A signing process starts with the signing keys only (one backend call); a
         // verify-only one needs every key from the start.
         let first = match alg {
-            Some(alg) => source.load_signing_set().await.and_then(|(set, loaded)| {
-                if set.can_sign(alg) { Ok((set, loaded)) } else { Err(KeyError::NoSigningKey(alg.as_str())) }
-            }),
+            Some(_) => source.load_signing_set().await.and_then(|(set, loaded)| Ok((signing(set, alg)?, loaded))),
             None => source.load_set().await.map(|set| (set, Loaded::Complete)),
         };
         let (set, loaded) = match first {
@@ -98,7 +93,14 @@ impl KeyRing {
             }
             Err(e) => return Err(e),
         };
-        Ok(Self {
+        let ring = Self::holding(set, source, alg, ttl, now);
+        ring.complete.store(loaded == Loaded::Complete, Ordering::Release);
+        Ok(ring)
+    }
+
+    /// A ring holding `set`, loaded at `now`, not complete, not deferred.
+    fn holding(set: KeySet, source: Arc<dyn KeySource>, alg: Option<SigningAlg>, ttl: Option<i64>, now: i64) -> Self {
+        Self {
             current: ArcSwap::from_pointee(set),
             source,
             alg,
@@ -107,34 +109,22 @@ impl KeyRing {
             last_attempt: AtomicI64::new(now),
             generation: std::sync::atomic::AtomicU64::new(0),
             refreshing: tokio::sync::Mutex::new(()),
-            complete: (loaded == Loaded::Complete).into(),
+            complete: false.into(),
             completion_failed_at: AtomicI64::new(i64::MIN / 2),
             deferred: false.into(),
-        })
+        }
     }
 
-    /// A verify-only ring that loads nothing now: the first token that names a `kid` (an
-    /// `id_token_hint` at the authorization endpoint) loads every key, through
-    /// [`KeyRing::refresh_for_unknown_kid`]; a failed load is tried again at most once a
-    /// minute, and until one succeeds every token is refused. For a process that rarely
-    /// verifies, so its cold start reads no keys.
+    /// A verify-only ring that loads nothing now, for a process that rarely verifies: the
+    /// first token naming a `kid` loads every key ([`KeyRing::refresh_for_unknown_kid`]); a
+    /// failed load is retried at most once a minute, every token refused until one succeeds.
     ///
     /// # Errors
     /// No randomness for the empty set's derived form key.
     pub fn deferred(source: Arc<dyn KeySource>, ttl: Option<i64>, now: i64) -> Result<Self, KeyError> {
-        Ok(Self {
-            current: ArcSwap::from_pointee(KeySet::empty()?),
-            source,
-            alg: None,
-            ttl,
-            loaded_at: AtomicI64::new(now),
-            last_attempt: AtomicI64::new(i64::MIN / 2),
-            generation: std::sync::atomic::AtomicU64::new(0),
-            refreshing: tokio::sync::Mutex::new(()),
-            complete: false.into(),
-            completion_failed_at: AtomicI64::new(i64::MIN / 2),
-            deferred: true.into(),
-        })
+        let ring = Self::holding(KeySet::empty()?, source, None, ttl, now);
+        ring.deferred.store(true, Ordering::Release);
+        Ok(ring)
     }
 
     /// Load every key of the source if the start loaded only the signing ones (before the
@@ -207,7 +197,7 @@ impl KeyRing {
     /// Load every key and install them (the caller holds `refreshing`).
     async fn install(&self, now: i64, reason: Reason) -> bool {
         self.last_attempt.store(now, Ordering::Relaxed);
-        match load_checked(self.source.as_ref(), self.alg).await {
+        match self.source.load_set().await.and_then(|set| signing(set, self.alg)) {
             Ok(set) => {
                 self.current.store(Arc::new(set));
                 self.loaded_at.store(now, Ordering::Relaxed);

@@ -50,17 +50,22 @@ impl SessionCookie {
     }
 }
 
-/// A new session for `sub`, authenticated at `now` by `method`: a new id every time (no
-/// fixation). Returns the cookie value and the record.
+/// A new session for `sub`, authenticated at `now` by `method`: a new id every time, and the
+/// browser's `earlier` session (if any) ends, so a planted or stolen cookie does not outlive
+/// the login (no fixation). Returns the cookie value and the record.
 ///
 /// # Errors
 /// No randomness, or the store failed.
 pub async fn begin(
     app: &App,
+    earlier: Option<&SessionCookie>,
     sub: &str,
     method: AuthMethodRef,
     now: OffsetDateTime,
 ) -> Result<(String, Session), OAuthError> {
+    if let Some(old) = earlier {
+        end(app, old).await.map_err(store_failure)?;
+    }
     let now = now.unix_timestamp();
     let limits = app.settings.sessions;
     // Ids are 256 random bits: a collision means a broken random source, so the retry is

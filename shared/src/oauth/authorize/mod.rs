@@ -14,7 +14,7 @@ pub use super::login::LOGIN_FAILED;
 use super::params::Params;
 use super::sealed::{self, PendingRequest};
 use super::session;
-pub use super::session::Browser;
+use super::session::Browser;
 use super::{Description, OAuthError};
 use crate::App;
 use crate::crypto::{random_id, sha256_b64};

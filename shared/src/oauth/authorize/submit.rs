@@ -100,7 +100,11 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
                         let err = OAuthError::LoginRequired;
                         return Ok(error_redirect(app, &pending.redirect_uri, &err, pending.state.as_deref()));
                     }
-                    let (cookie, session) = begin_session(app, s.session, &user.sub, now).await?;
+                    let (cookie, session) =
+                        session::begin(app, s.session, &user.sub, AuthMethodRef::Password, now).await.map_err(|e| {
+                            tracing::error!(error = %e, "could not begin a session");
+                            Outcome::Unavailable
+                        })?;
                     (session, Some(cookie))
                 }
             };
@@ -127,25 +131,6 @@ async fn signed_in_session(
     const SIGNED_OUT: &str = "You are no longer signed in. Start again from the application.";
     let cookie = cookie.filter(|c| c.sub == sub).ok_or_else(|| page(SIGNED_OUT))?;
     session::find(app, cookie, None, now).await.map_err(|e| page_for_store(&e))?.ok_or_else(|| page(SIGNED_OUT))
-}
-
-/// A new session after a password login: the browser's earlier session (if any) ends, so a
-/// planted or stolen cookie does not outlive the login (no fixation).
-async fn begin_session(
-    app: &App,
-    earlier: Option<&SessionCookie>,
-    sub: &str,
-    now: OffsetDateTime,
-) -> Result<(String, Session), Outcome> {
-    if let Some(old) = earlier
-        && let Err(e) = session::end(app, old).await
-    {
-        return Err(page_for_store(&e));
-    }
-    session::begin(app, sub, AuthMethodRef::Password, now).await.map_err(|e| {
-        tracing::error!(error = %e, "could not begin a session");
-        Outcome::Unavailable
-    })
 }
 
 /// The sealed request of a submitted form, if it is genuine, unexpired, posted from our own
