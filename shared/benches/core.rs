@@ -21,7 +21,15 @@ fn settings(alg: &str) -> Settings {
 }
 
 fn grant() -> AccessGrant<'static> {
-    AccessGrant { sub: "usr_1", client_id: "cl_1", scope: "data:read".into(), jti: "at_1".into(), fam: None }
+    AccessGrant {
+        sub: "usr_1",
+        client_id: "cl_1",
+        scope: "data:read".into(),
+        jti: "at_1".into(),
+        fam: None,
+        aud: "https://as.test/api",
+        ttl: 900,
+    }
 }
 
 fn jwt(c: &mut Criterion) {

@@ -32,6 +32,8 @@ pub struct App {
     pub sessions: Arc<dyn SessionStore>,
     /// Consent grants.
     pub grants: Arc<dyn GrantStore>,
+    /// The resource servers (the built-in API and the registered ones), cached.
+    pub resources: crate::oauth::resources::Resources,
     /// The cached signing and verification keys.
     pub key_ring: KeyRing,
     /// The time source.
@@ -115,6 +117,11 @@ impl App {
         can_sign: bool,
     ) -> Result<Self, AppError> {
         let form_key = if can_sign { FormKey::from_key_set() } else { FormKey::per_process()? };
+        let resources = crate::oauth::resources::Resources::new(
+            stores.resources,
+            crate::oauth::resources::Catalog::builtin(&settings),
+            settings.resource_cache_ttl,
+        );
         Ok(Self {
             settings,
             users: stores.users,
@@ -125,6 +132,7 @@ impl App {
             throttle: stores.throttle,
             sessions: stores.sessions,
             grants: stores.grants,
+            resources,
             key_ring,
             clock,
             token_cache: VerifiedTokenCache::default(),
@@ -236,6 +244,7 @@ mod tests {
             redirect_uri: "https://client.example/cb".into(),
             redirect_uri_sent: true,
             scope: "openid".into(),
+            resources: vec![],
             state: None,
             nonce: None,
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),

@@ -29,6 +29,11 @@ pub const ROOT: &str = "/";
 pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
 /// `GET`: the same metadata at the OpenID Connect Discovery path.
 pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+/// The well-known prefix of protected-resource metadata (RFC 9728 §3.1).
+pub const PROTECTED_RESOURCE_METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
+/// `GET`: the built-in API's protected-resource metadata (RFC 9728), at the path-suffixed
+/// form for the resource `<issuer>/api`.
+pub const PROTECTED_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource/api";
 /// `GET`: the public signing keys (RFC 7517).
 pub const JWKS: &str = "/.well-known/jwks.json";
 /// `GET`: this API's OpenAPI description.

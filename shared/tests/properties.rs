@@ -106,10 +106,10 @@ proptest! {
 
     #[test]
     fn scope_narrowing_never_widens(
-        original in proptest::sample::subsequence(Scope::ALL.to_vec(), 0..=6),
+        original in proptest::sample::subsequence(all_scopes(), 0..=7),
         requested in proptest::option::of(proptest::collection::vec(
             prop_oneof![
-                proptest::sample::select(Scope::ALL.to_vec()).prop_map(|s| s.as_str().to_owned()),
+                proptest::sample::select(all_scopes()).prop_map(|s| s.as_str().to_owned()),
                 Just(String::new()),
                 "[ -~]{0,12}",
             ],
@@ -118,9 +118,12 @@ proptest! {
     ) {
         let original = ScopeSet::from_scopes(original);
         let requested = requested.map(|v| v.join(" "));
-        match narrow_scope(&original, requested.as_deref()) {
+        let catalog = catalog();
+        let api = catalog.default_server().id.clone();
+        match narrow_scope(&catalog, &api, &original, requested.as_deref()) {
             Ok(s) => {
                 prop_assert!(s.is_subset_of(&original), "{s} from {original} via {requested:?}");
+                prop_assert!(!s.contains(&Scope::parse("orders:read").unwrap_or(Scope::OPENID)), "another resource's scope");
                 prop_assert!(requested.is_none() || !s.is_empty());
             }
             Err(e) => prop_assert_eq!(e.code(), "invalid_scope"),
@@ -176,7 +179,9 @@ proptest! {
         let _ = Username::parse(&s);
         let _ = oauth_core::domain::Email::parse(&s);
         let _ = serde_json::from_str::<oauth_core::oauth::client_registration::ClientMetadata>(&s)
-            .map(|m| oauth_core::oauth::client_registration::validate(&m));
+            .map(|m| oauth_core::oauth::client_registration::validate(&m, &catalog()));
+        let _ = oauth_core::domain::ResourceId::parse(&s);
+        let _ = catalog().targets(&[s.as_str()]);
     }
 
     #[test]
@@ -311,4 +316,28 @@ fn app() -> (&'static tokio::runtime::Runtime, &'static oauth_core::http::Router
         (runtime, router(Arc::new(app), Function::All))
     });
     (r, a)
+}
+
+/// The OpenID Connect scopes, the built-in API's and one of another resource server.
+fn all_scopes() -> Vec<Scope> {
+    let mut v = Scope::OIDC.to_vec();
+    v.extend([Scope::DATA_READ, Scope::DATA_WRITE, Scope::parse("orders:read").unwrap_or(Scope::OPENID)]);
+    v
+}
+
+/// The built-in API at `https://as.test/api` and an orders API defining `orders:read`.
+fn catalog() -> oauth_core::oauth::resources::Catalog {
+    use oauth_core::domain::{ResourceId, ResourceServer, ScopeDef};
+    use oauth_core::oauth::resources::Catalog;
+    let id = |s: &str| ResourceId::parse(s).unwrap_or_else(|_| unreachable!("valid"));
+    let orders = ResourceServer {
+        id: id("https://orders.test"),
+        name: "Orders".into(),
+        scopes: vec![ScopeDef {
+            scope: Scope::parse("orders:read").unwrap_or(Scope::OPENID),
+            description: "Read".into(),
+        }],
+        access_token_ttl: 600,
+    };
+    Catalog::new(Catalog::builtin_at(id("https://as.test/api"), 900), vec![orders])
 }

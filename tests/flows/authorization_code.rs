@@ -230,6 +230,7 @@ async fn a_code_without_a_challenge_refuses_any_verifier() -> anyhow::Result<()>
             consumed_at: None,
             consumed_by: None,
             session: None,
+            resources: Vec::new(),
         })
         .await?;
     let (status, body) = env.exchange(&id, &secret, code, VERIFIER, Some(CB)).await?;

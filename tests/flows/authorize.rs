@@ -442,21 +442,20 @@ async fn an_authorization_request_may_also_be_posted_as_a_form() -> anyhow::Resu
 /// remembered, so a flow asking for more is shown the new scope (and can be denied).
 #[tokio::test]
 async fn consent_lists_every_requested_scope_on_every_flow() -> anyhow::Result<()> {
-    use oauth_core::domain::Scope;
     let env = TestEnv::new().await?;
     env.alice().await?;
     let (id, _) = env.web_client("openid data:read data:write").await?;
     let first = env.authorize(&authz_query(&id, Some(CB), "openid data:read", "s1")).await?;
     assert_eq!(first.status, 200);
-    assert!(first.html.contains(Scope::DataRead.description()));
-    assert!(!first.html.contains(Scope::DataWrite.description()), "not asked, not shown");
+    assert!(first.html.contains("Read your stored data"));
+    assert!(!first.html.contains("Add to your stored data"), "not asked, not shown");
     let done = env.submit(&first, "alice", PASSWORD, "allow").await?;
     assert_eq!(done.status, 303);
     // The same client now asks for more: the page is shown again and lists the new scope.
     let second = env.authorize(&authz_query(&id, Some(CB), "openid data:read data:write", "s2")).await?;
     assert_eq!(second.status, 200, "no silent approval of a wider request");
-    assert!(second.html.contains(Scope::DataRead.description()));
-    assert!(second.html.contains(Scope::DataWrite.description()));
+    assert!(second.html.contains("Read your stored data"));
+    assert!(second.html.contains("Add to your stored data"));
     let denied = env.submit(&second, "alice", PASSWORD, "deny").await?;
     assert_eq!(denied.status, 303);
     assert_eq!(denied.location_param("error").as_deref(), Some("access_denied"));

@@ -101,6 +101,7 @@ fn code(consumed_by: Option<&str>) -> AuthCode {
         consumed_at: consumed_by.map(|_| 1_700_000_010),
         consumed_by: consumed_by.map(str::to_owned),
         session: None,
+        resources: Vec::new(),
     }
 }
 
@@ -127,6 +128,7 @@ fn refresh_record(rotated_to: Option<&str>) -> RefreshRecord {
         rotated_at: rotated_to.map(|_| 1_700_000_020),
         rotated_to: rotated_to.map(str::to_owned),
         session: None,
+        resources: Vec::new(),
     }
 }
 

@@ -84,7 +84,10 @@ async fn every_committed_event_is_handled_by_its_function() -> anyhow::Result<()
     let (status, _, headers) =
         invoke(&env, Function::Protected, include_str!("../../events/protected-get-data.json"), &live).await?;
     assert_eq!(status, 401);
-    assert_eq!(headers["www-authenticate"], "Bearer error=\"invalid_token\"");
+    assert_eq!(
+        headers["www-authenticate"],
+        "Bearer error=\"invalid_token\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\""
+    );
     Ok(())
 }
 

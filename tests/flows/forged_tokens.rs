@@ -124,7 +124,13 @@ async fn forged_tokens_are_refused() -> anyhow::Result<()> {
         let r = env.get_bearer("/api/data", token).await?;
         assert_eq!(r.status(), 401, "{name}");
         let challenge = r.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        assert_eq!(challenge.as_deref(), Some("Bearer error=\"invalid_token\""), "{name}");
+        assert_eq!(
+            challenge.as_deref(),
+            Some(
+                "Bearer error=\"invalid_token\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\""
+            ),
+            "{name}"
+        );
         let body: Value = r.json().await?;
         assert_eq!(body["error"], "invalid_token", "{name}");
         let r = env.post_form_basic("/oauth/introspect", &id, &secret, &[("token", token)]).await?;

@@ -21,6 +21,7 @@ mod oidc;
 mod protected;
 mod refresh_token;
 mod register;
+mod resources;
 mod revoke_introspect;
 mod sessions;
 mod template;

@@ -103,7 +103,10 @@ async fn userinfo_returns_claims_by_scope() -> anyhow::Result<()> {
     let body = id_token_for(&env, &id, &secret, "data:read", None).await?;
     let r = env.get_bearer("/oauth/userinfo", &str_field(&body, "access_token")?).await?;
     assert_eq!(r.status(), 403);
-    assert_eq!(r.headers()["www-authenticate"], "Bearer error=\"insufficient_scope\", scope=\"openid\"");
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer error=\"insufficient_scope\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\", scope=\"openid\""
+    );
     let r = env.http.get(env.url("/oauth/userinfo")).send().await?;
     assert_eq!(r.status(), 401);
     Ok(())

@@ -51,15 +51,35 @@ async fn bearer_errors_carry_rfc6750_challenges() -> anyhow::Result<()> {
     let url = env.url("/api/data");
     let h = &env.http;
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
-        ("no token", h.get(&url), 401, "Bearer realm=\"api\""),
-        ("token only in the query", h.get(format!("{url}?access_token={read_only}")), 401, "Bearer realm=\"api\""),
-        ("garbage token", h.get(&url).bearer_auth("garbage"), 401, "Bearer error=\"invalid_token\""),
-        ("basic scheme", h.get(&url).basic_auth("a", Some("b")), 401, "Bearer error=\"invalid_token\""),
+        (
+            "no token",
+            h.get(&url),
+            401,
+            "Bearer realm=\"api\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\", scope=\"data:read\"",
+        ),
+        (
+            "token only in the query",
+            h.get(format!("{url}?access_token={read_only}")),
+            401,
+            "Bearer realm=\"api\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\", scope=\"data:read\"",
+        ),
+        (
+            "garbage token",
+            h.get(&url).bearer_auth("garbage"),
+            401,
+            "Bearer error=\"invalid_token\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\"",
+        ),
+        (
+            "basic scheme",
+            h.get(&url).basic_auth("a", Some("b")),
+            401,
+            "Bearer error=\"invalid_token\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\"",
+        ),
         (
             "two tokens in one header",
             h.get(&url).header("authorization", format!("Bearer {read_only}, Bearer {read_only}")),
             401,
-            "Bearer error=\"invalid_token\"",
+            "Bearer error=\"invalid_token\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\"",
         ),
         (
             "two headers",
@@ -67,19 +87,19 @@ async fn bearer_errors_carry_rfc6750_challenges() -> anyhow::Result<()> {
                 .header("authorization", format!("Bearer {read_only}"))
                 .header("authorization", format!("Bearer {read_only}")),
             401,
-            "Bearer error=\"invalid_token\"",
+            "Bearer error=\"invalid_token\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\"",
         ),
         (
             "missing read scope",
             h.get(&url).bearer_auth(&write_only),
             403,
-            "Bearer error=\"insufficient_scope\", scope=\"data:read\"",
+            "Bearer error=\"insufficient_scope\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\", scope=\"data:read\"",
         ),
         (
             "missing write scope",
             h.post(&url).bearer_auth(&read_only).json(&json!({"value": 1})),
             403,
-            "Bearer error=\"insufficient_scope\", scope=\"data:write\"",
+            "Bearer error=\"insufficient_scope\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\", scope=\"data:write\"",
         ),
     ];
     for (name, req, status, challenge) in cases {

@@ -85,7 +85,10 @@ async fn a_revoked_access_token_is_inactive_and_refused_by_the_api() -> anyhow::
     assert_eq!(introspect(&env, &id, &secret, &token).await?, json!({"active": false}));
     let r = env.get_bearer("/api/data", &token).await?;
     assert_eq!(r.status(), 401);
-    assert_eq!(r.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer error=\"invalid_token\", resource_metadata=\"https://as.test/.well-known/oauth-protected-resource/api\""
+    );
     // Revoking again is still 200.
     assert_eq!(env.post_form_basic("/oauth/revoke", &id, &secret, &[("token", &token)]).await?.status(), 200);
     Ok(())

@@ -5,7 +5,7 @@
 use anyhow::{Result, ensure};
 use oauth_core::domain::{
     AuthCode, AuthMethod, AuthMethodRef, Client, DataItem, GrantType, RedirectUri, RefreshFamily, RefreshRecord,
-    ScopeSet, Session, User, Username,
+    ResourceId, ResourceServer, Scope, ScopeDef, ScopeSet, Session, User, Username,
 };
 use oauth_core::store::{Consume, Issue, Rotate, StoreError};
 use time::OffsetDateTime;
@@ -64,7 +64,9 @@ macro_rules! store_conformance_tests {
             add_grant_unions_scopes_and_concurrently_loses_none,
             delete_grant_removes_only_that_clients_grant,
             consume_code_and_rotate_refresh_draw_on_the_grant_and_the_session,
-            end_session_racing_a_refresh_or_a_redemption_leaves_no_unlisted_family
+            end_session_racing_a_refresh_or_a_redemption_leaves_no_unlisted_family,
+            resource_servers_are_put_replaced_listed_and_deleted,
+            codes_and_refresh_tokens_keep_their_resources
         );
     };
     (@each $stores:expr; $($case:ident),+ $(,)?) => {
@@ -277,6 +279,7 @@ fn code(hash: &str) -> Result<AuthCode> {
         consumed_at: None,
         consumed_by: None,
         session: None,
+        resources: Vec::new(),
     })
 }
 
@@ -294,6 +297,7 @@ fn refresh(hash: &str) -> Result<RefreshRecord> {
         rotated_at: None,
         rotated_to: None,
         session: None,
+        resources: Vec::new(),
     })
 }
 
@@ -736,6 +740,54 @@ pub async fn end_session_racing_a_refresh_or_a_redemption_leaves_no_unlisted_fam
             "revived"
         );
     }
+    Ok(())
+}
+
+fn resource_server(id: &str, scopes: &[&str]) -> Result<ResourceServer> {
+    Ok(ResourceServer {
+        id: ResourceId::parse(id).map_err(anyhow::Error::msg)?,
+        name: format!("API at {id}"),
+        scopes: scopes
+            .iter()
+            .map(|s| {
+                let scope = Scope::parse(s).ok_or_else(|| anyhow::anyhow!("bad scope {s}"))?;
+                Ok(ScopeDef { scope, description: format!("Use {s}") })
+            })
+            .collect::<Result<_>>()?,
+        access_token_ttl: 600,
+    })
+}
+
+pub async fn resource_servers_are_put_replaced_listed_and_deleted(s: Stores) -> Result<()> {
+    ensure!(s.resources.resources().await?.is_empty(), "none at first");
+    let orders = resource_server("https://orders.example", &["orders:read", "orders:write"])?;
+    let mcp = resource_server("https://mcp.example/mcp", &[])?;
+    s.resources.put_resource(&orders).await?;
+    s.resources.put_resource(&mcp).await?;
+    let renamed = ResourceServer { name: "Orders".into(), access_token_ttl: 300, ..orders.clone() };
+    s.resources.put_resource(&renamed).await?;
+    let listed = s.resources.resources().await?;
+    ensure!(listed == vec![mcp.clone(), renamed], "by id, the replacement kept: {listed:?}");
+    ensure!(s.resources.delete_resource(&orders.id).await?, "deleted");
+    ensure!(!s.resources.delete_resource(&orders.id).await?, "idempotent");
+    ensure!(s.resources.resources().await? == vec![mcp], "only the other one left");
+    Ok(())
+}
+
+pub async fn codes_and_refresh_tokens_keep_their_resources(s: Stores) -> Result<()> {
+    let resources = vec![
+        ResourceId::parse("https://orders.example").map_err(anyhow::Error::msg)?,
+        ResourceId::parse("https://mcp.example/mcp").map_err(anyhow::Error::msg)?,
+    ];
+    let c = AuthCode { resources: resources.clone(), ..code("c-res")? };
+    s.codes.put_code(&c).await?;
+    ensure!(s.codes.code("c-res").await?.map(|c| c.resources) == Some(resources.clone()), "code");
+    s.grants.add_grant("usr_1", "cl_1", &ScopeSet::parse("openid").map_err(anyhow::Error::msg)?, t0()).await?;
+    let rt = RefreshRecord { resources: resources.clone(), ..refresh("r-res")? };
+    let fam = family(&rt);
+    let issue = Issue { sub: "usr_1", client_id: "cl_1", refresh: Some((&rt, &fam)) };
+    ensure!(s.codes.consume_code("c-res", t0(), t0(), "req_1", issue).await? == Consume::Fresh);
+    ensure!(s.tokens.refresh("r-res").await?.map(|r| r.resources) == Some(resources), "refresh token");
     Ok(())
 }
 

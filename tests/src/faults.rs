@@ -3,11 +3,12 @@
 //! write that fails without being applied, and throttling. It delegates everything else.
 use async_trait::async_trait;
 use oauth_core::domain::{
-    AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ScopeSet, Session, User,
+    AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ResourceId, ResourceServer, ScopeSet,
+    Session, User,
 };
 use oauth_core::store::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, Rotate, SessionStore, StoreError, Stores,
-    ThrottleStore, TokenStore, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, ResourceStore, Rotate, SessionStore, StoreError,
+    Stores, ThrottleStore, TokenStore, UserStore,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -241,5 +242,18 @@ impl GrantStore for Faulty {
     }
     async fn forget_family(&self, sub: &str, client_id: &str, family_id: &str) -> Result<(), StoreError> {
         faulty!(self, "forget_family", self.inner.grants.forget_family(sub, client_id, family_id))
+    }
+}
+
+#[async_trait]
+impl ResourceStore for Faulty {
+    async fn put_resource(&self, server: &ResourceServer) -> Result<(), StoreError> {
+        faulty!(self, "put_resource", self.inner.resources.put_resource(server))
+    }
+    async fn resources(&self) -> Result<Vec<ResourceServer>, StoreError> {
+        faulty!(self, "resources", self.inner.resources.resources())
+    }
+    async fn delete_resource(&self, id: &ResourceId) -> Result<bool, StoreError> {
+        faulty!(self, "delete_resource", self.inner.resources.delete_resource(id))
     }
 }

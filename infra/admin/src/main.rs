@@ -6,12 +6,18 @@
 //!   oauth-admin rotate-keys   put a new key-set version (it signs; the old one stays in the JWKS),
 //!                             publishing its public keys first when a public key document is named
 //!   oauth-admin create-client register a client directly in the table and print it (secret shown once)
+//!   oauth-admin put-resource  register (or replace) a resource server: an API tokens are issued for
+//!   oauth-admin list-resources / delete-resource
 //!   oauth-admin registration-token  print the registration token
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use oauth_core::domain::{ResourceId, ResourceServer, Scope, ScopeDef};
+use oauth_core::oauth::OAuthError;
 use oauth_core::oauth::client_registration::{ClientMetadata, create_client};
-use oauth_core::store::DynamoStore;
+use oauth_core::oauth::resources::{Catalog, Resources};
+use oauth_core::store::{DynamoStore, ResourceStore};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Bootstrap and operate the AWS deployment.
 #[derive(Parser)]
@@ -87,6 +93,47 @@ enum Command {
         /// Where users may be sent after signing out (repeat for several)
         #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
         post_logout_redirect_uris: Vec<String>,
+        /// The issuer (its built-in API's scopes are known without it; needed by no check here)
+        #[arg(long, env = "ISSUER")]
+        issuer: Option<String>,
+    },
+    /// Register (or replace) a resource server: the API a token is for (its `aud`), its name
+    /// and the scopes it defines. Every function sees the change within RESOURCE_CACHE_SECONDS.
+    PutResource {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The issuer (its built-in API, `<issuer>/api`, cannot be replaced)
+        #[arg(long, env = "ISSUER")]
+        issuer: String,
+        /// The resource identifier: an https URI (http on loopback), no fragment
+        #[arg(long, value_name = "URI")]
+        id: String,
+        /// The name the consent page and the metadata show
+        #[arg(long)]
+        name: String,
+        /// A scope it defines, with its words for the consent page (repeat for several)
+        #[arg(long = "scope", value_name = "SCOPE=DESCRIPTION")]
+        scopes: Vec<String>,
+        /// Lifetime of its access tokens in seconds (60 to 86400)
+        #[arg(long, default_value_t = 900)]
+        access_token_ttl: i64,
+    },
+    /// List the registered resource servers
+    ListResources {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+    },
+    /// Remove a registered resource server: no new tokens for it, and introspection reports its
+    /// tokens inactive (an authorizer guarding it accepts them until they expire)
+    DeleteResource {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The resource identifier
+        #[arg(long, value_name = "URI")]
+        id: String,
     },
     /// Print the registration token
     RegistrationToken {
@@ -143,8 +190,11 @@ async fn main() -> Result<()> {
             scope,
             auth_method,
             post_logout_redirect_uris,
+            issuer,
         } => {
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table);
+            let resources = resources(&store, issuer.as_deref().unwrap_or(PLACEHOLDER_ISSUER))?;
+            let catalog = resources.fresh().await.map_err(oauth_error)?;
             let metadata = ClientMetadata {
                 client_name: name.map(Value::from),
                 redirect_uris: Some(Value::from(redirect_uris)),
@@ -155,13 +205,32 @@ async fn main() -> Result<()> {
                 id_token_signed_response_alg: None,
                 post_logout_redirect_uris: (!post_logout_redirect_uris.is_empty())
                     .then(|| Value::from(post_logout_redirect_uris)),
+                application_type: None,
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             // The operator made it: trusted.
-            let created = create_client(&store, &metadata, now, true)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.code(), e.description()))?;
+            let created = create_client(&store, &catalog, &metadata, now, true).await.map_err(oauth_error)?;
             serde_json::to_value(created)?
+        }
+        Command::PutResource { table, issuer, id, name, scopes, access_token_ttl } => {
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table);
+            let server = ResourceServer {
+                id: ResourceId::parse(&id).map_err(|why| anyhow::anyhow!("--id: {why}"))?,
+                name,
+                scopes: scopes.iter().map(|s| scope_def(s)).collect::<Result<_>>()?,
+                access_token_ttl,
+            };
+            resources(&store, &issuer)?.put(&server).await.map_err(oauth_error)?;
+            serde_json::to_value(&server)?
+        }
+        Command::ListResources { table } => {
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table);
+            serde_json::to_value(store.resources().await?)?
+        }
+        Command::DeleteResource { table, id } => {
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table);
+            let id = ResourceId::parse(&id).map_err(|why| anyhow::anyhow!("--id: {why}"))?;
+            json!({"id": id, "deleted": store.delete_resource(&id).await?})
         }
         Command::RegistrationToken { registration_secret } => {
             json!({"secret": registration_secret, "token": oauth_core::aws::read_secret(&sm, &registration_secret).await?})
@@ -169,6 +238,28 @@ async fn main() -> Result<()> {
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// Stands in for the issuer where only the known scopes matter (the built-in API's scopes do
+/// not depend on it).
+const PLACEHOLDER_ISSUER: &str = "https://issuer.invalid";
+
+fn oauth_error(e: OAuthError) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", e.code(), e.description())
+}
+
+/// The resource servers of `store`, with the built-in API of `issuer`.
+fn resources(store: &DynamoStore, issuer: &str) -> Result<Resources> {
+    let builtin = ResourceId::parse(&format!("{}/api", issuer.trim_end_matches('/')))
+        .map_err(|why| anyhow::anyhow!("--issuer: {why}"))?;
+    Ok(Resources::new(Arc::new(store.clone()), Catalog::builtin_at(builtin, 900), 0))
+}
+
+/// `SCOPE=DESCRIPTION` (the description defaults to the scope).
+fn scope_def(arg: &str) -> Result<ScopeDef> {
+    let (scope, description) = arg.split_once('=').unwrap_or((arg, arg));
+    let scope = Scope::parse(scope.trim()).ok_or_else(|| anyhow::anyhow!("--scope {arg:?}: not a scope token"))?;
+    Ok(ScopeDef { scope, description: description.trim().to_owned() })
 }
 
 /// How the admin output names what happened to the public key document.

@@ -43,6 +43,10 @@ struct Args {
     /// FORM_KEY_SECRET_ID when set)
     #[arg(long)]
     bootstrap: bool,
+    /// A JSON file of resource servers to register (or replace) at start: an array of
+    /// {"id", "name", "scopes": [{"scope", "description"}], "access_token_ttl"} (docs/API.md)
+    #[arg(long, env = "OAUTH_RESOURCES_FILE", value_name = "FILE")]
+    resources: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -78,6 +82,18 @@ async fn main() -> anyhow::Result<()> {
         oauth_core::startup::bootstrap(&backends).await?;
     }
     let app = Arc::new(oauth_core::startup::build_app(settings, &backends).await?);
+    if let Some(path) = &args.resources {
+        let text = std::fs::read_to_string(path).with_context(|| format!("Failed to read {}", path.display()))?;
+        let servers = oauth_core::oauth::resources::parse_list(&text)
+            .map_err(|why| anyhow::anyhow!("{} is not a list of resource servers: {why}", path.display()))?;
+        for server in &servers {
+            app.resources
+                .put(server)
+                .await
+                .map_err(|e| anyhow::anyhow!("resource server {}: {}", server.id, e.description()))?;
+            println!("resource:  {} ({})", server.id, server.name);
+        }
+    }
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("Failed to listen on {addr}"))?;
     let bound = listener.local_addr()?;
     println!("issuer:    {issuer}");

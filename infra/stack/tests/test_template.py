@@ -20,6 +20,7 @@ EXPECTED = {
         ("dynamodb:PutItem", "DataTable", ("COUNTER#abuse#register#*", "COUNTER#abuse#register_client#*")),
         ("dynamodb:UpdateItem", "DataTable", ("COUNTER#abuse#register#*", "COUNTER#abuse#register_client#*")),
         ("secretsmanager:GetSecretValue", "RegistrationTokenSecret", None),
+        ("dynamodb:Query", "DataTable", ("RESOURCES",)),
     },
     "AuthorizeFunction": {
         ("dynamodb:GetItem", "DataTable", ("CLIENT#*", "SUB#*", "USERNAME#*")),
@@ -34,6 +35,7 @@ EXPECTED = {
         ("dynamodb:DeleteItem", "DataTable", ("ACCOUNT#*",)),
         ("dynamodb:Query", "DataTable", ("ACCOUNT#*",)),
         ("dynamodb:UpdateItem", "DataTable", ("REVOKED#fam#*",)),
+        ("dynamodb:Query", "DataTable", ("RESOURCES",)),
         ("secretsmanager:GetSecretValue", "FormKeySecret", None),
         ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
     },
@@ -45,6 +47,7 @@ EXPECTED = {
         ("dynamodb:UpdateItem", "DataTable", ("ACCOUNT#*",)),
         ("dynamodb:PutItem", "DataTable", ("ACCOUNT#*",)),
         ("dynamodb:ConditionCheckItem", "DataTable", ("ACCOUNT#*",)),
+        ("dynamodb:Query", "DataTable", ("RESOURCES",)),
         ("secretsmanager:GetSecretValue", "SigningKeysSecret", None),
     },
     "ProtectedFunction": {
@@ -96,6 +99,8 @@ ROUTES = {
     "OPTIONS /.well-known/oauth-authorization-server": "discovery",
     "GET /.well-known/openid-configuration": "discovery", "OPTIONS /.well-known/openid-configuration": "discovery",
     "GET /.well-known/jwks.json": "discovery", "OPTIONS /.well-known/jwks.json": "discovery",
+    "GET /.well-known/oauth-protected-resource/api": "discovery",
+    "OPTIONS /.well-known/oauth-protected-resource/api": "discovery",
     "GET /openapi.yaml": "discovery", "OPTIONS /openapi.yaml": "discovery",
 }
 

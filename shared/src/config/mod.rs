@@ -32,8 +32,14 @@ pub enum ConfigError {
 pub struct Settings {
     /// The issuer URL (`ISSUER`): `https://…` (or `http://` on loopback), no trailing slash.
     pub issuer: String,
-    /// The `aud` of access tokens (`API_AUDIENCE`, default `<issuer>/api`).
-    pub audience: String,
+    /// The built-in demo API's resource identifier and the default `aud` of access tokens
+    /// (`API_AUDIENCE`, default `<issuer>/api`), in canonical form (RFC 8707; see
+    /// `domain::ResourceId`). In the Lambda authorizer: the resource it guards.
+    pub audience: crate::domain::ResourceId,
+    /// How long a process keeps the registered resource servers before reading them again
+    /// (`RESOURCE_CACHE_SECONDS`, default 60, 0 to 3600): an operator's change applies
+    /// within this time.
+    pub resource_cache_ttl: i64,
     /// Access token lifetime in seconds (`ACCESS_TOKEN_TTL_SECONDS`, default 900).
     pub access_token_ttl: i64,
     /// Signing algorithm of access tokens (`ACCESS_TOKEN_ALG`: ES256 | RS256 | EdDSA).
@@ -107,6 +113,7 @@ pub const VARIABLES: &[&str] = &[
     "CORS_ALLOWED_ORIGINS",
     "SESSION_IDLE_SECONDS",
     "SESSION_ABSOLUTE_SECONDS",
+    "RESOURCE_CACHE_SECONDS",
 ];
 
 /// Read an integer variable in `range`, or `default` when unset.
@@ -146,6 +153,9 @@ impl Settings {
         let issuer = get("ISSUER").ok_or(ConfigError::Missing("ISSUER"))?;
         validate_issuer(&issuer).map_err(|reason| ConfigError::Invalid { name: "ISSUER", reason })?;
         let audience = get("API_AUDIENCE").unwrap_or_else(|| format!("{issuer}/api"));
+        let audience = crate::domain::ResourceId::parse(&audience)
+            .map_err(|reason| ConfigError::Invalid { name: "API_AUDIENCE", reason: reason.into() })?;
+        let resource_cache_ttl = int_var(&get, "RESOURCE_CACHE_SECONDS", 60, 0, 3600)?;
         let access_token_ttl = int_var(&get, "ACCESS_TOKEN_TTL_SECONDS", 900, 60, 86_400)?;
         const DAY: i64 = 86_400;
         let refresh_idle_ttl = int_var(&get, "REFRESH_IDLE_SECONDS", 30 * DAY, 60, 365 * DAY)?;
@@ -225,6 +235,7 @@ impl Settings {
         Ok(Self {
             issuer,
             audience,
+            resource_cache_ttl,
             access_token_ttl,
             access_token_alg,
             registration_token,
@@ -287,7 +298,7 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() -> Result<(), ConfigError> {
         let s = Settings::from_lookup(lookup(&[("ISSUER", "https://as.test")]))?;
-        assert_eq!(s.audience, "https://as.test/api");
+        assert_eq!(s.audience.as_str(), "https://as.test/api");
         assert_eq!(s.access_token_ttl, 900);
         assert_eq!(s.access_token_alg, SigningAlg::Es256);
         assert!(s.registration_token.is_none());

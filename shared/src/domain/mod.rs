@@ -2,13 +2,15 @@
 //! rules; nothing here knows about HTTP, storage backends or keys.
 mod alg;
 mod redirect_uri;
+mod resource;
 mod scope;
 mod session;
 mod user;
 
 pub use alg::SigningAlg;
 pub use redirect_uri::{RedirectUri, is_loopback_host};
-pub use scope::{Scope, ScopeSet};
+pub use resource::{MAX_RESOURCE_SCOPES, ResourceId, ResourceServer, ScopeDef};
+pub use scope::{MAX_SCOPE_LEN, Scope, ScopeSet};
 pub use session::{AuthMethodRef, ConsentGrant, RefreshFamily, Session, SessionRef};
 pub use user::{Email, Password, Username};
 
@@ -176,6 +178,10 @@ pub struct AuthCode {
     /// The sign-in session it was issued under (absent in codes from before sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionRef>,
+    /// The resource servers the code is for (RFC 8707): each token it gives is for one of
+    /// them. Empty in codes from before resource indicators: the default API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceId>,
 }
 
 /// A refresh token, stored under the SHA-256 of the token. Every refresh token belongs to
@@ -209,6 +215,11 @@ pub struct RefreshRecord {
     /// (`offline_access` granted), which outlives the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// The resource servers the family was authorized for (RFC 8707); each refresh names one
+    /// of them or gets the only one. Empty in families from before resource indicators: the
+    /// default API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceId>,
 }
 
 impl RefreshRecord {
@@ -239,6 +250,7 @@ mod tests {
             rotated_at: None,
             rotated_to: None,
             session: None,
+            resources: Vec::new(),
         };
         let cases = [
             (fresh.clone(), 99, true),

@@ -173,7 +173,8 @@ mod tests {
             client_id: "cl_1".into(),
             redirect_host: "client.example".into(),
             redirect_origin: "https://client.example".into(),
-            scopes: vec![("openid", "Confirm who you are (sign you in)")],
+            scopes: vec![("openid".into(), "Confirm who you are (sign you in)".into())],
+            resources: vec![("<i>Orders</i>".into(), "https://orders.example".into())],
             sealed: "a\"b".into(),
             username: "<script>".into(),
             signed_in_as: None,
@@ -184,7 +185,8 @@ mod tests {
     #[test]
     fn the_login_page_escapes_everything_it_reflects() -> Result<(), askama::Error> {
         let html = login(&sample(), "https://as.test/oauth/authorize")?;
-        assert!(!html.contains("<img") && !html.contains("<script>"), "{html}");
+        assert!(!html.contains("<img") && !html.contains("<script>") && !html.contains("<i>"), "{html}");
+        assert!(html.contains("https://orders.example"), "the resource is named: {html}");
         assert!(html.contains("onerror=alert(1)"), "the name is shown, escaped: {html}");
         assert!(!html.contains("value=\"a\"b\""));
         assert!(

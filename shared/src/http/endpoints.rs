@@ -103,35 +103,74 @@ pub(super) async fn introspect(app: &App, req: &Request) -> Result<Response, OAu
     Ok(no_cache(json_response(StatusCode::OK, &out)))
 }
 
+/// The bearer token of `req`, for the built-in API (its audience) with `scope`.
 async fn bearer(
     app: &App,
     req: &Request,
-    scope: Scope,
+    scope: &Scope,
     now: time::OffsetDateTime,
 ) -> Result<crate::jwt::AccessClaims, OAuthError> {
     let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
-    let claims = access::authenticate(app, token, now).await?;
+    let claims = access::authenticate(app, token, access::Audience::Of(app.settings.audience.as_str()), now).await?;
     access::require_scope(&claims, scope)?;
     Ok(claims)
 }
 
+/// A protected resource's refusal with what a client needs to get a token (RFC 9728 §5.1,
+/// RFC 6750 §3): the `WWW-Authenticate` challenge names the resource's metadata and, when
+/// the token is missing or lacks it, the scope the request needs.
+fn challenged(app: &App, scope: &Scope, r: Result<Response, OAuthError>) -> Result<Response, OAuthError> {
+    let e = match r {
+        Err(e @ (OAuthError::MissingToken | OAuthError::InvalidToken(_) | OAuthError::InsufficientScope { .. })) => e,
+        other => return other,
+    };
+    let mut challenge = match &e {
+        OAuthError::MissingToken => "Bearer realm=\"api\"".to_owned(),
+        OAuthError::InvalidToken(_) => "Bearer error=\"invalid_token\"".to_owned(),
+        _ => "Bearer error=\"insufficient_scope\"".to_owned(),
+    };
+    let metadata = discovery::resource_metadata_url(&app.settings.audience);
+    challenge.push_str(&format!(", resource_metadata=\"{metadata}\""));
+    if !matches!(e, OAuthError::InvalidToken(_)) {
+        challenge.push_str(&format!(", scope=\"{scope}\""));
+    }
+    let mut resp = super::error::into_response(&e.into());
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    Ok(resp)
+}
+
 pub(super) async fn read_data(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let claims = bearer(app, req, Scope::DataRead, app.clock.now()).await?;
-    Ok(json_response(StatusCode::OK, &data::read(app, claims).await?))
+    let r = async {
+        let claims = bearer(app, req, &Scope::DATA_READ, app.clock.now()).await?;
+        Ok(json_response(StatusCode::OK, &data::read(app, claims).await?))
+    };
+    challenged(app, &Scope::DATA_READ, r.await)
 }
 
 pub(super) async fn write_data(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let now = app.clock.now();
-    let claims = bearer(app, req, Scope::DataWrite, now).await?;
-    let body: data::WriteRequest = json_body(req, OAuthError::invalid_request)?;
-    let value = body.value.ok_or_else(|| OAuthError::invalid_request("value is required"))?;
-    Ok(json_response(StatusCode::CREATED, &data::write(app, &claims, value, now).await?))
+    let r = async {
+        let now = app.clock.now();
+        let claims = bearer(app, req, &Scope::DATA_WRITE, now).await?;
+        let body: data::WriteRequest = json_body(req, OAuthError::invalid_request)?;
+        let value = body.value.ok_or_else(|| OAuthError::invalid_request("value is required"))?;
+        Ok(json_response(StatusCode::CREATED, &data::write(app, &claims, value, now).await?))
+    };
+    challenged(app, &Scope::DATA_WRITE, r.await)
 }
 
 pub(super) async fn userinfo(app: &App, req: &Request) -> Result<Response, OAuthError> {
-    let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
-    let claims = access::authenticate(app, token, app.clock.now()).await?;
-    Ok(json_response(StatusCode::OK, &crate::oauth::userinfo::userinfo(app, &claims).await?))
+    let r = async {
+        let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
+        let claims = access::authenticate(app, token, access::Audience::AnyOfThisIssuer, app.clock.now()).await?;
+        Ok(json_response(StatusCode::OK, &crate::oauth::userinfo::userinfo(app, &claims).await?))
+    };
+    challenged(app, &Scope::OPENID, r.await)
+}
+
+pub(super) async fn resource_metadata(app: &App, _: &Request) -> Result<Response, OAuthError> {
+    Ok(public_cache(json_response(StatusCode::OK, &discovery::protected_resource_metadata(&app.settings))))
 }
 
 fn public_cache(mut resp: Response) -> Response {

@@ -89,6 +89,7 @@ fn oauth_status(e: &OAuthError) -> StatusCode {
         | OAuthError::UnsupportedGrantType(_)
         | OAuthError::UnsupportedResponseType(_)
         | OAuthError::InvalidScope(_)
+        | OAuthError::InvalidTarget(_)
         | OAuthError::AccessDenied(_)
         | OAuthError::LoginRequired
         | OAuthError::ConsentRequired

@@ -83,6 +83,7 @@ pub static ROUTES: &[Route] = &[
     row(paths::ROOT, Discovery, Public, h!(endpoints::welcome), None),
     row(paths::OAUTH_METADATA, Discovery, Public, h!(endpoints::metadata), None),
     row(paths::OPENID_CONFIGURATION, Discovery, Public, h!(endpoints::metadata), None),
+    row(paths::PROTECTED_RESOURCE_METADATA, Discovery, Public, h!(endpoints::resource_metadata), None),
     row(paths::JWKS, Discovery, Public, h!(endpoints::jwks), None),
     row(paths::OPENAPI, Discovery, Public, h!(endpoints::openapi), None),
 ];

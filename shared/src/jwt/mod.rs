@@ -51,6 +51,16 @@ pub struct AccessClaims {
     pub fam: Option<String>,
 }
 
+impl AccessClaims {
+    /// Whether the token is for the resource `aud` (its `aud` names it).
+    pub fn is_for(&self, aud: &str) -> bool {
+        match &self.aud {
+            Audience::One(a) => a == aud,
+            Audience::Many(v) => v.iter().any(|a| a == aud),
+        }
+    }
+}
+
 /// What an access token is issued for.
 #[derive(Debug, Clone)]
 pub struct AccessGrant<'a> {
@@ -64,6 +74,10 @@ pub struct AccessGrant<'a> {
     pub jti: String,
     /// Family, for user tokens.
     pub fam: Option<String>,
+    /// The resource server it is for (`aud`, RFC 8707).
+    pub aud: &'a str,
+    /// Its lifetime in seconds (the resource server's).
+    pub ttl: i64,
 }
 
 /// Claims of an OpenID Connect ID token (OIDC Core §2).
@@ -127,8 +141,8 @@ pub enum TokenRejected {
     NotYetValid,
 }
 
-/// Sign an access token for `sub`/`client_id` with `scope`, valid from `now` for the
-/// configured lifetime. Returns the token and its claims.
+/// Sign an access token for `sub`/`client_id` with `scope`, for the resource `aud`, valid
+/// from `now` for `ttl`. Returns the token and its claims.
 ///
 /// # Errors
 /// The key set cannot sign with the configured algorithm.
@@ -141,11 +155,11 @@ pub fn issue_access_token(
     let claims = AccessClaims {
         iss: settings.issuer.clone(),
         sub: grant.sub.to_owned(),
-        aud: Audience::One(settings.audience.clone()),
+        aud: Audience::One(grant.aud.to_owned()),
         client_id: grant.client_id.to_owned(),
         scope: grant.scope,
         iat: now,
-        exp: now + settings.access_token_ttl,
+        exp: now + grant.ttl,
         jti: grant.jti,
         nbf: None,
         fam: grant.fam,
@@ -155,7 +169,8 @@ pub fn issue_access_token(
     Ok((token, claims))
 }
 
-/// Verify an access token at unix time `now` (RFC 9068 §4).
+/// Verify an access token at unix time `now` (RFC 9068 §4), all but its audience: the
+/// caller checks that with [`AccessClaims::is_for`] (each resource its own, RFC 8707).
 ///
 /// # Errors
 /// The reason it was refused.
@@ -187,7 +202,7 @@ pub fn verify_access_token(
     validation.validate_nbf = false;
     validation.leeway = 0;
     validation.set_issuer(&[&settings.issuer]);
-    validation.set_audience(&[&settings.audience]);
+    validation.validate_aud = false; // per resource, by the caller
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let data = jsonwebtoken::decode::<AccessClaims>(token, &vk.key, &validation)
         .map_err(|e| TokenRejected::Invalid(format!("{:?}", e.kind())))?;
@@ -267,7 +282,15 @@ mod tests {
     use crate::keys::KeySetDoc;
 
     fn grant(scope: &str) -> AccessGrant<'static> {
-        AccessGrant { sub: "usr_1", client_id: "cl_1", scope: scope.into(), jti: "at_1".into(), fam: None }
+        AccessGrant {
+            sub: "usr_1",
+            client_id: "cl_1",
+            scope: scope.into(),
+            jti: "at_1".into(),
+            fam: None,
+            aud: "https://as.test/api",
+            ttl: 900,
+        }
     }
 
     #[test]
@@ -289,6 +312,7 @@ mod tests {
             let (token, claims) = issue_access_token(&keys, &s, grant("data:read"), 1_000)?;
             assert_eq!(verify_access_token(&keys, &s, &token, 1_000), Ok(claims.clone()), "{alg}");
             assert_eq!(claims.exp, 1_900);
+            assert!(claims.is_for("https://as.test/api") && !claims.is_for("https://as.test/other"));
             assert!(verify_access_token(&keys, &s, &token, 1_960).is_ok(), "{alg}: inside leeway");
             assert_eq!(verify_access_token(&keys, &s, &token, 1_961), Err(TokenRejected::Expired), "{alg}");
             assert_eq!(

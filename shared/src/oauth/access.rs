@@ -35,12 +35,27 @@ pub fn bearer_token<'a>(headers: &[&'a str]) -> Result<&'a str, OAuthError> {
     Ok(token)
 }
 
-/// Verify an access token and check it is not revoked.
+/// Which audience a resource accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// Only tokens for this resource (RFC 8707: a token for another API is refused).
+    Of(&'a str),
+    /// Any token this issuer signed: the UserInfo endpoint, which belongs to the
+    /// authorization server itself and answers by the `openid` scope, not by audience.
+    AnyOfThisIssuer,
+}
+
+/// Verify an access token, its audience, and check it is not revoked.
 ///
 /// # Errors
-/// `invalid_token` for a bad, expired or revoked token; a store failure as 503.
-pub async fn authenticate(app: &App, token: &str, now: time::OffsetDateTime) -> Result<AccessClaims, OAuthError> {
-    let claims = verify_cached(app, token, now).await?;
+/// `invalid_token` for a bad, expired, revoked or other resource's token; a store failure as 503.
+pub async fn authenticate(
+    app: &App,
+    token: &str,
+    audience: Audience<'_>,
+    now: time::OffsetDateTime,
+) -> Result<AccessClaims, OAuthError> {
+    let claims = verify_cached(app, token, audience, now).await?;
     if app.tokens.is_revoked(&claims.jti, claims.fam.as_deref(), now).await.map_err(store_failure)? {
         return Err(OAuthError::InvalidToken("the access token has been revoked".into()));
     }
@@ -52,7 +67,12 @@ pub async fn authenticate(app: &App, token: &str, now: time::OffsetDateTime) -> 
 ///
 /// # Errors
 /// `invalid_token` for a bad or expired token.
-pub async fn verify_cached(app: &App, token: &str, now: time::OffsetDateTime) -> Result<AccessClaims, OAuthError> {
+pub async fn verify_cached(
+    app: &App,
+    token: &str,
+    audience: Audience<'_>,
+    now: time::OffsetDateTime,
+) -> Result<AccessClaims, OAuthError> {
     let now = now.unix_timestamp();
     let key = sha256(token.as_bytes());
     let generation = app.key_ring.generation();
@@ -67,10 +87,16 @@ pub async fn verify_cached(app: &App, token: &str, now: time::OffsetDateTime) ->
             c
         }
     };
+    if let Audience::Of(aud) = audience
+        && !claims.is_for(aud)
+    {
+        tracing::debug!("access token refused: it is for another resource");
+        return Err(OAuthError::InvalidToken("the access token is not for this resource".into()));
+    }
     Ok(claims)
 }
 
-/// Verify with the current keys; a token naming an unknown `kid` may mean the keys were
+/// Verify (all but the audience) with the current keys; a token naming an unknown `kid` may mean the keys were
 /// rotated since this process loaded them, so refresh (rate-limited) and try once more.
 pub async fn verify(app: &App, token: &str, now: i64) -> Result<AccessClaims, TokenRejected> {
     match verify_access_token(&app.keys(), &app.settings, token, now) {
@@ -85,11 +111,11 @@ pub async fn verify(app: &App, token: &str, now: i64) -> Result<AccessClaims, To
 ///
 /// # Errors
 /// `insufficient_scope` naming the scope.
-pub fn require_scope(claims: &AccessClaims, scope: Scope) -> Result<(), OAuthError> {
+pub fn require_scope(claims: &AccessClaims, scope: &Scope) -> Result<(), OAuthError> {
     if claims.scope.split(' ').any(|s| s == scope.as_str()) {
         Ok(())
     } else {
-        Err(OAuthError::InsufficientScope { scope: scope.as_str() })
+        Err(OAuthError::InsufficientScope { scope: scope.to_string().into() })
     }
 }
 

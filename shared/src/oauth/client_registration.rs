@@ -1,5 +1,6 @@
 //! `POST /register_client` (RFC 7591 shape): validate metadata, assign an id and a
 //! 256-bit secret, store only the secret's SHA-256.
+use super::resources::Catalog;
 use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::{ct_eq, random_id, random_token, sha256, sha256_b64};
@@ -64,6 +65,10 @@ pub struct ClientMetadata {
     pub id_token_signed_response_alg: Option<Value>,
     /// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0 §3.1).
     pub post_logout_redirect_uris: Option<Value>,
+    /// `application_type` (OpenID Connect Dynamic Client Registration 1.0 §2): `web` or
+    /// `native`, accepted for MCP and OIDC clients that send it; the redirect URI rules are
+    /// the same for both here (RFC 8252's, which cover web and native URIs).
+    pub application_type: Option<Value>,
 }
 
 fn meta(d: impl Into<super::Description>) -> OAuthError {
@@ -124,7 +129,11 @@ fn is_format_char(c: char) -> bool {
 ///
 /// # Errors
 /// `invalid_redirect_uri` or `invalid_client_metadata`.
-pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
+pub fn validate(body: &ClientMetadata, catalog: &Catalog) -> Result<ValidMetadata, OAuthError> {
+    match opt_str(body.application_type.as_ref(), "application_type")? {
+        None | Some("web" | "native") => {}
+        Some(_) => return Err(meta("application_type must be web or native")),
+    }
     let client_name = opt_str(body.client_name.as_ref(), "client_name")?.map(str::to_owned);
     if client_name
         .as_ref()
@@ -168,7 +177,7 @@ pub fn validate(body: &ClientMetadata) -> Result<ValidMetadata, OAuthError> {
     let scope = match opt_str(body.scope.as_ref(), "scope")? {
         None => ScopeSet::client_default(),
         Some(s) if s.trim().is_empty() => ScopeSet::client_default(),
-        Some(s) => ScopeSet::parse(s).map_err(|bad| meta(format!("unknown scope {bad:?}")))?,
+        Some(s) => catalog.requested_scope(s).map_err(|e| meta(e.description()))?,
     };
     let id_alg = match opt_str(body.id_token_signed_response_alg.as_ref(), "id_token_signed_response_alg")? {
         None | Some("RS256") => SigningAlg::Rs256,
@@ -273,7 +282,8 @@ pub async fn register_client(
     body: &ClientMetadata,
     now: time::OffsetDateTime,
 ) -> Result<ClientRegistered, OAuthError> {
-    create_client(app.clients.as_ref(), body, now.unix_timestamp(), registrant.trusted).await
+    let catalog = app.resources.catalog(now.unix_timestamp()).await?;
+    create_client(app.clients.as_ref(), &catalog, body, now.unix_timestamp(), registrant.trusted).await
 }
 
 /// Validate metadata and store a new client in `clients` (the endpoint, and the admin tool,
@@ -283,11 +293,12 @@ pub async fn register_client(
 /// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
 pub async fn create_client(
     clients: &dyn ClientStore,
+    catalog: &Catalog,
     body: &ClientMetadata,
     now: i64,
     trusted: bool,
 ) -> Result<ClientRegistered, OAuthError> {
-    let m = validate(body)?;
+    let m = validate(body, catalog)?;
     let secret = match m.auth_method {
         AuthMethod::None => None,
         _ => Some(random_token().map_err(OAuthError::server)?),

@@ -17,7 +17,10 @@ pub fn metadata(s: &Settings) -> Value {
         "introspection_endpoint": s.url(paths::INTROSPECT),
         "userinfo_endpoint": s.url(paths::USERINFO),
         "end_session_endpoint": s.url(paths::LOGOUT),
-        "scopes_supported": Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        // The OpenID Connect scopes and the built-in API's; each other resource server lists
+        // its own in its protected-resource metadata (RFC 8414 §2 lets a server leave some out).
+        "scopes_supported": Scope::OIDC.iter().chain([Scope::DATA_READ, Scope::DATA_WRITE].iter())
+            .map(Scope::as_str).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -41,4 +44,49 @@ pub fn welcome(s: &Settings) -> Value {
         "metadata": s.url(paths::OAUTH_METADATA),
         "account": s.url(paths::ACCOUNT),
     })
+}
+
+/// The URL of a resource's protected-resource metadata (RFC 9728 §3.1): the well-known path
+/// inserted between the resource's origin and its path (`https://host/api` →
+/// `https://host/.well-known/oauth-protected-resource/api`).
+pub fn resource_metadata_url(resource: &crate::domain::ResourceId) -> String {
+    let id = resource.as_str();
+    // Canonical identifiers are `scheme://authority[/path][?query]`.
+    let after_scheme = id.find("://").map_or(0, |i| i + 3);
+    let path_start = id[after_scheme..].find(['/', '?']).map_or(id.len(), |i| after_scheme + i);
+    let (origin, rest) = id.split_at(path_start);
+    let rest = if rest == "/" { "" } else { rest };
+    format!("{origin}{}{rest}", paths::PROTECTED_RESOURCE_METADATA_PREFIX)
+}
+
+/// The built-in API's protected-resource metadata (RFC 9728 §2).
+pub fn protected_resource_metadata(s: &Settings) -> Value {
+    json!({
+        "resource": s.audience,
+        "authorization_servers": [s.issuer],
+        "scopes_supported": [Scope::DATA_READ.as_str(), Scope::DATA_WRITE.as_str()],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "Demo data API",
+        "jwks_uri": s.url(paths::JWKS),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ResourceId;
+
+    #[test]
+    fn the_metadata_url_inserts_the_well_known_path_after_the_origin() {
+        let cases = [
+            ("https://as.example/api", "https://as.example/.well-known/oauth-protected-resource/api"),
+            ("https://mcp.example", "https://mcp.example/.well-known/oauth-protected-resource"),
+            ("http://127.0.0.1:3000/api", "http://127.0.0.1:3000/.well-known/oauth-protected-resource/api"),
+            ("https://a.example/v1/mcp?x=1", "https://a.example/.well-known/oauth-protected-resource/v1/mcp?x=1"),
+        ];
+        for (resource, want) in cases {
+            let id = ResourceId::parse(resource).expect("valid");
+            assert_eq!(resource_metadata_url(&id), want, "{resource}");
+        }
+    }
 }

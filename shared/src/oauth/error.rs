@@ -38,6 +38,10 @@ pub enum OAuthError {
     /// RFC 6749 §5.2 `invalid_scope`.
     #[error("invalid_scope: {0}")]
     InvalidScope(Description),
+    /// RFC 8707 §2 `invalid_target`: a `resource` that is malformed, unknown, or not one the
+    /// grant was authorized for.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(Description),
     /// RFC 6749 §4.1.2.1 `access_denied`.
     #[error("access_denied: {0}")]
     AccessDenied(Description),
@@ -61,7 +65,7 @@ pub enum OAuthError {
     #[error("insufficient_scope: {scope}")]
     InsufficientScope {
         /// The scope the request needs.
-        scope: &'static str,
+        scope: Description,
     },
     /// `POST /register`: the username exists.
     #[error("username_taken")]
@@ -99,6 +103,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
             Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
             Self::AccessDenied(_) => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
@@ -126,6 +131,7 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::UnsupportedResponseType(d)
             | Self::InvalidScope(d)
+            | Self::InvalidTarget(d)
             | Self::AccessDenied(d)
             | Self::InvalidToken(d)
             | Self::InvalidRedirectUri(d)
@@ -184,9 +190,10 @@ pub(crate) mod tests {
             OAuthError::ServerError(_) => 18,
             OAuthError::ConsentRequired => 19,
             OAuthError::InteractionRequired => 20,
+            OAuthError::InvalidTarget(_) => 21,
         }
     }
-    const VARIANTS: usize = 21;
+    const VARIANTS: usize = 22;
 
     /// One error of every variant with the wire code docs/API.md gives it (the HTTP layer's
     /// status test uses it too).
@@ -200,13 +207,14 @@ pub(crate) mod tests {
             (OAuthError::UnsupportedGrantType("x".into()), "unsupported_grant_type"),
             (OAuthError::UnsupportedResponseType("x".into()), "unsupported_response_type"),
             (OAuthError::InvalidScope("x".into()), "invalid_scope"),
+            (OAuthError::InvalidTarget("x".into()), "invalid_target"),
             (OAuthError::AccessDenied("x".into()), "access_denied"),
             (OAuthError::LoginRequired, "login_required"),
             (OAuthError::ConsentRequired, "consent_required"),
             (OAuthError::InteractionRequired, "interaction_required"),
             (OAuthError::MissingToken, "invalid_token"),
             (OAuthError::InvalidToken("x".into()), "invalid_token"),
-            (OAuthError::InsufficientScope { scope: "data:read" }, "insufficient_scope"),
+            (OAuthError::InsufficientScope { scope: "data:read".into() }, "insufficient_scope"),
             (OAuthError::UsernameTaken, "username_taken"),
             (OAuthError::InvalidRedirectUri("x".into()), "invalid_redirect_uri"),
             (OAuthError::InvalidClientMetadata("x".into()), "invalid_client_metadata"),

@@ -68,6 +68,11 @@ pub async fn introspect(
     if claims.exp < now.unix_timestamp() || claims.client_id != client.client_id {
         return Ok(INACTIVE);
     }
+    // Only tokens for a resource server this issuer knows (RFC 8707 audiences).
+    let catalog = app.resources.catalog(now.unix_timestamp()).await?;
+    if !catalog.servers().any(|s| claims.is_for(s.id.as_str())) {
+        return Ok(INACTIVE);
+    }
     if app.tokens.is_revoked(&claims.jti, claims.fam.as_deref(), now).await.map_err(store_failure)? {
         return Ok(INACTIVE);
     }

@@ -15,6 +15,7 @@ pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod register;
+pub mod resources;
 pub mod revoke;
 pub mod sealed;
 pub mod session;
@@ -26,14 +27,6 @@ pub(crate) use error::tests::one_of_each;
 pub use error::{Description, OAuthError};
 
 use crate::store::StoreError;
-
-/// A `scope` parameter of a request (RFC 6749 §3.3): every value must be a known scope.
-///
-/// # Errors
-/// `invalid_scope` naming the first unknown value.
-pub(crate) fn requested_scope(s: &str) -> Result<crate::domain::ScopeSet, OAuthError> {
-    crate::domain::ScopeSet::parse(s).map_err(|bad| OAuthError::InvalidScope(format!("unknown scope {bad:?}").into()))
-}
 
 /// The usual mapping of a store failure in a flow: backend trouble is a 503 (retryable),
 /// anything else unexpected a 500. Callers handle `NotFound`/`AlreadyExists` themselves.

@@ -6,6 +6,9 @@ use super::client_auth::form_decode;
 
 /// Most parameters a request may carry; more is an attack, not a client.
 pub const MAX_PARAMS: usize = 64;
+/// The parameters that may be sent more than once: RFC 8707 §2 `resource` ("may use
+/// multiple resource parameters"). Every other repeat is refused.
+pub const MULTI_VALUED: [&str; 1] = ["resource"];
 
 /// Decoded parameters, in arrival order, without empty values.
 #[derive(Default)]
@@ -58,7 +61,7 @@ impl Params {
                     truncate(&k)
                 )));
             }
-            if out.iter().any(|(name, _)| *name == k) {
+            if !MULTI_VALUED.contains(&k.as_str()) && out.iter().any(|(name, _)| *name == k) {
                 if !repeated.contains(&k) {
                     repeated.push(k);
                 }
@@ -72,6 +75,11 @@ impl Params {
     /// The value of `name`, if present and non-empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a [`MULTI_VALUED`] parameter, in arrival order.
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The value of `name`, or `invalid_request` naming it.
@@ -111,5 +119,8 @@ mod tests {
         assert!(Params::parse(many.as_bytes()).is_err());
         // An empty repeat is "omitted", not a repeat.
         assert!(Params::parse(b"a=1&a=").is_ok());
+        // `resource` may repeat (RFC 8707 §2); its values come back in order.
+        let multi = Params::parse(b"resource=https%3A%2F%2Fa.example&resource=https%3A%2F%2Fb.example").ok();
+        assert_eq!(multi.as_ref().map(|p| p.get_all("resource")), Some(vec!["https://a.example", "https://b.example"]));
     }
 }

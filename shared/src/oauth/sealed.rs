@@ -34,6 +34,9 @@ pub struct PendingRequest {
     pub redirect_uri_sent: bool,
     /// Requested (and allowed) scope.
     pub scope: String,
+    /// The resource servers asked for (canonical identifiers; RFC 8707).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// Client state, echoed back.
     pub state: Option<String>,
     /// OIDC nonce.
@@ -118,6 +121,7 @@ mod tests {
             redirect_uri: "https://client.example/cb".into(),
             redirect_uri_sent: true,
             scope: "openid".into(),
+            resources: vec![],
             state: Some("s".into()),
             nonce: None,
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),

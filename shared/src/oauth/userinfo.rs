@@ -23,7 +23,7 @@ pub struct UserInfo {
 /// # Errors
 /// `insufficient_scope` without `openid`; `invalid_token` when the user no longer exists.
 pub async fn userinfo(app: &App, claims: &AccessClaims) -> Result<UserInfo, OAuthError> {
-    access::require_scope(claims, Scope::OpenId)?;
+    access::require_scope(claims, &Scope::OPENID)?;
     let user = app
         .users
         .user_by_sub(&claims.sub)
@@ -33,7 +33,7 @@ pub async fn userinfo(app: &App, claims: &AccessClaims) -> Result<UserInfo, OAut
     let has = |s: Scope| claims.scope.split(' ').any(|x| x == s.as_str());
     Ok(UserInfo {
         sub: user.sub,
-        preferred_username: has(Scope::Profile).then(|| user.username.as_str().to_owned()),
-        email: if has(Scope::Email) { user.email.map(|e| e.as_str().to_owned()) } else { None },
+        preferred_username: has(Scope::PROFILE).then(|| user.username.as_str().to_owned()),
+        email: if has(Scope::EMAIL) { user.email.map(|e| e.as_str().to_owned()) } else { None },
     })
 }

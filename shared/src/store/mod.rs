@@ -11,7 +11,10 @@ pub use none::NoStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use crate::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ScopeSet, Session, User};
+use crate::domain::{
+    AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ResourceId, ResourceServer, ScopeSet,
+    Session, User,
+};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -34,6 +37,8 @@ pub struct Stores {
     pub sessions: std::sync::Arc<dyn SessionStore>,
     /// Consent grants.
     pub grants: std::sync::Arc<dyn GrantStore>,
+    /// Resource servers.
+    pub resources: std::sync::Arc<dyn ResourceStore>,
 }
 
 impl Stores {
@@ -48,6 +53,7 @@ impl Stores {
             + ThrottleStore
             + SessionStore
             + GrantStore
+            + ResourceStore
             + 'static,
     {
         Self {
@@ -58,7 +64,8 @@ impl Stores {
             data: store.clone(),
             throttle: store.clone(),
             sessions: store.clone(),
-            grants: store,
+            grants: store.clone(),
+            resources: store,
         }
     }
 }
@@ -317,4 +324,16 @@ pub trait GrantStore: Send + Sync {
     async fn families_of(&self, sub: &str) -> Result<Vec<RefreshFamily>, StoreError>;
     /// Remove a family's entry (once it is revoked). Idempotent.
     async fn forget_family(&self, sub: &str, client_id: &str, family_id: &str) -> Result<(), StoreError>;
+}
+
+/// The resource servers operators registered (the built-in demo API is not stored). Few,
+/// read whole and cached by every process (`oauth::resources`).
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Store `server`, replacing one with the same id.
+    async fn put_resource(&self, server: &ResourceServer) -> Result<(), StoreError>;
+    /// Every stored resource server, by id (consistent read).
+    async fn resources(&self) -> Result<Vec<ResourceServer>, StoreError>;
+    /// Remove the resource server `id`; `false` if there was none. Idempotent.
+    async fn delete_resource(&self, id: &ResourceId) -> Result<bool, StoreError>;
 }

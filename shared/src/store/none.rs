@@ -2,10 +2,13 @@
 //! that was told not to check revocation (`AUTHORIZER_REVOCATION=off`). Every call fails
 //! (a 503 where one is made), so nothing can quietly succeed without data.
 use super::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, Rotate, SessionStore, StoreError, ThrottleStore,
-    TokenStore, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, ResourceStore, Rotate, SessionStore, StoreError,
+    ThrottleStore, TokenStore, UserStore,
 };
-use crate::domain::{AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ScopeSet, Session, User};
+use crate::domain::{
+    AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ResourceId, ResourceServer, ScopeSet,
+    Session, User,
+};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -151,6 +154,19 @@ impl GrantStore for NoStore {
         none()
     }
     async fn forget_family(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl ResourceStore for NoStore {
+    async fn put_resource(&self, _: &ResourceServer) -> Result<(), StoreError> {
+        none()
+    }
+    async fn resources(&self) -> Result<Vec<ResourceServer>, StoreError> {
+        none()
+    }
+    async fn delete_resource(&self, _: &ResourceId) -> Result<bool, StoreError> {
         none()
     }
 }

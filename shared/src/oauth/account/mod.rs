@@ -128,7 +128,7 @@ pub struct AppRow {
     /// The host it sends users back to.
     pub host: String,
     /// What it may do, in plain words.
-    pub scopes: Vec<&'static str>,
+    pub scopes: Vec<String>,
     /// When the user first allowed it (UTC).
     pub allowed: String,
     /// When it last got tokens (UTC), if ever.
@@ -262,6 +262,7 @@ async fn account_page(
     let mut grants = app.grants.grants_of(&session.sub).await.map_err(|e| unavailable(&e))?;
     grants.sort_by(|a, b| b.granted_at.cmp(&a.granted_at).then_with(|| a.client_id.cmp(&b.client_id)));
     grants.truncate(MAX_APPS);
+    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
     let mut apps = Vec::with_capacity(grants.len());
     for g in grants {
         let client = app.clients.client(&g.client_id).await.map_err(|e| unavailable(&e))?;
@@ -274,7 +275,7 @@ async fn account_page(
             client_id: g.client_id,
             name,
             host,
-            scopes: g.scope.iter().map(crate::domain::Scope::description).collect(),
+            scopes: g.scope.iter().map(|s| catalog.describe(s)).collect(),
             allowed: when(g.granted_at),
             last_used: g.last_used.map(when),
         });

@@ -19,6 +19,7 @@ use super::{Description, OAuthError};
 use crate::App;
 use crate::crypto::{random_id, sha256_b64};
 use crate::domain::{Client, ConsentGrant, ScopeSet, Session};
+use crate::oauth::resources::Catalog;
 pub use code::CODE_TTL_SECONDS;
 use request::{AuthorizationRequest, Reply};
 use signed_in::{Decision, Hint};
@@ -73,7 +74,9 @@ pub struct LoginPage {
     /// Origin of the redirect URI, for the CSP `form-action`.
     pub redirect_origin: String,
     /// Each requested scope and what it allows, in plain words.
-    pub scopes: Vec<(&'static str, &'static str)>,
+    pub scopes: Vec<(String, String)>,
+    /// Each resource server the tokens will be for: its name and identifier (RFC 8707).
+    pub resources: Vec<(String, String)>,
     /// The sealed pending request (hidden field).
     pub sealed: String,
     /// Username to prefill after a failed attempt.
@@ -152,13 +155,16 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
     let client = client(app, request::client_id(&params, &repeated).map_err(page)?).await?;
     let reply = request::reply(&client, &params).map_err(page)?;
     // Step 2: these errors go back to the client.
-    let asked = request::validate(&client, &params, &repeated).map_err(|e| refuse(app, &client, &reply, &e))?;
+    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
+    let asked =
+        request::validate(&client, &catalog, &params, &repeated).map_err(|e| refuse(app, &client, &reply, &e))?;
     let mut pending = PendingRequest {
         id: random_id("req_").map_err(|_| Outcome::Unavailable)?,
         client_id: client.client_id.clone(),
         redirect_uri: reply.redirect_uri.clone(),
         redirect_uri_sent: reply.redirect_uri_sent,
         scope: asked.scope.to_string(),
+        resources: asked.resources.iter().map(ToString::to_string).collect(),
         state: reply.state.clone(),
         nonce: asked.nonce.clone(),
         code_challenge: asked.code_challenge.clone(),
@@ -186,7 +192,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
             issue_and_redirect(app, &pending, &session, now).await
         }
         (Decision::Consent { new }, Some((session, grant))) => {
-            consent_page(app, &client, &reply, &asked, pending, (session, grant), new).await
+            consent_page(app, &catalog, &client, &reply, &asked, pending, (session, grant), new).await
         }
         _ if asked.prompt.none && allowed_before => {
             Err(error_redirect(app, &reply.redirect_uri, &OAuthError::LoginRequired, reply.state.as_deref()))
@@ -196,7 +202,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
             if let Hint::User(sub) = hint {
                 pending.hint_sub = Some(sub);
             }
-            let page = login_page(app, &client, &pending, "", None).map_err(|_| Outcome::Unavailable)?;
+            let page = login_page(app, &catalog, &client, &pending, "", None).map_err(|_| Outcome::Unavailable)?;
             Ok(Outcome::Login(Box::new(page), 200))
         }
     }
@@ -215,8 +221,10 @@ async fn hint(app: &App, token: &str, now: i64) -> Hint {
 
 /// The consent page of a signed-in user, listing what is new (everything asked when the
 /// page is shown again for a client that cannot be answered silently).
+#[allow(clippy::too_many_arguments)] // one call site; the pieces of one decision
 async fn consent_page(
     app: &App,
+    catalog: &Catalog,
     client: &Client,
     reply: &Reply,
     asked: &AuthorizationRequest,
@@ -237,9 +245,9 @@ async fn consent_page(
         return Err(page("This account no longer exists. Start again from the application."));
     };
     pending.sub = Some(session.sub);
-    let mut page = login_page(app, client, &pending, "", None).map_err(|_| Outcome::Unavailable)?;
+    let mut page = login_page(app, catalog, client, &pending, "", None).map_err(|_| Outcome::Unavailable)?;
     if !new.is_empty() {
-        page.scopes = new.iter().map(|s| (s.as_str(), s.description())).collect();
+        page.scopes = describe(catalog, &new);
     }
     page.signed_in_as = Some(user.username.as_str().to_owned());
     Ok(Outcome::Login(Box::new(page), 200))
@@ -283,8 +291,14 @@ pub(crate) fn host_and_origin(uri: &str) -> (String, String) {
     }
 }
 
+/// Each scope of `scope` and its words for the consent page.
+fn describe(catalog: &Catalog, scope: &ScopeSet) -> Vec<(String, String)> {
+    scope.iter().map(|s| (s.to_string(), catalog.describe(s))).collect()
+}
+
 fn login_page(
     app: &App,
+    catalog: &Catalog,
     client: &Client,
     pending: &PendingRequest,
     username: &str,
@@ -298,7 +312,18 @@ fn login_page(
         client_id: client.client_id.clone(),
         redirect_host: host,
         redirect_origin: origin,
-        scopes: scope.iter().map(|s| (s.as_str(), s.description())).collect(),
+        scopes: describe(catalog, &scope),
+        resources: pending
+            .resources
+            .iter()
+            .map(|id| {
+                let name = crate::domain::ResourceId::parse(id)
+                    .ok()
+                    .and_then(|r| catalog.get(&r).map(|s| s.name.clone()))
+                    .unwrap_or_else(|| id.clone());
+                (name, id.clone())
+            })
+            .collect(),
         sealed,
         username: username.chars().take(64).collect(),
         signed_in_as: None,

@@ -3,8 +3,9 @@
 //! pages and never redirects), then what is asked ([`AuthorizationRequest`]: response
 //! type, grant, PKCE, scope, nonce, prompt), whose errors are redirected to the client.
 //! Both steps are pure; only the client lookup before them reads the store.
-use crate::domain::{Client, GrantType, ScopeSet};
+use crate::domain::{Client, GrantType, ResourceId, ScopeSet};
 use crate::oauth::params::Params;
+use crate::oauth::resources::Catalog;
 use crate::oauth::{OAuthError, pkce};
 
 const MAX_STATE: usize = 1024;
@@ -28,8 +29,11 @@ pub struct Reply {
 /// What a valid request asks for (step 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationRequest {
-    /// The scope asked for, or the client's registered scope when none is named.
+    /// The scope asked for, or the client's registered scope when none is named (then
+    /// narrowed to what the requested resources define).
     pub scope: ScopeSet,
+    /// The resource servers asked for (RFC 8707 `resource`), or the default API.
+    pub resources: Vec<ResourceId>,
     /// The PKCE S256 challenge.
     pub code_challenge: String,
     /// The OIDC `nonce`, for the ID token.
@@ -131,7 +135,12 @@ pub fn reply(client: &Client, params: &Params) -> Result<Reply, &'static str> {
 ///
 /// # Errors
 /// The OAuth error to redirect to the client.
-pub fn validate(client: &Client, params: &Params, repeated: &[String]) -> Result<AuthorizationRequest, OAuthError> {
+pub fn validate(
+    client: &Client,
+    catalog: &Catalog,
+    params: &Params,
+    repeated: &[String],
+) -> Result<AuthorizationRequest, OAuthError> {
     // "Request and response parameters MUST NOT be included more than once." (RFC 6749 §3.1)
     if let Some(k) = repeated.first() {
         let k: String = k.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
@@ -159,13 +168,18 @@ pub fn validate(client: &Client, params: &Params, repeated: &[String]) -> Result
     if !pkce::valid_s256_challenge(challenge) {
         return Err(OAuthError::invalid_request("code_challenge must be 43 base64url characters"));
     }
+    let resources = catalog.targets(&params.get_all("resource"))?;
     let scope = match params.get("scope") {
-        None => client.scope.clone(),
-        Some(s) => crate::oauth::requested_scope(s)?,
+        // The client's registered scope, as far as the requested resources define it.
+        None => client
+            .scope
+            .filter(|sc| sc.is_user_scope() || resources.iter().filter_map(|r| catalog.get(r)).any(|s| s.defines(sc))),
+        Some(s) => catalog.requested_scope(s)?,
     };
     if scope.is_empty() || !scope.is_subset_of(&client.scope) {
         return Err(OAuthError::InvalidScope("the requested scope is not allowed for this client".into()));
     }
+    catalog.check_scopes(&resources, &scope)?;
     let nonce = params.get("nonce");
     if nonce.is_some_and(|n| n.len() > MAX_NONCE) {
         return Err(OAuthError::invalid_request("nonce is too long"));
@@ -186,6 +200,7 @@ pub fn validate(client: &Client, params: &Params, repeated: &[String]) -> Result
     }
     Ok(AuthorizationRequest {
         scope,
+        resources,
         code_challenge: challenge.to_owned(),
         nonce: nonce.map(str::to_owned),
         prompt,
@@ -215,6 +230,22 @@ mod tests {
             trusted: false,
             post_logout_redirect_uris: vec![],
         }
+    }
+
+    /// The built-in API (`https://as.test/api`, `data:read data:write`) and an orders API.
+    pub(crate) fn catalog() -> Catalog {
+        use crate::domain::{ResourceServer, Scope, ScopeDef};
+        let def = |s: &str| ScopeDef { scope: Scope::parse(s).expect("valid"), description: s.into() };
+        let server = |id: &str, scopes: &[&str]| ResourceServer {
+            id: ResourceId::parse(id).expect("valid"),
+            name: id.into(),
+            scopes: scopes.iter().map(|s| def(s)).collect(),
+            access_token_ttl: 900,
+        };
+        Catalog::new(
+            server("https://as.test/api", &["data:read", "data:write"]),
+            vec![server("https://orders.test", &["orders:read"])],
+        )
     }
 
     fn parse(query: &str) -> (Params, Vec<String>) {
@@ -271,7 +302,8 @@ mod tests {
     #[test]
     fn step_two_checks_in_order_and_names_the_error() {
         type Expected = Option<(&'static str, &'static str)>;
-        let web = client(&["https://app.test/cb"], &[GrantType::AuthorizationCode], "openid profile data:read");
+        let web =
+            client(&["https://app.test/cb"], &[GrantType::AuthorizationCode], "openid profile data:read orders:read");
         let machine = client(&[], &[GrantType::ClientCredentials], "data:read");
         let ok = format!("response_type=code&code_challenge_method=S256&code_challenge={CHALLENGE}");
         let with = |extra: &str| format!("{ok}&{extra}");
@@ -303,6 +335,19 @@ mod tests {
             ),
             (&web, ok.replace(CHALLENGE, "short"), Some(("invalid_request", "43"))),
             (&web, with("scope=admin"), Some(("invalid_scope", "unknown scope"))),
+            (&web, with("scope=a%22b"), Some(("invalid_scope", "malformed"))),
+            // RFC 8707: each resource known and well-formed; scopes checked per resource.
+            (&web, with("resource=https%3A%2F%2Forders.test%2F&scope=orders:read"), None),
+            (&web, with("resource=https%3A%2F%2Forders.test&resource=https%3A%2F%2Fas.test%2Fapi"), None),
+            (&web, with("resource=https%3A%2F%2Fother.test"), Some(("invalid_target", "not one this server"))),
+            (&web, with("resource=https%3A%2F%2Forders.test%23x"), Some(("invalid_target", "fragment"))),
+            (&web, with("resource=%2Fapi"), Some(("invalid_target", "absolute"))),
+            (&web, with("scope=orders:read"), Some(("invalid_scope", "not defined by the requested resource"))),
+            (
+                &web,
+                with("resource=https%3A%2F%2Forders.test&scope=data:read"),
+                Some(("invalid_scope", "not defined by the requested resource")),
+            ),
             (&web, with("scope=data:write"), Some(("invalid_scope", "not allowed"))),
             // "Parameters sent without a value MUST be treated as if they were omitted" (§3.1).
             (&web, with("scope="), None),
@@ -320,7 +365,7 @@ mod tests {
         ];
         for (c, query, want) in cases {
             let (params, repeated) = parse(&query);
-            match (validate(c, &params, &repeated), want) {
+            match (validate(c, &catalog(), &params, &repeated), want) {
                 (Ok(_), None) => {}
                 (Err(e), Some((code, word))) => {
                     assert_eq!(e.code(), code, "{query}");
@@ -333,14 +378,16 @@ mod tests {
 
     #[test]
     fn a_valid_request_defaults_to_the_clients_scope_and_keeps_pkce_and_nonce() {
-        let web = client(&["https://app.test/cb"], &[GrantType::AuthorizationCode], "openid data:read");
+        let web = client(&["https://app.test/cb"], &[GrantType::AuthorizationCode], "openid data:read orders:read");
         let query = format!("response_type=code&code_challenge_method=S256&code_challenge={CHALLENGE}&nonce=n-1");
         let (params, repeated) = parse(&query);
-        let got = validate(&web, &params, &repeated).map_err(|e| e.to_string());
+        let got = validate(&web, &catalog(), &params, &repeated).map_err(|e| e.to_string());
         assert_eq!(
             got,
             Ok(AuthorizationRequest {
-                scope: web.scope.clone(),
+                // The default API's part of the client's scope.
+                scope: ScopeSet::parse("openid data:read").unwrap_or_default(),
+                resources: vec![ResourceId::parse("https://as.test/api").expect("valid")],
                 code_challenge: CHALLENGE.into(),
                 nonce: Some("n-1".into()),
                 prompt: Prompt::default(),

@@ -107,6 +107,7 @@ mod tests {
     fn asked(s: &str, prompt: Prompt, max_age: Option<i64>) -> AuthorizationRequest {
         AuthorizationRequest {
             scope: scope(s),
+            resources: vec![],
             code_challenge: String::new(),
             nonce: None,
             prompt,

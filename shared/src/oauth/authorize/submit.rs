@@ -11,6 +11,7 @@ use crate::domain::{AuthMethodRef, Client, ConsentGrant, Session};
 use crate::oauth::OAuthError;
 use crate::oauth::login::{self, Refused};
 use crate::oauth::params::Params;
+use crate::oauth::resources::Catalog;
 use crate::oauth::sealed::{self, PendingRequest};
 use crate::oauth::session::{self, SessionCookie};
 use time::OffsetDateTime;
@@ -33,6 +34,7 @@ pub struct Submission<'a> {
 /// The credentials of a submitted login form, and what showing the page again needs.
 pub struct LoginForm<'a> {
     app: &'a App,
+    catalog: &'a Catalog,
     client: &'a Client,
     pending: &'a PendingRequest,
     /// The `username` field (empty when absent).
@@ -47,7 +49,7 @@ impl LoginForm<'_> {
         if refused == Refused::Unavailable {
             return Outcome::Unavailable;
         }
-        match login_page(self.app, self.client, self.pending, self.username, Some(LOGIN_FAILED)) {
+        match login_page(self.app, self.catalog, self.client, self.pending, self.username, Some(LOGIN_FAILED)) {
             Ok(p) => Outcome::Login(Box::new(p), refused.status()),
             Err(_) => Outcome::Unavailable,
         }
@@ -62,6 +64,7 @@ pub async fn submit(app: &App, s: Submission<'_>, now: OffsetDateTime) -> Outcom
 async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Result<Outcome, Outcome> {
     let pending = open_form(app, s, now.unix_timestamp()).await?;
     let client = client(app, &pending.client_id).await?;
+    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
     match s.form.get("decision") {
         Some("deny") => {
             use_form_once(app, &pending, now).await?;
@@ -79,6 +82,7 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
                 None => {
                     let form = LoginForm {
                         app,
+                        catalog: &catalog,
                         client: &client,
                         pending: &pending,
                         username: s.form.get("username").unwrap_or_default(),

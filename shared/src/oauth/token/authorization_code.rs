@@ -6,6 +6,7 @@ use super::{TokenResponse, UserGrant, issue_user_tokens};
 use crate::App;
 use crate::crypto::sha256_b64;
 use crate::domain::{AuthCode, Client, GrantType, RefreshFamily, RefreshRecord, Scope};
+use crate::oauth::resources::Catalog;
 use crate::oauth::{OAuthError, pkce, store_failure};
 use crate::store::{Consume, Issue};
 
@@ -13,18 +14,29 @@ fn invalid_grant(d: &'static str) -> OAuthError {
     OAuthError::InvalidGrant(d.into())
 }
 
+/// What the token request says besides the code.
+pub(super) struct Asked<'a> {
+    /// `redirect_uri`.
+    pub redirect_uri: Option<&'a str>,
+    /// `code_verifier`.
+    pub code_verifier: Option<&'a str>,
+    /// `resource` values.
+    pub resource: &'a [&'a str],
+}
+
 /// Redeem `code` for `client` (whose registration allows this grant).
 ///
 /// # Errors
-/// `invalid_grant`.
+/// `invalid_grant`; `invalid_target` for a resource the code was not authorized for.
 pub(super) async fn grant(
     app: &App,
+    catalog: &Catalog,
     client: &Client,
     code: &str,
-    redirect_uri: Option<&str>,
-    code_verifier: Option<&str>,
+    asked: Asked<'_>,
     now_dt: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
+    let Asked { redirect_uri, code_verifier, resource } = asked;
     if code.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Err(invalid_grant("the code is invalid"));
     }
@@ -61,6 +73,10 @@ pub(super) async fn grant(
     if record.expires_at <= now {
         return Err(invalid_grant("the code has expired"));
     }
+    // The access token's one audience, among those the code was authorized for (RFC 8707
+    // §2.2); checked before the code is consumed, so a wrong `resource` costs nothing.
+    let audience = catalog.one_of(resource, &record.resources)?;
+    let token_scope = catalog.scope_for(&audience, &record.scope);
     let refresh = issue_refresh(client, &record).then(|| new_refresh(app, &record, client, now)).transpose()?;
     // Identifies this redemption, so a retried write is not mistaken for a replay (docs/SECURITY.md R2).
     let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
@@ -88,7 +104,8 @@ pub(super) async fn grant(
             tracing::info!(event = "token_issued", grant_type = "authorization_code", client_id = %client.client_id, sub = %code.sub, family_id = %code.family_id, "tokens issued");
             let g = UserGrant {
                 sub: &code.sub,
-                scope: &code.scope,
+                scope: &token_scope,
+                resource: (&audience, catalog.ttl(&audience)),
                 family_id: &code.family_id,
                 auth_time: code.auth_time,
                 nonce: code.nonce.as_deref(),
@@ -109,7 +126,7 @@ pub(super) async fn grant(
 /// and either `offline_access` was granted or the code came from a sign-in session, which
 /// the family then ends with (docs/API.md, "Sessions and consent").
 fn issue_refresh(client: &Client, code: &AuthCode) -> bool {
-    client.allows(GrantType::RefreshToken) && (code.scope.contains(Scope::OfflineAccess) || code.session.is_some())
+    client.allows(GrantType::RefreshToken) && (code.scope.contains(&Scope::OFFLINE_ACCESS) || code.session.is_some())
 }
 
 fn new_refresh(app: &App, code: &AuthCode, client: &Client, now: i64) -> Result<(String, RefreshRecord), OAuthError> {
@@ -119,7 +136,7 @@ fn new_refresh(app: &App, code: &AuthCode, client: &Client, now: i64) -> Result<
     // when the End-User is not present (not logged in)" (OIDC Core §11). Without it the
     // family is the session's: it works while the session lives (the store checks it at
     // every rotation), and ends at the session's absolute end at the latest.
-    let session = if code.scope.contains(Scope::OfflineAccess) { None } else { code.session.as_ref() };
+    let session = if code.scope.contains(&Scope::OFFLINE_ACCESS) { None } else { code.session.as_ref() };
     let mut family_expires_at = now + app.settings.refresh_absolute_ttl;
     if let Some(s) = session {
         family_expires_at = family_expires_at.min(s.expires_at);
@@ -137,6 +154,7 @@ fn new_refresh(app: &App, code: &AuthCode, client: &Client, now: i64) -> Result<
         rotated_at: None,
         rotated_to: None,
         session: session.map(|s| s.id_hash.clone()),
+        resources: code.resources.clone(),
     };
     Ok((token, record))
 }

@@ -9,7 +9,7 @@ use super::client_auth::{self, Credentials};
 use super::params::Params;
 use crate::App;
 use crate::crypto::random_id;
-use crate::domain::{Client, GrantType, Scope, ScopeSet};
+use crate::domain::{Client, GrantType, ResourceId, Scope, ScopeSet};
 use crate::jwt::{AccessGrant, IdClaims, at_hash, issue_access_token, issue_id_token};
 use serde::Serialize;
 
@@ -34,7 +34,7 @@ pub struct TokenResponse {
 
 /// A token request, typed by its `grant_type` (RFC 6749 §4.1.3, §4.4.2, §6): each grant
 /// reads only its own parameters, and no grant type falls through into another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest<'a> {
     /// `grant_type=authorization_code`.
     AuthorizationCode {
@@ -44,11 +44,15 @@ pub enum TokenRequest<'a> {
         redirect_uri: Option<&'a str>,
         /// `code_verifier` (PKCE; the grant refuses a code without it).
         code_verifier: Option<&'a str>,
+        /// `resource` (RFC 8707): one of those the code was authorized for.
+        resource: Vec<&'a str>,
     },
     /// `grant_type=client_credentials`.
     ClientCredentials {
         /// `scope`, else the client's default.
         scope: Option<&'a str>,
+        /// `resource` (RFC 8707), else the default API.
+        resource: Vec<&'a str>,
     },
     /// `grant_type=refresh_token`.
     RefreshToken {
@@ -56,6 +60,8 @@ pub enum TokenRequest<'a> {
         refresh_token: &'a str,
         /// `scope`, to narrow the family's.
         scope: Option<&'a str>,
+        /// `resource` (RFC 8707): one of those the family was authorized for.
+        resource: Vec<&'a str>,
     },
 }
 
@@ -70,11 +76,16 @@ impl<'a> TokenRequest<'a> {
                 code: params.require("code")?,
                 redirect_uri: params.get("redirect_uri"),
                 code_verifier: params.get("code_verifier"),
+                resource: params.get_all("resource"),
             },
-            GrantType::ClientCredentials => Self::ClientCredentials { scope: params.get("scope") },
-            GrantType::RefreshToken => {
-                Self::RefreshToken { refresh_token: params.require("refresh_token")?, scope: params.get("scope") }
+            GrantType::ClientCredentials => {
+                Self::ClientCredentials { scope: params.get("scope"), resource: params.get_all("resource") }
             }
+            GrantType::RefreshToken => Self::RefreshToken {
+                refresh_token: params.require("refresh_token")?,
+                scope: params.get("scope"),
+                resource: params.get_all("resource"),
+            },
         })
     }
 }
@@ -107,13 +118,19 @@ pub async fn token(
     if !client.allows(grant) {
         return Err(OAuthError::UnauthorizedClient(format!("this client may not use the {grant_type} grant").into()));
     }
+    // The resource servers, from this process's cache: no store call on the token path
+    // (docs/ARCHITECTURE.md).
+    let catalog = app.resources.catalog(now.unix_timestamp()).await?;
     match TokenRequest::parse(grant, params)? {
-        TokenRequest::ClientCredentials { scope } => client_credentials::grant(app, &client, scope, now).await,
-        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
-            authorization_code::grant(app, &client, code, redirect_uri, code_verifier, now).await
+        TokenRequest::ClientCredentials { scope, resource } => {
+            client_credentials::grant(app, &catalog, &client, scope, &resource, now).await
         }
-        TokenRequest::RefreshToken { refresh_token, scope } => {
-            refresh_token::grant(app, &client, refresh_token, scope, now).await
+        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resource } => {
+            let asked = authorization_code::Asked { redirect_uri, code_verifier, resource: &resource };
+            authorization_code::grant(app, &catalog, &client, code, asked, now).await
+        }
+        TokenRequest::RefreshToken { refresh_token, scope, resource } => {
+            refresh_token::grant(app, &catalog, &client, refresh_token, scope, &resource, now).await
         }
     }
 }
@@ -124,6 +141,8 @@ pub(crate) struct UserGrant<'a> {
     pub sub: &'a str,
     /// Scope of this access token.
     pub scope: &'a ScopeSet,
+    /// The resource server it is for, and its lifetime there.
+    pub resource: (&'a ResourceId, i64),
     /// The refresh family.
     pub family_id: &'a str,
     /// When the user authenticated.
@@ -150,10 +169,12 @@ pub(crate) fn issue_user_tokens(
         scope: g.scope.to_string(),
         jti,
         fam: Some(g.family_id.to_owned()),
+        aud: g.resource.0.as_str(),
+        ttl: g.resource.1,
     };
     let (access_token, claims) =
         issue_access_token(&app.keys(), &app.settings, grant, now).map_err(OAuthError::server)?;
-    let id_token = if g.id_token && g.scope.contains(Scope::OpenId) {
+    let id_token = if g.id_token && g.scope.contains(&Scope::OPENID) {
         let alg = client.id_token_signed_response_alg;
         let id = IdClaims {
             iss: app.settings.issuer.clone(),
@@ -172,7 +193,7 @@ pub(crate) fn issue_user_tokens(
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: app.settings.access_token_ttl,
+        expires_in: g.resource.1,
         scope: claims.scope,
         refresh_token: g.refresh_token,
         id_token,
@@ -194,24 +215,30 @@ mod tests {
                     code: "c1",
                     redirect_uri: Some("https://a.test/cb"),
                     code_verifier: Some("v1"),
+                    resource: vec![],
                 }),
             ),
             (
                 GrantType::AuthorizationCode,
-                "code=c1",
-                Ok(TokenRequest::AuthorizationCode { code: "c1", redirect_uri: None, code_verifier: None }),
+                "code=c1&resource=https%3A%2F%2Fa.test&resource=https%3A%2F%2Fb.test",
+                Ok(TokenRequest::AuthorizationCode {
+                    code: "c1",
+                    redirect_uri: None,
+                    code_verifier: None,
+                    resource: vec!["https://a.test", "https://b.test"],
+                }),
             ),
             (GrantType::AuthorizationCode, "refresh_token=r&code_verifier=v1", Err("invalid_request")),
             (
                 GrantType::ClientCredentials,
                 "scope=data%3Aread&code=c1",
-                Ok(TokenRequest::ClientCredentials { scope: Some("data:read") }),
+                Ok(TokenRequest::ClientCredentials { scope: Some("data:read"), resource: vec![] }),
             ),
-            (GrantType::ClientCredentials, "", Ok(TokenRequest::ClientCredentials { scope: None })),
+            (GrantType::ClientCredentials, "", Ok(TokenRequest::ClientCredentials { scope: None, resource: vec![] })),
             (
                 GrantType::RefreshToken,
                 "refresh_token=r1&scope=openid&code=c1",
-                Ok(TokenRequest::RefreshToken { refresh_token: "r1", scope: Some("openid") }),
+                Ok(TokenRequest::RefreshToken { refresh_token: "r1", scope: Some("openid"), resource: vec![] }),
             ),
             (GrantType::RefreshToken, "code=c1&scope=openid", Err("invalid_request")),
         ];

@@ -4,7 +4,8 @@
 use super::{TokenResponse, UserGrant, issue_user_tokens};
 use crate::App;
 use crate::crypto::{random_token, sha256_b64};
-use crate::domain::{Client, RefreshRecord, ScopeSet};
+use crate::domain::{Client, RefreshRecord, ResourceId, ScopeSet};
+use crate::oauth::resources::Catalog;
 use crate::oauth::{OAuthError, store_failure};
 use crate::store::Rotate;
 
@@ -12,16 +13,18 @@ fn invalid_grant() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
 }
 
-/// Refresh with `token` for `client` (whose registration allows this grant), narrowed to
-/// `requested` scope if given.
+/// Refresh with `token` for `client` (whose registration allows this grant), for one of the
+/// family's resources (`resource`), narrowed to `requested` scope if given.
 ///
 /// # Errors
-/// `invalid_scope` or `invalid_grant`.
+/// `invalid_scope`, `invalid_target` or `invalid_grant`.
 pub(super) async fn grant(
     app: &App,
+    catalog: &Catalog,
     client: &Client,
     token: &str,
     requested: Option<&str>,
+    resource: &[&str],
     now_dt: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
     if token.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
@@ -45,7 +48,8 @@ pub(super) async fn grant(
     if !record.is_usable(now) {
         return Err(invalid_grant());
     }
-    let scope = narrow_scope(&record.scope, requested)?;
+    let audience = catalog.one_of(resource, &record.resources)?;
+    let scope = narrow_scope(catalog, &audience, &record.scope, requested)?;
     let new_token = random_token().map_err(OAuthError::server)?;
     let next = RefreshRecord {
         token_hash: sha256_b64(&new_token),
@@ -68,6 +72,7 @@ pub(super) async fn grant(
     let g = UserGrant {
         sub: &record.sub,
         scope: &scope,
+        resource: (&audience, catalog.ttl(&audience)),
         family_id: &record.family_id,
         auth_time: record.auth_time,
         nonce: None,
@@ -93,16 +98,24 @@ async fn reuse(app: &App, record: &RefreshRecord, rotated_at: i64, now: i64) -> 
     invalid_grant()
 }
 
-/// The scope of a refreshed grant: the original one, or the requested subset of it.
-/// "The requested scope MUST NOT include any scope not originally granted" (RFC 6749 §6).
+/// The scope of a refreshed access token for `audience`: the original grant's part for it,
+/// or the requested subset of that. "The requested scope MUST NOT include any scope not
+/// originally granted" (RFC 6749 §6), and each scope must be the audience's (RFC 8707).
 ///
 /// # Errors
-/// `invalid_scope` for an unknown scope, an empty request or anything beyond `original`.
-pub fn narrow_scope(original: &ScopeSet, requested: Option<&str>) -> Result<ScopeSet, OAuthError> {
-    let Some(requested) = requested else { return Ok(original.clone()) };
-    let s = crate::oauth::requested_scope(requested)?;
+/// `invalid_scope` for an unknown scope, an empty request, anything beyond `original`, or
+/// a scope another resource defines.
+pub fn narrow_scope(
+    catalog: &Catalog,
+    audience: &ResourceId,
+    original: &ScopeSet,
+    requested: Option<&str>,
+) -> Result<ScopeSet, OAuthError> {
+    let Some(requested) = requested else { return Ok(catalog.scope_for(audience, original)) };
+    let s = catalog.requested_scope(requested)?;
     if s.is_empty() || !s.is_subset_of(original) {
         return Err(OAuthError::InvalidScope("the requested scope exceeds the original grant".into()));
     }
+    catalog.check_scopes(std::slice::from_ref(audience), &s)?;
     Ok(s)
 }

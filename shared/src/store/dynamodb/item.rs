@@ -54,6 +54,14 @@ pub fn client_key(client_id: &str) -> Item {
 pub fn code_key(code_hash: &str) -> Item {
     key(format!("CODE#{code_hash}"), "CODE")
 }
+/// Partition of the resource servers (one item each: few, always read together).
+pub const RESOURCES_PK: &str = "RESOURCES";
+/// Sort-key prefix of a resource server.
+pub const RESOURCE_PREFIX: &str = "RESOURCE#";
+/// Key of a resource server.
+pub fn resource_key(id: &crate::domain::ResourceId) -> Item {
+    key(RESOURCES_PK.to_owned(), &format!("{RESOURCE_PREFIX}{id}"))
+}
 /// Key of a refresh token (by hash).
 pub fn refresh_key(token_hash: &str) -> Item {
     key(format!("RT#{token_hash}"), "RT")
@@ -223,6 +231,21 @@ impl TryFrom<Item> for RefreshRecord {
     }
 }
 
+impl From<&crate::domain::ResourceServer> for Item {
+    fn from(r: &crate::domain::ResourceServer) -> Self {
+        let mut item = resource_key(&r.id);
+        item.insert("data".into(), data(r));
+        item
+    }
+}
+
+impl TryFrom<Item> for crate::domain::ResourceServer {
+    type Error = StoreError;
+    fn try_from(item: Item) -> Result<Self, StoreError> {
+        from_data(&item, "resource server")
+    }
+}
+
 impl From<&DataItem> for Item {
     fn from(d: &DataItem) -> Self {
         // Zero-padded time first: the sort key orders a subject's items by creation.
@@ -312,6 +335,7 @@ mod tests {
             consumed_at: Some(5),
             consumed_by: Some("req_1".into()),
             session: Some(crate::domain::SessionRef { id_hash: "s1".into(), expires_at: 900 }),
+            resources: vec![crate::domain::ResourceId::parse("https://orders.example").map_err(|e| e.to_owned())?],
         };
         let item = Item::from(&c);
         assert_eq!(item.get(EXPIRES_AT), Some(&n(61)));
@@ -336,6 +360,7 @@ mod tests {
             rotated_at: Some(50),
             rotated_to: Some("h2".into()),
             session: Some("s1".into()),
+            resources: vec![crate::domain::ResourceId::parse("https://orders.example").map_err(|e| e.to_owned())?],
         };
         let item = Item::from(&r);
         assert_eq!(item.get(EXPIRES_AT), Some(&n(1000)));

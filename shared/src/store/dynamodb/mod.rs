@@ -8,6 +8,7 @@
 mod codes;
 mod data;
 pub mod item;
+mod resources;
 mod sessions;
 mod throttle;
 mod tokens;

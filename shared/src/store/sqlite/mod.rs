@@ -3,6 +3,7 @@
 //! connection's lock, so each is atomic. Not the production store (that is DynamoDB).
 mod codes;
 mod data;
+mod resources;
 mod sessions;
 mod throttle;
 mod tokens;
@@ -84,6 +85,10 @@ CREATE TABLE IF NOT EXISTS grants (
     updated_at INTEGER NOT NULL,
     last_used INTEGER,
     PRIMARY KEY (sub, client_id)
+);
+CREATE TABLE IF NOT EXISTS resources (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS families (
     sub TEXT NOT NULL,

@@ -201,7 +201,8 @@ mod tests {
         foreign.insert("sub".into(), s("usr_2"));
         assert!(matches!(ConsentGrant::try_from(foreign), Err(StoreError::Corrupt(_))));
         let mut unknown = item;
-        unknown.insert(SCOPES.into(), AttributeValue::Ss(vec!["nope".into()]));
+        // A scope no resource defines any more is still a scope; a malformed one is corruption.
+        unknown.insert(SCOPES.into(), AttributeValue::Ss(vec!["no\\pe".into()]));
         assert!(matches!(ConsentGrant::try_from(unknown), Err(StoreError::Corrupt(_))));
         assert_eq!(scope_set(&ScopeSet::default()), None);
         Ok(())
