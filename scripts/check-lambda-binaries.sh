@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Lambda binaries link only what they use: no SQLite store (the local server's; Lambda
-# functions use DynamoDB) in any of them, and the HTTPS client (reqwest, for a JWKS URL) only
-# in the authorizer. Cargo unifies features across every package of one build, so a build
+# functions use DynamoDB) in any of them, and the HTTPS client (reqwest) only where it is
+# used: the authorizer (a JWKS URL) and the authorize and token functions (client metadata
+# documents). Cargo unifies features across every package of one build, so a build
 # from the workspace root with the local server or the tests in it links both everywhere
 # (`sam build` builds each function in its own crate folder; scripts/lib.sh build_lambdas
 # builds the authorizer apart).
@@ -18,8 +19,8 @@ for bin in "$dir"/*/bootstrap; do
   printf '%-22s %6s KiB  sqlite:%s reqwest:%s\n' "$name" $(( $(stat -c %s "$bin") / 1024 )) "$sqlite" "$reqwest"
   if [ "$sqlite" -ne 0 ]; then echo "  $name links the SQLite store"; bad=1; fi
   case $name in
-    authorizer|AuthorizerFunction) ;;
-    *) if [ "$reqwest" -ne 0 ]; then echo "  $name links the JWKS-URL HTTPS client"; bad=1; fi ;;
+    authorizer|AuthorizerFunction|authorize|AuthorizeFunction|token|TokenFunction) ;;
+    *) if [ "$reqwest" -ne 0 ]; then echo "  $name links the HTTPS client"; bad=1; fi ;;
   esac
 done
 [ "$found" -gt 0 ] || { echo "no binaries under $dir"; exit 1; }

@@ -50,8 +50,11 @@ stop_server() {
 # enables oauth-core's `jwks-url`). PROFILE_ARGS may carry e.g. thin-LTO overrides.
 LAMBDA_FUNCTIONS="register authorize token protected discovery rotate-keys authorizer"
 build_lambdas() { # build_lambdas [cargo lambda build flags...]
-  cargo lambda build --release --locked "$@" -p register -p authorize -p token -p protected -p discovery -p rotate-keys
-  cargo lambda build --release --locked "$@" -p authorizer
+  # Two builds, so Cargo's feature unification keeps the HTTPS client (reqwest: the
+  # authorizer's JWKS URL, the authorize and token functions' client metadata documents)
+  # out of the functions that do not use it.
+  cargo lambda build --release --locked "$@" -p register -p protected -p discovery -p rotate-keys
+  cargo lambda build --release --locked "$@" -p authorize -p token -p authorizer
 }
 
 # The Python tools (moto, the SAM CLI and translator, cargo-lambda with its zig, cfn-lint,

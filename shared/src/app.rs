@@ -34,6 +34,8 @@ pub struct App {
     pub grants: Arc<dyn GrantStore>,
     /// The resource servers (the built-in API and the registered ones), cached.
     pub resources: crate::oauth::resources::Resources,
+    /// Client ID Metadata Documents fetched by this process, cached.
+    pub cimd: crate::oauth::cimd::Documents,
     /// The cached signing and verification keys.
     pub key_ring: KeyRing,
     /// The time source.
@@ -133,6 +135,7 @@ impl App {
             sessions: stores.sessions,
             grants: stores.grants,
             resources,
+            cimd: crate::oauth::cimd::Documents::default(),
             key_ring,
             clock,
             token_cache: VerifiedTokenCache::default(),

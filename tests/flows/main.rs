@@ -6,6 +6,7 @@ mod authorize;
 mod authorizer;
 mod aws;
 mod bad_input;
+mod cimd;
 mod client_credentials;
 mod clients;
 mod conformance;

@@ -2,5 +2,6 @@
 //! every backend runs the same cases) and the end-to-end harness around the local server.
 pub mod aws;
 pub mod conformance;
+pub mod docserver;
 pub mod faults;
 pub mod harness;

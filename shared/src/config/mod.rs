@@ -5,9 +5,11 @@ use crate::keys::SigningAlg;
 use std::collections::HashMap;
 
 mod backends;
+mod cimd;
 mod sessions;
 mod urls;
 pub use backends::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
+pub use cimd::CimdSettings;
 pub use sessions::SessionLimits;
 use urls::{validate_issuer, validate_origin};
 
@@ -74,6 +76,8 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Browser session lifetimes.
     pub sessions: SessionLimits,
+    /// Client ID Metadata Documents.
+    pub cimd: CimdSettings,
 }
 
 /// Per-source-address limits, each counted in the store over a window that restarts
@@ -114,6 +118,12 @@ pub const VARIABLES: &[&str] = &[
     "SESSION_IDLE_SECONDS",
     "SESSION_ABSOLUTE_SECONDS",
     "RESOURCE_CACHE_SECONDS",
+    "CIMD_ENABLED",
+    "CIMD_ALLOWED_HOSTS",
+    "CIMD_CACHE_MIN_SECONDS",
+    "CIMD_CACHE_MAX_SECONDS",
+    "CIMD_FETCH_TIMEOUT_MS",
+    "CIMD_TEST_LOOPBACK_CA_FILE",
 ];
 
 /// Read an integer variable in `range`, or `default` when unset.
@@ -152,6 +162,8 @@ impl Settings {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let issuer = get("ISSUER").ok_or(ConfigError::Missing("ISSUER"))?;
         validate_issuer(&issuer).map_err(|reason| ConfigError::Invalid { name: "ISSUER", reason })?;
+        let issuer_on_loopback =
+            url::Url::parse(&issuer).ok().and_then(|u| u.host_str().map(crate::domain::is_loopback_host)) == Some(true);
         let audience = get("API_AUDIENCE").unwrap_or_else(|| format!("{issuer}/api"));
         let audience = crate::domain::ResourceId::parse(&audience)
             .map_err(|reason| ConfigError::Invalid { name: "API_AUDIENCE", reason: reason.into() })?;
@@ -250,6 +262,7 @@ impl Settings {
             abuse,
             cors_allowed_origins,
             sessions: SessionLimits::from_lookup(&get)?,
+            cimd: CimdSettings::from_lookup(&get, issuer_on_loopback)?,
         })
     }
 

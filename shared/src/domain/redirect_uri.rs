@@ -104,11 +104,14 @@ impl RedirectUri {
     }
 }
 
-/// For `http://127.0.0.1[:port]/rest` or `http://[::1][:port]/rest`, the string with the
-/// port removed; `None` for anything else. Works on the raw string, never a parsed form.
+/// For `http://127.0.0.1[:port]/rest`, `http://[::1][:port]/rest` or
+/// `http://localhost[:port]/rest`, the string with the port removed; `None` for anything
+/// else. Works on the raw string, never a parsed form. (RFC 8252 §7.3: native apps listen
+/// on an ephemeral port, and the metadata documents of common MCP clients list portless
+/// loopback URIs, `localhost` among them.)
 fn loopback_without_port(s: &str) -> Option<String> {
     let rest = s.strip_prefix("http://")?;
-    let ip = LOOPBACK_IPS.into_iter().find(|ip| rest.starts_with(ip))?;
+    let ip = LOOPBACK_IPS.into_iter().chain(["localhost"]).find(|ip| rest.starts_with(ip))?;
     let after = rest.get(ip.len()..)?;
     let tail = match after.strip_prefix(':') {
         Some(p) => {
@@ -184,6 +187,12 @@ mod tests {
             "http://127.0.0.1:1x/cb",
         ] {
             assert!(!native.matches(v), "{v}");
+        }
+        // `localhost` too, on any port, and only itself (not another name that starts with it).
+        let named = RedirectUri::parse("http://localhost/callback")?;
+        assert!(named.matches("http://localhost:33418/callback") && named.matches("http://localhost/callback"));
+        for v in ["http://localhost.evil.test/callback", "http://localhost:1/other", "http://127.0.0.1:1/callback"] {
+            assert!(!named.matches(v), "{v}");
         }
         Ok(())
     }

@@ -171,6 +171,7 @@ mod tests {
         LoginPage {
             client_name: "<img src=x onerror=alert(1)>".into(),
             client_id: "cl_1".into(),
+            document_host: None,
             redirect_host: "client.example".into(),
             redirect_origin: "https://client.example".into(),
             scopes: vec![("openid".into(), "Confirm who you are (sign you in)".into())],

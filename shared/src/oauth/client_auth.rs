@@ -1,7 +1,7 @@
 //! Client authentication at the token, revocation and introspection endpoints
 //! (RFC 6749 §2.3, §2.3.1): `client_secret_basic`, `client_secret_post` or `none`; exactly
 //! one method per request, and the one the client registered.
-use super::{OAuthError, store_failure};
+use super::OAuthError;
 use crate::App;
 use crate::crypto::{ct_eq, sha256_b64};
 use crate::domain::{AuthMethod, Client};
@@ -24,7 +24,7 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-const MAX_ID: usize = 128;
+const MAX_ID: usize = crate::oauth::cimd::MAX_URL_LEN;
 const MAX_SECRET: usize = 512;
 /// SHA-256 of nothing in particular: unknown clients are compared against it so they
 /// take the same path as a wrong secret.
@@ -141,7 +141,7 @@ pub async fn authenticate(app: &App, creds: &Credentials) -> Result<Client, OAut
     if client_id.len() > MAX_ID || secret.as_ref().is_some_and(|s| s.len() > MAX_SECRET) {
         return Err(invalid(basic, "client authentication failed"));
     }
-    let client = app.clients.client(&client_id).await.map_err(store_failure)?;
+    let client = crate::oauth::cimd::lookup(app, &client_id, app.clock.now().unix_timestamp()).await?;
     let presented = secret.as_deref().map(sha256_b64);
     let stored = client.as_ref().and_then(|c| c.secret_hash.as_deref()).unwrap_or(DUMMY_SECRET_HASH);
     // Same work whether the client exists or not: one SHA-256, one constant-time compare.

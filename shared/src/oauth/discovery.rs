@@ -28,6 +28,7 @@ pub fn metadata(s: &Settings) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        "client_id_metadata_document_supported": s.cimd.enabled,
         "authorization_response_iss_parameter_supported": true,
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "subject_types_supported": ["public"],

@@ -4,6 +4,7 @@ pub mod abuse;
 pub mod access;
 pub mod account;
 pub mod authorize;
+pub mod cimd;
 pub mod client_auth;
 pub mod client_registration;
 pub mod data;

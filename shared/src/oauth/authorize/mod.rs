@@ -69,6 +69,9 @@ pub struct LoginPage {
     pub client_name: String,
     /// The client's id.
     pub client_id: String,
+    /// For a client described by a metadata document: the host serving it, shown next to
+    /// the name (the name is the document's own claim; the host is what was verified).
+    pub document_host: Option<String>,
     /// Host (or scheme) the user will be sent back to.
     pub redirect_host: String,
     /// Origin of the redirect URI, for the CSP `form-action`.
@@ -137,8 +140,18 @@ fn page_for_store(e: &crate::store::StoreError) -> Outcome {
     Outcome::Unavailable
 }
 
-async fn client(app: &App, client_id: &str) -> Result<Client, Outcome> {
-    app.clients.client(client_id).await.map_err(|e| page_for_store(&e))?.ok_or_else(|| page("Unknown client."))
+/// The client: registered, or described by its metadata document (a refused document is
+/// a page naming why; never a redirect, its redirect URIs are not known to be its own).
+async fn client(app: &App, client_id: &str, now: OffsetDateTime) -> Result<Client, Outcome> {
+    match super::cimd::lookup(app, client_id, now.unix_timestamp()).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(page("Unknown client.")),
+        Err(OAuthError::TemporarilyUnavailable(e) | OAuthError::ServerError(e)) => {
+            tracing::error!(error = %e, "client lookup failed at the authorization endpoint");
+            Err(Outcome::Unavailable)
+        }
+        Err(e) => Err(Outcome::ErrorPage(e.description())),
+    }
 }
 
 /// Validate an authorization request (from the query, or a POSTed form without a sealed
@@ -152,7 +165,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
     let (params, repeated) = Params::parse_lenient(raw).map_err(|_| page("The request's parameters are malformed."))?;
     // Step 1 of §4.1.2.1: errors here are pages, never redirects ("the authorization
     // server ... MUST NOT automatically redirect the user-agent to the invalid redirection URI").
-    let client = client(app, request::client_id(&params, &repeated).map_err(page)?).await?;
+    let client = client(app, request::client_id(&params, &repeated).map_err(page)?, now).await?;
     let reply = request::reply(&client, &params).map_err(page)?;
     // Step 2: these errors go back to the client.
     let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
@@ -310,6 +323,9 @@ fn login_page(
     Ok(LoginPage {
         client_name: client.client_name.clone().unwrap_or_else(|| client.client_id.clone()),
         client_id: client.client_id.clone(),
+        document_host: super::cimd::is_document_url(&client.client_id)
+            .then(|| url::Url::parse(&client.client_id).ok().and_then(|u| u.host_str().map(str::to_owned)))
+            .flatten(),
         redirect_host: host,
         redirect_origin: origin,
         scopes: describe(catalog, &scope),

@@ -12,8 +12,9 @@ const MAX_STATE: usize = 1024;
 const MAX_NONCE: usize = 512;
 /// The largest `max_age` accepted (ten years, in seconds).
 const MAX_MAX_AGE: i64 = 315_360_000;
-/// Longest `client_id` looked up in the store; longer ones are unknown without a read.
-pub const MAX_CLIENT_ID: usize = 128;
+/// Longest `client_id` looked up (a metadata document's URL may be this long; registered
+/// ids are short); longer ones are unknown without a read.
+pub const MAX_CLIENT_ID: usize = crate::oauth::cimd::MAX_URL_LEN;
 
 /// Where and how an answer to this request is delivered (step 1).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,7 +63,7 @@ pub async fn submit(app: &App, s: Submission<'_>, now: OffsetDateTime) -> Outcom
 
 async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Result<Outcome, Outcome> {
     let pending = open_form(app, s, now.unix_timestamp()).await?;
-    let client = client(app, &pending.client_id).await?;
+    let client = client(app, &pending.client_id, now).await?;
     let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
     match s.form.get("decision") {
         Some("deny") => {

@@ -1,0 +1,220 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; docs/API.md,
+//! "Client ID Metadata Documents"): a `client_id` that is an https URL names a JSON document
+//! of client metadata, which this server fetches ([`fetch`], SSRF-guarded), checks like a
+//! registration (public clients only, redirect URIs required, `client_id` equal to the URL)
+//! and caches per its `Cache-Control` within the configured bounds. Errors are never cached.
+mod address;
+#[cfg(feature = "cimd")]
+pub mod fetch;
+
+pub use address::is_special_use;
+
+use super::client_registration::{ClientMetadata, validate};
+use super::resources::Catalog;
+use super::{OAuthError, store_failure};
+use crate::App;
+use crate::config::CimdSettings;
+use crate::domain::{AuthMethod, Client, ScopeSet};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Longest `client_id` URL accepted.
+pub const MAX_URL_LEN: usize = 512;
+/// Most documents one process keeps.
+const MAX_CACHED: usize = 1000;
+
+/// Whether `client_id` names a metadata document rather than a registered client.
+pub fn is_document_url(client_id: &str) -> bool {
+    client_id.starts_with("https://")
+}
+
+/// The client `client_id` names: a registered client from the store or, for an https URL
+/// (when enabled), the client its metadata document describes.
+///
+/// # Errors
+/// `invalid_client` naming why a document was refused; store failures.
+pub async fn lookup(app: &App, client_id: &str, now: i64) -> Result<Option<Client>, OAuthError> {
+    if is_document_url(client_id) {
+        if !app.settings.cimd.enabled {
+            return Ok(None);
+        }
+        return app.cimd.client(app, client_id, now).await.map(Some);
+    }
+    app.clients.client(client_id).await.map_err(store_failure)
+}
+
+fn refused(reason: impl std::fmt::Display) -> OAuthError {
+    OAuthError::InvalidClient {
+        description: format!("the client metadata document was refused: {reason}").into(),
+        basic: false,
+    }
+}
+
+/// Check a `client_id` URL: https with a host, a path, no user information, fragment or dot
+/// segments, at most [`MAX_URL_LEN`] printable ASCII characters, and on an allowed host.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_url(client_id: &str, settings: &CimdSettings) -> Result<url::Url, String> {
+    if client_id.len() > MAX_URL_LEN || !client_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the client_id URL must be at most 512 printable ASCII characters".into());
+    }
+    let url = url::Url::parse(client_id).map_err(|_| "the client_id is not a URL".to_owned())?;
+    if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
+        return Err("the client_id URL must be https with a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() || client_id.contains('#') {
+        return Err("the client_id URL must have no user information and no fragment".into());
+    }
+    let path = url.path();
+    let raw_dots = client_id.split(['?']).next().unwrap_or_default().split('/').any(|seg| seg == "." || seg == "..");
+    if path.is_empty() || path == "/" || raw_dots || client_id.to_ascii_lowercase().contains("%2e") {
+        return Err("the client_id URL must have a path without dot segments".into());
+    }
+    if let Some(allowed) = &settings.allowed_hosts {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if !allowed.contains(&host) {
+            return Err("documents on this host are not accepted here".into());
+        }
+    }
+    Ok(url)
+}
+
+/// The client a fetched document describes.
+///
+/// # Errors
+/// Why the document is refused, in words a client may see.
+pub fn client_from_document(client_id: &str, body: &[u8], catalog: &Catalog, now: i64) -> Result<Client, String> {
+    let doc: serde_json::Value = serde_json::from_slice(body).map_err(|_| "the document is not JSON".to_owned())?;
+    let obj = doc.as_object().ok_or("the document is not a JSON object")?;
+    if obj.get("client_id").and_then(serde_json::Value::as_str) != Some(client_id) {
+        return Err("its client_id is not the URL it was fetched from".into());
+    }
+    if obj.contains_key("client_secret") || obj.contains_key("client_secret_expires_at") {
+        return Err("a metadata document must not carry a client secret".into());
+    }
+    // Known members decoded strictly (a repeated one is refused), the others ignored.
+    let mut meta: ClientMetadata =
+        serde_json::from_slice(body).map_err(|_| "a member has the wrong type or is repeated".to_owned())?;
+    match meta.token_endpoint_auth_method.as_ref() {
+        None | Some(serde_json::Value::Null) => meta.token_endpoint_auth_method = Some("none".into()),
+        Some(m) if m == "none" => {}
+        Some(_) => return Err("token_endpoint_auth_method must be none (shared secrets are refused)".into()),
+    }
+    if meta.redirect_uris.as_ref().is_none_or(serde_json::Value::is_null) {
+        return Err("redirect_uris is required".into());
+    }
+    let scope_given = meta.scope.as_ref().is_some_and(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()));
+    let m = validate(&meta, catalog).map_err(|e| e.description().into_owned())?;
+    debug_assert_eq!(m.auth_method, AuthMethod::None);
+    Ok(Client {
+        client_id: client_id.to_owned(),
+        secret_hash: None,
+        client_name: m.client_name,
+        redirect_uris: m.redirect_uris,
+        grant_types: m.grant_types,
+        auth_method: AuthMethod::None,
+        // Without `scope`, anything this server knows: the user consents to each request.
+        scope: if scope_given {
+            m.scope
+        } else {
+            ScopeSet::from_scopes(catalog.all_scopes().into_iter().cloned().collect())
+        },
+        id_token_signed_response_alg: m.id_token_alg,
+        created_at: now,
+        // Not vouched for by anyone: errors before sign-in are pages, never redirects.
+        trusted: false,
+        post_logout_redirect_uris: m.post_logout_redirect_uris,
+    })
+}
+
+/// How long a document is kept: its `max-age` within the configured bounds.
+pub fn cache_seconds(max_age: Option<i64>, settings: &CimdSettings) -> i64 {
+    max_age.unwrap_or(0).clamp(settings.cache_min, settings.cache_max)
+}
+
+/// The documents this process has fetched, by URL, until their cache time ends.
+pub struct Documents {
+    cache: Mutex<HashMap<String, (i64, Client)>>,
+    #[cfg(feature = "cimd")]
+    fetcher: std::sync::OnceLock<Result<fetch::Fetcher, String>>,
+}
+
+impl std::fmt::Debug for Documents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Documents").finish_non_exhaustive()
+    }
+}
+
+impl Default for Documents {
+    fn default() -> Self {
+        Self {
+            cache: Mutex::new(HashMap::new()),
+            #[cfg(feature = "cimd")]
+            fetcher: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl Documents {
+    fn cached(&self, url: &str, now: i64) -> Option<Client> {
+        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(url).filter(|(until, _)| *until > now).map(|(_, c)| c.clone())
+    }
+
+    fn keep(&self, client: &Client, until: i64, now: i64) {
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, (u, _)| *u > now);
+        }
+        if cache.len() >= MAX_CACHED
+            && let Some(soonest) = cache.iter().min_by_key(|(_, (u, _))| *u).map(|(k, _)| k.clone())
+        {
+            cache.remove(&soonest);
+        }
+        cache.insert(client.client_id.clone(), (until, client.clone()));
+    }
+
+    /// The client of the document at `client_id`: cached, or fetched and checked now.
+    ///
+    /// # Errors
+    /// `invalid_client` naming why the document was refused; 503 without a catalog.
+    pub async fn client(&self, app: &App, client_id: &str, now: i64) -> Result<Client, OAuthError> {
+        if let Some(c) = self.cached(client_id, now) {
+            return Ok(c);
+        }
+        let settings = &app.settings.cimd;
+        let url = check_url(client_id, settings).map_err(refused)?;
+        let catalog = app.resources.catalog(now).await?;
+        let fetched = self.fetch(settings, &url).await.map_err(refused)?;
+        let client = client_from_document(client_id, &fetched.0, &catalog, now).map_err(refused)?;
+        let until = now.saturating_add(cache_seconds(fetched.1, settings));
+        tracing::info!(
+            event = "client_metadata_fetched",
+            client_id,
+            cache_until = until,
+            "client metadata document fetched"
+        );
+        self.keep(&client, until, now);
+        Ok(client)
+    }
+
+    #[cfg(feature = "cimd")]
+    async fn fetch(&self, settings: &CimdSettings, url: &url::Url) -> Result<(Vec<u8>, Option<i64>), String> {
+        let fetcher = self.fetcher.get_or_init(|| fetch::Fetcher::new(settings));
+        let fetcher = fetcher.as_ref().map_err(|e| {
+            tracing::error!(error = %e, "the client metadata fetcher could not be built");
+            "this server cannot fetch documents now".to_owned()
+        })?;
+        let f = fetcher.get(url).await?;
+        Ok((f.body, f.max_age))
+    }
+
+    #[cfg(not(feature = "cimd"))]
+    async fn fetch(&self, _: &CimdSettings, _: &url::Url) -> Result<(Vec<u8>, Option<i64>), String> {
+        Err("this function cannot fetch documents (built without the cimd feature)".into())
+    }
+}
+
+#[cfg(test)]
+mod tests;
