@@ -33,9 +33,9 @@ pub struct App {
     /// Consent grants.
     pub grants: Arc<dyn GrantStore>,
     /// The resource servers (the built-in API and the registered ones), cached.
-    pub resources: crate::oauth::resources::Resources,
+    pub resources: crate::catalog::Resources,
     /// Client ID Metadata Documents fetched by this process, cached.
-    pub cimd: crate::oauth::cimd::Documents,
+    pub cimd: crate::cimd::Documents,
     /// The cached signing and verification keys.
     pub key_ring: KeyRing,
     /// The time source.
@@ -119,9 +119,9 @@ impl App {
         can_sign: bool,
     ) -> Result<Self, AppError> {
         let form_key = if can_sign { FormKey::from_key_set() } else { FormKey::per_process()? };
-        let resources = crate::oauth::resources::Resources::new(
+        let resources = crate::catalog::Resources::new(
             stores.resources,
-            crate::oauth::resources::Catalog::builtin(&settings),
+            crate::catalog::Catalog::builtin(&settings),
             settings.resource_cache_ttl,
         );
         Ok(Self {
@@ -135,7 +135,7 @@ impl App {
             sessions: stores.sessions,
             grants: stores.grants,
             resources,
-            cimd: crate::oauth::cimd::Documents::default(),
+            cimd: crate::cimd::Documents::default(),
             key_ring,
             clock,
             token_cache: VerifiedTokenCache::default(),

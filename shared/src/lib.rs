@@ -17,6 +17,8 @@
 pub mod app;
 pub mod aws;
 pub mod cached_secret;
+pub mod catalog;
+pub mod cimd;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -326,9 +326,9 @@ fn all_scopes() -> Vec<Scope> {
 }
 
 /// The built-in API at `https://as.test/api` and an orders API defining `orders:read`.
-fn catalog() -> oauth_core::oauth::resources::Catalog {
+fn catalog() -> oauth_core::catalog::Catalog {
+    use oauth_core::catalog::Catalog;
     use oauth_core::domain::{ResourceId, ResourceServer, ScopeDef};
-    use oauth_core::oauth::resources::Catalog;
     let id = |s: &str| ResourceId::parse(s).unwrap_or_else(|_| unreachable!("valid"));
     let orders = ResourceServer {
         id: id("https://orders.test"),

@@ -11,10 +11,10 @@
 //!   oauth-admin registration-token  print the registration token
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use oauth_core::catalog::{Catalog, Resources};
 use oauth_core::domain::{ResourceId, ResourceServer, Scope, ScopeDef};
 use oauth_core::oauth::OAuthError;
 use oauth_core::oauth::client_registration::{ClientMetadata, create_client};
-use oauth_core::oauth::resources::{Catalog, Resources};
 use oauth_core::store::{DynamoStore, ResourceStore};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -125,8 +125,9 @@ enum Command {
         #[arg(long, env = "TABLE_NAME")]
         table: String,
     },
-    /// Remove a registered resource server: no new tokens for it, and introspection reports its
-    /// tokens inactive (an authorizer guarding it accepts them until they expire)
+    /// Remove a registered resource server: no new tokens for it (grants naming it get
+    /// invalid_target), and introspection reports its tokens inactive (an authorizer guarding
+    /// it accepts them until they expire)
     DeleteResource {
         /// The DynamoDB table
         #[arg(long, env = "TABLE_NAME")]
@@ -194,7 +195,7 @@ async fn main() -> Result<()> {
         } => {
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&cfg), table);
             let resources = resources(&store, issuer.as_deref().unwrap_or(PLACEHOLDER_ISSUER))?;
-            let catalog = resources.fresh().await.map_err(oauth_error)?;
+            let catalog = resources.fresh().await?;
             let metadata = ClientMetadata {
                 client_name: name.map(Value::from),
                 redirect_uris: Some(Value::from(redirect_uris)),
@@ -248,10 +249,14 @@ fn oauth_error(e: OAuthError) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.code(), e.description())
 }
 
-/// The resource servers of `store`, with the built-in API of `issuer`.
+/// The resource servers of `store`, with the built-in API: `API_AUDIENCE` when the
+/// deployment sets it (as the functions read it), else `<issuer>/api`.
 fn resources(store: &DynamoStore, issuer: &str) -> Result<Resources> {
-    let builtin = ResourceId::parse(&format!("{}/api", issuer.trim_end_matches('/')))
-        .map_err(|why| anyhow::anyhow!("--issuer: {why}"))?;
+    let builtin = match std::env::var("API_AUDIENCE").ok().filter(|v| !v.trim().is_empty()) {
+        Some(aud) => ResourceId::parse(&aud).map_err(|why| anyhow::anyhow!("API_AUDIENCE: {why}"))?,
+        None => ResourceId::parse(&format!("{}/api", issuer.trim_end_matches('/')))
+            .map_err(|why| anyhow::anyhow!("--issuer: {why}"))?,
+    };
     Ok(Resources::new(Arc::new(store.clone()), Catalog::builtin_at(builtin, 900), 0))
 }
 

@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Arc::new(oauth_core::startup::build_app(settings, &backends).await?);
     if let Some(path) = &args.resources {
         let text = std::fs::read_to_string(path).with_context(|| format!("Failed to read {}", path.display()))?;
-        let servers = oauth_core::oauth::resources::parse_list(&text)
+        let servers = oauth_core::catalog::parse_list(&text)
             .map_err(|why| anyhow::anyhow!("{} is not a list of resource servers: {why}", path.display()))?;
         for server in &servers {
             app.resources

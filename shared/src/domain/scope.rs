@@ -1,7 +1,7 @@
 //! Scopes (RFC 6749 §3.3): scope tokens and ordered, duplicate-free sets of them. Which
 //! scopes exist is not decided here: the OpenID Connect ones are constants, the others are
-//! defined by the registered resource servers (`oauth::resources::Catalog` checks requests
-//! against them). This module only checks the syntax.
+//! defined by the resource servers (`catalog::Catalog` holds them; `oauth::resources` checks
+//! requests against them). This module only checks the syntax.
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::fmt;

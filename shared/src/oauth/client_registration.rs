@@ -1,8 +1,8 @@
 //! `POST /register_client` (RFC 7591 shape): validate metadata, assign an id and a
 //! 256-bit secret, store only the secret's SHA-256.
-use super::resources::Catalog;
 use super::{OAuthError, store_failure};
 use crate::App;
+use crate::catalog::Catalog;
 use crate::crypto::{ct_eq, random_id, random_token, sha256, sha256_b64};
 use crate::domain::{AuthMethod, Client, GrantType, RedirectUri, ScopeSet, SigningAlg};
 use crate::store::{ClientStore, StoreError};
@@ -282,7 +282,7 @@ pub async fn register_client(
     body: &ClientMetadata,
     now: time::OffsetDateTime,
 ) -> Result<ClientRegistered, OAuthError> {
-    let catalog = app.resources.catalog(now.unix_timestamp()).await?;
+    let catalog = super::resources::catalog(app, now.unix_timestamp()).await?;
     create_client(app.clients.as_ref(), &catalog, body, now.unix_timestamp(), registrant.trusted).await
 }
 

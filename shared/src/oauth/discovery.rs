@@ -68,7 +68,6 @@ pub fn protected_resource_metadata(s: &Settings) -> Value {
         "scopes_supported": [Scope::DATA_READ.as_str(), Scope::DATA_WRITE.as_str()],
         "bearer_methods_supported": ["header"],
         "resource_name": "Demo data API",
-        "jwks_uri": s.url(paths::JWKS),
     })
 }
 

@@ -69,7 +69,7 @@ pub async fn introspect(
         return Ok(INACTIVE);
     }
     // Only tokens for a resource server this issuer knows (RFC 8707 audiences).
-    let catalog = app.resources.catalog(now.unix_timestamp()).await?;
+    let catalog = super::resources::catalog(app, now.unix_timestamp()).await?;
     if !catalog.servers().any(|s| claims.is_for(s.id.as_str())) {
         return Ok(INACTIVE);
     }

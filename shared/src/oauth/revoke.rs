@@ -12,9 +12,12 @@ use crate::jwt::LEEWAY_SECONDS;
 /// How long a family's revocation must last: until the last access token the family can
 /// have issued has expired at every verifier. A refresh at the family's absolute expiry can
 /// still mint one, valid for the access-token lifetime, and verifiers accept `exp` plus the
-/// leeway; a record that ended at the family's expiry would let that token work again.
+/// leeway; a record that ended at the family's expiry would let that token work again. The
+/// lifetime is the longest any resource server may have (a registered one may give its
+/// tokens longer than `ACCESS_TOKEN_TTL_SECONDS`, and may be changed after the revocation).
 pub(crate) fn family_revocation_until(app: &App, family_expires_at: i64) -> time::OffsetDateTime {
-    let until = family_expires_at.saturating_add(app.settings.access_token_ttl).saturating_add(LEEWAY_SECONDS);
+    let longest = app.settings.access_token_ttl.max(*crate::domain::ResourceServer::TTL_RANGE.end());
+    let until = family_expires_at.saturating_add(longest).saturating_add(LEEWAY_SECONDS);
     time::OffsetDateTime::from_unix_timestamp(until)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(365 * 1000))
 }

@@ -3,9 +3,9 @@
 //! pages and never redirects), then what is asked ([`AuthorizationRequest`]: response
 //! type, grant, PKCE, scope, nonce, prompt), whose errors are redirected to the client.
 //! Both steps are pure; only the client lookup before them reads the store.
+use crate::catalog::Catalog;
 use crate::domain::{Client, GrantType, ResourceId, ScopeSet};
 use crate::oauth::params::Params;
-use crate::oauth::resources::Catalog;
 use crate::oauth::{OAuthError, pkce};
 
 const MAX_STATE: usize = 1024;

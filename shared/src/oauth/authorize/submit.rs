@@ -6,12 +6,12 @@ use super::{
     page_for_store,
 };
 use crate::App;
+use crate::catalog::Catalog;
 use crate::crypto::{ct_eq, sha256_b64};
 use crate::domain::{AuthMethodRef, Client, ConsentGrant, Session};
 use crate::oauth::OAuthError;
 use crate::oauth::login::{self, Refused};
 use crate::oauth::params::Params;
-use crate::oauth::resources::Catalog;
 use crate::oauth::sealed::{self, PendingRequest};
 use crate::oauth::session::{self, SessionCookie};
 use time::OffsetDateTime;

@@ -102,20 +102,3 @@ fn documents_are_kept_for_their_max_age_within_bounds() {
         assert_eq!(cache_seconds(max_age, &s), want, "{max_age:?}");
     }
 }
-
-#[test]
-fn the_cache_is_bounded_and_forgets_expired_documents() {
-    let docs = Documents::default();
-    let client = |i: usize| {
-        let mut c = client_from_document(URL, &doc(json!({})), &catalog(), 0).expect("valid");
-        c.client_id = format!("https://app{i}.example.com/c");
-        c
-    };
-    for i in 0..MAX_CACHED + 10 {
-        docs.keep(&client(i), 1000 + i64::try_from(i).unwrap_or(0), 0);
-    }
-    assert!(docs.cache.lock().map(|c| c.len()).unwrap_or(0) <= MAX_CACHED);
-    assert!(docs.cached("https://app1009.example.com/c", 500).is_some(), "the newest is kept");
-    assert!(docs.cached("https://app0.example.com/c", 500).is_none(), "the soonest to end made room");
-    assert!(docs.cached("https://app1009.example.com/c", 5000).is_none(), "expired");
-}

@@ -4,9 +4,9 @@
 //! everything the code produced (RFC 6749 §4.1.2, OAuth 2.1 §7.5.2).
 use super::{TokenResponse, UserGrant, issue_user_tokens};
 use crate::App;
+use crate::catalog::Catalog;
 use crate::crypto::sha256_b64;
 use crate::domain::{AuthCode, Client, GrantType, RefreshFamily, RefreshRecord, Scope};
-use crate::oauth::resources::Catalog;
 use crate::oauth::{OAuthError, pkce, store_failure};
 use crate::store::{Consume, Issue};
 

@@ -1,11 +1,11 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client acting for
 //! itself. Scope defaults to the client's non-user scopes; never a refresh or ID token.
 use crate::App;
+use crate::catalog::Catalog;
 use crate::crypto::random_id;
 use crate::domain::{AuthMethod, Client, GrantType};
 use crate::jwt::{AccessGrant, issue_access_token};
 use crate::oauth::OAuthError;
-use crate::oauth::resources::Catalog;
 use crate::oauth::token::TokenResponse;
 
 /// Issue an access token to `client` for the resource `resource` names (or the default API)

@@ -120,7 +120,7 @@ pub async fn token(
     }
     // The resource servers, from this process's cache: no store call on the token path
     // (docs/ARCHITECTURE.md).
-    let catalog = app.resources.catalog(now.unix_timestamp()).await?;
+    let catalog = super::resources::catalog(app, now.unix_timestamp()).await?;
     match TokenRequest::parse(grant, params)? {
         TokenRequest::ClientCredentials { scope, resource } => {
             client_credentials::grant(app, &catalog, &client, scope, &resource, now).await

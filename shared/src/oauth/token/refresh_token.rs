@@ -3,9 +3,9 @@
 //! window for races and lost responses; scope may narrow, never widen.
 use super::{TokenResponse, UserGrant, issue_user_tokens};
 use crate::App;
+use crate::catalog::Catalog;
 use crate::crypto::{random_token, sha256_b64};
 use crate::domain::{Client, RefreshRecord, ResourceId, ScopeSet};
-use crate::oauth::resources::Catalog;
 use crate::oauth::{OAuthError, store_failure};
 use crate::store::Rotate;
 

@@ -2,26 +2,17 @@
 //! "Client ID Metadata Documents"): a `client_id` that is an https URL names a JSON document
 //! of client metadata, which this server fetches ([`fetch`], SSRF-guarded), checks like a
 //! registration (public clients only, redirect URIs required, `client_id` equal to the URL)
-//! and caches per its `Cache-Control` within the configured bounds. Errors are never cached.
-mod address;
-#[cfg(feature = "cimd")]
-pub mod fetch;
-
-pub use address::is_special_use;
-
+//! and caches per its `Cache-Control` within the configured bounds (`crate::cimd`, the
+//! process's documents). Errors are never cached.
 use super::client_registration::{ClientMetadata, validate};
-use super::resources::Catalog;
 use super::{OAuthError, store_failure};
 use crate::App;
+use crate::catalog::Catalog;
 use crate::config::CimdSettings;
 use crate::domain::{AuthMethod, Client, ScopeSet};
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// Longest `client_id` URL accepted.
 pub const MAX_URL_LEN: usize = 512;
-/// Most documents one process keeps.
-const MAX_CACHED: usize = 1000;
 
 /// Whether `client_id` names a metadata document rather than a registered client.
 pub fn is_document_url(client_id: &str) -> bool {
@@ -38,7 +29,7 @@ pub async fn lookup(app: &App, client_id: &str, now: i64) -> Result<Option<Clien
         if !app.settings.cimd.enabled {
             return Ok(None);
         }
-        return app.cimd.client(app, client_id, now).await.map(Some);
+        return document_client(app, client_id, now).await.map(Some);
     }
     app.clients.client(client_id).await.map_err(store_failure)
 }
@@ -133,87 +124,28 @@ pub fn cache_seconds(max_age: Option<i64>, settings: &CimdSettings) -> i64 {
     max_age.unwrap_or(0).clamp(settings.cache_min, settings.cache_max)
 }
 
-/// The documents this process has fetched, by URL, until their cache time ends.
-pub struct Documents {
-    cache: Mutex<HashMap<String, (i64, Client)>>,
-    #[cfg(feature = "cimd")]
-    fetcher: std::sync::OnceLock<Result<fetch::Fetcher, String>>,
-}
-
-impl std::fmt::Debug for Documents {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Documents").finish_non_exhaustive()
+/// The client of the document at `client_id`: cached, or fetched and checked now.
+///
+/// # Errors
+/// `invalid_client` naming why the document was refused; 503 without a catalog.
+async fn document_client(app: &App, client_id: &str, now: i64) -> Result<Client, OAuthError> {
+    if let Some(c) = app.cimd.cached(client_id, now) {
+        return Ok(c);
     }
-}
-
-impl Default for Documents {
-    fn default() -> Self {
-        Self {
-            cache: Mutex::new(HashMap::new()),
-            #[cfg(feature = "cimd")]
-            fetcher: std::sync::OnceLock::new(),
-        }
-    }
-}
-
-impl Documents {
-    fn cached(&self, url: &str, now: i64) -> Option<Client> {
-        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(url).filter(|(until, _)| *until > now).map(|(_, c)| c.clone())
-    }
-
-    fn keep(&self, client: &Client, until: i64, now: i64) {
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= MAX_CACHED {
-            cache.retain(|_, (u, _)| *u > now);
-        }
-        if cache.len() >= MAX_CACHED
-            && let Some(soonest) = cache.iter().min_by_key(|(_, (u, _))| *u).map(|(k, _)| k.clone())
-        {
-            cache.remove(&soonest);
-        }
-        cache.insert(client.client_id.clone(), (until, client.clone()));
-    }
-
-    /// The client of the document at `client_id`: cached, or fetched and checked now.
-    ///
-    /// # Errors
-    /// `invalid_client` naming why the document was refused; 503 without a catalog.
-    pub async fn client(&self, app: &App, client_id: &str, now: i64) -> Result<Client, OAuthError> {
-        if let Some(c) = self.cached(client_id, now) {
-            return Ok(c);
-        }
-        let settings = &app.settings.cimd;
-        let url = check_url(client_id, settings).map_err(refused)?;
-        let catalog = app.resources.catalog(now).await?;
-        let fetched = self.fetch(settings, &url).await.map_err(refused)?;
-        let client = client_from_document(client_id, &fetched.0, &catalog, now).map_err(refused)?;
-        let until = now.saturating_add(cache_seconds(fetched.1, settings));
-        tracing::info!(
-            event = "client_metadata_fetched",
-            client_id,
-            cache_until = until,
-            "client metadata document fetched"
-        );
-        self.keep(&client, until, now);
-        Ok(client)
-    }
-
-    #[cfg(feature = "cimd")]
-    async fn fetch(&self, settings: &CimdSettings, url: &url::Url) -> Result<(Vec<u8>, Option<i64>), String> {
-        let fetcher = self.fetcher.get_or_init(|| fetch::Fetcher::new(settings));
-        let fetcher = fetcher.as_ref().map_err(|e| {
-            tracing::error!(error = %e, "the client metadata fetcher could not be built");
-            "this server cannot fetch documents now".to_owned()
-        })?;
-        let f = fetcher.get(url).await?;
-        Ok((f.body, f.max_age))
-    }
-
-    #[cfg(not(feature = "cimd"))]
-    async fn fetch(&self, _: &CimdSettings, _: &url::Url) -> Result<(Vec<u8>, Option<i64>), String> {
-        Err("this function cannot fetch documents (built without the cimd feature)".into())
-    }
+    let settings = &app.settings.cimd;
+    let url = check_url(client_id, settings).map_err(refused)?;
+    let catalog = super::resources::catalog(app, now).await?;
+    let (body, max_age) = app.cimd.fetch(settings, &url).await.map_err(refused)?;
+    let client = client_from_document(client_id, &body, &catalog, now).map_err(refused)?;
+    let until = now.saturating_add(cache_seconds(max_age, settings));
+    tracing::info!(
+        event = "client_metadata_fetched",
+        client_id,
+        cache_until = until,
+        "client metadata document fetched"
+    );
+    app.cimd.keep(&client, until, now);
+    Ok(client)
 }
 
 #[cfg(test)]
