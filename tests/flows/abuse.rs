@@ -78,6 +78,40 @@ fn cors_headers(r: &reqwest::Response) -> Vec<String> {
     r.headers().keys().map(|k| k.as_str().to_owned()).filter(|k| k.starts_with("access-control-")).collect()
 }
 
+#[tokio::test]
+async fn browser_based_mcp_clients_get_cors_with_their_protocol_header_and_any_origin_when_configured()
+-> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("CORS_ALLOWED_ORIGINS", "*")]).await?;
+    let public = [
+        ("/.well-known/oauth-authorization-server", "GET"),
+        ("/.well-known/oauth-protected-resource/api", "GET"),
+        ("/.well-known/jwks.json", "GET"),
+        ("/oauth/token", "POST"),
+        ("/oauth/revoke", "POST"),
+        ("/oauth/userinfo", "GET"),
+    ];
+    for (path, method) in public {
+        let r = env
+            .http
+            .request(Method::OPTIONS, env.url(path))
+            .header("origin", "http://localhost:6274")
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", "mcp-protocol-version, authorization, content-type")
+            .send()
+            .await?;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(acao(&r).as_deref(), Some("*"), "{path}");
+        let allowed = r.headers().get("access-control-allow-headers").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(allowed.contains("MCP-Protocol-Version"), "{path}: {allowed}");
+        assert!(r.headers().get("access-control-allow-credentials").is_none(), "{path}: never with credentials");
+    }
+    // Never the authorization endpoint, whatever the setting.
+    let r = preflight(&env, "/oauth/authorize", "http://localhost:6274", "GET").await?;
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(cors_headers(&r).is_empty());
+    Ok(())
+}
+
 async fn preflight(env: &TestEnv, path: &str, origin: &str, method: &str) -> anyhow::Result<reqwest::Response> {
     Ok(env
         .http

@@ -11,7 +11,7 @@ mod urls;
 pub use backends::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
 pub use cimd::CimdSettings;
 pub use sessions::SessionLimits;
-use urls::{validate_issuer, validate_origin};
+use urls::{parse_origins, validate_issuer};
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +71,8 @@ pub struct Settings {
     /// Abuse limits per source address (429 with `Retry-After` beyond them).
     pub abuse: AbuseLimits,
     /// Browser origins allowed to call the token, revocation and userinfo endpoints
-    /// (`CORS_ALLOWED_ORIGINS`, space or comma separated, exact `scheme://host[:port]`;
-    /// default none). Metadata and JWKS are open to every origin.
+    /// (`CORS_ALLOWED_ORIGINS`, space or comma separated, exact `scheme://host[:port]`, or
+    /// `*` for any origin; default none). Metadata and JWKS are open to every origin.
     pub cors_allowed_origins: Vec<String>,
     /// Browser session lifetimes.
     pub sessions: SessionLimits,
@@ -196,16 +196,9 @@ impl Settings {
         };
         let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
             None => Vec::new(),
-            Some(v) => v
-                .split([',', ' '])
-                .filter(|o| !o.is_empty())
-                .map(|o| {
-                    validate_origin(o).map(|()| o.to_owned()).map_err(|reason| ConfigError::Invalid {
-                        name: "CORS_ALLOWED_ORIGINS",
-                        reason: format!("{o:?}: {reason}"),
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            Some(v) => {
+                parse_origins(&v).map_err(|reason| ConfigError::Invalid { name: "CORS_ALLOWED_ORIGINS", reason })?
+            }
         };
         let access_token_alg = match get("ACCESS_TOKEN_ALG") {
             None => SigningAlg::Es256,
@@ -342,7 +335,12 @@ mod tests {
                 &[("ISSUER", "https://as.test"), ("OAUTH_REGISTRATION_TOKEN", "short")],
                 "OAUTH_REGISTRATION_TOKEN",
             ),
-            ("cors wildcard", &[("ISSUER", "https://as.test"), ("CORS_ALLOWED_ORIGINS", "*")], "CORS_ALLOWED_ORIGINS"),
+            // `*` alone means any origin; a pattern is not an origin.
+            (
+                "cors wildcard pattern",
+                &[("ISSUER", "https://as.test"), ("CORS_ALLOWED_ORIGINS", "https://*.app.test")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
             (
                 "cors origin with a path",
                 &[("ISSUER", "https://as.test"), ("CORS_ALLOWED_ORIGINS", "https://app.test/")],

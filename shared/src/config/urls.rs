@@ -3,6 +3,9 @@
 /// An origin as browsers send it: `https://host[:port]` (or `http://` on loopback), nothing
 /// after the authority, no wildcard.
 pub(super) fn validate_origin(o: &str) -> Result<(), String> {
+    if o.contains('*') {
+        return Err("a pattern is not an origin (`*` alone allows every origin)".into());
+    }
     let u = url::Url::parse(o).map_err(|e| e.to_string())?;
     if u.origin().ascii_serialization() != o {
         return Err("must be exactly scheme://host[:port], with no path or trailing slash".into());
@@ -12,6 +15,21 @@ pub(super) fn validate_origin(o: &str) -> Result<(), String> {
         return Err("must be https (http only on loopback)".into());
     }
     Ok(())
+}
+
+/// `CORS_ALLOWED_ORIGINS`: origins separated by commas or spaces, each exactly
+/// `scheme://host[:port]`, or `*` for any origin (without credentials: these endpoints use
+/// no cookies), for browser-based clients whose origins are not known in advance (MCP).
+pub(super) fn parse_origins(v: &str) -> Result<Vec<String>, String> {
+    v.split([',', ' '])
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            if o == "*" {
+                return Ok(o.to_owned());
+            }
+            validate_origin(o).map(|()| o.to_owned()).map_err(|reason| format!("{o:?}: {reason}"))
+        })
+        .collect()
 }
 
 /// The issuer must be an absolute `https` URL (or `http` on a loopback host) with no

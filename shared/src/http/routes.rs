@@ -195,7 +195,11 @@ fn allowed_origin<B>(app: &App, req: &http::Request<B>) -> Option<HeaderValue> {
     let mut values = req.headers().get_all(header::ORIGIN).iter();
     let (Some(origin), None) = (values.next(), values.next()) else { return None };
     let text = origin.to_str().ok()?;
-    app.settings.cors_allowed_origins.iter().any(|o| o == text).then(|| origin.clone())
+    let origins = &app.settings.cors_allowed_origins;
+    if origins.iter().any(|o| o == "*") {
+        return Some(HeaderValue::from_static("*"));
+    }
+    origins.iter().any(|o| o == text).then(|| origin.clone())
 }
 
 /// A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) on a route that
@@ -218,7 +222,11 @@ fn preflight(app: &App, route: &Route, req: &Request) -> Result<Response, HttpEr
     let h = resp.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(route.allow()));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type"));
+    // `MCP-Protocol-Version`: MCP clients send it on every request, discovery included.
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type, MCP-Protocol-Version"),
+    );
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
