@@ -38,11 +38,29 @@ sm = boto3.client("secretsmanager", endpoint_url=st["emulator"], region_name=st[
 print(sm.get_secret_value(SecretId=st["stacks"]["oauth"]["outputs"]["RegistrationTokenSecretArn"])["SecretString"])
 PY
 )
+# An operator's second resource server, registered with oauth-admin as docs/DEPLOY.md shows,
+# before any function reads the catalog: tests/stack checks that the example API's
+# authorizer (guarding the built-in <issuer>/api) refuses the tokens issued for it.
+[ -x target/debug/oauth-admin ] || cargo build --locked -q -p oauth-admin
+eval "$(.venv/bin/python - "$state" <<'PY'
+import json, shlex, sys
+st = json.load(open(sys.argv[1]))
+env = {"AWS_ENDPOINT_URL": st["emulator"], "AWS_REGION": st["region"],
+       "AWS_ACCESS_KEY_ID": st["admin"]["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": st["admin"]["SecretAccessKey"],
+       "ADMIN_TABLE": st["stacks"]["oauth"]["outputs"]["TableName"]}
+print("; ".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
+PY
+)"
+target/debug/oauth-admin put-resource --table "$ADMIN_TABLE" --issuer "$base" \
+  --id https://other-api.example.test --name "Another API" --scope "other:read=Read the other API" >/dev/null
+unset AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY ADMIN_TABLE
 status=0
 echo "== README walk-throughs against the local stack"
 scripts/readme-walkthrough.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
 echo "== headless browser against the local stack"
 scripts/browser-test.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
+echo "== the MCP client SDKs against the local stack"
+scripts/mcp-test.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
 echo "== tests/stack (pytest) against the local stack"
 STACK_STATE=$state .venv/bin/python -m pytest -q -p no:cacheprovider tests/stack || status=1
 if [ "$status" -ne 0 ]; then

@@ -537,3 +537,39 @@ def test_a_password_change_on_the_account_page_signs_out_the_other_browsers(clie
     fresh = new_client()
     assert fresh.login(app, user, pw, scope="openid", redirect_uri=APP_CB)[0].status_code == 401
     assert fresh.login(app, user, new_pw, scope="openid", redirect_uri=APP_CB)[0].status_code == 303
+
+
+# -- resource servers (RFC 8707) through the shipped authorizer ----------------------------------
+
+def test_the_authorizer_admits_only_tokens_for_the_resource_it_guards(client, state):
+    """scripts/stack-test.sh registered https://other-api.example.test (oauth-admin put-resource)
+    before the suites ran. A token for it is valid (this issuer, this key) but for another
+    audience: the example API's authorizer, which guards the built-in <issuer>/api, refuses
+    it even on a route any valid token of the issuer may call; a token for its own resource
+    passes. The example API publishes its protected-resource metadata outside the authorizer."""
+    api = session_from(client.ip)
+    base = state["example"]
+    c = client.register_client(grant_types=["client_credentials"], scope="data:read other:read")
+    own = client.client_credentials(c)
+    assert jwt_claims(own["access_token"])["aud"] == state["base"] + "/api"
+    r = client.post("/oauth/token", data={"grant_type": "client_credentials", "resource": "https://other-api.example.test"},
+                    auth=(c["client_id"], c["client_secret"]))
+    assert r.status_code == 200, r.text
+    other = r.json()
+    assert jwt_claims(other["access_token"])["aud"] == "https://other-api.example.test"
+    assert other["scope"] == "other:read"
+    for route in ("/whoami", "/api/data"):
+        ok = api.get(base + route, headers={"Authorization": f"Bearer {own['access_token']}"}, timeout=30)
+        assert ok.status_code == 200, (route, ok.text)
+        refused = api.get(base + route, headers={"Authorization": f"Bearer {other['access_token']}"}, timeout=30)
+        assert refused.status_code == 403, (route, refused.text)
+    # The built-in API refuses it too, with the challenge that names its metadata.
+    r = client.get("/api/data", headers={"Authorization": f"Bearer {other['access_token']}"})
+    assert r.status_code == 401 and "resource_metadata=" in r.headers["www-authenticate"]
+    meta = api.get(base + "/.well-known/oauth-protected-resource", timeout=30)
+    assert meta.status_code == 200, meta.text
+    assert meta.json()["resource"] == state["base"] + "/api"
+    assert meta.json()["authorization_servers"] == [state["base"]]
+    r = client.post("/oauth/token", data={"grant_type": "client_credentials", "resource": "https://unknown.example.test"},
+                    auth=(c["client_id"], c["client_secret"]))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_target"
