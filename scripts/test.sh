@@ -3,7 +3,8 @@
 # validate, and every IAM grant and route of the translated template), every unit,
 # integration and end-to-end test (the DynamoDB and Secrets Manager ones against a local moto
 # server it starts), the flow suite a second time on DynamoDB + Secrets Manager, the README
-# walk-throughs, schemathesis against openapi.yaml, the headless-browser test, one request
+# walk-throughs, schemathesis against openapi.yaml, the headless-browser test, the two official
+# MCP client SDKs (scripts/mcp-test.sh), one request
 # through `cargo lambda watch` as the README shows it, the release
 # Lambda binaries (checked to link only what they use), the same suites against the local
 # stack (template.yaml as it ships, IAM enforced: scripts/stack-test.sh), and an arm64
@@ -70,6 +71,8 @@ step "schemathesis: the local server against openapi.yaml (bounded budget)"
 scripts/schemathesis.sh target/debug/oauth-local
 step "headless browser (Chromium + playwright-core)"
 scripts/browser-test.sh target/debug/oauth-local
+step "the official MCP client SDKs (TypeScript and Python, pinned): discovery, registration, code flow, refresh"
+scripts/mcp-test.sh target/debug/oauth-local
 step "cargo lambda watch: one request through the runtime emulator (README)"
 scripts/lambda-watch.sh
 step "sam build for arm64: waiting for it, checking the binary"
