@@ -20,7 +20,11 @@ source scripts/lib.sh
 need wrk wrk
 work=$(mktemp -d)
 trap 'stop_server; [ -n "${NAIVE_PID:-}" ] && kill "$NAIVE_PID" 2>/dev/null; rm -rf "$work"' EXIT
-start_server "$bin" "$work"
+# A second resource server, so the token path validates a `resource` against a registered one.
+cat >"$work/resources.json" <<'JSON'
+[{"id": "https://orders.bench.example", "name": "Orders", "scopes": [{"scope": "orders:read", "description": "Read orders"}], "access_token_ttl": 900}]
+JSON
+OAUTH_RESOURCES_FILE="$work/resources.json" start_server "$bin" "$work"
 target/server/naive "127.0.0.1:$(free_port)" >"$work/naive.out" 2>&1 &
 NAIVE_PID=$!
 for _ in $(seq 100); do [ "$(cat "$work/naive.out" 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
@@ -29,19 +33,22 @@ naive_token=$(sed -n 2p "$work/naive.out")
 [ -n "$naive" ] && [ -n "$naive_token" ] || { cat "$work/naive.out"; echo "naive baseline did not start"; exit 1; }
 
 client=$(curl -sf -X POST "$BASE/register_client" -H 'Content-Type: application/json' \
-  -d '{"grant_types":["client_credentials"],"scope":"data:read data:write"}')
+  -d '{"grant_types":["client_credentials"],"scope":"data:read data:write orders:read"}')
 id=$(echo "$client" | jq -r .client_id)
 secret=$(echo "$client" | jq -r .client_secret)
 basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
 token=$(curl -sf -u "$id:$secret" -d grant_type=client_credentials "$BASE/oauth/token" | jq -r .access_token)
 curl -sf -X POST "$BASE/api/data" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"value":{"n":1}}' >/dev/null
 
-cat >"$work/token.lua" <<LUA
-wrk.method = "POST"
-wrk.body = "grant_type=client_credentials"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic $basic"
-LUA
+# A wrk script posting a client_credentials token request with form body $2 to file $1.
+token_lua() {
+  printf 'wrk.method = "POST"\nwrk.body = "%s"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "Basic %s"\n' \
+    "$2" "$basic" >"$1"
+}
+token_lua "$work/token.lua" "grant_type=client_credentials"
+token_lua "$work/token-resource.lua" "grant_type=client_credentials&resource=https%3A%2F%2Forders.bench.example"
+curl -sf -u "$id:$secret" -d grant_type=client_credentials -d resource=https://orders.bench.example "$BASE/oauth/token" \
+  | jq -e '.scope == "orders:read"' >/dev/null || { echo "the resource token request failed"; exit 1; }
 
 echo "machine: $(nproc) cores, $(uname -m); wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server defaults (RUST_LOG ${RUST_LOG:-unset}); ES256"
 run() { # name, wrk args...; sets rps
@@ -61,7 +68,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 printf 'wrk.method = "POST"\n' >"$work/post.lua"
 run "naive signer (POST /token)" -s "$work/post.lua" "$naive/token"; naive_sign=$rps
 run "POST /oauth/token (cc)" -s "$work/token.lua" "$BASE/oauth/token"; cc=$rps
+run "POST /oauth/token (cc, resource)" -s "$work/token-resource.lua" "$BASE/oauth/token"; cc_resource=$rps
 run "naive verifier (GET /verify)" -H "Authorization: Bearer $naive_token" "$naive/verify"; naive_verify=$rps
 run "GET /api/data" -H "Authorization: Bearer $token" "$BASE/api/data"; data=$rps
 echo "ratio client_credentials / naive signer:   $(ratio "$cc" "$naive_sign")x  (target >= 1.0)"
 echo "ratio GET /api/data / naive verifier:      $(ratio "$data" "$naive_verify")x  (target >= 1.0)"
+echo "ratio cc with resource / cc without:       $(ratio "$cc_resource" "$cc")x  (target >= 0.95)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suites against the local stack (scripts/stack.sh): the README walk-throughs (as
-# docs/DEPLOY.md tells a deployed user to run them), the headless-browser login, and
+# docs/DEPLOY.md tells a deployed user to run them), the headless-browser login, the MCP
+# client SDKs (dynamic registration), and
 # tests/stack (flows over HTTP, the example protected API behind the Lambda authorizer, key
 # rotation driven by Secrets Manager, IAM enforcement). Fails on any IAM denial a function
 # met. Uses the functions already in target/lambda (build them with `build_lambdas`).

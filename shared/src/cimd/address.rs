@@ -4,8 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Whether `ip` is loopback, private, link-local, shared, documentation, benchmarking,
-/// multicast, reserved, unspecified, or a special-use IPv6 block (IPv4-mapped and
-/// translated addresses are judged by the IPv4 address they carry).
+/// multicast, reserved, unspecified, or a special-use IPv6 block. IPv4-mapped addresses are
+/// judged by the IPv4 address they carry; the NAT64 prefixes (64:ff9b::/96 and the local-use
+/// /48) are refused outright.
 pub fn is_special_use(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4_special(v4),
@@ -47,7 +48,7 @@ fn v6_special(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80                   // link-local fe80::/10
         || (s[0] & 0xffc0) == 0xfec0                   // site-local (deprecated) fec0::/10
         || (s[0] & 0xff00) == 0xff00                   // multicast
-        || s[0] == 0 // the rest of ::/8 (IPv4-compatible and reserved)
+        || s[0] == 0 // the rest of ::/16 (IPv4-compatible and reserved)
 }
 
 #[cfg(test)]

@@ -54,8 +54,21 @@ impl CimdSettings {
                 });
             }
         };
-        let allowed_hosts = get("CIMD_ALLOWED_HOSTS")
-            .map(|v| v.split([',', ' ']).filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect::<Vec<_>>());
+        let allowed_hosts = match get("CIMD_ALLOWED_HOSTS") {
+            None => None,
+            Some(v) => {
+                let hosts: Vec<String> =
+                    v.split([',', ' ']).filter(|h| !h.is_empty()).map(str::to_ascii_lowercase).collect();
+                let bad = hosts.iter().find(|h| !h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)));
+                if let Some(h) = bad.or(hosts.is_empty().then_some(&v)) {
+                    return Err(ConfigError::Invalid {
+                        name: "CIMD_ALLOWED_HOSTS",
+                        reason: format!("{h:?} is not a list of host names"),
+                    });
+                }
+                Some(hosts)
+            }
+        };
         let cache_min = int_var(get, "CIMD_CACHE_MIN_SECONDS", d.cache_min, 0, 86_400)?;
         let cache_max = int_var(get, "CIMD_CACHE_MAX_SECONDS", d.cache_max, 0, 7 * 86_400)?;
         if cache_min > cache_max {
@@ -66,11 +79,19 @@ impl CimdSettings {
         }
         let timeout_ms = int_var(get, "CIMD_FETCH_TIMEOUT_MS", d.timeout_ms, 100, 10_000)?;
         let test_loopback_ca = get("CIMD_TEST_LOOPBACK_CA_FILE").map(PathBuf::from);
-        if test_loopback_ca.is_some() && !issuer_on_loopback {
-            return Err(ConfigError::Invalid {
-                name: "CIMD_TEST_LOOPBACK_CA_FILE",
-                reason: "is for tests only: it needs an issuer on loopback".into(),
-            });
+        if let Some(path) = &test_loopback_ca {
+            if !issuer_on_loopback {
+                return Err(ConfigError::Invalid {
+                    name: "CIMD_TEST_LOOPBACK_CA_FILE",
+                    reason: "is for tests only: it needs an issuer on loopback".into(),
+                });
+            }
+            if std::fs::metadata(path).is_err() {
+                return Err(ConfigError::Invalid {
+                    name: "CIMD_TEST_LOOPBACK_CA_FILE",
+                    reason: format!("{} cannot be read", path.display()),
+                });
+            }
         }
         Ok(Self { enabled, allowed_hosts, cache_min, cache_max, timeout_ms, test_loopback_ca })
     }
@@ -95,10 +116,14 @@ mod tests {
             (&[("CIMD_CACHE_MIN_SECONDS", "600"), ("CIMD_CACHE_MAX_SECONDS", "60")][..], false, "CIMD_CACHE_MIN"),
             (&[("CIMD_FETCH_TIMEOUT_MS", "60000")][..], false, "CIMD_FETCH_TIMEOUT_MS"),
             (&[("CIMD_TEST_LOOPBACK_CA_FILE", "/tmp/ca.pem")][..], false, "CIMD_TEST_LOOPBACK_CA_FILE"),
+            (&[("CIMD_TEST_LOOPBACK_CA_FILE", "/nonexistent/ca.pem")][..], true, "CIMD_TEST_LOOPBACK_CA_FILE"),
+            (&[("CIMD_ALLOWED_HOSTS", "https://vscode.dev")][..], false, "CIMD_ALLOWED_HOSTS"),
+            (&[("CIMD_ALLOWED_HOSTS", ",")][..], false, "CIMD_ALLOWED_HOSTS"),
         ] {
             let err = read(vars, loopback).err().unwrap_or_default();
             assert!(err.starts_with(name), "{vars:?}: {err}");
         }
-        assert!(read(&[("CIMD_TEST_LOOPBACK_CA_FILE", "/tmp/ca.pem")], true).is_ok());
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/cimd/ca.pem");
+        assert!(read(&[("CIMD_TEST_LOOPBACK_CA_FILE", ca)], true).is_ok());
     }
 }

@@ -90,9 +90,10 @@ impl RedirectUri {
     }
 
     /// Whether `requested` designates this registered URI: an exact string match, except
-    /// that for `http://127.0.0.1` and `http://[::1]` redirect URIs any port is accepted
-    /// ("The authorization server MUST allow any port to be specified at the time of the
-    /// request for loopback IP redirect URIs", RFC 8252 §7.3).
+    /// that for `http://127.0.0.1`, `http://[::1]` and `http://localhost` redirect URIs any
+    /// port is accepted ("The authorization server MUST allow any port to be specified at the
+    /// time of the request for loopback IP redirect URIs", RFC 8252 §7.3; `localhost` too,
+    /// which the metadata documents of common MCP clients list).
     pub fn matches(&self, requested: &str) -> bool {
         if self.0 == requested {
             return true;

@@ -76,12 +76,24 @@ pub fn check_url(client_id: &str, settings: &CimdSettings) -> Result<url::Url, S
 /// # Errors
 /// Why the document is refused, in words a client may see.
 pub fn client_from_document(client_id: &str, body: &[u8], catalog: &Catalog, now: i64) -> Result<Client, String> {
+    /// The members that identify the client, decoded strictly (a repeated one is refused:
+    /// no "last one wins" between two `client_id`s).
+    #[derive(serde::Deserialize)]
+    struct Identity {
+        client_id: Option<serde_json::Value>,
+        client_secret: Option<serde_json::Value>,
+        client_secret_expires_at: Option<serde_json::Value>,
+    }
     let doc: serde_json::Value = serde_json::from_slice(body).map_err(|_| "the document is not JSON".to_owned())?;
-    let obj = doc.as_object().ok_or("the document is not a JSON object")?;
-    if obj.get("client_id").and_then(serde_json::Value::as_str) != Some(client_id) {
+    if !doc.is_object() {
+        return Err("the document is not a JSON object".into());
+    }
+    let id: Identity =
+        serde_json::from_slice(body).map_err(|_| "a member has the wrong type or is repeated".to_owned())?;
+    if id.client_id.as_ref().and_then(serde_json::Value::as_str) != Some(client_id) {
         return Err("its client_id is not the URL it was fetched from".into());
     }
-    if obj.contains_key("client_secret") || obj.contains_key("client_secret_expires_at") {
+    if id.client_secret.is_some() || id.client_secret_expires_at.is_some() {
         return Err("a metadata document must not carry a client secret".into());
     }
     // Known members decoded strictly (a repeated one is refused), the others ignored.

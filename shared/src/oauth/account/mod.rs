@@ -265,11 +265,12 @@ async fn account_page(
     let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
     let mut apps = Vec::with_capacity(grants.len());
     for g in grants {
-        let client = match crate::oauth::cimd::lookup(app, &g.client_id, now.unix_timestamp()).await {
-            Ok(c) => c,
-            // A metadata document that cannot be had now: listed by its URL, still removable.
-            Err(crate::oauth::OAuthError::InvalidClient { .. }) => None,
-            Err(_) => return Err(Outcome::Unavailable),
+        // A document client is shown from this process's cache, never fetched here (one slow
+        // document per listed client would hold the page); else by its URL.
+        let client = if crate::oauth::cimd::is_document_url(&g.client_id) {
+            app.cimd.cached(&g.client_id, now.unix_timestamp())
+        } else {
+            app.clients.client(&g.client_id).await.map_err(|e| unavailable(&e))?
         };
         let (name, host) = match &client {
             Some(c) => (c.client_name.clone().unwrap_or_else(|| c.client_id.clone()), redirect_host(c)),

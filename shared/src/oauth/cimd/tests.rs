@@ -55,6 +55,11 @@ fn hostile_or_wrong_documents_are_refused_with_a_reason() {
         ("client_credentials", doc(json!({"grant_types": ["client_credentials"]})), "client_credentials"),
         ("not JSON", b"<html>".to_vec(), "not JSON"),
         ("not an object", b"[1,2]".to_vec(), "not a JSON object"),
+        (
+            "repeated client_id",
+            format!("{{\"client_id\":\"https://evil.example/c\",\"client_id\":\"{URL}\",\"redirect_uris\":[\"https://a.example/cb\"]}}").into_bytes(),
+            "repeated",
+        ),
         ("repeated member", format!("{{\"client_id\":\"{URL}\",\"redirect_uris\":[\"https://a.example/cb\"],\"redirect_uris\":[\"https://b.example/cb\"]}}").into_bytes(), "repeated"),
     ];
     for (name, body, word) in cases {
