@@ -263,3 +263,28 @@ async fn an_operators_change_to_the_resource_servers_applies_within_the_cache_ti
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn remembered_consent_is_per_resource_server_so_a_new_one_is_shown_to_the_user() -> anyhow::Result<()> {
+    let env = env_with_orders().await?;
+    env.alice().await?;
+    let c = env.web_client("openid orders:read data:read").await?;
+    let mut b = env.browser();
+    // Consent for the default API (openid only), then silently again for it.
+    b.sign_in_for_code(&c.0, "openid").await?;
+    let again = b.authorize(&authz_query(&c.0, Some(CB), "openid", "s")).await?;
+    assert!(again.location_param("code").is_some(), "remembered: {} {}", again.status, again.html);
+    // The same scope for the orders API: a resource the user never allowed this client.
+    let orders = format!("{}&resource=https%3A%2F%2Forders.test", authz_query(&c.0, Some(CB), "openid", "s"));
+    let p = b.authorize(&orders).await?;
+    assert_eq!(p.status, 200, "the consent page, not a code: {:?}", p.location());
+    assert!(p.html.contains("Orders API"), "it names the new resource server: {}", p.html);
+    let none = b.authorize(&format!("{orders}&prompt=none")).await?;
+    assert_eq!(none.location_param("error").as_deref(), Some("consent_required"));
+    // Once allowed, it is remembered too.
+    let done = b.consent(&p, "allow").await?;
+    assert!(done.location_param("code").is_some(), "{}", done.html);
+    let silent = b.authorize(&orders).await?;
+    assert!(silent.location_param("code").is_some(), "remembered now: {} {}", silent.status, silent.html);
+    Ok(())
+}

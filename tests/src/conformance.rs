@@ -320,7 +320,7 @@ fn issue(rt: Option<&(RefreshRecord, RefreshFamily)>) -> Issue<'_> {
 
 /// usr_1's consent to cl_1, which every redemption and refresh of these cases draws on.
 async fn consent(s: &Stores) -> Result<()> {
-    s.grants.add_grant("usr_1", "cl_1", &scopes("openid offline_access")?, at(1_800_000_000)).await?;
+    s.grants.add_grant("usr_1", "cl_1", &scopes("openid offline_access")?, &[], at(1_800_000_000)).await?;
     Ok(())
 }
 
@@ -506,8 +506,8 @@ pub async fn create_session_then_found_live_and_ids_are_unique(s: Stores) -> Res
 
 pub async fn session_with_grant_reads_the_users_grant_to_that_client_only(s: Stores) -> Result<()> {
     s.sessions.create_session(&session("usr_1", "h1", 0)).await?;
-    s.grants.add_grant("usr_1", "cl_a", &scopes("openid data:read")?, secs(0)).await?;
-    s.grants.add_grant("usr_2", "cl_b", &scopes("openid")?, secs(0)).await?;
+    s.grants.add_grant("usr_1", "cl_a", &scopes("openid data:read")?, &[], secs(0)).await?;
+    s.grants.add_grant("usr_2", "cl_b", &scopes("openid")?, &[], secs(0)).await?;
     let found = s.sessions.session_with_grant("usr_1", "h1", Some("cl_a"), secs(1)).await?;
     let grant = found.and_then(|(_, g)| g).ok_or_else(|| anyhow::anyhow!("no grant"))?;
     ensure!(grant.sub == "usr_1" && grant.client_id == "cl_a", "{grant:?}");
@@ -578,34 +578,47 @@ pub async fn create_session_concurrently_for_one_user_keeps_every_login(s: Store
 }
 
 pub async fn add_grant_unions_scopes_and_concurrently_loses_none(s: Stores) -> Result<()> {
-    let g = s.grants.add_grant("usr_1", "cl_a", &scopes("openid")?, secs(0)).await?;
+    let g = s.grants.add_grant("usr_1", "cl_a", &scopes("openid")?, &[], secs(0)).await?;
     ensure!(g.scope == scopes("openid")? && g.granted_at == g.updated_at, "{g:?}");
-    let g = s.grants.add_grant("usr_1", "cl_a", &scopes("data:read")?, secs(5)).await?;
-    ensure!(g.scope == scopes("openid data:read")?, "{g:?}");
+    let api = ResourceId::parse("https://as.test/api").map_err(anyhow::Error::msg)?;
+    let g = s.grants.add_grant("usr_1", "cl_a", &scopes("data:read")?, std::slice::from_ref(&api), secs(5)).await?;
+    ensure!(g.scope == scopes("openid data:read")? && g.resources == vec![api.clone()], "{g:?}");
     ensure!(g.granted_at == secs(0).unix_timestamp() && g.updated_at == secs(5).unix_timestamp(), "{g:?}");
-    let tasks: Vec<_> = ["profile", "email", "offline_access", "data:write"]
-        .into_iter()
-        .map(|sc| {
-            let grants = s.grants.clone();
-            tokio::spawn(async move {
-                let one = ScopeSet::parse(sc).map_err(anyhow::Error::msg)?;
-                grants.add_grant("usr_1", "cl_a", &one, secs(9)).await.map_err(anyhow::Error::from)
-            })
+    let tasks: Vec<_> = [
+        ("profile", "https://a.test"),
+        ("email", "https://b.test"),
+        ("offline_access", "https://c.test"),
+        ("data:write", "https://as.test/api"),
+    ]
+    .into_iter()
+    .map(|(sc, r)| {
+        let grants = s.grants.clone();
+        tokio::spawn(async move {
+            let one = ScopeSet::parse(sc).map_err(anyhow::Error::msg)?;
+            let r = ResourceId::parse(r).map_err(anyhow::Error::msg)?;
+            grants.add_grant("usr_1", "cl_a", &one, &[r], secs(9)).await.map_err(anyhow::Error::from)
         })
-        .collect();
+    })
+    .collect();
     for t in tasks {
         t.await??;
     }
     let all = s.grants.grants_of("usr_1").await?;
     let want = scopes("openid profile email offline_access data:read data:write")?;
     ensure!(all.len() == 1 && all.first().map(|g| &g.scope) == Some(&want), "a concurrent consent was lost: {all:?}");
+    let ids: Vec<String> =
+        all.first().map(|g| g.resources.iter().map(ToString::to_string).collect()).unwrap_or_default();
+    ensure!(
+        ids == ["https://a.test", "https://as.test/api", "https://b.test", "https://c.test"],
+        "a resource was lost: {ids:?}"
+    );
     Ok(())
 }
 
 pub async fn delete_grant_removes_only_that_clients_grant(s: Stores) -> Result<()> {
-    s.grants.add_grant("usr_1", "cl_a", &scopes("openid")?, secs(0)).await?;
-    s.grants.add_grant("usr_1", "cl_b", &scopes("openid")?, secs(0)).await?;
-    s.grants.add_grant("usr_2", "cl_a", &scopes("openid")?, secs(0)).await?;
+    s.grants.add_grant("usr_1", "cl_a", &scopes("openid")?, &[], secs(0)).await?;
+    s.grants.add_grant("usr_1", "cl_b", &scopes("openid")?, &[], secs(0)).await?;
+    s.grants.add_grant("usr_2", "cl_a", &scopes("openid")?, &[], secs(0)).await?;
     let clients = |v: Vec<oauth_core::domain::ConsentGrant>| v.into_iter().map(|g| g.client_id).collect::<Vec<_>>();
     ensure!(clients(s.grants.grants_of("usr_1").await?) == ["cl_a", "cl_b"]);
     ensure!(s.grants.delete_grant("usr_1", "cl_a").await?);
@@ -782,7 +795,7 @@ pub async fn codes_and_refresh_tokens_keep_their_resources(s: Stores) -> Result<
     let c = AuthCode { resources: resources.clone(), ..code("c-res")? };
     s.codes.put_code(&c).await?;
     ensure!(s.codes.code("c-res").await?.map(|c| c.resources) == Some(resources.clone()), "code");
-    s.grants.add_grant("usr_1", "cl_1", &ScopeSet::parse("openid").map_err(anyhow::Error::msg)?, t0()).await?;
+    s.grants.add_grant("usr_1", "cl_1", &ScopeSet::parse("openid").map_err(anyhow::Error::msg)?, &[], t0()).await?;
     let rt = RefreshRecord { resources: resources.clone(), ..refresh("r-res")? };
     let fam = family(&rt);
     let issue = Issue { sub: "usr_1", client_id: "cl_1", refresh: Some((&rt, &fam)) };

@@ -227,9 +227,10 @@ impl GrantStore for Faulty {
         sub: &str,
         client_id: &str,
         scope: &ScopeSet,
+        resources: &[ResourceId],
         now: OffsetDateTime,
     ) -> Result<ConsentGrant, StoreError> {
-        faulty!(self, "add_grant", self.inner.grants.add_grant(sub, client_id, scope, now))
+        faulty!(self, "add_grant", self.inner.grants.add_grant(sub, client_id, scope, resources, now))
     }
     async fn grants_of(&self, sub: &str) -> Result<Vec<ConsentGrant>, StoreError> {
         faulty!(self, "grants_of", self.inner.grants.grants_of(sub))

@@ -66,6 +66,9 @@ pub struct ConsentGrant {
     pub client_id: String,
     /// Every scope the user has allowed this client.
     pub scope: ScopeSet,
+    /// Every resource server the user has allowed this client tokens for (RFC 8707), sorted.
+    /// Empty in grants from before resource indicators, which covered the default API.
+    pub resources: Vec<super::ResourceId>,
     /// The first consent (unix seconds).
     pub granted_at: i64,
     /// The latest consent (unix seconds).

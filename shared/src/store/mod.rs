@@ -305,13 +305,15 @@ pub trait SessionStore: Send + Sync {
 /// them, as the user's account lists them.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
-    /// Add `scope` to `sub`'s grant to `client_id` (creating it), atomically: concurrent
-    /// consents lose no scope. Returns the grant as written.
+    /// Add `scope` and `resources` to `sub`'s grant to `client_id` (creating it),
+    /// atomically: concurrent consents lose no scope and no resource. Returns the grant as
+    /// written.
     async fn add_grant(
         &self,
         sub: &str,
         client_id: &str,
         scope: &ScopeSet,
+        resources: &[ResourceId],
         now: OffsetDateTime,
     ) -> Result<ConsentGrant, StoreError>;
     /// `sub`'s grants, by client id.

@@ -141,7 +141,14 @@ impl SessionStore for NoStore {
 
 #[async_trait]
 impl GrantStore for NoStore {
-    async fn add_grant(&self, _: &str, _: &str, _: &ScopeSet, _: OffsetDateTime) -> Result<ConsentGrant, StoreError> {
+    async fn add_grant(
+        &self,
+        _: &str,
+        _: &str,
+        _: &ScopeSet,
+        _: &[ResourceId],
+        _: OffsetDateTime,
+    ) -> Result<ConsentGrant, StoreError> {
         none()
     }
     async fn grants_of(&self, _: &str) -> Result<Vec<ConsentGrant>, StoreError> {

@@ -190,10 +190,16 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
         Some(h) => hint(app, h, now.unix_timestamp()).await,
         None => Hint::Absent,
     };
-    let signed_in = match browser.session {
+    let mut signed_in = match browser.session {
         Some(c) => session::find(app, c, Some(&client.client_id), now).await.map_err(|e| page_for_store(&e))?,
         None => None,
     };
+    // A grant from before resource indicators was consent on the default API only.
+    if let Some((_, Some(g))) = signed_in.as_mut()
+        && g.resources.is_empty()
+    {
+        g.resources.push(catalog.default_server().id.clone());
+    }
     let decision =
         signed_in::decide(&client, &pending.redirect_uri, &asked, signed_in.as_ref(), &hint, now.unix_timestamp());
     // The signed-in user allowed this client before: its registered redirect URI is vouched
@@ -204,8 +210,8 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
             tracing::info!(event = "authorized_silently", sub = %session.sub, client_id = %client.client_id, "remembered consent, live session");
             issue_and_redirect(app, &pending, &session, now).await
         }
-        (Decision::Consent { new }, Some((session, grant))) => {
-            consent_page(app, &catalog, &client, &reply, &asked, pending, (session, grant), new).await
+        (Decision::Consent { new, new_resource }, Some((session, grant))) => {
+            consent_page(app, &catalog, &client, &reply, &asked, pending, (session, grant), (new, new_resource)).await
         }
         _ if asked.prompt.none && allowed_before => {
             Err(error_redirect(app, &reply.redirect_uri, &OAuthError::LoginRequired, reply.state.as_deref()))
@@ -243,11 +249,12 @@ async fn consent_page(
     asked: &AuthorizationRequest,
     mut pending: PendingRequest,
     (session, grant): (Session, Option<ConsentGrant>),
-    new: ScopeSet,
+    (new, new_resource): (ScopeSet, bool),
 ) -> Result<Outcome, Outcome> {
     if asked.prompt.none {
         // The user allowed this client before: the answer may go to it, as a code would.
-        let err = if new.is_empty() { OAuthError::InteractionRequired } else { OAuthError::ConsentRequired };
+        let err =
+            if new.is_empty() && !new_resource { OAuthError::InteractionRequired } else { OAuthError::ConsentRequired };
         return Err(if grant.is_some() {
             error_redirect(app, &reply.redirect_uri, &err, reply.state.as_deref())
         } else {

@@ -24,10 +24,13 @@ pub enum Decision {
     Login,
     /// The consent page for the signed-in user, listing `new` (the scopes not allowed
     /// before; empty when everything was, but the client cannot be answered silently):
-    /// `consent_required` or `interaction_required` under `prompt=none`.
+    /// `consent_required` (something is new) or `interaction_required` under `prompt=none`.
     Consent {
         /// The scopes asked for and not granted yet.
         new: ScopeSet,
+        /// Whether a resource server asked for was not allowed before (RFC 8707: consent is
+        /// to scopes on named resource servers, so a new one needs the user's consent).
+        new_resource: bool,
     },
     /// The code, at once: no page.
     Issue,
@@ -67,14 +70,14 @@ pub fn decide(
     if asked.prompt.forces_login() || too_old || other_user {
         return Decision::Login;
     }
-    let new = match grant {
-        Some(g) => asked.scope.difference(&g.scope),
-        None => asked.scope.clone(),
+    let (new, new_resource) = match grant {
+        Some(g) => (asked.scope.difference(&g.scope), asked.resources.iter().any(|r| !g.resources.contains(r))),
+        None => (asked.scope.clone(), !asked.resources.is_empty()),
     };
-    if new.is_empty() && !asked.prompt.consent && may_answer_silently(client, redirect_uri) {
+    if new.is_empty() && !new_resource && !asked.prompt.consent && may_answer_silently(client, redirect_uri) {
         Decision::Issue
     } else {
-        Decision::Consent { new }
+        Decision::Consent { new, new_resource }
     }
 }
 
@@ -107,13 +110,17 @@ mod tests {
     fn asked(s: &str, prompt: Prompt, max_age: Option<i64>) -> AuthorizationRequest {
         AuthorizationRequest {
             scope: scope(s),
-            resources: vec![],
+            resources: vec![api()],
             code_challenge: String::new(),
             nonce: None,
             prompt,
             max_age,
             id_token_hint: None,
         }
+    }
+
+    fn api() -> crate::domain::ResourceId {
+        crate::domain::ResourceId::parse("https://as.test/api").expect("valid")
     }
 
     fn signed_in(granted: Option<&str>) -> (Session, Option<ConsentGrant>) {
@@ -131,6 +138,7 @@ mod tests {
             sub: "usr_1".into(),
             client_id: "cl_1".into(),
             scope: scope(g),
+            resources: vec![api()],
             granted_at: 1_000,
             updated_at: 1_000,
             last_used: None,
@@ -151,13 +159,14 @@ mod tests {
         let login = Prompt { login: true, ..Prompt::default() };
         let select = Prompt { select_account: true, ..Prompt::default() };
         let cb = "https://app.test/cb";
-        let new = |s: &str| Decision::Consent { new: scope(s) };
+        let new = |s: &str| Decision::Consent { new: scope(s), new_resource: false };
+        let first = |s: &str| Decision::Consent { new: scope(s), new_resource: true };
         let me = Hint::User("usr_1".into());
         let other = Hint::User("usr_2".into());
         // (client, redirect, scope asked, prompt, max_age, granted, hint, expected)
         let cases: Vec<Case<'_>> = vec![
             (&web, cb, "openid", none, None, None, &Hint::Absent, Decision::Login),
-            (&web, cb, "openid", none, None, Some(None), &Hint::Absent, new("openid")),
+            (&web, cb, "openid", none, None, Some(None), &Hint::Absent, first("openid")),
             (&web, cb, "openid", none, None, Some(Some("openid profile")), &Hint::Absent, Decision::Issue),
             (&web, cb, "openid data:read", none, None, Some(Some("openid")), &Hint::Absent, new("data:read")),
             (&web, cb, "openid", consent, None, Some(Some("openid")), &Hint::Absent, new("")),
@@ -179,5 +188,14 @@ mod tests {
             let got = decide(c, redirect, &asked(s, prompt, max_age), session.as_ref(), hint, 1_500);
             assert_eq!(got, want, "case {i}: {s} {prompt:?} {max_age:?} {granted:?} {hint:?}");
         }
+        // A resource server not allowed before needs the user, even with every scope granted
+        // (a scopeless MCP server's tokens would otherwise be issued silently).
+        let orders = crate::domain::ResourceId::parse("https://orders.test").expect("valid");
+        let other_api = AuthorizationRequest { resources: vec![orders], ..asked("openid", none, None) };
+        let granted = signed_in(Some("openid profile"));
+        let got = decide(&web, cb, &other_api, Some(&granted), &Hint::Absent, 1_500);
+        assert_eq!(got, first(""));
+        let both = AuthorizationRequest { resources: vec![api()], ..other_api };
+        assert_eq!(decide(&web, cb, &both, Some(&granted), &Hint::Absent, 1_500), Decision::Issue);
     }
 }

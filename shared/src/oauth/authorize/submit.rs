@@ -113,7 +113,16 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
                 }
             };
             let scope = ScopeSet::parse(&pending.scope).map_err(|_| page("The form is invalid."))?;
-            app.grants.add_grant(&session.sub, &client.client_id, &scope, now).await.map_err(|e| page_for_store(&e))?;
+            let resources = pending
+                .resources
+                .iter()
+                .map(|r| crate::domain::ResourceId::parse(r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| page("The form is invalid."))?;
+            app.grants
+                .add_grant(&session.sub, &client.client_id, &scope, &resources, now)
+                .await
+                .map_err(|e| page_for_store(&e))?;
             match (issue_and_redirect(app, &pending, &session, now).await?, session_cookie) {
                 (Outcome::Redirect(location), Some(session_cookie)) => {
                     Ok(Outcome::SignedIn { location, session_cookie })

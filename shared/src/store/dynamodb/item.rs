@@ -7,8 +7,8 @@ mod account;
 use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
 use crate::store::StoreError;
 pub use account::{
-    FAMILY_PREFIX, GRANT_PREFIX, IDLE_EXPIRES_AT, LAST_USED, SCOPES, SESSION_PREFIX, account_pk, family_key, grant_key,
-    scope_set, session_key,
+    FAMILY_PREFIX, GRANT_PREFIX, IDLE_EXPIRES_AT, LAST_USED, RESOURCES, SCOPES, SESSION_PREFIX, account_pk, family_key,
+    grant_key, resource_set, scope_set, session_key,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;

@@ -5,7 +5,7 @@ use super::*;
 use crate::domain::{ConsentGrant, RefreshFamily, ScopeSet, Session};
 use aws_sdk_dynamodb::types::AttributeValue;
 use item::{
-    FAMILY_PREFIX, GRANT_PREFIX, IDLE_EXPIRES_AT, SCOPES, SESSION_PREFIX, account_pk, family_key, grant_key,
+    FAMILY_PREFIX, GRANT_PREFIX, IDLE_EXPIRES_AT, RESOURCES, SCOPES, SESSION_PREFIX, account_pk, family_key, grant_key,
     session_key,
 };
 
@@ -116,6 +116,7 @@ impl GrantStore for DynamoStore {
         sub: &str,
         client_id: &str,
         scope: &ScopeSet,
+        resources: &[crate::domain::ResourceId],
         now: OffsetDateTime,
     ) -> Result<ConsentGrant, StoreError> {
         let set = "SET #sub = :sub, granted_at = if_not_exists(granted_at, :now), updated_at = :now";
@@ -129,11 +130,19 @@ impl GrantStore for DynamoStore {
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         // `ADD` of a string set is the atomic union (DynamoDB has no empty set to add).
-        update = match item::scope_set(scope) {
-            Some(scopes) => update
-                .update_expression(format!("{set} ADD {SCOPES} :scopes"))
-                .expression_attribute_values(":scopes", scopes),
-            None => update.update_expression(set),
+        let mut adds = Vec::new();
+        if let Some(scopes) = item::scope_set(scope) {
+            adds.push(format!("{SCOPES} :scopes"));
+            update = update.expression_attribute_values(":scopes", scopes);
+        }
+        if let Some(ids) = item::resource_set(resources) {
+            adds.push(format!("{RESOURCES} :resources"));
+            update = update.expression_attribute_values(":resources", ids);
+        }
+        update = if adds.is_empty() {
+            update.update_expression(set)
+        } else {
+            update.update_expression(format!("{set} ADD {}", adds.join(", ")))
         };
         let out =
             retry_conflicts(|| update.clone().send()).await.map_err(backend("Failed to write a grant to DynamoDB"))?;

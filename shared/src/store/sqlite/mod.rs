@@ -103,7 +103,7 @@ CREATE TABLE IF NOT EXISTS families (
 
 /// Columns added to tables after their first release: a database file created before gets
 /// them at open (`CREATE TABLE IF NOT EXISTS` leaves an existing table as it was).
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("grants", "last_used", "INTEGER")];
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("grants", "last_used", "INTEGER"), ("grants", "resources", "TEXT")];
 
 /// SQLite implementation of every store trait.
 pub struct SqliteStore {

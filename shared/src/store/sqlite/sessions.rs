@@ -1,6 +1,6 @@
 //! Browser sessions and consent grants (`SessionStore`, `GrantStore`).
 use super::*;
-use crate::domain::{AuthMethodRef, ConsentGrant, RefreshFamily, ScopeSet, Session};
+use crate::domain::{AuthMethodRef, ConsentGrant, RefreshFamily, ResourceId, ScopeSet, Session};
 
 const SESSION_COLUMNS: &str = "id_hash, sub, auth_time, method, created_at, last_seen, idle_expires_at, expires_at";
 
@@ -23,17 +23,34 @@ fn row_to_session(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Session, Sto
     }))
 }
 
-const GRANT_COLUMNS: &str = "sub, client_id, scope, granted_at, updated_at, last_used";
+const GRANT_COLUMNS: &str = "sub, client_id, scope, granted_at, updated_at, last_used, resources";
 
-type GrantRow = (String, String, String, i64, i64, Option<i64>);
+type GrantRow = (String, String, String, i64, i64, Option<i64>, Option<String>);
 
 fn row_to_grant(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
 }
 
-fn grant_of((sub, client_id, scope, granted_at, updated_at, last_used): GrantRow) -> Result<ConsentGrant, StoreError> {
+fn grant_of(
+    (sub, client_id, scope, granted_at, updated_at, last_used, resources): GrantRow,
+) -> Result<ConsentGrant, StoreError> {
     let scope = ScopeSet::parse(&scope).map_err(|bad| StoreError::Corrupt(format!("grant of {sub}: scope {bad:?}")))?;
-    Ok(ConsentGrant { sub, client_id, scope, granted_at, updated_at, last_used })
+    let resources = resources
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|r| !r.is_empty())
+        .map(ResourceId::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|why| StoreError::Corrupt(format!("grant of {sub}: {why}")))?;
+    Ok(ConsentGrant { sub, client_id, scope, resources, granted_at, updated_at, last_used })
+}
+
+/// The sorted union of two lists of resource servers.
+fn union(a: &[ResourceId], b: &[ResourceId]) -> Vec<ResourceId> {
+    let mut v: Vec<ResourceId> = a.iter().chain(b).cloned().collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 #[async_trait]
@@ -146,6 +163,7 @@ impl GrantStore for SqliteStore {
         sub: &str,
         client_id: &str,
         scope: &ScopeSet,
+        resources: &[ResourceId],
         now: OffsetDateTime,
     ) -> Result<ConsentGrant, StoreError> {
         let mut conn = self.conn()?;
@@ -160,21 +178,31 @@ impl GrantStore for SqliteStore {
             .map(grant_of)
             .transpose()?;
         let grant = match old {
-            Some(old) => ConsentGrant { scope: old.scope.union(scope), updated_at: t, ..old },
+            Some(old) => ConsentGrant {
+                scope: old.scope.union(scope),
+                resources: union(&old.resources, resources),
+                updated_at: t,
+                ..old
+            },
             None => ConsentGrant {
                 sub: sub.to_owned(),
                 client_id: client_id.to_owned(),
                 scope: scope.clone(),
+                resources: union(resources, &[]),
                 granted_at: t,
                 updated_at: t,
                 last_used: None,
             },
         };
         tx.prepare_cached(
-            "INSERT INTO grants (sub, client_id, scope, granted_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(sub, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+            "INSERT INTO grants (sub, client_id, scope, granted_at, updated_at, resources) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(sub, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at,
+             resources = excluded.resources",
         )
-        .and_then(|mut st| st.execute(params![sub, client_id, grant.scope.to_string(), grant.granted_at, t]))
+        .and_then(|mut st| {
+            let ids: Vec<String> = grant.resources.iter().map(ToString::to_string).collect();
+            st.execute(params![sub, client_id, grant.scope.to_string(), grant.granted_at, t, ids.join(" ")])
+        })
         .map_err(backend)?;
         tx.commit().map_err(backend)?;
         Ok(grant)

@@ -38,6 +38,8 @@ pub const LAST_USED: &str = "last_used";
 pub const IDLE_EXPIRES_AT: &str = "idle_expires_at";
 /// Attribute of a grant's scopes (a string set, so consents are added with `ADD`).
 pub const SCOPES: &str = "scopes";
+/// The grant's resource servers, a string set.
+pub const RESOURCES: &str = "resources";
 
 impl From<&Session> for Item {
     fn from(x: &Session) -> Self {
@@ -83,6 +85,12 @@ pub fn scope_set(scope: &ScopeSet) -> Option<AttributeValue> {
     (!v.is_empty()).then_some(AttributeValue::Ss(v))
 }
 
+/// Resource identifiers as a string set (`None` for none).
+pub fn resource_set(resources: &[crate::domain::ResourceId]) -> Option<AttributeValue> {
+    let v: Vec<String> = resources.iter().map(ToString::to_string).collect();
+    (!v.is_empty()).then_some(AttributeValue::Ss(v))
+}
+
 impl TryFrom<Item> for ConsentGrant {
     type Error = StoreError;
     fn try_from(item: Item) -> Result<Self, StoreError> {
@@ -93,6 +101,16 @@ impl TryFrom<Item> for ConsentGrant {
                 .map_err(|bad| corrupt(&format!("grant of {sub}"), format!("scope {bad:?}")))?,
             Some(_) => return Err(corrupt(SCOPES, "not a string set")),
         };
+        let mut resources = match item.get(RESOURCES) {
+            None => Vec::new(),
+            Some(AttributeValue::Ss(v)) => v
+                .iter()
+                .map(|r| crate::domain::ResourceId::parse(r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| corrupt(&format!("grant of {sub}"), why))?,
+            Some(_) => return Err(corrupt(RESOURCES, "not a string set")),
+        };
+        resources.sort();
         let client_id = match item.get(SK) {
             Some(AttributeValue::S(sk)) => sk.strip_prefix(GRANT_PREFIX).map(str::to_owned),
             _ => None,
@@ -105,6 +123,7 @@ impl TryFrom<Item> for ConsentGrant {
             sub,
             client_id,
             scope,
+            resources,
             granted_at: get_n(&item, "granted_at")?,
             updated_at: get_n(&item, "updated_at")?,
             last_used: opt_n(&item, LAST_USED)?,
