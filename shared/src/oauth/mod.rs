@@ -10,6 +10,7 @@ pub mod client_registration;
 pub mod data;
 pub mod discovery;
 mod error;
+pub mod federation;
 pub mod introspect;
 pub mod login;
 pub mod logout;
