@@ -135,7 +135,10 @@ impl Resources {
             }
             Err(e) => match current {
                 Some((_, catalog)) => {
+                    // Kept for another cache time: a failing store is not asked on every request.
                     tracing::warn!(error = %e, "reading the resource servers failed; using the ones read before");
+                    *self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some((now, catalog.clone()));
                     Ok(catalog)
                 }
                 None => Err(e),

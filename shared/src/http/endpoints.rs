@@ -116,29 +116,16 @@ async fn bearer(
     Ok(claims)
 }
 
-/// A protected resource's refusal with what a client needs to get a token (RFC 9728 §5.1,
-/// RFC 6750 §3): the `WWW-Authenticate` challenge names the resource's metadata and, when
-/// the token is missing or lacks it, the scope the request needs.
+/// A protected resource's answer: its bearer refusals carry the challenge that names its
+/// metadata (`error::protected_resource_response`).
 fn challenged(app: &App, scope: &Scope, r: Result<Response, OAuthError>) -> Result<Response, OAuthError> {
-    let e = match r {
-        Err(e @ (OAuthError::MissingToken | OAuthError::InvalidToken(_) | OAuthError::InsufficientScope { .. })) => e,
-        other => return other,
-    };
-    let mut challenge = match &e {
-        OAuthError::MissingToken => "Bearer realm=\"api\"".to_owned(),
-        OAuthError::InvalidToken(_) => "Bearer error=\"invalid_token\"".to_owned(),
-        _ => "Bearer error=\"insufficient_scope\"".to_owned(),
-    };
-    let metadata = discovery::resource_metadata_url(&app.settings.audience);
-    challenge.push_str(&format!(", resource_metadata=\"{metadata}\""));
-    if !matches!(e, OAuthError::InvalidToken(_)) {
-        challenge.push_str(&format!(", scope=\"{scope}\""));
+    match r {
+        Err(e @ (OAuthError::MissingToken | OAuthError::InvalidToken(_) | OAuthError::InsufficientScope { .. })) => {
+            let metadata = discovery::resource_metadata_url(&app.settings.audience);
+            Ok(super::error::protected_resource_response(e, &metadata, scope.as_str()))
+        }
+        other => other,
     }
-    let mut resp = super::error::into_response(&e.into());
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    Ok(resp)
 }
 
 pub(super) async fn read_data(app: &App, req: &Request) -> Result<Response, OAuthError> {

@@ -101,6 +101,37 @@ fn oauth_status(e: &OAuthError) -> StatusCode {
 
 /// Map an error to its response (status, challenge headers, JSON body).
 pub fn into_response(err: &HttpError) -> Response {
+    respond(err, None)
+}
+
+/// A protected resource's refusal (RFC 9728 §5.1, RFC 6750 §3): as [`into_response`], and
+/// the Bearer challenge also names the resource's metadata (`resource_metadata`) and, when
+/// the token is missing, the `scope` the route needs.
+pub fn protected_resource_response(err: OAuthError, metadata: &str, scope: &str) -> Response {
+    respond(&HttpError::OAuth(err), Some((metadata, scope)))
+}
+
+/// The `WWW-Authenticate` challenge of a protocol error, if it has one; `resource` is the
+/// protected resource's metadata URL and the scope its route needs.
+fn challenge(oauth: &OAuthError, resource: Option<(&str, &str)>) -> Option<String> {
+    let (mut c, scope) = match oauth {
+        // RFC 9110 §15.5.2: a 401 carries a challenge; Basic is the scheme we accept.
+        OAuthError::InvalidClient { .. } => return Some("Basic realm=\"oauth\"".to_owned()),
+        OAuthError::MissingToken => ("Bearer realm=\"api\"".to_owned(), resource.map(|(_, s)| s)),
+        OAuthError::InvalidToken(_) => ("Bearer error=\"invalid_token\"".to_owned(), None),
+        OAuthError::InsufficientScope { scope } => ("Bearer error=\"insufficient_scope\"".to_owned(), Some(&**scope)),
+        _ => return None,
+    };
+    if let Some((metadata, _)) = resource {
+        c.push_str(&format!(", resource_metadata=\"{metadata}\""));
+    }
+    if let Some(scope) = scope {
+        c.push_str(&format!(", scope=\"{scope}\""));
+    }
+    Some(c)
+}
+
+fn respond(err: &HttpError, resource: Option<(&str, &str)>) -> Response {
     match err {
         HttpError::OAuth(e @ (OAuthError::ServerError(src) | OAuthError::TemporarilyUnavailable(src))) => {
             tracing::error!(error = %e.code(), cause = format!("{src:#}"), "request failed");
@@ -118,17 +149,7 @@ pub fn into_response(err: &HttpError) -> Response {
         }
         HttpError::NotFound | HttpError::BodyTooLarge | HttpError::CorsRefused => return resp,
     };
-    let challenge = match oauth {
-        // RFC 9110 §15.5.2: a 401 carries a challenge; Basic is the scheme we accept.
-        OAuthError::InvalidClient { .. } => Some("Basic realm=\"oauth\"".to_owned()),
-        OAuthError::MissingToken => Some("Bearer realm=\"api\"".to_owned()),
-        OAuthError::InvalidToken(_) => Some("Bearer error=\"invalid_token\"".to_owned()),
-        OAuthError::InsufficientScope { scope } => {
-            Some(format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""))
-        }
-        _ => None,
-    };
-    if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(v) = challenge(oauth, resource).and_then(|c| HeaderValue::from_str(&c).ok()) {
         headers.insert(header::WWW_AUTHENTICATE, v);
     }
     match oauth {

@@ -13,6 +13,9 @@ use crate::domain::{AuthMethod, Client, ScopeSet};
 
 /// Longest `client_id` URL accepted.
 pub const MAX_URL_LEN: usize = 512;
+/// Longest registered client id looked up in the store (they are `cl_` and 22 characters);
+/// a longer one that is not a URL is unknown without a read.
+const MAX_REGISTERED_ID: usize = 128;
 
 /// Whether `client_id` names a metadata document rather than a registered client.
 pub fn is_document_url(client_id: &str) -> bool {
@@ -30,6 +33,9 @@ pub async fn lookup(app: &App, client_id: &str, now: i64) -> Result<Option<Clien
             return Ok(None);
         }
         return document_client(app, client_id, now).await.map(Some);
+    }
+    if client_id.len() > MAX_REGISTERED_ID {
+        return Ok(None);
     }
     app.clients.client(client_id).await.map_err(store_failure)
 }

@@ -125,7 +125,7 @@ async fn validate(app: &App, raw: &[u8], now: i64) -> Result<LogoutRequest, Outc
     };
     let client = match client_id {
         Some(id) if id.len() <= super::authorize::request::MAX_CLIENT_ID => {
-            match super::cimd::lookup(app, &id, app.clock.now().unix_timestamp()).await {
+            match super::cimd::lookup(app, &id, now).await {
                 Ok(c) => c,
                 // A client whose document cannot be had now: as an unknown client.
                 Err(super::OAuthError::InvalidClient { .. }) => None,

@@ -51,15 +51,18 @@ impl Catalog {
     /// # Errors
     /// `invalid_scope` naming a scope none of the targets defines.
     pub fn check_scopes(&self, targets: &[ResourceId], scope: &ScopeSet) -> Result<(), OAuthError> {
-        let covered =
-            |sc: &Scope| sc.is_user_scope() || targets.iter().filter_map(|t| self.get(t)).any(|s| s.defines(sc));
-        match scope.iter().find(|sc| !covered(sc)) {
+        match scope.iter().find(|sc| !self.covers(targets, sc)) {
             None => Ok(()),
             Some(sc) => Err(OAuthError::InvalidScope(
                 format!("scope {sc} is not defined by the requested resource (send the resource that defines it)")
                     .into(),
             )),
         }
+    }
+    /// Whether `scope` may be asked with `targets`: an OpenID Connect scope, or one of them
+    /// defines it.
+    pub fn covers(&self, targets: &[ResourceId], scope: &Scope) -> bool {
+        scope.is_user_scope() || targets.iter().filter_map(|t| self.get(t)).any(|s| s.defines(scope))
     }
     /// The one resource a token is for: the `resource` of the token request, which must be
     /// one of `authorized`, or, when there is none, the only authorized resource (RFC 8707

@@ -34,9 +34,9 @@ pub struct PendingRequest {
     pub redirect_uri_sent: bool,
     /// Requested (and allowed) scope.
     pub scope: String,
-    /// The resource servers asked for (canonical identifiers; RFC 8707).
+    /// The resource servers asked for (RFC 8707).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<String>,
+    pub resources: Vec<crate::domain::ResourceId>,
     /// Client state, echoed back.
     pub state: Option<String>,
     /// OIDC nonce.

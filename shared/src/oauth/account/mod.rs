@@ -262,7 +262,7 @@ async fn account_page(
     let mut grants = app.grants.grants_of(&session.sub).await.map_err(|e| unavailable(&e))?;
     grants.sort_by(|a, b| b.granted_at.cmp(&a.granted_at).then_with(|| a.client_id.cmp(&b.client_id)));
     grants.truncate(MAX_APPS);
-    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
+    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|e| unavailable(&e))?;
     let mut apps = Vec::with_capacity(grants.len());
     for g in grants {
         // A document client is shown from this process's cache, never fetched here (one slow

@@ -3,7 +3,7 @@
 //! challenge, scope and nonce of the sealed request, single use, 60 seconds.
 use crate::App;
 use crate::crypto::{random_id, random_token, sha256_b64};
-use crate::domain::{AuthCode, ResourceId, ScopeSet, Session, SessionRef};
+use crate::domain::{AuthCode, ScopeSet, Session, SessionRef};
 use crate::oauth::sealed::PendingRequest;
 use crate::oauth::{OAuthError, store_failure};
 
@@ -34,12 +34,7 @@ pub async fn issue(app: &App, pending: &PendingRequest, session: &Session, now: 
         consumed_at: None,
         consumed_by: None,
         session: Some(SessionRef { id_hash: session.id_hash.clone(), expires_at: session.expires_at }),
-        resources: pending
-            .resources
-            .iter()
-            .map(|r| ResourceId::parse(r))
-            .collect::<Result<_, _>>()
-            .map_err(|why| OAuthError::server(anyhow::anyhow!("sealed resource: {why}")))?,
+        resources: pending.resources.clone(),
     };
     app.codes.put_code(&record).await.map_err(store_failure)?;
     tracing::info!(event = "code_issued", sub = %sub, client_id = %pending.client_id, family_id = %record.family_id, "authorization code issued");

@@ -168,7 +168,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
     let client = client(app, request::client_id(&params, &repeated).map_err(page)?, now).await?;
     let reply = request::reply(&client, &params).map_err(page)?;
     // Step 2: these errors go back to the client.
-    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
+    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|e| page_for_store(&e))?;
     let asked =
         request::validate(&client, &catalog, &params, &repeated).map_err(|e| refuse(app, &client, &reply, &e))?;
     let mut pending = PendingRequest {
@@ -177,7 +177,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
         redirect_uri: reply.redirect_uri.clone(),
         redirect_uri_sent: reply.redirect_uri_sent,
         scope: asked.scope.to_string(),
-        resources: asked.resources.iter().map(ToString::to_string).collect(),
+        resources: asked.resources.clone(),
         state: reply.state.clone(),
         nonce: asked.nonce.clone(),
         code_challenge: asked.code_challenge.clone(),
@@ -339,13 +339,7 @@ fn login_page(
         resources: pending
             .resources
             .iter()
-            .map(|id| {
-                let name = crate::domain::ResourceId::parse(id)
-                    .ok()
-                    .and_then(|r| catalog.get(&r).map(|s| s.name.clone()))
-                    .unwrap_or_else(|| id.clone());
-                (name, id.clone())
-            })
+            .map(|id| (catalog.get(id).map_or_else(|| id.to_string(), |s| s.name.clone()), id.to_string()))
             .collect(),
         sealed,
         username: username.chars().take(64).collect(),

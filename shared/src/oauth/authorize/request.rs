@@ -172,9 +172,7 @@ pub fn validate(
     let resources = catalog.targets(&params.get_all("resource"))?;
     let scope = match params.get("scope") {
         // The client's registered scope, as far as the requested resources define it.
-        None => client
-            .scope
-            .filter(|sc| sc.is_user_scope() || resources.iter().filter_map(|r| catalog.get(r)).any(|s| s.defines(sc))),
+        None => client.scope.filter(|sc| catalog.covers(&resources, sc)),
         Some(s) => catalog.requested_scope(s)?,
     };
     if scope.is_empty() || !scope.is_subset_of(&client.scope) {

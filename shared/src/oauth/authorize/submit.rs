@@ -64,7 +64,7 @@ pub async fn submit(app: &App, s: Submission<'_>, now: OffsetDateTime) -> Outcom
 async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Result<Outcome, Outcome> {
     let pending = open_form(app, s, now.unix_timestamp()).await?;
     let client = client(app, &pending.client_id, now).await?;
-    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|_| Outcome::Unavailable)?;
+    let catalog = app.resources.catalog(now.unix_timestamp()).await.map_err(|e| page_for_store(&e))?;
     match s.form.get("decision") {
         Some("deny") => {
             use_form_once(app, &pending, now).await?;
@@ -113,14 +113,8 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
                 }
             };
             let scope = ScopeSet::parse(&pending.scope).map_err(|_| page("The form is invalid."))?;
-            let resources = pending
-                .resources
-                .iter()
-                .map(|r| crate::domain::ResourceId::parse(r))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| page("The form is invalid."))?;
             app.grants
-                .add_grant(&session.sub, &client.client_id, &scope, &resources, now)
+                .add_grant(&session.sub, &client.client_id, &scope, &pending.resources, now)
                 .await
                 .map_err(|e| page_for_store(&e))?;
             match (issue_and_redirect(app, &pending, &session, now).await?, session_cookie) {
