@@ -36,6 +36,10 @@ pub struct App {
     pub resources: crate::catalog::Resources,
     /// Client ID Metadata Documents fetched by this process, cached.
     pub cimd: crate::cimd::Documents,
+    /// Upstream identities linked to users.
+    pub identities: Arc<dyn crate::store::IdentityStore>,
+    /// The upstream identity providers, with what this process cached of them.
+    pub federation: crate::federation::Upstreams,
     /// The cached signing and verification keys.
     pub key_ring: KeyRing,
     /// The time source.
@@ -68,6 +72,9 @@ pub enum AppError {
     /// The login form's MAC key is unusable, or unusable for this function.
     #[error(transparent)]
     FormKey(#[from] FormKeyError),
+    /// The upstream providers' HTTP client could not be built.
+    #[error("federation: {0}")]
+    Federation(String),
 }
 
 impl App {
@@ -124,6 +131,7 @@ impl App {
             crate::catalog::Catalog::builtin(&settings),
             settings.resource_cache_ttl,
         );
+        let federation = crate::federation::Upstreams::new(&settings.federation).map_err(AppError::Federation)?;
         Ok(Self {
             settings,
             users: stores.users,
@@ -136,6 +144,8 @@ impl App {
             grants: stores.grants,
             resources,
             cimd: crate::cimd::Documents::default(),
+            identities: stores.identities,
+            federation,
             key_ring,
             clock,
             token_cache: VerifiedTokenCache::default(),
@@ -255,6 +265,8 @@ mod tests {
             csrf: "h".into(),
             sub: None,
             hint_sub: None,
+            prompt_login: false,
+            max_age: None,
         }
     }
 

@@ -13,6 +13,9 @@ pub const AUTHORIZE: &str = "/oauth/authorize";
 pub const LOGOUT: &str = "/oauth/logout";
 /// `GET`, `POST`: the signed-in user's account page and its forms.
 pub const ACCOUNT: &str = "/account";
+/// `GET`: an upstream identity provider's redirect back (docs/API.md, "Federation"), one
+/// path per provider id.
+pub const FEDERATION_CALLBACK: &str = "/federation/{provider}/callback";
 /// `POST`: the token endpoint (RFC 6749 §3.2).
 pub const TOKEN: &str = "/oauth/token";
 /// `POST`: token revocation (RFC 7009).

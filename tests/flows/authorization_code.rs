@@ -231,6 +231,7 @@ async fn a_code_without_a_challenge_refuses_any_verifier() -> anyhow::Result<()>
             consumed_by: None,
             session: None,
             resources: Vec::new(),
+            amr: None,
         })
         .await?;
     let (status, body) = env.exchange(&id, &secret, code, VERIFIER, Some(CB)).await?;

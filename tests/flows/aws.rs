@@ -500,6 +500,7 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
         exp: 4_102_444_800,
         iat: 1_700_000_000,
         auth_time: 1_700_000_000,
+        amr: None,
         nonce: None,
         at_hash: "x".into(),
     };
@@ -522,6 +523,8 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
         csrf: "h".into(),
         sub: None,
         hint_sub: None,
+        prompt_login: false,
+        max_age: None,
     };
     let sealed = seal(&a.form_key(), &pending)?;
     assert_eq!(open(&b.form_key(), &sealed, 0), Some(pending));
@@ -625,6 +628,8 @@ async fn a_rotated_form_key_keeps_forms_in_flight_working_across_containers() ->
         csrf: "h".into(),
         sub: None,
         hint_sub: None,
+        prompt_login: false,
+        max_age: None,
     };
     let opens = |env: &TestEnv, sealed: &str| {
         env.app.form_keys().iter().any(|k| open::<PendingRequest>(k, sealed, 0).is_some())

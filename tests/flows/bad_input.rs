@@ -19,7 +19,7 @@ fn paths() -> Vec<(&'static str, String)> {
 }
 
 /// The pages a browser sees: they answer HTML, the rest JSON.
-const BROWSER_PATHS: [&str; 3] = ["/oauth/authorize", "/oauth/logout", "/account"];
+const BROWSER_PATHS: [&str; 4] = ["/oauth/authorize", "/oauth/logout", "/account", "/federation/{provider}/callback"];
 
 #[tokio::test]
 async fn other_methods_get_405_with_allow() -> anyhow::Result<()> {

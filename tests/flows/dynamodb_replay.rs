@@ -102,6 +102,7 @@ fn code(consumed_by: Option<&str>) -> AuthCode {
         consumed_by: consumed_by.map(str::to_owned),
         session: None,
         resources: Vec::new(),
+        amr: None,
     }
 }
 

@@ -14,6 +14,7 @@ mod discovery;
 mod dynamodb_replay;
 mod events;
 mod faults;
+mod federation;
 mod forged_tokens;
 mod interop;
 mod login;

@@ -4,10 +4,10 @@
 //! ([`store_conformance_tests`], invoked in `flows/conformance.rs`).
 use anyhow::{Result, ensure};
 use oauth_core::domain::{
-    AuthCode, AuthMethod, AuthMethodRef, Client, DataItem, GrantType, RedirectUri, RefreshFamily, RefreshRecord,
-    ResourceId, ResourceServer, Scope, ScopeDef, ScopeSet, Session, User, Username,
+    AuthCode, AuthMethod, AuthMethodRef, Client, DataItem, GrantType, IdentityLink, RedirectUri, RefreshFamily,
+    RefreshRecord, ResourceId, ResourceServer, Scope, ScopeDef, ScopeSet, Session, User, Username,
 };
-use oauth_core::store::{Consume, Issue, Rotate, StoreError};
+use oauth_core::store::{Consume, Issue, Rotate, StoreError, Unlink};
 use time::OffsetDateTime;
 
 pub use oauth_core::store::Stores;
@@ -66,7 +66,10 @@ macro_rules! store_conformance_tests {
             consume_code_and_rotate_refresh_draw_on_the_grant_and_the_session,
             end_session_racing_a_refresh_or_a_redemption_leaves_no_unlisted_family,
             resource_servers_are_put_replaced_listed_and_deleted,
-            codes_and_refresh_tokens_keep_their_resources
+            codes_and_refresh_tokens_keep_their_resources,
+            federated_users_and_links_are_created_together_found_listed_and_unique,
+            concurrent_first_sign_ins_of_one_identity_create_one_user,
+            unlink_never_removes_the_last_way_in_even_concurrently
         );
     };
     (@each $stores:expr; $($case:ident),+ $(,)?) => {
@@ -280,6 +283,7 @@ fn code(hash: &str) -> Result<AuthCode> {
         consumed_by: None,
         session: None,
         resources: Vec::new(),
+        amr: None,
     })
 }
 
@@ -801,6 +805,109 @@ pub async fn codes_and_refresh_tokens_keep_their_resources(s: Stores) -> Result<
     let issue = Issue { sub: "usr_1", client_id: "cl_1", refresh: Some((&rt, &fam)) };
     ensure!(s.codes.consume_code("c-res", t0(), t0(), "req_1", issue).await? == Consume::Fresh);
     ensure!(s.tokens.refresh("r-res").await?.map(|r| r.resources) == Some(resources), "refresh token");
+    Ok(())
+}
+
+fn link(subject: &str, sub: &str, linked_at: i64) -> IdentityLink {
+    IdentityLink {
+        issuer: "https://idp.example".into(),
+        subject: subject.into(),
+        sub: sub.into(),
+        provider: "idp".into(),
+        email: Some(format!("{subject}@idp.example")),
+        email_verified: subject.len().is_multiple_of(2),
+        linked_at,
+    }
+}
+
+fn passwordless(sub: &str, name: &str) -> Result<User> {
+    Ok(User { password_hash: String::new(), ..user(sub, name)? })
+}
+
+fn already_exists<T: std::fmt::Debug>(r: &std::result::Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::AlreadyExists))
+}
+
+pub async fn federated_users_and_links_are_created_together_found_listed_and_unique(s: Stores) -> Result<()> {
+    let first = link("1001", "usr_f", 10);
+    s.identities.create_federated_user(&passwordless("usr_f", "idp-aaaa")?, &first).await?;
+    ensure!(s.identities.identity(&first.key()).await? == Some(first.clone()));
+    let u = s.users.user_by_sub("usr_f").await?.ok_or_else(|| anyhow::anyhow!("user"))?;
+    ensure!(u.password_hash.is_empty() && u.username.as_str() == "idp-aaaa");
+    // The same identity again, for another user: refused, and that user is not created.
+    let again =
+        s.identities.create_federated_user(&passwordless("usr_g", "idp-bbbb")?, &link("1001", "usr_g", 11)).await;
+    ensure!(already_exists(&again), "{again:?}");
+    ensure!(s.users.user_by_sub("usr_g").await?.is_none(), "nothing of a refused creation is written");
+    // A taken username: refused, and the identity is not linked.
+    let taken =
+        s.identities.create_federated_user(&passwordless("usr_h", "IDP-AAAA")?, &link("1002", "usr_h", 12)).await;
+    ensure!(already_exists(&taken), "{taken:?}");
+    ensure!(s.identities.identity(&link("1002", "usr_h", 12).key()).await?.is_none());
+    // Linking: once, to an existing user only.
+    s.users.create_user(&user("usr_p", "pat")?).await?;
+    ensure!(already_exists(&s.identities.link_identity(&link("1001", "usr_p", 13)).await));
+    let missing = s.identities.link_identity(&link("1003", "usr_nobody", 13)).await;
+    ensure!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    s.identities.link_identity(&link("1004", "usr_p", 14)).await?;
+    s.identities.link_identity(&link("1005", "usr_p", 15)).await?;
+    let listed: Vec<String> = s.identities.identities_of("usr_p").await?.into_iter().map(|l| l.subject).collect();
+    ensure!(listed == ["1004", "1005"], "{listed:?}");
+    ensure!(
+        s.identities.identities_of("usr_f").await?.len() == 1 && s.identities.identities_of("usr_x").await?.is_empty()
+    );
+    Ok(())
+}
+
+pub async fn concurrent_first_sign_ins_of_one_identity_create_one_user(s: Stores) -> Result<()> {
+    let attempts = (0..8).map(|i| {
+        let ids = s.identities.clone();
+        async move {
+            let u = passwordless(&format!("usr_c{i}"), &format!("idp-c{i}"))?;
+            Ok::<_, anyhow::Error>(ids.create_federated_user(&u, &link("2001", &u.sub, 20)).await)
+        }
+    });
+    let mut wins = 0;
+    for r in futures::future::join_all(attempts.map(tokio::spawn)).await {
+        match r?? {
+            Ok(()) => wins += 1,
+            Err(StoreError::AlreadyExists) => {}
+            Err(e) => anyhow::bail!("unexpected {e:#}"),
+        }
+    }
+    ensure!(wins == 1, "{wins} users for one identity");
+    let owner = s.identities.identity(&link("2001", "", 0).key()).await?.map(|l| l.sub).unwrap_or_default();
+    ensure!(s.users.user_by_sub(&owner).await?.is_some());
+    Ok(())
+}
+
+pub async fn unlink_never_removes_the_last_way_in_even_concurrently(s: Stores) -> Result<()> {
+    s.identities.create_federated_user(&passwordless("usr_u", "idp-uuuu")?, &link("3001", "usr_u", 30)).await?;
+    s.identities.link_identity(&link("3002", "usr_u", 31)).await?;
+    let keys = [link("3001", "", 0).key(), link("3002", "", 0).key()];
+    let both = keys.iter().map(|k| {
+        let (ids, k) = (s.identities.clone(), k.clone());
+        async move { ids.unlink_identity("usr_u", &k, true).await }
+    });
+    let outcomes: Vec<Unlink> = futures::future::join_all(both.map(tokio::spawn))
+        .await
+        .into_iter()
+        .map(|r| Ok::<_, anyhow::Error>(r??))
+        .collect::<Result<_>>()?;
+    let removed = outcomes.iter().filter(|o| **o == Unlink::Removed).count();
+    ensure!(removed == 1 && outcomes.contains(&Unlink::LastMethod), "{outcomes:?}");
+    ensure!(s.identities.identities_of("usr_u").await?.len() == 1, "one way in is left");
+    // Someone else's link, or none: not found, nothing removed.
+    s.users.create_user(&user("usr_q", "quinn")?).await?;
+    s.identities.link_identity(&link("3003", "usr_q", 32)).await?;
+    let left = s.identities.identities_of("usr_u").await?.remove(0).key();
+    ensure!(s.identities.unlink_identity("usr_q", &left, false).await? == Unlink::NotFound);
+    ensure!(s.identities.identities_of("usr_u").await?.len() == 1);
+    // A user with a password may remove every link, and again after a new one.
+    ensure!(s.identities.unlink_identity("usr_q", &link("3003", "", 0).key(), false).await? == Unlink::Removed);
+    ensure!(s.identities.unlink_identity("usr_q", &link("3003", "", 0).key(), false).await? == Unlink::NotFound);
+    s.identities.link_identity(&link("3004", "usr_q", 33)).await?;
+    ensure!(s.identities.unlink_identity("usr_q", &link("3004", "", 0).key(), false).await? == Unlink::Removed);
     Ok(())
 }
 

@@ -3,12 +3,12 @@
 //! write that fails without being applied, and throttling. It delegates everything else.
 use async_trait::async_trait;
 use oauth_core::domain::{
-    AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ResourceId, ResourceServer, ScopeSet,
-    Session, User,
+    AuthCode, Client, ConsentGrant, DataItem, IdentityLink, RefreshFamily, RefreshRecord, ResourceId, ResourceServer,
+    ScopeSet, Session, User,
 };
 use oauth_core::store::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, ResourceStore, Rotate, SessionStore, StoreError,
-    Stores, ThrottleStore, TokenStore, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, IdentityStore, Issue, ResourceStore, Rotate, SessionStore,
+    StoreError, Stores, ThrottleStore, TokenStore, Unlink, UserStore,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -256,5 +256,24 @@ impl ResourceStore for Faulty {
     }
     async fn delete_resource(&self, id: &ResourceId) -> Result<bool, StoreError> {
         faulty!(self, "delete_resource", self.inner.resources.delete_resource(id))
+    }
+}
+
+#[async_trait]
+impl IdentityStore for Faulty {
+    async fn identity(&self, key: &str) -> Result<Option<IdentityLink>, StoreError> {
+        faulty!(self, "identity", self.inner.identities.identity(key))
+    }
+    async fn identities_of(&self, sub: &str) -> Result<Vec<IdentityLink>, StoreError> {
+        faulty!(self, "identities_of", self.inner.identities.identities_of(sub))
+    }
+    async fn create_federated_user(&self, user: &User, link: &IdentityLink) -> Result<(), StoreError> {
+        faulty!(self, "create_federated_user", self.inner.identities.create_federated_user(user, link))
+    }
+    async fn link_identity(&self, link: &IdentityLink) -> Result<(), StoreError> {
+        faulty!(self, "link_identity", self.inner.identities.link_identity(link))
+    }
+    async fn unlink_identity(&self, sub: &str, key: &str, passwordless: bool) -> Result<Unlink, StoreError> {
+        faulty!(self, "unlink_identity", self.inner.identities.unlink_identity(sub, key, passwordless))
     }
 }

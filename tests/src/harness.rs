@@ -541,12 +541,14 @@ pub struct Browser<'e> {
     pub csrf: Option<String>,
     /// The session cookie's value.
     pub session: Option<String>,
+    /// The upstream sign-in's flow cookie, if one is set.
+    pub flow: Option<String>,
 }
 
 impl TestEnv {
     /// A browser with no cookies.
     pub fn browser(&self) -> Browser<'_> {
-        Browser { env: self, csrf: None, session: None }
+        Browser { env: self, csrf: None, session: None, flow: None }
     }
 
     /// The session cookie's name on this issuer.
@@ -565,15 +567,23 @@ impl Browser<'_> {
         if let Some(s) = &self.session {
             parts.push(format!("{}={s}", self.env.session_cookie_name()));
         }
+        if let Some(f) = &self.flow {
+            parts.push(format!("{}={f}", oauth_core::oauth::federation::flow_cookie_name(&self.env.app)));
+        }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
 
     async fn receive(&mut self, resp: reqwest::Response) -> Result<Page> {
         let session_name = format!("{}=", self.env.session_cookie_name());
+        let flow_name = format!("{}=", oauth_core::oauth::federation::flow_cookie_name(&self.env.app));
         for c in resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
             if let Some(rest) = c.strip_prefix(&session_name) {
                 let value = rest.split(';').next().unwrap_or_default();
                 self.session = (!value.is_empty() && !c.contains("Max-Age=0")).then(|| value.to_owned());
+            }
+            if let Some(rest) = c.strip_prefix(&flow_name) {
+                let value = rest.split(';').next().unwrap_or_default();
+                self.flow = (!value.is_empty() && !c.contains("Max-Age=0")).then(|| value.to_owned());
             }
         }
         let page = self.env.page(resp, self.csrf.clone()).await?;

@@ -5,3 +5,4 @@ pub mod conformance;
 pub mod docserver;
 pub mod faults;
 pub mod harness;
+pub mod upstream;

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 mod backends;
 mod cimd;
+mod federation;
 mod sessions;
 mod urls;
 pub use backends::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
 pub use cimd::CimdSettings;
+pub use federation::{FederationSettings, ProviderConfig, ProviderKind, SecretRef, check_upstream_url};
 pub use sessions::SessionLimits;
 use urls::{parse_origins, validate_issuer};
 
@@ -78,6 +80,8 @@ pub struct Settings {
     pub sessions: SessionLimits,
     /// Client ID Metadata Documents.
     pub cimd: CimdSettings,
+    /// Upstream identity providers (`FEDERATION_PROVIDERS`).
+    pub federation: FederationSettings,
 }
 
 /// Per-source-address limits, each counted in the store over a window that restarts
@@ -124,6 +128,8 @@ pub const VARIABLES: &[&str] = &[
     "CIMD_CACHE_MAX_SECONDS",
     "CIMD_FETCH_TIMEOUT_MS",
     "CIMD_TEST_LOOPBACK_CA_FILE",
+    "FEDERATION_PROVIDERS",
+    "FEDERATION_TIMEOUT_MS",
 ];
 
 /// Read an integer variable in `range`, or `default` when unset.
@@ -256,6 +262,7 @@ impl Settings {
             cors_allowed_origins,
             sessions: SessionLimits::from_lookup(&get)?,
             cimd: CimdSettings::from_lookup(&get, issuer_on_loopback)?,
+            federation: FederationSettings::from_lookup(&get)?,
         })
     }
 

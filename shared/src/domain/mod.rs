@@ -1,6 +1,7 @@
 //! Validated newtypes and stored records. A value of these types has passed its `parse`
 //! rules; nothing here knows about HTTP, storage backends or keys.
 mod alg;
+mod identity;
 mod redirect_uri;
 mod resource;
 mod scope;
@@ -8,6 +9,7 @@ mod session;
 mod user;
 
 pub use alg::SigningAlg;
+pub use identity::{IdentityLink, MAX_SUBJECT_LEN, identity_key};
 pub use redirect_uri::{RedirectUri, is_loopback_host};
 pub use resource::{MAX_RESOURCE_SCOPES, ResourceId, ResourceServer, ScopeDef};
 pub use scope::{MAX_SCOPE_LEN, Scope, ScopeSet};
@@ -182,6 +184,9 @@ pub struct AuthCode {
     /// them. Empty in codes from before resource indicators: the default API.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceId>,
+    /// How the user signed in (the ID token's `amr`); absent in codes from before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<AuthMethodRef>,
 }
 
 /// A refresh token, stored under the SHA-256 of the token. Every refresh token belongs to

@@ -11,6 +11,10 @@ pub enum AuthMethodRef {
     /// The password form.
     #[serde(rename = "pwd")]
     Password,
+    /// An upstream identity provider (docs/API.md, "Federation"): the value Microsoft's
+    /// identity platform uses too; RFC 8176 registers none for it.
+    #[serde(rename = "fed")]
+    Federated,
 }
 
 impl AuthMethodRef {
@@ -18,12 +22,17 @@ impl AuthMethodRef {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "pwd",
+            Self::Federated => "fed",
         }
     }
 
     /// The value from its RFC 8176 name.
     pub fn parse(s: &str) -> Option<Self> {
-        (s == "pwd").then_some(Self::Password)
+        match s {
+            "pwd" => Some(Self::Password),
+            "fed" => Some(Self::Federated),
+            _ => None,
+        }
     }
 }
 

@@ -24,7 +24,7 @@ button.secondary{background:#e2e8f0;color:#1d2330}\
 .notice{background:#f0fff4;border:1px solid #9ae6b4;color:#22543d;padding:.6rem;border-radius:.4rem}\
 h3{font-size:1rem;margin:0 0 .25rem}.item{border-top:1px solid #e2e8f0;padding:.75rem 0}\
 .item form .buttons,.item form{margin-top:.5rem}.sessions{padding-left:1.25rem;font-size:.9rem}\
-a{color:#2b6cb0}";
+a{color:#2b6cb0}.providers button{display:block;width:100%;margin:.5rem 0}";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -153,7 +153,11 @@ fn style_hash() -> &'static str {
 /// The Content-Security-Policy of a page: nothing but its own style; forms may post to
 /// this server and (after the 303) land on `form_target`; no framing (RFC 9700 §4.16).
 pub fn csp(form_target: Option<&str>) -> String {
-    let form = match form_target.filter(|t| !t.is_empty() && !t.contains([';', ',', '\'', ' '])) {
+    // Space-separated sources (the redirect URI's origin, the upstream providers'), each
+    // refused whole if it could end the directive or add a keyword.
+    let form = match form_target
+        .filter(|t| !t.trim().is_empty() && t.split(' ').all(|s| !s.is_empty() && !s.contains([';', ',', '\''])))
+    {
         Some(t) => format!("'self' {t}"),
         None => "'none'".to_owned(),
     };
@@ -179,7 +183,9 @@ mod tests {
             sealed: "a\"b".into(),
             username: "<script>".into(),
             signed_in_as: None,
-            error: Some("bad & wrong"),
+            error: Some("bad & wrong".into()),
+            providers: vec![("idp".into(), "<b>IdP</b>".into())],
+            upstream_origins: vec!["https://idp.example".into()],
         }
     }
 
@@ -216,5 +222,23 @@ mod tests {
         assert!(policy.contains("form-action 'self' https://client.example"));
         assert!(!policy.contains("unsafe-inline"));
         assert!(csp(Some("x; script-src *")).contains("form-action 'none'"));
+        let two = csp(Some("https://client.example https://idp.example"));
+        assert!(two.contains("form-action 'self' https://client.example https://idp.example;"), "{two}");
+        for bad in ["https://a.example 'unsafe-inline'", "https://a.example  https://b.example", " "] {
+            assert!(csp(Some(bad)).contains("form-action 'none'"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_login_page_offers_each_provider_as_a_form_post_with_escaped_names() -> Result<(), askama::Error> {
+        let html = login(&sample(), "https://as.test/oauth/authorize")?;
+        assert!(html.contains("name=\"decision\" value=\"federate\""), "{html}");
+        assert!(
+            html.contains("name=\"provider\" value=\"idp\" class=\"secondary\">Continue with &#60;b&#62;IdP&#60;/b&#62;</button>"),
+            "{html}"
+        );
+        let signed_in = LoginPage { signed_in_as: Some("bob".into()), providers: vec![], ..sample() };
+        assert!(!login(&signed_in, "https://as.test/oauth/authorize")?.contains("federate"));
+        Ok(())
     }
 }

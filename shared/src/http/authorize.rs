@@ -1,8 +1,8 @@
 //! `GET` and `POST /oauth/authorize`: cookies, security headers and HTML around
 //! `oauth::authorize`. Never emits CORS headers (docs/SECURITY.md A13).
 use super::browser::{
-    self, PageCookies, csrf_cookie, error_page, form_page, html_response, put_session_cookie, redirect, same_origin,
-    session_cookie, set_csrf_cookie, unavailable_page,
+    self, PageCookies, csrf_cookie, error_page, form_page, html_response, put_flow_cookie, put_session_cookie,
+    redirect, same_origin, session_cookie, set_csrf_cookie, unavailable_page,
 };
 use super::{Request, Response};
 use crate::App;
@@ -11,7 +11,7 @@ use crate::oauth::OAuthError;
 use crate::oauth::authorize::{self, Outcome, Submission};
 use http::StatusCode;
 
-fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: Option<&str>) -> Response {
+pub(super) fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: Option<&str>) -> Response {
     let mut resp = match outcome {
         Outcome::ErrorPage(message) => error_page(&message),
         Outcome::ErrorLink { message, host, link } => match html::error_link(&message, &host, &link) {
@@ -25,12 +25,22 @@ fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, new_cookie: 
             put_session_cookie(app, &mut r, Some(&session_cookie));
             r
         }
-        Outcome::Login(page, status) => form_page(
-            app,
-            status,
-            html::login(&page, &app.settings.url(crate::paths::AUTHORIZE)),
-            Some(&page.redirect_origin),
-        ),
+        Outcome::Upstream { location, flow_cookie } => {
+            let mut r = redirect(&location, StatusCode::SEE_OTHER);
+            put_flow_cookie(app, &mut r, Some(&flow_cookie));
+            r
+        }
+        Outcome::Login(page, status) => {
+            // The "Continue with" buttons post here and are redirected to the providers.
+            let mut targets = vec![page.redirect_origin.clone()];
+            targets.extend(page.upstream_origins.iter().filter(|o| !o.is_empty()).cloned());
+            form_page(
+                app,
+                status,
+                html::login(&page, &app.settings.url(crate::paths::AUTHORIZE)),
+                Some(&targets.join(" ")),
+            )
+        }
     };
     if let Some(value) = new_cookie {
         set_csrf_cookie(app, &mut resp, value);

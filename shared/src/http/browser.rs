@@ -217,3 +217,23 @@ pub(super) fn form(req: &Request) -> Result<Params, &'static str> {
     }
     Params::parse(req.body().as_ref()).map_err(|_| "The form is malformed.")
 }
+
+/// The flow cookie of an upstream sign-in, if the browser sent one.
+pub(super) fn flow_cookie<'r>(app: &App, req: &'r Request) -> Option<&'r str> {
+    cookies(req, crate::oauth::federation::flow_cookie_name(app)).find(|v| !v.is_empty())
+}
+
+/// Add the `Set-Cookie` of the flow cookie: `value` for its lifetime, or `None` to clear it.
+pub(super) fn put_flow_cookie(app: &App, resp: &mut Response, value: Option<&str>) {
+    let secure = if app.settings.is_https() { "; Secure" } else { "" };
+    let name = crate::oauth::federation::flow_cookie_name(app);
+    let (value, max_age) = match value {
+        Some(v) => (v, crate::oauth::federation::FLOW_TTL_SECONDS),
+        None => ("", 0),
+    };
+    // SameSite=Lax: the provider's redirect back is a top-level GET, which carries it.
+    let c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}

@@ -5,6 +5,7 @@ mod authorize;
 mod browser;
 mod endpoints;
 pub mod error;
+mod federation;
 mod logout;
 mod request;
 pub mod routes;

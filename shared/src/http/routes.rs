@@ -2,7 +2,7 @@
 //! handler per method), and [`router`] turns the rows a function owns into the
 //! `axum::Router` both entry points serve. Adding an endpoint is adding a row.
 use super::error::{self, HttpError};
-use super::{Function, MAX_BODY_BYTES, Request, Response, account, authorize, endpoints, logout, request};
+use super::{Function, MAX_BODY_BYTES, Request, Response, account, authorize, endpoints, federation, logout, request};
 use crate::oauth::OAuthError;
 use crate::{App, paths};
 use axum::body::Body;
@@ -75,6 +75,7 @@ pub static ROUTES: &[Route] = &[
     row(paths::AUTHORIZE, Authorize, No, h!(authorize::get), h!(authorize::post)),
     row(paths::LOGOUT, Authorize, No, h!(logout::get), h!(logout::post)),
     row(paths::ACCOUNT, Authorize, No, h!(account::get), h!(account::post)),
+    row(paths::FEDERATION_CALLBACK, Authorize, No, h!(federation::callback), None),
     row(paths::TOKEN, Token, Configured, None, h!(endpoints::token)),
     row(paths::REVOKE, Token, Configured, None, h!(endpoints::revoke)),
     row(paths::INTROSPECT, Token, No, None, h!(endpoints::introspect)),

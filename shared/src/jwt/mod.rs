@@ -95,6 +95,9 @@ pub struct IdClaims {
     pub iat: i64,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// How the user authenticated (RFC 8176 values; `fed` for an upstream provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
     /// The authorization request's nonce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
@@ -349,6 +352,7 @@ mod tests {
             exp: 1_000,
             iat: 400,
             auth_time: 400,
+            amr: None,
             nonce: None,
             at_hash: "x".into(),
         };

@@ -55,6 +55,13 @@ pub struct PendingRequest {
     /// `login_required`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint_sub: Option<String>,
+    /// The request had `prompt=login`: an upstream provider is asked to sign the user in
+    /// again too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prompt_login: bool,
+    /// The request's `max_age`: passed to an upstream provider, and its `auth_time` checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
 }
 
 impl Sealable for PendingRequest {
@@ -129,6 +136,8 @@ mod tests {
             csrf: "h".into(),
             sub: None,
             hint_sub: None,
+            prompt_login: false,
+            max_age: None,
         }
     }
 

@@ -63,10 +63,27 @@ pub async fn begin(
     method: AuthMethodRef,
     now: OffsetDateTime,
 ) -> Result<(String, Session), OAuthError> {
+    begin_at(app, earlier, sub, method, now.unix_timestamp(), now).await
+}
+
+/// [`begin`] for a user who authenticated at `auth_time` (an upstream provider's, never
+/// later than `now`).
+///
+/// # Errors
+/// No randomness, or the store failed.
+pub async fn begin_at(
+    app: &App,
+    earlier: Option<&SessionCookie>,
+    sub: &str,
+    method: AuthMethodRef,
+    auth_time: i64,
+    now: OffsetDateTime,
+) -> Result<(String, Session), OAuthError> {
     if let Some(old) = earlier {
         end(app, old).await.map_err(store_failure)?;
     }
     let now = now.unix_timestamp();
+    let auth_time = auth_time.min(now);
     let limits = app.settings.sessions;
     // Ids are 256 random bits: a collision means a broken random source, so the retry is
     // bounded.
@@ -75,7 +92,7 @@ pub async fn begin(
         let session = Session {
             id_hash: sha256_b64(&secret),
             sub: sub.to_owned(),
-            auth_time: now,
+            auth_time,
             method,
             created_at: now,
             last_seen: now,

@@ -12,8 +12,8 @@ pub use none::NoStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{
-    AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ResourceId, ResourceServer, ScopeSet,
-    Session, User,
+    AuthCode, Client, ConsentGrant, DataItem, IdentityLink, RefreshFamily, RefreshRecord, ResourceId, ResourceServer,
+    ScopeSet, Session, User,
 };
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -39,6 +39,8 @@ pub struct Stores {
     pub grants: std::sync::Arc<dyn GrantStore>,
     /// Resource servers.
     pub resources: std::sync::Arc<dyn ResourceStore>,
+    /// Upstream identities linked to users.
+    pub identities: std::sync::Arc<dyn IdentityStore>,
 }
 
 impl Stores {
@@ -54,6 +56,7 @@ impl Stores {
             + SessionStore
             + GrantStore
             + ResourceStore
+            + IdentityStore
             + 'static,
     {
         Self {
@@ -65,7 +68,8 @@ impl Stores {
             throttle: store.clone(),
             sessions: store.clone(),
             grants: store.clone(),
-            resources: store,
+            resources: store.clone(),
+            identities: store,
         }
     }
 }
@@ -338,4 +342,34 @@ pub trait ResourceStore: Send + Sync {
     async fn resources(&self) -> Result<Vec<ResourceServer>, StoreError>;
     /// Remove the resource server `id`; `false` if there was none. Idempotent.
     async fn delete_resource(&self, id: &ResourceId) -> Result<bool, StoreError>;
+}
+
+/// What [`IdentityStore::unlink_identity`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlink {
+    /// The link is gone.
+    Removed,
+    /// The user has no such link.
+    NotFound,
+    /// It is the user's last way to sign in (no password, no other link): kept.
+    LastMethod,
+}
+
+/// Upstream identities (issuer, subject) linked to local users (docs/API.md, "Federation").
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The link of the upstream identity whose key ([`IdentityLink::key`]) is `key`.
+    async fn identity(&self, key: &str) -> Result<Option<IdentityLink>, StoreError>;
+    /// Every upstream identity linked to `sub`.
+    async fn identities_of(&self, sub: &str) -> Result<Vec<IdentityLink>, StoreError>;
+    /// Create `user` (without a password: an empty hash) and its first link, atomically.
+    /// `AlreadyExists` when the username or the upstream identity is taken (nothing written).
+    async fn create_federated_user(&self, user: &User, link: &IdentityLink) -> Result<(), StoreError>;
+    /// Link an upstream identity to an existing user. `AlreadyExists` when it is linked to
+    /// anyone (this user included); `NotFound` when the user does not exist.
+    async fn link_identity(&self, link: &IdentityLink) -> Result<(), StoreError>;
+    /// Remove `sub`'s link `key`, unless `passwordless` and it is the user's last link: the
+    /// check and the removal are one atomic write, so two concurrent unlinks cannot leave an
+    /// account with no way in.
+    async fn unlink_identity(&self, sub: &str, key: &str, passwordless: bool) -> Result<Unlink, StoreError>;
 }

@@ -2,12 +2,12 @@
 //! that was told not to check revocation (`AUTHORIZER_REVOCATION=off`). Every call fails
 //! (a 503 where one is made), so nothing can quietly succeed without data.
 use super::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, Issue, ResourceStore, Rotate, SessionStore, StoreError,
-    ThrottleStore, TokenStore, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, GrantStore, IdentityStore, Issue, ResourceStore, Rotate, SessionStore,
+    StoreError, ThrottleStore, TokenStore, Unlink, UserStore,
 };
 use crate::domain::{
-    AuthCode, Client, ConsentGrant, DataItem, RefreshFamily, RefreshRecord, ResourceId, ResourceServer, ScopeSet,
-    Session, User,
+    AuthCode, Client, ConsentGrant, DataItem, IdentityLink, RefreshFamily, RefreshRecord, ResourceId, ResourceServer,
+    ScopeSet, Session, User,
 };
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -174,6 +174,25 @@ impl ResourceStore for NoStore {
         none()
     }
     async fn delete_resource(&self, _: &ResourceId) -> Result<bool, StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl IdentityStore for NoStore {
+    async fn identity(&self, _: &str) -> Result<Option<IdentityLink>, StoreError> {
+        none()
+    }
+    async fn identities_of(&self, _: &str) -> Result<Vec<IdentityLink>, StoreError> {
+        none()
+    }
+    async fn create_federated_user(&self, _: &User, _: &IdentityLink) -> Result<(), StoreError> {
+        none()
+    }
+    async fn link_identity(&self, _: &IdentityLink) -> Result<(), StoreError> {
+        none()
+    }
+    async fn unlink_identity(&self, _: &str, _: &str, _: bool) -> Result<Unlink, StoreError> {
         none()
     }
 }

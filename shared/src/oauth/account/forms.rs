@@ -8,11 +8,12 @@ use crate::App;
 use crate::crypto::{ct_eq, hash_password, sha256_b64};
 use crate::domain::{AuthMethodRef, Password, Session};
 use crate::oauth::authorize::request::MAX_CLIENT_ID;
+use crate::oauth::federation::{self, Begun, Purpose};
 use crate::oauth::login::{self, LOGIN_FAILED, Refused};
 use crate::oauth::params::Params;
 use crate::oauth::sealed;
 use crate::oauth::session::{self, Browser, SessionCookie};
-use crate::store::StoreError;
+use crate::store::{StoreError, Unlink};
 use std::borrow::Cow;
 use time::OffsetDateTime;
 
@@ -96,6 +97,16 @@ async fn act(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Result<Outco
             Ok(Outcome::Done { notice: Some(Notice::SignedOutEverywhere), cookie: SessionCookieChange::Clear })
         }
         Some("password") => change_password(app, s, &session, now).await,
+        Some("connect") => connect(app, s, &session, now).await,
+        Some("unlink") => {
+            let key = s.form.get("identity").filter(|k| k.len() == 43).unwrap_or_default();
+            let notice = match crate::oauth::federation::unlink(app, &session.sub, key).await {
+                Ok(Unlink::Removed | Unlink::NotFound) => Notice::Unlinked,
+                Ok(Unlink::LastMethod) => Notice::LastMethod,
+                Err(e) => return Err(unavailable(&e)),
+            };
+            Ok(Outcome::Done { notice: Some(notice), cookie: SessionCookieChange::Keep })
+        }
         _ => Err(page("The form has no action.")),
     }
 }
@@ -157,4 +168,18 @@ async fn change_password(
     session::end_all(app, &user.sub, Some(&session.id_hash)).await.map_err(|e| unavailable(&e))?;
     tracing::info!(event = "password_changed", sub = %user.sub, "password changed on the account page");
     Ok(Outcome::Done { notice: Some(Notice::PasswordChanged), cookie: SessionCookieChange::Keep })
+}
+
+/// "Connect <provider>": send the signed-in user to the provider to link their account
+/// there; the callback links it to this session's user only.
+async fn connect(app: &App, s: &Submission<'_>, session: &Session, now: OffsetDateTime) -> Result<Outcome, Outcome> {
+    let provider = s.form.get("provider").unwrap_or_default();
+    let purpose = Purpose::Link { sub: session.sub.clone(), session: session.id_hash.clone() };
+    match federation::begin(app, provider, purpose, s.browser.csrf_cookie, (false, None), now).await {
+        Begun::Redirect { location, flow_cookie } => Ok(Outcome::Upstream { location, flow_cookie }),
+        Begun::UnknownProvider => Err(page("Unknown sign-in provider.")),
+        Begun::Unavailable(_) => {
+            Ok(Outcome::Done { notice: Some(Notice::LinkFailed), cookie: SessionCookieChange::Keep })
+        }
+    }
 }

@@ -40,7 +40,30 @@ pub enum Notice {
     SignedOutEverywhere,
     /// The password changed.
     PasswordChanged,
+    /// An upstream identity was linked.
+    Linked,
+    /// An upstream identity was unlinked.
+    Unlinked,
+    /// Linking did not work (cancelled, refused, or the session changed meanwhile).
+    LinkFailed,
+    /// That upstream account is linked to another account here.
+    LinkTaken,
+    /// The identity was kept: it is the last way to sign in.
+    LastMethod,
 }
+
+const NOTICES: [Notice; 10] = [
+    Notice::SignedIn,
+    Notice::Disconnected,
+    Notice::SignedOut,
+    Notice::SignedOutEverywhere,
+    Notice::PasswordChanged,
+    Notice::Linked,
+    Notice::Unlinked,
+    Notice::LinkFailed,
+    Notice::LinkTaken,
+    Notice::LastMethod,
+];
 
 impl Notice {
     /// The `done` query value.
@@ -51,14 +74,17 @@ impl Notice {
             Self::SignedOut => "signed_out",
             Self::SignedOutEverywhere => "signed_out_everywhere",
             Self::PasswordChanged => "password_changed",
+            Self::Linked => "linked",
+            Self::Unlinked => "unlinked",
+            Self::LinkFailed => "link_failed",
+            Self::LinkTaken => "link_taken",
+            Self::LastMethod => "last_method",
         }
     }
 
     /// From the `done` query value; anything else shows nothing.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::SignedIn, Self::Disconnected, Self::SignedOut, Self::SignedOutEverywhere, Self::PasswordChanged]
-            .into_iter()
-            .find(|n| n.as_str() == s)
+        NOTICES.into_iter().find(|n| n.as_str() == s)
     }
 
     /// What the page says.
@@ -69,6 +95,11 @@ impl Notice {
             Self::SignedOut => "You signed out of this browser.",
             Self::SignedOutEverywhere => "You signed out of every browser.",
             Self::PasswordChanged => "Your password was changed, and every other browser was signed out.",
+            Self::Linked => "The account was connected: you can now sign in with it.",
+            Self::Unlinked => "The account was disconnected: it can no longer sign you in here.",
+            Self::LinkFailed => "The account could not be connected. Try again.",
+            Self::LinkTaken => "That account already signs in to another account here, so it was not connected.",
+            Self::LastMethod => "That account is your only way to sign in, so it was kept.",
         }
     }
 }
@@ -102,6 +133,13 @@ pub enum Outcome {
         notice: Option<Notice>,
         /// The session cookie's change.
         cookie: SessionCookieChange,
+    },
+    /// To an upstream provider (303) to connect an account there, with the flow cookie.
+    Upstream {
+        /// The provider's authorization request.
+        location: String,
+        /// The flow cookie's value.
+        flow_cookie: String,
     },
 }
 
@@ -146,11 +184,32 @@ pub struct SessionRow {
     pub last_seen: String,
 }
 
+/// One upstream account linked to the user.
+#[derive(Debug)]
+pub struct IdentityRow {
+    /// Its key (the unlink form names it).
+    pub key: String,
+    /// The provider's name (or id, when no longer configured).
+    pub provider: String,
+    /// The e-mail address the provider stated, and whether it said it verified it.
+    pub email: Option<(String, bool)>,
+    /// When it was linked (UTC).
+    pub linked: String,
+}
+
 /// The account page.
 #[derive(Debug)]
 pub struct AccountPage {
     /// The user's name.
     pub username: String,
+    /// Whether the user has a password (a user created by a provider has none).
+    pub has_password: bool,
+    /// The upstream accounts linked to the user.
+    pub identities: Vec<IdentityRow>,
+    /// The providers the user can connect (id, name): those not linked yet.
+    pub connect: Vec<(String, String)>,
+    /// The origins the connect buttons lead to (the CSP `form-action`).
+    pub upstream_origins: Vec<String>,
     /// The applications they allowed.
     pub apps: Vec<AppRow>,
     /// Their live browser sessions, newest first.
@@ -287,8 +346,23 @@ async fn account_page(
         });
     }
     let sessions = app.sessions.sessions_of(&session.sub, now).await.map_err(|e| unavailable(&e))?;
+    let links = app.identities.identities_of(&session.sub).await.map_err(|e| unavailable(&e))?;
+    let provider_name = |id: &str| app.federation.get(id).map_or_else(|| id.to_owned(), |u| u.config.name.clone());
+    let unlinked: Vec<_> = app.federation.all().filter(|u| !links.iter().any(|l| l.provider == u.config.id)).collect();
     Ok(AccountPage {
         username: user.username.as_str().to_owned(),
+        has_password: !user.password_hash.is_empty(),
+        identities: links
+            .iter()
+            .map(|l| IdentityRow {
+                key: l.key(),
+                provider: provider_name(&l.provider),
+                email: l.email.clone().map(|e| (e, l.email_verified)),
+                linked: when(l.linked_at),
+            })
+            .collect(),
+        connect: unlinked.iter().map(|u| (u.config.id.clone(), u.config.name.clone())).collect(),
+        upstream_origins: unlinked.iter().map(|u| app.federation.form_action_origin(u)).collect(),
         apps,
         sessions: sessions
             .iter()

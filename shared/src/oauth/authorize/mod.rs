@@ -5,6 +5,7 @@
 //! ([`signed_in`]), and redirect with a single-use code ([`code`]). Each step returns `Result<_, Outcome>`: the first refusal is what the browser
 //! is shown.
 pub mod code;
+pub mod federated;
 pub mod request;
 pub mod signed_in;
 mod submit;
@@ -46,6 +47,13 @@ pub enum Outcome {
     },
     /// A dependency failed (after retries): an error page with 503 and `Retry-After`.
     Unavailable,
+    /// To an upstream provider's authorization endpoint (303), with the sealed flow cookie.
+    Upstream {
+        /// The provider's authorization request.
+        location: String,
+        /// The flow cookie's value.
+        flow_cookie: String,
+    },
     /// The login and consent page, with the HTTP status to send (200, 401 or 429).
     Login(Box<LoginPage>, u16),
     /// An authorization error for a client from open registration, before anyone signed in:
@@ -87,7 +95,12 @@ pub struct LoginPage {
     /// The consent page of a signed-in user (no password): their username.
     pub signed_in_as: Option<String>,
     /// The failure message, if any.
-    pub error: Option<&'static str>,
+    pub error: Option<Cow<'static, str>>,
+    /// "Continue with" buttons: each upstream provider's id and name (not on the consent
+    /// page of a signed-in user).
+    pub providers: Vec<(String, String)>,
+    /// The origins those buttons' form posts are redirected to (the CSP `form-action`).
+    pub upstream_origins: Vec<String>,
 }
 
 /// Build the redirect to `uri` with `params` appended to its query (percent-encoded).
@@ -185,6 +198,8 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
         csrf: sha256_b64(browser.csrf_cookie),
         sub: None,
         hint_sub: None,
+        prompt_login: asked.prompt.login || asked.prompt.select_account,
+        max_age: asked.max_age,
     };
     let hint = match asked.id_token_hint.as_deref() {
         Some(h) => hint(app, h, now.unix_timestamp()).await,
@@ -270,6 +285,8 @@ async fn consent_page(
         page.scopes = describe(catalog, &new);
     }
     page.signed_in_as = Some(user.username.as_str().to_owned());
+    page.providers.clear();
+    page.upstream_origins.clear();
     Ok(Outcome::Login(Box::new(page), 200))
 }
 
@@ -322,7 +339,7 @@ fn login_page(
     client: &Client,
     pending: &PendingRequest,
     username: &str,
-    error: Option<&'static str>,
+    error: Option<Cow<'static, str>>,
 ) -> Result<LoginPage, serde_json::Error> {
     let sealed = sealed::seal(&app.form_key(), pending)?;
     let (host, origin) = host_and_origin(&pending.redirect_uri);
@@ -345,6 +362,8 @@ fn login_page(
         username: username.chars().take(64).collect(),
         signed_in_as: None,
         error,
+        providers: app.federation.all().map(|u| (u.config.id.clone(), u.config.name.clone())).collect(),
+        upstream_origins: app.federation.all().map(|u| app.federation.form_action_origin(u)).collect(),
     })
 }
 

@@ -49,7 +49,7 @@ impl LoginForm<'_> {
         if refused == Refused::Unavailable {
             return Outcome::Unavailable;
         }
-        match login_page(self.app, self.catalog, self.client, self.pending, self.username, Some(LOGIN_FAILED)) {
+        match login_page(self.app, self.catalog, self.client, self.pending, self.username, Some(LOGIN_FAILED.into())) {
             Ok(p) => Outcome::Login(Box::new(p), refused.status()),
             Err(_) => Outcome::Unavailable,
         }
@@ -123,6 +123,10 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
                 }
                 (outcome, _) => Ok(outcome),
             }
+        }
+        Some("federate") => {
+            let provider = s.form.get("provider").unwrap_or_default();
+            super::federated::federate(app, &pending, provider, s.csrf_cookie.unwrap_or_default(), now).await
         }
         _ => Err(page("The form has no decision.")),
     }

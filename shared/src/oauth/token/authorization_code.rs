@@ -108,6 +108,7 @@ pub(super) async fn grant(
                 resource: (&audience, catalog.ttl(&audience)),
                 family_id: &code.family_id,
                 auth_time: code.auth_time,
+                amr: code.amr,
                 nonce: code.nonce.as_deref(),
                 refresh_token: refresh.map(|(t, _)| t),
                 id_token: true,

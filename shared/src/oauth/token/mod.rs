@@ -147,6 +147,8 @@ pub(crate) struct UserGrant<'a> {
     pub family_id: &'a str,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// How the user authenticated (the ID token's `amr`), when known.
+    pub amr: Option<crate::domain::AuthMethodRef>,
     /// The authorization request's nonce.
     pub nonce: Option<&'a str>,
     /// The new refresh token, if one was issued.
@@ -183,6 +185,7 @@ pub(crate) fn issue_user_tokens(
             exp: now + app.settings.access_token_ttl,
             iat: now,
             auth_time: g.auth_time,
+            amr: g.amr.map(|m| vec![m.as_str().to_owned()]),
             nonce: g.nonce.map(str::to_owned),
             at_hash: at_hash(&access_token),
         };

@@ -75,6 +75,7 @@ pub(super) async fn grant(
         resource: (&audience, catalog.ttl(&audience)),
         family_id: &record.family_id,
         auth_time: record.auth_time,
+        amr: None,
         nonce: None,
         refresh_token: Some(new_token),
         id_token: false,

@@ -3,6 +3,7 @@
 //! key design. Records are kept as a JSON `data` attribute next to the attributes that
 //! conditions and TTL need, so conditions never parse JSON.
 mod account;
+mod identity;
 
 use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
 use crate::store::StoreError;
@@ -11,6 +12,7 @@ pub use account::{
     grant_key, resource_set, scope_set, session_key,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
+pub use identity::{IDENTITY_PREFIX, LINKS, account_identity_key, identity_key, link_from, link_items};
 use std::collections::HashMap;
 
 /// A DynamoDB item.
@@ -336,6 +338,7 @@ mod tests {
             consumed_by: Some("req_1".into()),
             session: Some(crate::domain::SessionRef { id_hash: "s1".into(), expires_at: 900 }),
             resources: vec![crate::domain::ResourceId::parse("https://orders.example").map_err(|e| e.to_owned())?],
+            amr: Some(crate::domain::AuthMethodRef::Federated),
         };
         let item = Item::from(&c);
         assert_eq!(item.get(EXPIRES_AT), Some(&n(61)));

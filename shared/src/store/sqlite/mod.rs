@@ -3,6 +3,7 @@
 //! connection's lock, so each is atomic. Not the production store (that is DynamoDB).
 mod codes;
 mod data;
+mod identities;
 mod resources;
 mod sessions;
 mod throttle;
@@ -90,6 +91,17 @@ CREATE TABLE IF NOT EXISTS resources (
     id TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS identities (
+    key TEXT PRIMARY KEY,
+    sub TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    email TEXT,
+    email_verified INTEGER NOT NULL,
+    linked_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS identities_by_sub ON identities (sub);
 CREATE TABLE IF NOT EXISTS families (
     sub TEXT NOT NULL,
     client_id TEXT NOT NULL,

@@ -1,6 +1,5 @@
-//! Validating an upstream OpenID provider's ID token, exactly as OIDC Core §3.1.3.7 requires
-//! (the first piece of upstream federation, not yet wired to a sign-in flow): the signature
-//! by a key of the provider's JWKS with an algorithm from an allow-list that also fits the
+//! Validating an upstream OpenID provider's ID token, exactly as OIDC Core §3.1.3.7 requires:
+//! the signature by a key of the provider's JWKS with an algorithm from an allow-list that also fits the
 //! key (never `none`, never HMAC: RFC 8725 §3.1–3.2), the issuer compared as a string with the
 //! provider's metadata, our client id among the audiences (and `azp` when there are several),
 //! `exp` and `iat` with a small leeway, and the `nonce` of this sign-in.
@@ -104,6 +103,11 @@ impl UpstreamKeys {
             }
         }
         out
+    }
+
+    /// Whether a key has this `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
     }
 
     /// Whether no key is usable.
