@@ -14,12 +14,14 @@ need() {
   $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "$2" >/dev/null
 }
 
-# start_server BIN WORKDIR [ARGS...]: start oauth-local on a free port with its data in
-# WORKDIR/data and its output in WORKDIR/server.log, wait for its readiness line, and set
-# SERVER_PID and BASE. The caller stops it (stop_server) in its EXIT trap.
+# start_server BIN WORKDIR [--port PORT] [ARGS...]: start oauth-local on PORT (default: a free
+# port) with its data in WORKDIR/data and its output in WORKDIR/server.log, wait for its
+# readiness line, and set SERVER_PID and BASE. The caller stops it (stop_server) in its EXIT
+# trap.
 start_server() {
   local bin=$1 work=$2; shift 2
-  local port; port=$(free_port)
+  local port
+  if [ "${1:-}" = --port ]; then port=${2:?--port needs a port}; shift 2; else port=$(free_port); fi
   "$bin" --addr "127.0.0.1:$port" --data-dir "$work/data" "$@" >"$work/server.log" 2>&1 &
   SERVER_PID=$!
   BASE="http://127.0.0.1:$port"
