@@ -33,7 +33,7 @@ grep -q '^CODE=paste-the-code-here$' "$work/codeflow.raw" || { echo "README code
   sed '/^CODE=paste-the-code-here$/,$d' "$work/codeflow.raw"
   cat <<'LOGIN'
 PAGE=$(curl -s -c "$JAR" "$AUTHORIZE_URL")
-REQ=$(echo "$PAGE" | grep -o 'name="request" value="[^"]*"' | cut -d'"' -f4)
+REQ=$(echo "$PAGE" | grep -o 'name="request" value="[^"]*"' | head -1 | cut -d'"' -f4)
 LOCATION=$(curl -s -o /dev/null -w '%{redirect_url}' -b "$JAR" --data-urlencode "request=$REQ" \
   -d username=alice --data-urlencode 'password=correct horse battery staple' -d decision=allow "$BASE/oauth/authorize")
 echo "redirected to: ${LOCATION%%\?*}"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test suites against the local stack (scripts/stack.sh): the README walk-throughs (as
-# docs/DEPLOY.md tells a deployed user to run them), the headless-browser login, the MCP
+# docs/DEPLOY.md tells a deployed user to run them), the headless-browser login (with the
+# federated sign-in through a real OpenID provider, its client secret in the local Secrets
+# Manager), the MCP
 # client SDKs (dynamic registration), and
 # tests/stack (flows over HTTP, the example protected API behind the Lambda authorizer, key
 # rotation driven by Secrets Manager, IAM enforcement). Fails on any IAM denial a function
@@ -11,14 +13,36 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_venv
 work=$(mktemp -d)
-stack_pid=""
-stop_stack() { if [ -n "$stack_pid" ]; then kill "$stack_pid" 2>/dev/null || true; wait "$stack_pid" 2>/dev/null || true; fi; }
+stack_pid="" idp_pid=""
+stop_stack() {
+  local pid
+  for pid in $stack_pid $idp_pid; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+}
 trap 'stop_stack; rm -rf "$work"' EXIT
+# Federation through the stack: a real OpenID provider (tests/browser/idp.mjs) on 127.0.0.1
+# as the upstream "testidp", configured by the FederationProviders parameter; its client
+# secret goes into the stack's FederationSecret (the local Secrets Manager) once the stack is
+# up, and the authorize function reads it from there, under its template IAM policy.
+[ -d tests/browser/node_modules/oidc-provider ] || (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
+port=$(free_port)
+idp_secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+IDP_CLIENT_ID=oauth-test-rp IDP_CLIENT_SECRET=$idp_secret \
+  IDP_REDIRECT_URI="http://127.0.0.1:$port/federation/testidp/callback" \
+  node tests/browser/idp.mjs >"$work/idp.log" 2>&1 &
+idp_pid=$!
+idp=""
+for _ in $(seq 100); do
+  idp=$(sed -n 's/^idp listening on //p' "$work/idp.log"); [ -n "$idp" ] && break
+  kill -0 "$idp_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$idp" ] || { cat "$work/idp.log"; echo "the test IdP did not start"; exit 1; }
+providers='[{"id":"testidp","name":"Test IdP","kind":"oidc","issuer":"'"$idp"'","client_id":"oauth-test-rp","client_secret_key":"testidp"}]'
 # The harness raises only what it must for itself: API Gateway's per-route throttles (all
 # callers together), and shortens the key cache and the publication delay (kept longer than
 # the cache, as in production) so a rotation shows within seconds. Per-address
 # limits stay at their defaults (each test talks from its own loopback address).
-.venv/bin/python infra/stack --dir "$work" --port 0 --example-port 0 \
+.venv/bin/python infra/stack --dir "$work" --port "$port" --example-port 0 --param "FederationProviders=$providers" \
   --param CorsAllowedOrigins=http://127.0.0.1:9999 --param KeysCacheSeconds=10 --param KeyPublishDelaySeconds=15 \
   --param SensitiveRouteBurstLimit=1000 --param SensitiveRouteRateLimit=1000 >"$work/stack.out" 2>&1 &
 stack_pid=$!
@@ -31,12 +55,15 @@ grep -q '^stack ready' "$work/stack.out" || { cat "$work/stack.out"; echo "the l
 cat "$work/stack.out"
 state=$work/stack.json
 base=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["base"])' "$state")
-token=$(.venv/bin/python - "$state" <<'PY'
-import json, sys, boto3
+token=$(IDP_SECRET=$idp_secret .venv/bin/python - "$state" <<'PY'
+import json, os, sys, boto3
 st = json.load(open(sys.argv[1]))
 sm = boto3.client("secretsmanager", endpoint_url=st["emulator"], region_name=st["region"],
                   aws_access_key_id=st["admin"]["AccessKeyId"], aws_secret_access_key=st["admin"]["SecretAccessKey"])
-print(sm.get_secret_value(SecretId=st["stacks"]["oauth"]["outputs"]["RegistrationTokenSecretArn"])["SecretString"])
+outputs = st["stacks"]["oauth"]["outputs"]
+# The operator's step after the deploy (docs/DEPLOY.md): the providers' client secrets.
+sm.put_secret_value(SecretId=outputs["FederationSecretArn"], SecretString=json.dumps({"testidp": os.environ["IDP_SECRET"]}))
+print(sm.get_secret_value(SecretId=outputs["RegistrationTokenSecretArn"])["SecretString"])
 PY
 )
 # An operator's second resource server, registered with oauth-admin as docs/DEPLOY.md shows,
@@ -59,7 +86,7 @@ status=0
 echo "== README walk-throughs against the local stack"
 scripts/readme-walkthrough.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
 echo "== headless browser against the local stack"
-scripts/browser-test.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
+FEDERATION_IDP=$idp scripts/browser-test.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
 echo "== the MCP client SDKs against the local stack"
 scripts/mcp-test.sh --base "$base" --registration-token "$token" --logs "$work/logs" || status=1
 echo "== tests/stack (pytest) against the local stack"

@@ -71,14 +71,30 @@ class Template:
     def resolve(self, value):
         """`value` with every intrinsic function resolved (TemplateError when one cannot be)."""
         try:
-            out = self._resolver().intrinsic_property_resolver(self._sub_variables(copy.deepcopy(value)),
-                                                               ignore_errors=False)
+            chosen = self._select(copy.deepcopy(value))
+            out = self._resolver().intrinsic_property_resolver(self._sub_variables(chosen), ignore_errors=False)
         except Exception as e:
             raise TemplateError(f"{self.path}: cannot resolve {value!r}: {e}") from e
         left = _unresolved(out)
         if left:
             raise TemplateError(f"{self.path}: {left!r} left unresolved in {value!r}")
         return out
+
+    def _select(self, node):
+        """`Fn::If` replaced by the branch its condition picks, and `Ref: AWS::NoValue` removed
+        (as CloudFormation does): the branch not taken is never resolved, so it may name a
+        resource that its condition leaves out."""
+        novalue = {"Ref": "AWS::NoValue"}
+        if isinstance(node, list):
+            picked = [self._select(x) for x in node]
+            return [x for x in picked if x != novalue]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Fn::If"} and isinstance(node["Fn::If"], list) and len(node["Fn::If"]) == 3:
+            name, when_true, when_false = node["Fn::If"]
+            return self._select(when_true if self.condition(name) else when_false)
+        picked = {k: self._select(v) for k, v in node.items()}
+        return {k: v for k, v in picked.items() if v != novalue}
 
     def _sub_variables(self, node):
         """`Fn::Sub: [text, {name: value}]`, which the SAM CLI's resolver leaves half done:

@@ -47,6 +47,10 @@ struct Args {
     /// {"id", "name", "scopes": [{"scope", "description"}], "access_token_ttl"} (docs/API.md)
     #[arg(long, env = "OAUTH_RESOURCES_FILE", value_name = "FILE")]
     resources: Option<std::path::PathBuf>,
+    /// A JSON file of upstream identity providers for "Continue with ..." (the value of
+    /// FEDERATION_PROVIDERS, which it replaces; docs/API.md, "Federation")
+    #[arg(long, env = "OAUTH_FEDERATION_FILE", value_name = "FILE")]
+    federation: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -75,6 +79,10 @@ async fn main() -> anyhow::Result<()> {
     let mut vars: HashMap<&str, String> =
         VARIABLES.iter().chain(BACKEND_VARIABLES).filter_map(|k| args.get(k).map(|v| (*k, v))).collect();
     vars.entry("ISSUER").or_insert(format!("http://{addr}"));
+    if let Some(path) = &args.federation {
+        let text = std::fs::read_to_string(path).with_context(|| format!("Failed to read {}", path.display()))?;
+        vars.insert("FEDERATION_PROVIDERS", text);
+    }
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).context("Invalid configuration")?;
     let backends = Backends::from_lookup(|k| vars.get(k).cloned(), false).context("Invalid configuration")?;
     let issuer = settings.issuer.clone();
@@ -97,6 +105,10 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("Failed to listen on {addr}"))?;
     let bound = listener.local_addr()?;
     println!("issuer:    {issuer}");
+    for up in app.federation.all() {
+        let callback = oauth_core::oauth::federation::callback_uri(&app, &up.config.id);
+        println!("provider:  {} ({}), redirect URI to register there: {callback}", up.config.id, up.config.name);
+    }
     match &backends.store {
         StoreChoice::Sqlite(dir) => println!("data:      {} (SQLite)", dir.join("oauth.db").display()),
         StoreChoice::DynamoDb(table) => println!("data:      DynamoDB table {table}"),

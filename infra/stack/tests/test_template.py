@@ -36,6 +36,11 @@ EXPECTED = {
         ("dynamodb:Query", "DataTable", ("ACCOUNT#*",)),
         ("dynamodb:UpdateItem", "DataTable", ("REVOKED#fam#*",)),
         ("dynamodb:Query", "DataTable", ("RESOURCES",)),
+        ("dynamodb:GetItem", "DataTable", ("IDENTITY#*",)),
+        ("dynamodb:PutItem", "DataTable", ("IDENTITY#*",)),
+        ("dynamodb:DeleteItem", "DataTable", ("IDENTITY#*",)),
+        ("dynamodb:PutItem", "DataTable", ("SUB#*", "USERNAME#*")),
+        ("dynamodb:UpdateItem", "DataTable", ("SUB#*",)),
         ("secretsmanager:GetSecretValue", "FormKeySecret", None),
         ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
     },
@@ -90,6 +95,7 @@ ROUTES = {
     "GET /oauth/authorize": "authorize", "POST /oauth/authorize": "authorize",
     "GET /oauth/logout": "authorize", "POST /oauth/logout": "authorize",
     "GET /account": "authorize", "POST /account": "authorize",
+    "GET /federation/{provider}/callback": "authorize",
     "POST /oauth/token": "token", "OPTIONS /oauth/token": "token",
     "POST /oauth/revoke": "token", "OPTIONS /oauth/revoke": "token", "POST /oauth/introspect": "token",
     "GET /oauth/userinfo": "protected", "OPTIONS /oauth/userinfo": "protected",
@@ -161,6 +167,31 @@ def test_each_function_is_granted_exactly_what_its_code_uses(template, function)
     assert sorted(role["ManagedPolicyArns"]) == [
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+
+
+def test_the_federation_secret_exists_only_with_providers_and_only_the_authorize_function_reads_it():
+    providers = '[{"id":"google","name":"Google","kind":"oidc","issuer":"https://accounts.google.com","client_id":"c","client_secret_key":"google"}]'
+    t = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth", {"FederationProviders": providers})
+    t.set_physical("DataTable", "oauth-DataTable-T", Arn=TABLE_ARN)
+    for s in SECRETS + ["FederationSecret"]:
+        t.set_physical(s, f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{s}-X-abcdef")
+    t.set_physical("HttpApi", "api1234567")
+    fed = "arn:aws:secretsmanager:us-east-1:123456789012:secret:FederationSecret-X-abcdef"
+    env = environment(t, "AuthorizeFunction")
+    assert env["FEDERATION_PROVIDERS"] == providers and env["FEDERATION_SECRET_ID"] == fed
+    for function in EXPECTED:
+        got = {g for g in grants(t, function)[0] if g[1] == fed}
+        want = {("secretsmanager:GetSecretValue", fed, None)} if function == "AuthorizeFunction" else set()
+        assert got == want, function
+    # Without providers: no secret, no grant, nothing in the environment.
+    plain = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth")
+    plain.set_physical("DataTable", "oauth-DataTable-T", Arn=TABLE_ARN)
+    for s in SECRETS:
+        plain.set_physical(s, f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{s}-X-abcdef")
+    plain.set_physical("HttpApi", "api1234567")
+    assert "FederationSecret" not in plain.resources()
+    assert "FEDERATION_SECRET_ID" not in environment(plain, "AuthorizeFunction")
+    assert not any("FederationSecret" in str(g) for g in grants(plain, "AuthorizeFunction")[0])
 
 
 def test_only_the_token_function_can_read_the_private_signing_keys(template):

@@ -137,7 +137,7 @@ pub fn check_upstream_url(what: &str, v: &str) -> Result<String, String> {
     Ok(v.to_owned())
 }
 
-fn provider(raw: Raw) -> Result<ProviderConfig, String> {
+fn provider(raw: Raw, shared_secret: Option<&str>) -> Result<ProviderConfig, String> {
     let id_ok = (1..=32).contains(&raw.id.len())
         && raw.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !raw.id.starts_with('-');
@@ -152,12 +152,18 @@ fn provider(raw: Raw) -> Result<ProviderConfig, String> {
         return Err(format!("provider {id}: client_id must be 1-256 characters"));
     }
     let secret = match (raw.client_secret_env, raw.client_secret_file, raw.client_secret_secret_id) {
-        (Some(v), None, None) => SecretRef::Env(v),
-        (None, Some(f), None) => SecretRef::File(f),
+        (Some(v), None, None) if raw.client_secret_key.is_none() => SecretRef::Env(v),
+        (None, Some(f), None) if raw.client_secret_key.is_none() => SecretRef::File(f),
         (None, None, Some(s)) => SecretRef::SecretsManager { id: s, key: raw.client_secret_key },
+        // Only a key: a field of the stack's federation secret (FEDERATION_SECRET_ID).
+        (None, None, None) if raw.client_secret_key.is_some() => match shared_secret {
+            Some(s) => SecretRef::SecretsManager { id: s.to_owned(), key: raw.client_secret_key },
+            None => return Err(format!("provider {id}: client_secret_key needs FEDERATION_SECRET_ID")),
+        },
         _ => {
             return Err(format!(
-                "provider {id}: exactly one of client_secret_env, client_secret_file, client_secret_secret_id"
+                "provider {id}: exactly one of client_secret_env, client_secret_file, client_secret_secret_id \
+                 (or client_secret_key alone, a field of FEDERATION_SECRET_ID)"
             ));
         }
     };
@@ -217,7 +223,9 @@ impl FederationSettings {
         if raw.len() > MAX_PROVIDERS {
             return Err(invalid(format!("at most {MAX_PROVIDERS} providers")));
         }
-        let providers = raw.into_iter().map(provider).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+        let shared = get("FEDERATION_SECRET_ID");
+        let providers =
+            raw.into_iter().map(|r| provider(r, shared.as_deref())).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
         for (i, p) in providers.iter().enumerate() {
             if providers.iter().skip(i + 1).any(|q| q.id == p.id) {
                 return Err(invalid(format!("provider id {} is used twice", p.id)));
@@ -271,6 +279,17 @@ mod tests {
         ] {
             assert!(parse(&bad).is_err(), "{bad}");
         }
+        let key_only = r#"[{"id":"g","name":"G","kind":"oidc","issuer":"https://g.example","client_id":"c","client_secret_key":"g"}]"#;
+        assert!(parse(key_only).is_err(), "a key needs FEDERATION_SECRET_ID");
+        let with_secret = FederationSettings::from_lookup(&|k: &str| match k {
+            "FEDERATION_PROVIDERS" => Some(key_only.to_owned()),
+            "FEDERATION_SECRET_ID" => Some("arn:fed".to_owned()),
+            _ => None,
+        })?;
+        assert_eq!(
+            with_secret.providers[0].secret,
+            SecretRef::SecretsManager { id: "arn:fed".into(), key: Some("g".into()) }
+        );
         let loopback = parse(&format!(r#"[{{"id":"x",{base},"issuer":"http://127.0.0.1:9000"}}]"#))?;
         assert_eq!(loopback.providers.len(), 1, "http on loopback is a provider on this machine");
         assert!(!format!("{:?}", gh.secret).is_empty());

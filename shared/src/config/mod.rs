@@ -7,11 +7,13 @@ use std::collections::HashMap;
 mod backends;
 mod cimd;
 mod federation;
+mod rotation;
 mod sessions;
 mod urls;
 pub use backends::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
 pub use cimd::CimdSettings;
 pub use federation::{FederationSettings, ProviderConfig, ProviderKind, SecretRef, check_upstream_url};
+pub use rotation::publish_delay;
 pub use sessions::SessionLimits;
 use urls::{parse_origins, validate_issuer};
 
@@ -129,6 +131,7 @@ pub const VARIABLES: &[&str] = &[
     "CIMD_FETCH_TIMEOUT_MS",
     "CIMD_TEST_LOOPBACK_CA_FILE",
     "FEDERATION_PROVIDERS",
+    "FEDERATION_SECRET_ID",
     "FEDERATION_TIMEOUT_MS",
 ];
 
@@ -279,24 +282,6 @@ impl Settings {
     /// An absolute URL under the issuer, e.g. `url(paths::TOKEN)`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
-    }
-}
-
-/// `KEY_PUBLISH_DELAY_SECONDS` (rotation: the rotation function and `oauth-admin`): how long
-/// new signing keys are published before they sign, 0 (replace a leaked key at once) to 7
-/// days; default [`crate::keys::DEFAULT_PUBLISH_DELAY_SECONDS`].
-///
-/// # Errors
-/// Not a whole number in range.
-pub fn publish_delay(get: impl Fn(&str) -> Option<String>) -> Result<i64, ConfigError> {
-    match get("KEY_PUBLISH_DELAY_SECONDS").filter(|v| !v.trim().is_empty()) {
-        None => Ok(crate::keys::DEFAULT_PUBLISH_DELAY_SECONDS),
-        Some(v) => {
-            v.trim().parse::<i64>().ok().filter(|n| (0..=7 * 86_400).contains(n)).ok_or_else(|| ConfigError::Invalid {
-                name: "KEY_PUBLISH_DELAY_SECONDS",
-                reason: format!("{v:?} is not a whole number of seconds between 0 and 604800"),
-            })
-        }
     }
 }
 

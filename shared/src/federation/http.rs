@@ -9,6 +9,7 @@ use crate::crypto::Secret;
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// How a request authenticates to the upstream.
+#[cfg_attr(not(feature = "federation"), allow(dead_code))]
 pub enum Auth<'a> {
     /// None (discovery, JWKS).
     None,

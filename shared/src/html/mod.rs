@@ -234,7 +234,9 @@ mod tests {
         let html = login(&sample(), "https://as.test/oauth/authorize")?;
         assert!(html.contains("name=\"decision\" value=\"federate\""), "{html}");
         assert!(
-            html.contains("name=\"provider\" value=\"idp\" class=\"secondary\">Continue with &#60;b&#62;IdP&#60;/b&#62;</button>"),
+            html.contains(
+                "name=\"provider\" value=\"idp\" class=\"secondary\">Continue with &#60;b&#62;IdP&#60;/b&#62;</button>"
+            ),
             "{html}"
         );
         let signed_in = LoginPage { signed_in_as: Some("bob".into()), providers: vec![], ..sample() };
