@@ -216,7 +216,13 @@ async fn mix_up_an_answer_at_another_providers_callback_or_naming_another_issuer
     let evil = Upstream::start(false).await?;
     let env = server(&[("idp", "Test IdP", &idp), ("evil", "Evil", &evil)], &[]).await?;
     let client = env.web_client("openid data:read").await?;
-    // The sign-in began with "evil"; its answer arrives at the honest provider's callback.
+    // The sign-in began with "evil" (which sends no `iss`, so only the flow's provider can
+    // tell); its answer arrives at the honest provider's callback.
+    {
+        let mut s = evil.state();
+        s.iss = None;
+        s.advertise_iss = false;
+    }
     let mut b = env.browser();
     let page = login_page(&mut b, &client.0, "").await?;
     let to = click(&mut b, &page, "evil").await?;
@@ -230,11 +236,11 @@ async fn mix_up_an_answer_at_another_providers_callback_or_naming_another_issuer
     let p = sign_in(&env, &mut b, &client.0, "evil").await?;
     ensure!(p.status == 400 && p.html.contains("another provider"), "{} {}", p.status, p.html);
     // A provider that advertises `iss` must send it.
-    evil.state().iss = None;
+    idp.state().iss = None;
     let mut b = env.browser();
-    let p = sign_in(&env, &mut b, &client.0, "evil").await?;
+    let p = sign_in(&env, &mut b, &client.0, "idp").await?;
     ensure!(p.status == 400, "{} {}", p.status, p.html);
-    ensure!(evil.state().token_calls == 0 && b.session.is_none());
+    ensure!(evil.state().token_calls == 0 && idp.state().token_calls == 0 && b.session.is_none());
     Ok(())
 }
 
