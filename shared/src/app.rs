@@ -72,9 +72,6 @@ pub enum AppError {
     /// The login form's MAC key is unusable, or unusable for this function.
     #[error(transparent)]
     FormKey(#[from] FormKeyError),
-    /// The upstream providers' HTTP client could not be built.
-    #[error("federation: {0}")]
-    Federation(String),
 }
 
 impl App {
@@ -131,7 +128,7 @@ impl App {
             crate::catalog::Catalog::builtin(&settings),
             settings.resource_cache_ttl,
         );
-        let federation = crate::federation::Upstreams::new(&settings.federation).map_err(AppError::Federation)?;
+        let federation = crate::federation::Upstreams::new(&settings.federation);
         Ok(Self {
             settings,
             users: stores.users,

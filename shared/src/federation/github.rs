@@ -60,7 +60,7 @@ pub(super) async fn sign_in(
         ("redirect_uri", redirect_uri),
         ("code_verifier", verifier),
     ];
-    let (status, body) = ups.http.json(token_endpoint, Some(&form), Auth::None, "application/json").await?;
+    let (status, body) = ups.http()?.json(token_endpoint, Some(&form), Auth::None, "application/json").await?;
     // GitHub answers a refused code with 200 and an `error` field.
     if let Some(error) = body.get("error").and_then(|e| e.as_str()) {
         return Err(UpstreamError::CodeRefused(format!("{status} {}", error.chars().take(64).collect::<String>())));
@@ -70,12 +70,13 @@ pub(super) async fn sign_in(
         .and_then(|t| t.as_str())
         .filter(|t| !t.is_empty() && t.len() <= 4096)
         .ok_or_else(|| refused("the token response has no access_token"))?;
-    let (status, user) = ups.http.json(&format!("{api_base}/user"), None, Auth::Bearer(token), ACCEPT).await?;
+    let (status, user) = ups.http()?.json(&format!("{api_base}/user"), None, Auth::Bearer(token), ACCEPT).await?;
     if status != 200 {
         return Err(refused(format!("{api_base}/user answered {status}")));
     }
     let user: GithubUser = serde_json::from_value(user).map_err(|e| refused(format!("{api_base}/user: {e}")))?;
-    let (status, emails) = ups.http.json(&format!("{api_base}/user/emails"), None, Auth::Bearer(token), ACCEPT).await?;
+    let (status, emails) =
+        ups.http()?.json(&format!("{api_base}/user/emails"), None, Auth::Bearer(token), ACCEPT).await?;
     // No e-mail scope granted: the account is still known by its id.
     let emails: Vec<GithubEmail> =
         if status == 200 { serde_json::from_value(emails).unwrap_or_default() } else { Vec::new() };

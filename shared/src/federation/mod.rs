@@ -58,7 +58,10 @@ pub struct Upstream {
 /// Every configured provider.
 pub struct Upstreams {
     providers: Vec<Upstream>,
-    http: http::Http,
+    /// Built at the first upstream call (a process that never federates never pays for it:
+    /// the TLS roots load there, not at the cold start).
+    http: std::sync::OnceLock<Result<http::Http, String>>,
+    timeout_ms: u64,
     sm: tokio::sync::OnceCell<aws_sdk_secretsmanager::Client>,
 }
 
@@ -76,11 +79,8 @@ pub struct SignedInUpstream {
 }
 
 impl Upstreams {
-    /// The providers of `settings` (nothing fetched yet).
-    ///
-    /// # Errors
-    /// The HTTP client cannot be built.
-    pub fn new(settings: &FederationSettings) -> Result<Self, String> {
+    /// The providers of `settings` (nothing fetched, no client built yet).
+    pub fn new(settings: &FederationSettings) -> Self {
         let providers = settings
             .providers
             .iter()
@@ -93,7 +93,20 @@ impl Upstreams {
                 secret: tokio::sync::OnceCell::new(),
             })
             .collect();
-        Ok(Self { providers, http: http::Http::new(settings.timeout_ms)?, sm: tokio::sync::OnceCell::new() })
+        Self {
+            providers,
+            http: std::sync::OnceLock::new(),
+            timeout_ms: settings.timeout_ms,
+            sm: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The HTTP client toward the providers, built at its first use.
+    fn http(&self) -> Result<&http::Http, UpstreamError> {
+        self.http
+            .get_or_init(|| http::Http::new(self.timeout_ms))
+            .as_ref()
+            .map_err(|e| UpstreamError::Config(e.clone()))
     }
 
     /// The provider `id`.

@@ -61,7 +61,7 @@ impl Upstreams {
             return Err(refused("not an OpenID provider"));
         };
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-        let fetched = match self.http.json(&url, None, Auth::None, "application/json").await {
+        let fetched = match self.http()?.json(&url, None, Auth::None, "application/json").await {
             Ok((200, v)) => parse_metadata(issuer, v, now),
             Ok((status, _)) => Err(refused(format!("{url} answered {status}"))),
             Err(e) => Err(e),
@@ -94,7 +94,11 @@ impl Upstreams {
             return up.keys.load_full();
         }
         up.keys_fetched_at.store(now.max(1), Ordering::Release);
-        match self.http.json(&metadata.jwks_uri, None, Auth::None, "application/json").await {
+        let fetched = match self.http() {
+            Ok(http) => http.json(&metadata.jwks_uri, None, Auth::None, "application/json").await,
+            Err(e) => Err(e),
+        };
+        match fetched {
             Ok((200, v)) => match serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(v) {
                 Ok(set) => {
                     let keys = Arc::new(UpstreamKeys::from_jwks(&set));
@@ -173,7 +177,7 @@ pub(super) async fn exchange(
     } else {
         Auth::Basic(&up.config.client_id, secret)
     };
-    let (status, body) = ups.http.json(&metadata.token_endpoint, Some(&form), auth, "application/json").await?;
+    let (status, body) = ups.http()?.json(&metadata.token_endpoint, Some(&form), auth, "application/json").await?;
     if status != 200 {
         let error = body.get("error").and_then(|e| e.as_str()).unwrap_or("no error code");
         return Err(UpstreamError::CodeRefused(format!("{status} {}", error.chars().take(64).collect::<String>())));
