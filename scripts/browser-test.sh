@@ -46,18 +46,8 @@ if [ -z "$base" ]; then
   fed=$work/federation; mkdir -p "$fed"
   fed_port=$(free_port)
   secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
-  IDP_CLIENT_ID=oauth-test-rp IDP_CLIENT_SECRET=$secret \
-    IDP_REDIRECT_URI="http://127.0.0.1:$fed_port/federation/testidp/callback" \
-    node tests/browser/idp.mjs >"$fed/idp.log" 2>&1 &
-  IDP_PID=$!
-  idp=""
-  for _ in $(seq 100); do
-    idp=$(sed -n 's/^idp listening on //p' "$fed/idp.log")
-    [ -n "$idp" ] && break
-    kill -0 "$IDP_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$idp" ] || { cat "$fed/idp.log"; echo "the test IdP did not start"; exit 1; }
+  start_idp "$fed_port" "$fed/idp.log" "$secret"
+  idp=$IDP
   providers='[{"id":"testidp","name":"Test IdP","kind":"oidc","issuer":"'"$idp"'","client_id":"oauth-test-rp","client_secret_env":"TESTIDP_CLIENT_SECRET","scopes":"openid email profile"}]'
   # start_server sets SERVER_PID and BASE: keep the first server's, record the second's.
   first_pid=$SERVER_PID first_base=$BASE

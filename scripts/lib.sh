@@ -42,6 +42,27 @@ server_args() {
   fi
 }
 
+# start_idp CALLBACK_PORT LOG SECRET: start the test OpenID provider (tests/browser/idp.mjs,
+# node-oidc-provider) on a free port with one client, oauth-test-rp / SECRET, whose redirect
+# URI is the provider "testidp"'s callback on 127.0.0.1:CALLBACK_PORT; wait for it and set
+# IDP_PID and IDP (its issuer). Its output goes to LOG. The caller stops it.
+start_idp() {
+  local callback_port=$1 log=$2 secret=$3
+  [ -d tests/browser/node_modules/oidc-provider ] || (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
+  : >"$log"
+  IDP_CLIENT_ID=oauth-test-rp IDP_CLIENT_SECRET=$secret \
+    IDP_REDIRECT_URI="http://127.0.0.1:$callback_port/federation/testidp/callback" \
+    node tests/browser/idp.mjs >"$log" 2>&1 &
+  IDP_PID=$!
+  IDP=""
+  for _ in $(seq 100); do
+    IDP=$(sed -n 's/^idp listening on //p' "$log"); [ -n "$IDP" ] && return 0
+    kill -0 "$IDP_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$log"; echo "the test IdP did not start"; return 1
+}
+
 # stop_server: stop the server started by start_server, if any.
 stop_server() {
   if [ -n "${SERVER_PID:-}" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi

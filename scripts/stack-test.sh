@@ -23,20 +23,10 @@ trap 'stop_stack; rm -rf "$work"' EXIT
 # as the upstream "testidp", configured by the FederationProviders parameter; its client
 # secret goes into the stack's FederationSecret (the local Secrets Manager) once the stack is
 # up, and the authorize function reads it from there, under its template IAM policy.
-[ -d tests/browser/node_modules/oidc-provider ] || (cd tests/browser && npm ci --no-audit --no-fund >/dev/null)
 port=$(free_port)
 idp_secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
-IDP_CLIENT_ID=oauth-test-rp IDP_CLIENT_SECRET=$idp_secret \
-  IDP_REDIRECT_URI="http://127.0.0.1:$port/federation/testidp/callback" \
-  node tests/browser/idp.mjs >"$work/idp.log" 2>&1 &
-idp_pid=$!
-idp=""
-for _ in $(seq 100); do
-  idp=$(sed -n 's/^idp listening on //p' "$work/idp.log"); [ -n "$idp" ] && break
-  kill -0 "$idp_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$idp" ] || { cat "$work/idp.log"; echo "the test IdP did not start"; exit 1; }
+start_idp "$port" "$work/idp.log" "$idp_secret" || { idp_pid=$IDP_PID; exit 1; }
+idp_pid=$IDP_PID idp=$IDP
 providers='[{"id":"testidp","name":"Test IdP","kind":"oidc","issuer":"'"$idp"'","client_id":"oauth-test-rp","client_secret_key":"testidp"}]'
 # The harness raises only what it must for itself: API Gateway's per-route throttles (all
 # callers together), and shortens the key cache and the publication delay (kept longer than

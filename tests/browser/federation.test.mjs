@@ -15,7 +15,7 @@
 import { chromium } from 'playwright-core';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { b64url, checks, json as fetchJson, startClientServer } from './lib.mjs';
 
 const BASE = process.env.BASE;
 const IDP = process.env.IDP;
@@ -31,29 +31,11 @@ mkdirSync(SHOTS, { recursive: true });
 setTimeout(() => { console.log('FAIL the federation test took over 110 s'); process.exit(1); }, 110_000).unref();
 
 // The client's side: a loopback server records the callbacks.
-let callback = null;
-const clientServer = createServer((req, res) => {
-  const url = new URL(req.url, 'http://127.0.0.1');
-  if (url.pathname === '/callback') callback = url; // not /favicon.ico
-  res.writeHead(200, { 'content-type': 'text/plain' }).end('client callback reached');
-});
-await new Promise((resolve) => clientServer.listen(0, '127.0.0.1', resolve));
-const REDIRECT = `http://127.0.0.1:${clientServer.address().port}/callback`;
+const clientServer = await startClientServer(['/callback']);
+const REDIRECT = `${clientServer.base}/callback`;
 
-const b64url = (buf) => buf.toString('base64url');
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
-
-async function json(path, init) {
-  const r = await fetch(BASE + path, init);
-  const text = await r.text();
-  let body;
-  try { body = JSON.parse(text); } catch { body = { raw: text }; }
-  return { status: r.status, body };
-}
+const { check, counts } = checks();
+const json = (path, init) => fetchJson(BASE, path, init);
 
 function claimsOf(jwt) {
   try { return JSON.parse(Buffer.from(String(jwt).split('.')[1], 'base64url').toString('utf8')); } catch { return null; }
@@ -162,7 +144,7 @@ async function federatedSignIn(label, login, shot) {
   try {
     return await step(label, page, async () => {
       const p = pkce();
-      callback = null;
+      clientServer.reset();
       const resp = await page.goto(authorizeUrl(p));
       check(`${label}: login page is 200`, resp.status() === 200, `got ${resp.status()}`);
       const button = page.getByRole('button', { name: `Continue with ${PROVIDER_NAME}`, exact: true });
@@ -193,7 +175,7 @@ async function federatedSignIn(label, login, shot) {
       check(`${label}: the IdP got its own state and a nonce (not the client's)`,
         !!authz.get('state') && authz.get('state') !== p.state && !!authz.get('nonce') && authz.get('nonce') !== 'n' + p.state, String(authz));
       check(`${label}: the IdP was asked for openid`, (authz.get('scope') ?? '').split(' ').includes('openid'), String(authz));
-      const cb = callback;
+      const cb = clientServer.arrived('/callback');
       check(`${label}: code, state and iss came back to the client`,
         !!cb?.searchParams.get('code') && cb?.searchParams.get('state') === p.state && cb?.searchParams.get('iss') === BASE, String(cb));
       check(`${label}: no error came back`, !cb?.searchParams.get('error'), String(cb));
@@ -257,12 +239,12 @@ try {
     const { context, page } = await freshPage();
     passwordSub = await step('3 password sign-in', page, async () => {
       const p = pkce();
-      callback = null;
+      clientServer.reset();
       await page.goto(authorizeUrl(p));
       await page.fill('input[name=username]', username);
       await page.fill('input[name=password]', password);
       await Promise.all([page.waitForURL(atClient), page.click('button[name=decision][value=allow]')]);
-      const tokens = await exchange(callback?.searchParams.get('code'), p.verifier);
+      const tokens = await exchange(clientServer.arrived('/callback')?.searchParams.get('code'), p.verifier);
       return claimsOf(tokens.body.id_token)?.sub;
     });
     await context.close();
@@ -319,5 +301,6 @@ try {
   await browser.close();
   clientServer.close();
 }
+const { passed, failed } = counts();
 console.log(`browser federation: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

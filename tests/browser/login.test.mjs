@@ -7,7 +7,7 @@
 import { chromium } from 'playwright-core';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { b64url, checks, json as fetchJson, startClientServer } from './lib.mjs';
 
 const BASE = process.env.BASE;
 const SHOTS = process.env.SCREENSHOT_DIR ?? '../../target';
@@ -16,25 +16,10 @@ if (!BASE) throw new Error('BASE is required');
 mkdirSync(SHOTS, { recursive: true });
 
 // The client's side: a callback endpoint on a free loopback port records what arrives.
-let callback = null;
-const callbackServer = createServer((req, res) => {
-  const url = new URL(req.url, 'http://127.0.0.1');
-  if (url.pathname === '/callback') callback = url; // not /favicon.ico
-  res.writeHead(200, { 'content-type': 'text/plain' }).end('client callback reached');
-});
-await new Promise((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
-const REDIRECT = `http://127.0.0.1:${callbackServer.address().port}/callback`;
-const b64url = (buf) => buf.toString('base64url');
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
-
-async function json(path, init) {
-  const r = await fetch(BASE + path, init);
-  return { status: r.status, body: await r.json() };
-}
+const loopback = await startClientServer(['/callback']);
+const REDIRECT = `${loopback.base}/callback`;
+const { check, counts } = checks();
+const json = (path, init) => fetchJson(BASE, path, init);
 
 const user = `browser${Date.now()}`;
 const password = 'correct horse battery staple';
@@ -66,7 +51,7 @@ try {
     const problems = [];
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     page.on('pageerror', (e) => problems.push(String(e)));
-    callback = null;
+    loopback.reset();
     const verifier = b64url(randomBytes(32));
     const challenge = b64url(createHash('sha256').update(verifier).digest());
     const state = b64url(randomBytes(12));
@@ -88,6 +73,7 @@ try {
     await page.fill('input[name=username]', user);
     await page.fill('input[name=password]', password);
     await Promise.all([page.waitForURL(`${REDIRECT}**`), page.click(`button[name=decision][value=${decision}]`)]);
+    const callback = loopback.arrived('/callback');
     check(`${decision}: browser reached the client's redirect URI`, callback !== null);
     check(`${decision}: state came back`, callback?.searchParams.get('state') === state);
     check(`${decision}: iss came back`, callback?.searchParams.get('iss') === BASE);
@@ -113,7 +99,8 @@ try {
   }
 } finally {
   await browser.close();
-  callbackServer.close();
+  loopback.close();
 }
+const { passed, failed } = counts();
 console.log(`browser: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -15,7 +15,7 @@
 import { chromium } from 'playwright-core';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { b64url, checks, json as fetchJson, startClientServer } from './lib.mjs';
 
 const BASE = process.env.BASE;
 const SHOTS = process.env.SCREENSHOT_DIR ?? '../../target';
@@ -24,34 +24,16 @@ if (!BASE) throw new Error('BASE is required');
 mkdirSync(SHOTS, { recursive: true });
 
 // The first client's side: a loopback server records the callback and the post-logout landing.
-const arrived = {};
-const clientServer = createServer((req, res) => {
-  const url = new URL(req.url, 'http://127.0.0.1');
-  if (url.pathname === '/callback' || url.pathname === '/bye') arrived[url.pathname] = url; // not /favicon.ico
-  res.writeHead(200, { 'content-type': 'text/plain' }).end(`client ${url.pathname} reached`);
-});
-await new Promise((resolve) => clientServer.listen(0, '127.0.0.1', resolve));
-const LOOPBACK = `http://127.0.0.1:${clientServer.address().port}`;
+const clientServer = await startClientServer(['/callback', '/bye']);
+const LOOPBACK = clientServer.base;
 const REDIRECT = `${LOOPBACK}/callback`;
 const BYE = `${LOOPBACK}/bye`;
 // The second client's side: a made-up https host, answered by the browser context's routing.
 const REMOTE = 'https://app.example.test';
 const REMOTE_CB = `${REMOTE}/cb`;
 
-const b64url = (buf) => buf.toString('base64url');
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
-
-async function json(path, init) {
-  const r = await fetch(BASE + path, init);
-  const text = await r.text();
-  let body;
-  try { body = JSON.parse(text); } catch { body = { raw: text }; }
-  return { status: r.status, body };
-}
+const { check, counts } = checks();
+const json = (path, init) => fetchJson(BASE, path, init);
 
 const user = `session${Date.now()}`;
 const password = 'correct horse battery staple';
@@ -174,7 +156,7 @@ try {
   await page.fill('input[name=username]', user);
   await page.fill('input[name=password]', password);
   await Promise.all([page.waitForURL(`${REDIRECT}**`), page.click('button[name=decision][value=allow]')]);
-  const cb1 = arrived['/callback'];
+  const cb1 = clientServer.arrived('/callback');
   check('1 first client: code and state came back', !!cb1?.searchParams.get('code') && cb1?.searchParams.get('state') === p1.state, String(cb1));
   const session = await sessionCookie();
   check('1 session cookie set: HttpOnly, SameSite=Lax, Path=/', !!session && session.httpOnly && session.sameSite === 'Lax' && session.path === '/', JSON.stringify(session));
@@ -264,7 +246,7 @@ try {
   check('5 showing the page signs nobody out', !!(await sessionCookie()));
   await page.screenshot({ path: `${SHOTS}/logout-page.png`, fullPage: true });
   await Promise.all([page.waitForURL(`${BYE}**`), page.getByRole('button', { name: 'Sign out' }).click()]);
-  const bye = arrived['/bye'];
+  const bye = clientServer.arrived('/bye');
   check('5 Sign out lands on the post-logout URI with the state', !!bye && bye.searchParams.get('state') === logoutState, `${page.url()} ${bye}`);
   check('5 the session cookie is cleared', !(await sessionCookie()));
   await checkRefreshRefused('5 first client (session-bound)', first, firstRefresh);
@@ -278,5 +260,6 @@ try {
   await browser.close();
   clientServer.close();
 }
+const { passed, failed } = counts();
 console.log(`browser sessions: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -71,13 +71,6 @@ impl std::fmt::Debug for Upstreams {
     }
 }
 
-/// What a sign-in at the provider proved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedInUpstream {
-    /// The identity (issuer, subject) and its claims.
-    pub identity: UpstreamIdentity,
-}
-
 impl Upstreams {
     /// The providers of `settings` (nothing fetched, no client built yet).
     pub fn new(settings: &FederationSettings) -> Self {
@@ -169,18 +162,15 @@ impl Upstreams {
         redirect_uri: &str,
         nonce: &str,
         now: i64,
-    ) -> Result<SignedInUpstream, UpstreamError> {
+    ) -> Result<UpstreamIdentity, UpstreamError> {
         let secret = self.secret(up).await?;
-        let identity = match &up.config.kind {
+        match &up.config.kind {
             ProviderKind::Oidc { .. } => {
                 let (metadata, token) = oidc::exchange(self, up, &secret, code, verifier, redirect_uri, now).await?;
-                oidc::validate(self, up, &metadata, &token, nonce, now).await?
+                oidc::validate(self, up, &metadata, &token, nonce, now).await
             }
-            ProviderKind::Github { .. } => {
-                github::sign_in(self, up, &secret, code, verifier, redirect_uri, now).await?
-            }
-        };
-        Ok(SignedInUpstream { identity })
+            ProviderKind::Github { .. } => github::sign_in(self, up, &secret, code, verifier, redirect_uri, now).await,
+        }
     }
 
     /// The provider's client secret, read once per container.

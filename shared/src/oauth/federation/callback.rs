@@ -140,7 +140,7 @@ async fn proceed(
         .sign_in(up, code, &flow.verifier, &callback_uri(app, &up.config.id), &flow.nonce, t)
         .await
     {
-        Ok(s) => s.identity,
+        Ok(identity) => identity,
         Err(e) => {
             tracing::warn!(event = "federation_refused", provider = %up.config.id, error = %e, "upstream sign-in refused");
             return refuse(format!("Signing in with {name} did not work. Try again, or sign in with your password."))

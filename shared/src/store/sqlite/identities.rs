@@ -61,20 +61,7 @@ impl IdentityStore for SqliteStore {
     async fn create_federated_user(&self, user: &User, link: &IdentityLink) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(backend)?;
-        let r = tx
-            .prepare_cached(
-                "INSERT INTO users (sub, username, username_key, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, '', ?5)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    user.sub,
-                    user.username.as_str(),
-                    user.username.key(),
-                    user.email.as_ref().map(Email::as_str),
-                    user.created_at
-                ])
-            });
-        inserted(r)?;
+        super::users::insert_user(&tx, &User { password_hash: String::new(), ..user.clone() })?;
         insert_link(&tx, link)?;
         tx.commit().map_err(backend)
     }

@@ -1,11 +1,10 @@
 //! Users and clients (`UserStore`, `ClientStore`): uniqueness by the tables' keys.
 use super::*;
 
-#[async_trait]
-impl UserStore for SqliteStore {
-    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        let conn = self.conn()?;
-        let r = conn.prepare_cached(
+/// Insert `user`; `AlreadyExists` when its username (case-folded) or `sub` is taken.
+pub(super) fn insert_user(conn: &Connection, user: &User) -> Result<(), StoreError> {
+    let r = conn
+        .prepare_cached(
             "INSERT INTO users (sub, username, username_key, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .and_then(|mut st| {
@@ -18,7 +17,13 @@ impl UserStore for SqliteStore {
                 user.created_at
             ])
         });
-        inserted(r)
+    inserted(r)
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        insert_user(&*self.conn()?, user)
     }
 
     async fn user_by_username(&self, username_key: &str) -> Result<Option<User>, StoreError> {
