@@ -29,6 +29,7 @@ fn grant() -> AccessGrant<'static> {
         fam: None,
         aud: "https://as.test/api",
         ttl: 900,
+        jkt: None,
     }
 }
 

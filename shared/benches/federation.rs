@@ -46,6 +46,7 @@ fn flow(now: i64) -> FlowState {
                 hint_sub: None,
                 prompt_login: false,
                 max_age: None,
+                dpop_jkt: None,
             }),
         },
     }
@@ -110,6 +111,7 @@ fn callback(c: &mut Criterion) {
         fam: None,
         aud: "https://as.test/api",
         ttl: 900,
+        jkt: None,
     };
     let (token, _) = issue_access_token(&ours, &settings, grant, t).unwrap();
     group.bench_function("baseline_jwt_verify_ES256", |b| {

@@ -264,6 +264,7 @@ mod tests {
             hint_sub: None,
             prompt_login: false,
             max_age: None,
+            dpop_jkt: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod dpop;
 pub mod federation;
 pub mod html;
 pub mod http;

@@ -232,6 +232,7 @@ async fn a_code_without_a_challenge_refuses_any_verifier() -> anyhow::Result<()>
             session: None,
             resources: Vec::new(),
             amr: None,
+            dpop_jkt: None,
         })
         .await?;
     let (status, body) = env.exchange(&id, &secret, code, VERIFIER, Some(CB)).await?;

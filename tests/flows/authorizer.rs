@@ -321,3 +321,71 @@ async fn the_rotation_steps_install_a_new_key_set_and_keep_the_old_one_previous(
     assert!(bad.is_err());
     Ok(())
 }
+
+/// A DPoP-bound token through the authorizer (RFC 9449 §7): the v2 and REST REQUEST events
+/// with `Authorization: DPoP` and a proof for the URL the client called (from the event's
+/// host and path); the token as Bearer, a replayed proof, a proof for another URL or by
+/// another key, and a REST TOKEN event (no headers, so no proof) are all denied.
+#[tokio::test]
+async fn dpop_bound_tokens_pass_only_with_a_proof_for_the_called_url() -> anyhow::Result<()> {
+    use oauth_tests::dpop::DpopKey;
+    let env = TestEnv::new().await?;
+    let rules = ScopeRules::parse(RULES)?;
+    let (id, secret) = env.service_client("data:read").await?;
+    let key = DpopKey::new()?;
+    let now = oauth_core::clock::Clock::now(&*env.clock).unix_timestamp();
+    let proof = key.proof("POST", &env.app.settings.url("/oauth/token"), None, now)?;
+    let r = env
+        .http
+        .post(env.url("/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .header("DPoP", proof)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await?;
+    let at = str_field(&r.json::<Value>().await?, "access_token")?;
+    let url = "https://abcdef123.execute-api.us-east-1.amazonaws.com/api/data";
+    let v2 = |authorization: &str, dpop: Option<&str>| -> anyhow::Result<Value> {
+        let mut ev: Value = serde_json::from_str(include_str!("../../events/authorizer-v2-valid.json"))?;
+        ev["headers"]["authorization"] = json!(authorization);
+        if let Some(p) = dpop {
+            ev["headers"]["dpop"] = json!(p);
+        }
+        Ok(ev)
+    };
+    let allowed = |r: Result<Value, _>| r.map(|v: Value| v["isAuthorized"] == true).unwrap_or(false);
+    let good = key.proof("GET", url, Some(&at), now)?;
+    let scheme = format!("DPoP {at}");
+    assert!(allowed(handle_event(&env.app, &rules, v2(&scheme, Some(&good))?).await), "a fresh proof for the URL");
+    assert!(!allowed(handle_event(&env.app, &rules, v2(&scheme, Some(&good))?).await), "the same proof again");
+    let other = DpopKey::new()?;
+    for (what, ev) in [
+        ("as Bearer", v2(&format!("Bearer {at}"), None)?),
+        ("no proof", v2(&scheme, None)?),
+        ("another URL", v2(&scheme, Some(&key.proof("GET", "https://evil.example/api/data", Some(&at), now)?))?),
+        ("another key", v2(&scheme, Some(&other.proof("GET", url, Some(&at), now)?))?),
+        ("another method", v2(&scheme, Some(&key.proof("POST", url, Some(&at), now)?))?),
+    ] {
+        assert!(!allowed(handle_event(&env.app, &rules, ev).await), "{what}");
+    }
+    // REST REQUEST: the URL from the Host header and the context's path.
+    let mut rest: Value = serde_json::from_str(include_str!("../../events/authorizer-request-valid.json"))?;
+    let host = rest["headers"]["Host"].as_str().or(rest["headers"]["host"].as_str()).unwrap_or_default().to_owned();
+    let path = rest["requestContext"]["path"].as_str().or(rest["path"].as_str()).unwrap_or_default().to_owned();
+    let method = rest["httpMethod"].as_str().unwrap_or("GET").to_owned();
+    let rest_proof = key.proof(&method, &format!("https://{host}{path}"), Some(&at), now)?;
+    for h in ["headers", "multiValueHeaders"] {
+        if rest[h].is_object() {
+            let one = |v: &str| if h == "headers" { json!(v) } else { json!([v]) };
+            rest[h]["Authorization"] = one(&scheme);
+            rest[h]["DPoP"] = one(&rest_proof);
+        }
+    }
+    let r = handle_event(&env.app, &rules, rest).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(r["policyDocument"]["Statement"][0]["Effect"], "Allow", "{r}");
+    // REST TOKEN: only the token, no proof possible.
+    let mut token_ev: Value = serde_json::from_str(include_str!("../../events/authorizer-token-valid.json"))?;
+    token_ev["authorizationToken"] = json!(scheme);
+    assert!(handle_event(&env.app, &rules, token_ev).await.is_err(), "no proof in a TOKEN event");
+    Ok(())
+}

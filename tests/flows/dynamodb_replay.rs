@@ -103,6 +103,7 @@ fn code(consumed_by: Option<&str>) -> AuthCode {
         session: None,
         resources: Vec::new(),
         amr: None,
+        dpop_jkt: None,
     }
 }
 
@@ -130,6 +131,7 @@ fn refresh_record(rotated_to: Option<&str>) -> RefreshRecord {
         rotated_to: rotated_to.map(str::to_owned),
         session: None,
         resources: Vec::new(),
+        jkt: None,
     }
 }
 

@@ -11,6 +11,7 @@ mod client_credentials;
 mod clients;
 mod conformance;
 mod discovery;
+mod dpop;
 mod dynamodb_replay;
 mod events;
 mod faults;

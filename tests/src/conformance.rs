@@ -165,6 +165,7 @@ pub async fn create_client_round_trips_and_ids_are_unique(s: Stores) -> Result<(
         created_at: 1_800_000_000,
         trusted: true,
         post_logout_redirect_uris: vec![],
+        dpop_bound_access_tokens: false,
     };
     s.clients.create_client(&c).await?;
     ensure!(s.clients.client("cl_1").await?.as_ref() == Some(&c), "round trip");
@@ -284,6 +285,7 @@ fn code(hash: &str) -> Result<AuthCode> {
         session: None,
         resources: Vec::new(),
         amr: None,
+        dpop_jkt: None,
     })
 }
 
@@ -302,6 +304,7 @@ fn refresh(hash: &str) -> Result<RefreshRecord> {
         rotated_to: None,
         session: None,
         resources: Vec::new(),
+        jkt: None,
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod conformance;
 pub mod docserver;
+pub mod dpop;
 pub mod faults;
 pub mod harness;
 pub mod upstream;

@@ -3,6 +3,7 @@ real Lambda binaries under their template IAM policies, DynamoDB and Secrets Man
 emulator with IAM enforced). Black-box: everything goes through the HTTP API, the example
 protected API or the AWS APIs, as a deployed stack's users and operators would."""
 import base64
+import hashlib
 import json
 import time
 import urllib.parse
@@ -573,3 +574,42 @@ def test_the_authorizer_admits_only_tokens_for_the_resource_it_guards(client, st
     r = client.post("/oauth/token", data={"grant_type": "client_credentials", "resource": "https://unknown.example.test"},
                     auth=(c["client_id"], c["client_secret"]))
     assert r.status_code == 400 and r.json()["error"] == "invalid_target"
+
+
+# -- DPoP with an independent client (requests-oauth2client) -------------------------------------
+
+def test_dpop_bound_tokens_from_an_independent_client_pass_the_authorizer_only_with_their_proof(client, state):
+    """requests-oauth2client (PyPI) makes the proofs: a client_credentials token bound to its
+    key, used at the built-in API and through the example API's Lambda authorizer (API
+    Gateway's event: the called URL rebuilt from it), refused as Bearer and with a proof by
+    another key."""
+    from requests_oauth2client import ClientSecretBasic, DPoPKey, OAuth2Client
+    from requests_oauth2client.dpop import DPoPToken
+
+    reader = client.register_client(grant_types=["client_credentials"], scope="data:read")
+    key = DPoPKey.generate(alg="ES256")
+    # The client registered client_secret_basic, and must use it.
+    oauth = OAuth2Client(token_endpoint=client.base + "/oauth/token",
+                         auth=ClientSecretBasic(reader["client_id"], reader["client_secret"]),
+                         session=session_from(client.ip), testing=True)  # the local stack is plain http
+    token = oauth.client_credentials(scope="data:read", dpop_key=key)
+    assert isinstance(token, DPoPToken) and token.token_type.lower() == "dpop", token
+    assert jwt_claims(token.access_token)["cnf"]["jkt"] == key.dpop_jkt
+    api = session_from(client.ip)
+    # The built-in API and the example API behind the authorizer: the token as its own auth
+    # handler (a fresh proof per request, with ath).
+    r = api.get(client.base + "/api/data", auth=token, timeout=30)
+    assert r.status_code == 200, r.text
+    r = api.get(state["example"] + "/api/data", auth=token, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["client_id"] == reader["client_id"]
+    # As Bearer, or with another key's proof: refused by both.
+    bearer = {"Authorization": f"Bearer {token.access_token}"}
+    assert api.get(client.base + "/api/data", headers=bearer, timeout=30).status_code == 401
+    assert api.get(state["example"] + "/api/data", headers=bearer, timeout=30).status_code == 403
+    ath = base64.urlsafe_b64encode(hashlib.sha256(token.access_token.encode()).digest()).rstrip(b"=").decode()
+    other = DPoPKey.generate(alg="ES256")
+    forged = other.proof(htm="GET", htu=state["example"] + "/api/data", ath=ath)
+    r = api.get(state["example"] + "/api/data", timeout=30,
+                headers={"Authorization": f"DPoP {token.access_token}", "DPoP": str(forged)})
+    assert r.status_code == 403, r.text

@@ -207,6 +207,7 @@ async fn main() -> Result<()> {
                 post_logout_redirect_uris: (!post_logout_redirect_uris.is_empty())
                     .then(|| Value::from(post_logout_redirect_uris)),
                 application_type: None,
+                dpop_bound_access_tokens: None,
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             // The operator made it: trusted.

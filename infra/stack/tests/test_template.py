@@ -53,6 +53,8 @@ EXPECTED = {
         ("dynamodb:PutItem", "DataTable", ("ACCOUNT#*",)),
         ("dynamodb:ConditionCheckItem", "DataTable", ("ACCOUNT#*",)),
         ("dynamodb:Query", "DataTable", ("RESOURCES",)),
+        ("dynamodb:PutItem", "DataTable", ("COUNTER#dpop#*",)),
+        ("dynamodb:UpdateItem", "DataTable", ("COUNTER#dpop#*",)),
         ("secretsmanager:GetSecretValue", "SigningKeysSecret", None),
     },
     "ProtectedFunction": {
@@ -60,6 +62,8 @@ EXPECTED = {
         ("dynamodb:BatchGetItem", "DataTable", ("REVOKED#*",)),
         ("dynamodb:PutItem", "DataTable", ("DATA#*",)),
         ("dynamodb:Query", "DataTable", ("DATA#*",)),
+        ("dynamodb:PutItem", "DataTable", ("COUNTER#dpop#*",)),
+        ("dynamodb:UpdateItem", "DataTable", ("COUNTER#dpop#*",)),
         ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
     },
     "DiscoveryFunction": {
@@ -67,6 +71,8 @@ EXPECTED = {
     },
     "AuthorizerFunction": {
         ("dynamodb:BatchGetItem", "DataTable", ("REVOKED#*",)),
+        ("dynamodb:PutItem", "DataTable", ("COUNTER#dpop#*",)),
+        ("dynamodb:UpdateItem", "DataTable", ("COUNTER#dpop#*",)),
         ("secretsmanager:GetSecretValue", "PublicKeysSecret", None),
     },
     "RotateKeysFunction": {

@@ -105,6 +105,7 @@ mod tests {
             created_at: 0,
             trusted: false,
             post_logout_redirect_uris: vec![],
+            dpop_bound_access_tokens: false,
         };
         for i in 0..MAX_CACHED + 10 {
             docs.keep(&client(i), 1000 + i64::try_from(i).unwrap_or(0), 0);

@@ -44,16 +44,7 @@ impl CimdSettings {
     /// A value out of range, min above max, or the test switch on a public issuer.
     pub fn from_lookup(get: &impl Fn(&str) -> Option<String>, issuer_on_loopback: bool) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let enabled = match get("CIMD_ENABLED").as_deref().map(str::trim) {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(v) => {
-                return Err(ConfigError::Invalid {
-                    name: "CIMD_ENABLED",
-                    reason: format!("{v:?} is not true or false"),
-                });
-            }
-        };
+        let enabled = super::bool_var(get, "CIMD_ENABLED", true)?;
         let allowed_hosts = match get("CIMD_ALLOWED_HOSTS") {
             None => None,
             Some(v) => {

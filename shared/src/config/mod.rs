@@ -55,6 +55,9 @@ pub struct Settings {
     /// `OAUTH_OPEN_REGISTRATION=true`: anyone may register clients without a token, said
     /// explicitly (a Lambda register function refuses to start open otherwise).
     pub open_registration: bool,
+    /// `DPOP_NONCE_REQUIRED` (default `false`): a DPoP proof at the token endpoint must carry
+    /// a server nonce (RFC 9449 §8).
+    pub dpop_nonce_required: bool,
     /// `CLOUDFRONT_ORIGIN_SECRET`: the value CloudFront adds as `X-Origin-Verify`; with it,
     /// per-address limits use `CloudFront-Viewer-Address` of the requests that carry it.
     pub cloudfront_origin_secret: Option<Secret>,
@@ -133,6 +136,7 @@ pub const VARIABLES: &[&str] = &[
     "FEDERATION_PROVIDERS",
     "FEDERATION_SECRET_ID",
     "FEDERATION_TIMEOUT_MS",
+    "DPOP_NONCE_REQUIRED",
 ];
 
 /// Read an integer variable in `range`, or `default` when unset.
@@ -149,6 +153,16 @@ fn int_var<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
             name,
             reason: format!("{v:?} is not a whole number between {min} and {max}"),
         }),
+    }
+}
+
+/// Read a `true`/`false` variable, or `default` when unset.
+fn bool_var(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(v) => Err(ConfigError::Invalid { name, reason: format!("{v:?} is not true or false") }),
     }
 }
 
@@ -226,16 +240,8 @@ impl Settings {
             }
             Some(v) => Some(Secret::new(v)),
         };
-        let open_registration = match get("OAUTH_OPEN_REGISTRATION").as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(v) => {
-                return Err(ConfigError::Invalid {
-                    name: "OAUTH_OPEN_REGISTRATION",
-                    reason: format!("{v:?} is not true or false"),
-                });
-            }
-        };
+        let open_registration = bool_var(&get, "OAUTH_OPEN_REGISTRATION", false)?;
+        let dpop_nonce_required = bool_var(&get, "DPOP_NONCE_REQUIRED", false)?;
         let cloudfront_origin_secret = match get("CLOUDFRONT_ORIGIN_SECRET") {
             None => None,
             Some(v) if v.len() < 32 => {
@@ -254,6 +260,7 @@ impl Settings {
             access_token_alg,
             registration_token,
             open_registration,
+            dpop_nonce_required,
             cloudfront_origin_secret,
             refresh_idle_ttl,
             refresh_absolute_ttl,

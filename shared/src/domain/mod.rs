@@ -106,6 +106,9 @@ pub struct Client {
     /// from before logout: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request must carry a DPoP proof.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Client {
@@ -187,6 +190,10 @@ pub struct AuthCode {
     /// How the user signed in (the ID token's `amr`); absent in codes from before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<AuthMethodRef>,
+    /// The DPoP key the code is bound to (`dpop_jkt` of the authorization request, RFC 9449
+    /// §10): its redemption needs a proof by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// A refresh token, stored under the SHA-256 of the token. Every refresh token belongs to
@@ -225,6 +232,10 @@ pub struct RefreshRecord {
     /// default API.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceId>,
+    /// The DPoP key a public client's family is bound to (RFC 9449 §5): every refresh needs a
+    /// proof by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl RefreshRecord {
@@ -256,6 +267,7 @@ mod tests {
             rotated_to: None,
             session: None,
             resources: Vec::new(),
+            jkt: None,
         };
         let cases = [
             (fresh.clone(), 99, true),

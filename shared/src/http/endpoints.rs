@@ -67,14 +67,29 @@ pub(super) async fn register_client(app: &App, req: &Request) -> Result<Response
     Ok(json_response(StatusCode::CREATED, &out))
 }
 
+/// The request's one `DPoP` header (RFC 9449 §4.1), if any.
+fn dpop_proof(req: &Request) -> Result<Option<&str>, OAuthError> {
+    crate::oauth::dpop::proof_header(&header_values(req, header::HeaderName::from_static("dpop")))
+}
+
 pub(super) async fn token(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let now = app.clock.now();
+    let proof = dpop_proof(req)?;
     let out = client_auth::counting_failures(app, source_ip(req), now, async {
         let params = form_body(req)?;
-        tok::token(app, &credentials(req, &params)?, &params, now).await
+        let jkt = crate::oauth::dpop::at_token_endpoint(app, proof, now).await?;
+        tok::token(app, &credentials(req, &params)?, &params, jkt.as_deref(), now).await
     })
     .await?;
-    Ok(no_cache(json_response(StatusCode::OK, &out)))
+    let mut resp = no_cache(json_response(StatusCode::OK, &out));
+    // With nonces required, each answer to a proof names the nonce to use next (RFC 9449 §8.2).
+    if app.settings.dpop_nonce_required
+        && proof.is_some()
+        && let Ok(v) = HeaderValue::from_str(&crate::dpop::nonce(&app.form_key(), now.unix_timestamp()))
+    {
+        resp.headers_mut().insert(header::HeaderName::from_static("dpop-nonce"), v);
+    }
+    Ok(resp)
 }
 
 pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthError> {
@@ -103,15 +118,30 @@ pub(super) async fn introspect(app: &App, req: &Request) -> Result<Response, OAu
     Ok(no_cache(json_response(StatusCode::OK, &out)))
 }
 
-/// The bearer token of `req`, for the built-in API (its audience) with `scope`.
+/// The access token of `req` for `audience`: verified, not revoked, and presented as its
+/// binding requires (Bearer, or DPoP with a proof for this request: RFC 9449 §7).
+async fn access_token(
+    app: &App,
+    req: &Request,
+    audience: access::Audience<'_>,
+    now: time::OffsetDateTime,
+) -> Result<crate::jwt::AccessClaims, OAuthError> {
+    let presented = crate::oauth::dpop::presented(&header_values(req, header::AUTHORIZATION))?;
+    let claims = access::authenticate(app, presented.token, audience, now).await?;
+    let htu = app.settings.url(req.uri().path());
+    crate::oauth::dpop::check_binding(app, &claims, presented, dpop_proof(req)?, (req.method().as_str(), &htu), now)
+        .await?;
+    Ok(claims)
+}
+
+/// The access token of `req`, for the built-in API (its audience) with `scope`.
 async fn bearer(
     app: &App,
     req: &Request,
     scope: &Scope,
     now: time::OffsetDateTime,
 ) -> Result<crate::jwt::AccessClaims, OAuthError> {
-    let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
-    let claims = access::authenticate(app, token, access::Audience::Of(app.settings.audience.as_str()), now).await?;
+    let claims = access_token(app, req, access::Audience::Of(app.settings.audience.as_str()), now).await?;
     access::require_scope(&claims, scope)?;
     Ok(claims)
 }
@@ -120,7 +150,14 @@ async fn bearer(
 /// metadata (`error::protected_resource_response`).
 fn challenged(app: &App, scope: &Scope, r: Result<Response, OAuthError>) -> Result<Response, OAuthError> {
     match r {
-        Err(e @ (OAuthError::MissingToken | OAuthError::InvalidToken(_) | OAuthError::InsufficientScope { .. })) => {
+        Err(
+            e @ (OAuthError::MissingToken
+            | OAuthError::InvalidToken(_)
+            | OAuthError::InsufficientScope { .. }
+            | OAuthError::InvalidDpopToken(_)
+            | OAuthError::InvalidDpopProof(_)
+            | OAuthError::UseDpopNonce { .. }),
+        ) => {
             let metadata = discovery::resource_metadata_url(&app.settings.audience);
             Ok(super::error::protected_resource_response(e, &metadata, scope.as_str()))
         }
@@ -149,8 +186,7 @@ pub(super) async fn write_data(app: &App, req: &Request) -> Result<Response, OAu
 
 pub(super) async fn userinfo(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let r = async {
-        let token = access::bearer_token(&header_values(req, header::AUTHORIZATION))?;
-        let claims = access::authenticate(app, token, access::Audience::AnyOfThisIssuer, app.clock.now()).await?;
+        let claims = access_token(app, req, access::Audience::AnyOfThisIssuer, app.clock.now()).await?;
         Ok(json_response(StatusCode::OK, &crate::oauth::userinfo::userinfo(app, &claims).await?))
     };
     challenged(app, &Scope::OPENID, r.await)

@@ -74,9 +74,10 @@ impl HttpError {
 /// protocol error has to be given its status here.
 fn oauth_status(e: &OAuthError) -> StatusCode {
     match e {
-        OAuthError::InvalidClient { .. } | OAuthError::MissingToken | OAuthError::InvalidToken(_) => {
-            StatusCode::UNAUTHORIZED
-        }
+        OAuthError::InvalidClient { .. }
+        | OAuthError::MissingToken
+        | OAuthError::InvalidToken(_)
+        | OAuthError::InvalidDpopToken(_) => StatusCode::UNAUTHORIZED,
         OAuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
         OAuthError::UsernameTaken => StatusCode::CONFLICT,
         OAuthError::ValueTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -95,7 +96,10 @@ fn oauth_status(e: &OAuthError) -> StatusCode {
         | OAuthError::ConsentRequired
         | OAuthError::InteractionRequired
         | OAuthError::InvalidRedirectUri(_)
-        | OAuthError::InvalidClientMetadata(_) => StatusCode::BAD_REQUEST,
+        | OAuthError::InvalidClientMetadata(_)
+        // At the token endpoint; a resource answers these 401 (`respond`).
+        | OAuthError::InvalidDpopProof(_)
+        | OAuthError::UseDpopNonce { .. } => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -120,6 +124,11 @@ fn challenge(oauth: &OAuthError, resource: Option<(&str, &str)>) -> Option<Strin
         OAuthError::MissingToken => ("Bearer realm=\"api\"".to_owned(), resource.map(|(_, s)| s)),
         OAuthError::InvalidToken(_) => ("Bearer error=\"invalid_token\"".to_owned(), None),
         OAuthError::InsufficientScope { scope } => ("Bearer error=\"insufficient_scope\"".to_owned(), Some(&**scope)),
+        // RFC 9449 §7.1: a resource's DPoP errors are challenges of the DPoP scheme, naming
+        // the algorithms it takes (the token endpoint's are plain 400s).
+        OAuthError::InvalidDpopToken(_) => (dpop_challenge("invalid_token"), None),
+        OAuthError::InvalidDpopProof(_) if resource.is_some() => (dpop_challenge("invalid_dpop_proof"), None),
+        OAuthError::UseDpopNonce { .. } if resource.is_some() => (dpop_challenge("use_dpop_nonce"), None),
         _ => return None,
     };
     if let Some((metadata, _)) = resource {
@@ -131,6 +140,10 @@ fn challenge(oauth: &OAuthError, resource: Option<(&str, &str)>) -> Option<Strin
     Some(c)
 }
 
+fn dpop_challenge(error: &str) -> String {
+    format!("DPoP error=\"{error}\", algs=\"{}\"", crate::dpop::ALGS.join(" "))
+}
+
 fn respond(err: &HttpError, resource: Option<(&str, &str)>) -> Response {
     match err {
         HttpError::OAuth(e @ (OAuthError::ServerError(src) | OAuthError::TemporarilyUnavailable(src))) => {
@@ -139,7 +152,13 @@ fn respond(err: &HttpError, resource: Option<(&str, &str)>) -> Response {
         _ => tracing::debug!(error = %err.code(), "request refused"),
     }
     let body = serde_json::json!({"error": err.code(), "error_description": err.description()});
-    let mut resp = json_response(err.status(), &body);
+    let status = match err {
+        HttpError::OAuth(OAuthError::InvalidDpopProof(_) | OAuthError::UseDpopNonce { .. }) if resource.is_some() => {
+            StatusCode::UNAUTHORIZED
+        }
+        _ => err.status(),
+    };
+    let mut resp = json_response(status, &body);
     let headers = resp.headers_mut();
     let oauth = match err {
         HttpError::OAuth(e) => e,
@@ -159,6 +178,11 @@ fn respond(err: &HttpError, resource: Option<(&str, &str)>) -> Response {
         OAuthError::TooManyRequests { retry_after } => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from((*retry_after).max(1)));
         }
+        OAuthError::UseDpopNonce { nonce } => {
+            if let Ok(v) = HeaderValue::from_str(nonce) {
+                headers.insert(header::HeaderName::from_static("dpop-nonce"), v);
+            }
+        }
         _ => {}
     }
     resp
@@ -175,7 +199,10 @@ mod tests {
     fn every_error_has_its_status_and_code() {
         for (e, code) in one_of_each() {
             let want = match &e {
-                OAuthError::InvalidClient { .. } | OAuthError::MissingToken | OAuthError::InvalidToken(_) => 401,
+                OAuthError::InvalidClient { .. }
+                | OAuthError::MissingToken
+                | OAuthError::InvalidToken(_)
+                | OAuthError::InvalidDpopToken(_) => 401,
                 OAuthError::InsufficientScope { .. } => 403,
                 OAuthError::UsernameTaken => 409,
                 OAuthError::ValueTooLarge(_) => 413,

@@ -49,6 +49,17 @@ pub struct AccessClaims {
     /// The refresh family (grant) a user token belongs to; revoking the family revokes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fam: Option<String>,
+    /// The key the token is bound to (RFC 9449 §6.1: `cnf.jkt`): only a DPoP proof by it
+    /// makes the token usable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` (RFC 7800) with a DPoP key's thumbprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the key, base64url.
+    pub jkt: String,
 }
 
 impl AccessClaims {
@@ -78,6 +89,8 @@ pub struct AccessGrant<'a> {
     pub aud: &'a str,
     /// Its lifetime in seconds (the resource server's).
     pub ttl: i64,
+    /// The DPoP key it is bound to, if any.
+    pub jkt: Option<String>,
 }
 
 /// Claims of an OpenID Connect ID token (OIDC Core §2).
@@ -166,6 +179,7 @@ pub fn issue_access_token(
         jti: grant.jti,
         nbf: None,
         fam: grant.fam,
+        cnf: grant.jkt.map(|jkt| Confirmation { jkt }),
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| KeyError::Invalid(e.to_string()))?;
     let token = keys.sign_at(settings.access_token_alg, "at+jwt", &payload, now)?;
@@ -293,6 +307,7 @@ mod tests {
             fam: None,
             aud: "https://as.test/api",
             ttl: 900,
+            jkt: None,
         }
     }
 

@@ -138,9 +138,25 @@ pub enum Decision {
     Unauthorized,
 }
 
-/// Decide for a route, given every `Authorization` value the request carried.
-pub async fn decide(app: &App, rules: &ScopeRules, authorization: &[&str], route: &str) -> Decision {
-    let Ok(token) = access::bearer_token(authorization) else { return Decision::Unauthorized };
+/// What the authorizer sees of the request a token came with.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    /// Every `Authorization` value.
+    pub authorization: Vec<&'a str>,
+    /// Every `DPoP` value.
+    pub dpop: Vec<&'a str>,
+    /// The method.
+    pub method: String,
+    /// The URL the client called, as a DPoP proof's `htu` names it (`https://<host><path>`),
+    /// when the event says it.
+    pub url: Option<String>,
+}
+
+/// Decide for a route: the token of `req` (Bearer, or DPoP with a proof for this request,
+/// RFC 9449 §7), for this authorizer's resource, with the route's scopes.
+pub async fn decide(app: &App, rules: &ScopeRules, req: &Request<'_>, route: &str) -> Decision {
+    let Ok(presented) = crate::oauth::dpop::presented(&req.authorization) else { return Decision::Unauthorized };
+    let token = presented.token;
     let now = app.clock.now();
     // Only tokens for the resource this authorizer guards (`API_AUDIENCE`, RFC 8707): a
     // token another API was given is refused here.
@@ -150,6 +166,17 @@ pub async fn decide(app: &App, rules: &ScopeRules, authorization: &[&str], route
         Revocation::Off => access::verify_cached(app, token, audience, now).await,
     };
     let Ok(claims) = verified else { return Decision::Unauthorized };
+    // A bound token needs its proof, for the URL the client called; a REST TOKEN event has
+    // no headers, so no proof: such a token is refused there.
+    let proof = match req.dpop.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        _ => return Decision::Unauthorized,
+    };
+    let url = req.url.as_deref().unwrap_or_default();
+    if crate::oauth::dpop::check_binding(app, &claims, presented, proof, (&req.method, url), now).await.is_err() {
+        return Decision::Unauthorized;
+    }
     let Some(required) = rules.required(route) else { return Decision::Forbidden(claims) };
     let granted = ScopeSet::parse(&claims.scope).unwrap_or_default();
     if required.is_subset_of(&granted) { Decision::Allow(claims) } else { Decision::Forbidden(claims) }
@@ -168,8 +195,18 @@ pub type Answer = Result<Value, Unauthorized>;
 #[error("Unauthorized")]
 pub struct Unauthorized;
 
-fn header_values(headers: &http::HeaderMap) -> Vec<&str> {
-    headers.get_all(http::header::AUTHORIZATION).iter().map(|v| v.to_str().unwrap_or("")).collect()
+fn header_values<'h>(headers: &'h http::HeaderMap, name: &str) -> Vec<&'h str> {
+    headers.get_all(name).iter().map(|v| v.to_str().unwrap_or("")).collect()
+}
+
+/// `<scheme>://<host><path>`: the URL a client called, from the event's host and path; the
+/// scheme is `X-Forwarded-Proto` as API Gateway sets it (`https`; `http` only when it says so,
+/// as the local stack does).
+fn called_url(headers: &http::HeaderMap, host: Option<&str>, path: Option<&str>) -> Option<String> {
+    let (host, path) = (host.filter(|h| !h.is_empty())?, path.filter(|p| p.starts_with('/'))?);
+    let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok());
+    let scheme = if proto == Some("http") { "http" } else { "https" };
+    Some(format!("{scheme}://{host}{path}"))
 }
 
 /// The route of a REST method ARN: `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/path…`.
@@ -205,7 +242,13 @@ pub async fn handle_event(app: &App, rules: &ScopeRules, event: Value) -> Answer
         };
         // The route key as API Gateway matched it, `$default` included: a rule must name it.
         let route = ev.route_key.clone().unwrap_or_default();
-        return Ok(match decide(app, rules, &header_values(&ev.headers), &route).await {
+        let req = Request {
+            authorization: header_values(&ev.headers, "authorization"),
+            dpop: header_values(&ev.headers, "dpop"),
+            method: ev.request_context.http.method.to_string(),
+            url: called_url(&ev.headers, ev.request_context.domain_name.as_deref(), ev.raw_path.as_deref()),
+        };
+        return Ok(match decide(app, rules, &req, &route).await {
             Decision::Allow(c) => json!({"isAuthorized": true, "context": context(&c)}),
             Decision::Forbidden(_) | Decision::Unauthorized => json!({"isAuthorized": false}),
         });
@@ -216,7 +259,8 @@ pub async fn handle_event(app: &App, rules: &ScopeRules, event: Value) -> Answer
             let arn = ev.method_arn.unwrap_or_default();
             let route = route_of_method_arn(&arn).ok_or(Unauthorized)?;
             let token = ev.authorization_token.unwrap_or_default();
-            respond_rest(decide(app, rules, &[token.as_str()], &route).await, &arn)
+            let req = Request { authorization: vec![token.as_str()], ..Request::default() };
+            respond_rest(decide(app, rules, &req, &route).await, &arn)
         }
         Some("REQUEST") => {
             let ev = serde_json::from_value::<ApiGatewayCustomAuthorizerRequestTypeRequest>(event)
@@ -227,11 +271,19 @@ pub async fn handle_event(app: &App, rules: &ScopeRules, event: Value) -> Answer
                 _ => route_of_method_arn(&arn).ok_or(Unauthorized)?,
             };
             // Every value the client sent: REST events carry repeats in multiValueHeaders.
-            let mut values = header_values(&ev.multi_value_headers);
-            if values.is_empty() {
-                values = header_values(&ev.headers);
-            }
-            respond_rest(decide(app, rules, &values, &route).await, &arn)
+            let values = |name: &str| {
+                let multi = header_values(&ev.multi_value_headers, name);
+                if multi.is_empty() { header_values(&ev.headers, name) } else { multi }
+            };
+            let host = ev.headers.get(http::header::HOST).and_then(|v| v.to_str().ok());
+            let path = ev.request_context.path.as_deref().or(ev.path.as_deref());
+            let req = Request {
+                authorization: values("authorization"),
+                dpop: values("dpop"),
+                method: ev.http_method.as_ref().map(ToString::to_string).unwrap_or_default(),
+                url: called_url(&ev.headers, host, path),
+            };
+            respond_rest(decide(app, rules, &req, &route).await, &arn)
         }
         _ => Err(Unauthorized),
     }

@@ -134,6 +134,7 @@ pub fn client_from_document(client_id: &str, body: &[u8], catalog: &Catalog, now
         // Not vouched for by anyone: errors before sign-in are pages, never redirects.
         trusted: false,
         post_logout_redirect_uris: m.post_logout_redirect_uris,
+        dpop_bound_access_tokens: m.dpop_bound_access_tokens,
     })
 }
 

@@ -43,6 +43,9 @@ pub struct ClientRegistered {
     /// As registered (omitted when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Whether every token request must carry a DPoP proof (RFC 9449 §5.2).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// The request body (RFC 7591 §2). Fields are raw JSON so each gets its own error;
@@ -69,6 +72,9 @@ pub struct ClientMetadata {
     /// `native`, accepted for MCP and OIDC clients that send it; the redirect URI rules are
     /// the same for both here (RFC 8252's, which cover web and native URIs).
     pub application_type: Option<Value>,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): every token request must carry a proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: Option<Value>,
 }
 
 fn meta(d: impl Into<super::Description>) -> OAuthError {
@@ -112,6 +118,8 @@ pub struct ValidMetadata {
     pub id_token_alg: SigningAlg,
     /// Exact post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// `dpop_bound_access_tokens`.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// Unicode general category Cf (format characters, Unicode 15.1): bidirectional overrides
@@ -201,6 +209,11 @@ pub fn validate(body: &ClientMetadata, catalog: &Catalog) -> Result<ValidMetadat
     if !post_logout_redirect_uris.is_empty() && !grant_types.contains(&GrantType::AuthorizationCode) {
         return Err(meta("post_logout_redirect_uris needs the authorization_code grant (users sign in to it)"));
     }
+    let dpop_bound_access_tokens = match &body.dpop_bound_access_tokens {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(meta("dpop_bound_access_tokens must be a boolean")),
+    };
     Ok(ValidMetadata {
         client_name,
         redirect_uris,
@@ -209,6 +222,7 @@ pub fn validate(body: &ClientMetadata, catalog: &Catalog) -> Result<ValidMetadat
         scope,
         id_token_alg: id_alg,
         post_logout_redirect_uris,
+        dpop_bound_access_tokens,
     })
 }
 
@@ -317,6 +331,7 @@ pub async fn create_client(
             created_at: now,
             trusted,
             post_logout_redirect_uris: m.post_logout_redirect_uris.clone(),
+            dpop_bound_access_tokens: m.dpop_bound_access_tokens,
         };
         match clients.create_client(&client).await {
             Ok(()) => {
@@ -334,6 +349,7 @@ pub async fn create_client(
                     scope: client.scope,
                     id_token_signed_response_alg: client.id_token_signed_response_alg,
                     post_logout_redirect_uris: client.post_logout_redirect_uris,
+                    dpop_bound_access_tokens: client.dpop_bound_access_tokens,
                 });
             }
             Err(StoreError::AlreadyExists) => continue,

@@ -28,6 +28,7 @@ pub fn metadata(s: &Settings) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": crate::dpop::ALGS,
         "client_id_metadata_document_supported": s.cimd.enabled,
         "authorization_response_iss_parameter_supported": true,
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
@@ -68,6 +69,8 @@ pub fn protected_resource_metadata(s: &Settings) -> Value {
         "scopes_supported": [Scope::DATA_READ.as_str(), Scope::DATA_WRITE.as_str()],
         "bearer_methods_supported": ["header"],
         "resource_name": "Demo data API",
+        "dpop_signing_alg_values_supported": crate::dpop::ALGS,
+        "dpop_bound_access_tokens_required": false,
     })
 }
 

@@ -61,6 +61,22 @@ pub enum OAuthError {
     /// RFC 6750 §3.1 `invalid_token`.
     #[error("invalid_token: {0}")]
     InvalidToken(Description),
+    /// RFC 9449 §5, §7.1 `invalid_dpop_proof`: a DPoP proof is missing where required, or
+    /// malformed, replayed, for another request or by another key (400 at the token
+    /// endpoint, 401 with a `DPoP` challenge at a resource).
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(Description),
+    /// RFC 9449 §8 `use_dpop_nonce`: the proof must carry this server nonce (sent in the
+    /// `DPoP-Nonce` header).
+    #[error("use_dpop_nonce")]
+    UseDpopNonce {
+        /// The nonce to use.
+        nonce: String,
+    },
+    /// `invalid_token` for a DPoP-bound token presented without its proof (as Bearer): the
+    /// challenge names the `DPoP` scheme (RFC 9449 §7.1).
+    #[error("invalid_token (DPoP): {0}")]
+    InvalidDpopToken(Description),
     /// RFC 6750 §3.1 `insufficient_scope`, naming the scope needed.
     #[error("insufficient_scope: {scope}")]
     InsufficientScope {
@@ -108,7 +124,9 @@ impl OAuthError {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
-            Self::MissingToken | Self::InvalidToken(_) => "invalid_token",
+            Self::MissingToken | Self::InvalidToken(_) | Self::InvalidDpopToken(_) => "invalid_token",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::UsernameTaken => "username_taken",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
@@ -134,9 +152,12 @@ impl OAuthError {
             | Self::InvalidTarget(d)
             | Self::AccessDenied(d)
             | Self::InvalidToken(d)
+            | Self::InvalidDpopProof(d)
+            | Self::InvalidDpopToken(d)
             | Self::InvalidRedirectUri(d)
             | Self::InvalidClientMetadata(d) => d.clone(),
             Self::MissingToken => "a Bearer access token is required".into(),
+            Self::UseDpopNonce { .. } => "the DPoP proof must carry the nonce in the DPoP-Nonce header".into(),
             Self::LoginRequired => "the user must sign in, which prompt=none does not allow".into(),
             Self::ConsentRequired => "the user must allow this request, which prompt=none does not allow".into(),
             Self::InteractionRequired => {
@@ -191,9 +212,12 @@ pub(crate) mod tests {
             OAuthError::ConsentRequired => 19,
             OAuthError::InteractionRequired => 20,
             OAuthError::InvalidTarget(_) => 21,
+            OAuthError::InvalidDpopProof(_) => 22,
+            OAuthError::UseDpopNonce { .. } => 23,
+            OAuthError::InvalidDpopToken(_) => 24,
         }
     }
-    const VARIANTS: usize = 22;
+    const VARIANTS: usize = 25;
 
     /// One error of every variant with the wire code docs/API.md gives it (the HTTP layer's
     /// status test uses it too).
@@ -214,6 +238,9 @@ pub(crate) mod tests {
             (OAuthError::InteractionRequired, "interaction_required"),
             (OAuthError::MissingToken, "invalid_token"),
             (OAuthError::InvalidToken("x".into()), "invalid_token"),
+            (OAuthError::InvalidDpopProof("x".into()), "invalid_dpop_proof"),
+            (OAuthError::UseDpopNonce { nonce: "n".into() }, "use_dpop_nonce"),
+            (OAuthError::InvalidDpopToken("x".into()), "invalid_token"),
             (OAuthError::InsufficientScope { scope: "data:read".into() }, "insufficient_scope"),
             (OAuthError::UsernameTaken, "username_taken"),
             (OAuthError::InvalidRedirectUri("x".into()), "invalid_redirect_uri"),

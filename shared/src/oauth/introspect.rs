@@ -40,8 +40,11 @@ pub struct ActiveDetails {
     /// Token id (access tokens).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
-    /// "Bearer" or "refresh_token".
+    /// "Bearer", "DPoP" (a bound access token) or "refresh_token".
     pub token_type: &'static str,
+    /// The key a DPoP-bound access token is bound to (RFC 9449 §6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::jwt::Confirmation>,
 }
 
 const INACTIVE: Introspection = Introspection { active: false, details: None };
@@ -89,7 +92,8 @@ pub async fn introspect(
             exp: claims.exp,
             iat: claims.iat,
             jti: Some(claims.jti),
-            token_type: "Bearer",
+            token_type: super::token::token_type(claims.cnf.as_ref().map(|c| c.jkt.as_str())),
+            cnf: claims.cnf,
         }),
     })
 }
@@ -132,6 +136,7 @@ async fn introspect_refresh(
             iat: rt.issued_at,
             jti: None,
             token_type: "refresh_token",
+            cnf: rt.jkt.map(|jkt| crate::jwt::Confirmation { jkt }),
         }),
     })
 }

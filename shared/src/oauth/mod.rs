@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod client_registration;
 pub mod data;
 pub mod discovery;
+pub mod dpop;
 mod error;
 pub mod federation;
 pub mod introspect;

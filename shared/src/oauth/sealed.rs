@@ -62,6 +62,9 @@ pub struct PendingRequest {
     /// The request's `max_age`: passed to an upstream provider, and its `auth_time` checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<i64>,
+    /// `dpop_jkt` (RFC 9449 §10): the code will be bound to this DPoP key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl Sealable for PendingRequest {
@@ -138,6 +141,7 @@ mod tests {
             hint_sub: None,
             prompt_login: false,
             max_age: None,
+            dpop_jkt: None,
         }
     }
 

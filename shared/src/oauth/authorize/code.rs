@@ -36,6 +36,7 @@ pub async fn issue(app: &App, pending: &PendingRequest, session: &Session, now: 
         session: Some(SessionRef { id_hash: session.id_hash.clone(), expires_at: session.expires_at }),
         resources: pending.resources.clone(),
         amr: Some(session.method),
+        dpop_jkt: pending.dpop_jkt.clone(),
     };
     app.codes.put_code(&record).await.map_err(store_failure)?;
     tracing::info!(event = "code_issued", sub = %sub, client_id = %pending.client_id, family_id = %record.family_id, "authorization code issued");

@@ -200,6 +200,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
         hint_sub: None,
         prompt_login: asked.prompt.login || asked.prompt.select_account,
         max_age: asked.max_age,
+        dpop_jkt: super::dpop::requested_jkt(&params).map_err(|e| refuse(app, &client, &reply, &e))?,
     };
     let hint = match asked.id_token_hint.as_deref() {
         Some(h) => hint(app, h, now.unix_timestamp()).await,

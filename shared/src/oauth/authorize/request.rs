@@ -228,6 +228,7 @@ mod tests {
             created_at: 0,
             trusted: false,
             post_logout_redirect_uris: vec![],
+            dpop_bound_access_tokens: false,
         }
     }
 

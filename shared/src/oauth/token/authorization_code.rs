@@ -22,6 +22,8 @@ pub(super) struct Asked<'a> {
     pub code_verifier: Option<&'a str>,
     /// `resource` values.
     pub resource: &'a [&'a str],
+    /// The key of the request's verified DPoP proof, if any.
+    pub dpop: Option<&'a str>,
 }
 
 /// Redeem `code` for `client` (whose registration allows this grant).
@@ -36,7 +38,7 @@ pub(super) async fn grant(
     asked: Asked<'_>,
     now_dt: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
-    let Asked { redirect_uri, code_verifier, resource } = asked;
+    let Asked { redirect_uri, code_verifier, resource, dpop } = asked;
     if code.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Err(invalid_grant("the code is invalid"));
     }
@@ -67,6 +69,9 @@ pub(super) async fn grant(
     if record.code_challenge.is_empty() || !pkce::verify(verifier, &record.code_challenge) {
         return Err(invalid_grant("code_verifier does not match the code_challenge"));
     }
+    // A code bound to a key (`dpop_jkt`) needs a proof by it (RFC 9449 §10); refused, the
+    // code is still usable.
+    super::require_key(record.dpop_jkt.as_deref(), dpop)?;
     if record.consumed_at.is_some() {
         return Err(replay(app, &record.family_id, &client.client_id, now).await);
     }
@@ -77,7 +82,7 @@ pub(super) async fn grant(
     // §2.2); checked before the code is consumed, so a wrong `resource` costs nothing.
     let audience = catalog.one_of(resource, &record.resources)?;
     let token_scope = catalog.scope_for(&audience, &record.scope);
-    let refresh = issue_refresh(client, &record).then(|| new_refresh(app, &record, client, now)).transpose()?;
+    let refresh = issue_refresh(client, &record).then(|| new_refresh(app, &record, client, dpop, now)).transpose()?;
     // Identifies this redemption, so a retried write is not mistaken for a replay (docs/SECURITY.md R2).
     let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
     // A used code is kept while what it issues may live, so a replay can still revoke it.
@@ -112,6 +117,7 @@ pub(super) async fn grant(
                 nonce: code.nonce.as_deref(),
                 refresh_token: refresh.map(|(t, _)| t),
                 id_token: true,
+                jkt: dpop,
             };
             issue_user_tokens(app, client, g, now)
         }
@@ -130,7 +136,13 @@ fn issue_refresh(client: &Client, code: &AuthCode) -> bool {
     client.allows(GrantType::RefreshToken) && (code.scope.contains(&Scope::OFFLINE_ACCESS) || code.session.is_some())
 }
 
-fn new_refresh(app: &App, code: &AuthCode, client: &Client, now: i64) -> Result<(String, RefreshRecord), OAuthError> {
+fn new_refresh(
+    app: &App,
+    code: &AuthCode,
+    client: &Client,
+    dpop: Option<&str>,
+    now: i64,
+) -> Result<(String, RefreshRecord), OAuthError> {
     let token = crate::crypto::random_token().map_err(OAuthError::server)?;
     // "offline_access ... requests that an OAuth 2.0 Refresh Token be issued that can be used
     // to obtain an Access Token that grants access to the End-User's UserInfo Endpoint even
@@ -156,6 +168,9 @@ fn new_refresh(app: &App, code: &AuthCode, client: &Client, now: i64) -> Result<
         rotated_to: None,
         session: session.map(|s| s.id_hash.clone()),
         resources: code.resources.clone(),
+        // A public client's refresh tokens are bound to its DPoP key (RFC 9449 §5); a
+        // confidential client's are bound to its authentication already.
+        jkt: dpop.filter(|_| client.auth_method == crate::domain::AuthMethod::None).map(str::to_owned),
     };
     Ok((token, record))
 }

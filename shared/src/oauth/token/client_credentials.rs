@@ -21,6 +21,7 @@ pub(super) async fn grant(
     client: &Client,
     requested: Option<&str>,
     resource: &[&str],
+    dpop: Option<&str>,
     now: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
     // "The client credentials grant type MUST only be used by confidential clients." (§4.4)
@@ -63,13 +64,14 @@ pub(super) async fn grant(
         fam: None,
         aud: audience.as_str(),
         ttl,
+        jkt: dpop.map(str::to_owned),
     };
     let (access_token, claims) =
         issue_access_token(&app.keys(), &app.settings, grant, now).map_err(OAuthError::server)?;
     tracing::info!(event = "token_issued", client_id = %client.client_id, grant_type = "client_credentials", jti = %claims.jti, "token issued");
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: super::token_type(dpop),
         expires_in: ttl,
         scope: claims.scope,
         refresh_token: None,

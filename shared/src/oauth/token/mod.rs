@@ -18,7 +18,7 @@ use serde::Serialize;
 pub struct TokenResponse {
     /// The JWT access token.
     pub access_token: String,
-    /// Always "Bearer".
+    /// `Bearer`, or `DPoP` for a token bound to the request's DPoP key (RFC 9449 §5).
     pub token_type: &'static str,
     /// Lifetime in seconds.
     pub expires_in: i64,
@@ -101,6 +101,7 @@ pub async fn token(
     app: &App,
     creds: &Credentials,
     params: &Params,
+    dpop: Option<&str>,
     now: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
     // Check the grant type before anything else, so an unknown one is reported as such.
@@ -118,19 +119,24 @@ pub async fn token(
     if !client.allows(grant) {
         return Err(OAuthError::UnauthorizedClient(format!("this client may not use the {grant_type} grant").into()));
     }
+    // RFC 9449 §5.2: a client registered with dpop_bound_access_tokens gets no Bearer token.
+    if client.dpop_bound_access_tokens && dpop.is_none() {
+        return Err(OAuthError::InvalidDpopProof("this client's tokens are DPoP-bound: send a DPoP proof".into()));
+    }
     // The resource servers, from this process's cache: no store call on the token path
     // (docs/ARCHITECTURE.md).
     let catalog = super::resources::catalog(app, now.unix_timestamp()).await?;
     match TokenRequest::parse(grant, params)? {
         TokenRequest::ClientCredentials { scope, resource } => {
-            client_credentials::grant(app, &catalog, &client, scope, &resource, now).await
+            client_credentials::grant(app, &catalog, &client, scope, &resource, dpop, now).await
         }
         TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resource } => {
-            let asked = authorization_code::Asked { redirect_uri, code_verifier, resource: &resource };
+            let asked = authorization_code::Asked { redirect_uri, code_verifier, resource: &resource, dpop };
             authorization_code::grant(app, &catalog, &client, code, asked, now).await
         }
         TokenRequest::RefreshToken { refresh_token, scope, resource } => {
-            refresh_token::grant(app, &catalog, &client, refresh_token, scope, &resource, now).await
+            let asked = refresh_token::Asked { token: refresh_token, scope, resource: &resource, dpop };
+            refresh_token::grant(app, &catalog, &client, asked, now).await
         }
     }
 }
@@ -155,6 +161,8 @@ pub(crate) struct UserGrant<'a> {
     pub refresh_token: Option<String>,
     /// Whether to issue an ID token (code exchange with `openid`).
     pub id_token: bool,
+    /// The DPoP key the access token is bound to, if the request carried a proof.
+    pub jkt: Option<&'a str>,
 }
 
 /// Issue the access token (and ID token when `openid` was granted) of a user grant.
@@ -173,6 +181,7 @@ pub(crate) fn issue_user_tokens(
         fam: Some(g.family_id.to_owned()),
         aud: g.resource.0.as_str(),
         ttl: g.resource.1,
+        jkt: g.jkt.map(str::to_owned),
     };
     let (access_token, claims) =
         issue_access_token(&app.keys(), &app.settings, grant, now).map_err(OAuthError::server)?;
@@ -195,12 +204,34 @@ pub(crate) fn issue_user_tokens(
     };
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(g.jkt),
         expires_in: g.resource.1,
         scope: claims.scope,
         refresh_token: g.refresh_token,
         id_token,
     })
+}
+
+/// The `token_type` of an access token bound to `jkt` (or not).
+pub(crate) fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
+/// A bound code or refresh token needs a proof by its key (RFC 9449 §5, §10).
+///
+/// # Errors
+/// `invalid_dpop_proof` when no proof came, or one by another key.
+pub(crate) fn require_key(bound: Option<&str>, presented: Option<&str>) -> Result<(), OAuthError> {
+    match (bound, presented) {
+        (None, _) => Ok(()),
+        (Some(b), Some(p)) if crate::crypto::ct_eq(b.as_bytes(), p.as_bytes()) => Ok(()),
+        (Some(_), None) => {
+            Err(OAuthError::InvalidDpopProof("this grant is DPoP-bound: send a proof by its key".into()))
+        }
+        (Some(_), Some(_)) => {
+            Err(OAuthError::InvalidDpopProof("the DPoP proof is by another key than the grant's".into()))
+        }
+    }
 }
 
 #[cfg(test)]

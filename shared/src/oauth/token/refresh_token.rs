@@ -13,20 +13,31 @@ fn invalid_grant() -> OAuthError {
     OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked".into())
 }
 
-/// Refresh with `token` for `client` (whose registration allows this grant), for one of the
-/// family's resources (`resource`), narrowed to `requested` scope if given.
+/// What the refresh request says.
+pub(super) struct Asked<'a> {
+    /// `refresh_token`.
+    pub token: &'a str,
+    /// `scope`, to narrow.
+    pub scope: Option<&'a str>,
+    /// `resource` values.
+    pub resource: &'a [&'a str],
+    /// The key of the request's verified DPoP proof, if any.
+    pub dpop: Option<&'a str>,
+}
+
+/// Refresh with the token for `client` (whose registration allows this grant), for one of
+/// the family's resources, narrowed to the requested scope if given.
 ///
 /// # Errors
-/// `invalid_scope`, `invalid_target` or `invalid_grant`.
+/// `invalid_scope`, `invalid_target`, `invalid_dpop_proof` or `invalid_grant`.
 pub(super) async fn grant(
     app: &App,
     catalog: &Catalog,
     client: &Client,
-    token: &str,
-    requested: Option<&str>,
-    resource: &[&str],
+    asked: Asked<'_>,
     now_dt: time::OffsetDateTime,
 ) -> Result<TokenResponse, OAuthError> {
+    let Asked { token, scope: requested, resource, dpop } = asked;
     if token.len() > crate::crypto::MAX_OPAQUE_TOKEN_LEN {
         return Err(invalid_grant());
     }
@@ -48,6 +59,9 @@ pub(super) async fn grant(
     if !record.is_usable(now) {
         return Err(invalid_grant());
     }
+    // A bound family refreshes only with a proof by its key (RFC 9449 §5); refused, the
+    // token is not rotated.
+    super::require_key(record.jkt.as_deref(), dpop)?;
     let audience = catalog.one_of(resource, &record.resources)?;
     let scope = narrow_scope(catalog, &audience, &record.scope, requested)?;
     let new_token = random_token().map_err(OAuthError::server)?;
@@ -79,6 +93,7 @@ pub(super) async fn grant(
         nonce: None,
         refresh_token: Some(new_token),
         id_token: false,
+        jkt: dpop,
     };
     issue_user_tokens(app, client, g, now)
 }

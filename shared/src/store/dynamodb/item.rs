@@ -313,6 +313,7 @@ mod tests {
             created_at: 1,
             trusted: true,
             post_logout_redirect_uris: vec![],
+            dpop_bound_access_tokens: false,
         };
         let item = Item::from(&c);
         assert_eq!(item.get(PK), Some(&s("CLIENT#cl_1")));
@@ -339,6 +340,7 @@ mod tests {
             session: Some(crate::domain::SessionRef { id_hash: "s1".into(), expires_at: 900 }),
             resources: vec![crate::domain::ResourceId::parse("https://orders.example").map_err(|e| e.to_owned())?],
             amr: Some(crate::domain::AuthMethodRef::Federated),
+            dpop_jkt: None,
         };
         let item = Item::from(&c);
         assert_eq!(item.get(EXPIRES_AT), Some(&n(61)));
@@ -364,6 +366,7 @@ mod tests {
             rotated_to: Some("h2".into()),
             session: Some("s1".into()),
             resources: vec![crate::domain::ResourceId::parse("https://orders.example").map_err(|e| e.to_owned())?],
+            jkt: None,
         };
         let item = Item::from(&r);
         assert_eq!(item.get(EXPIRES_AT), Some(&n(1000)));

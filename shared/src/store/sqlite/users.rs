@@ -109,6 +109,7 @@ mod tests {
             created_at: 1_800_000_000,
             trusted: false,
             post_logout_redirect_uris: vec![],
+            dpop_bound_access_tokens: false,
         }
     }
 
