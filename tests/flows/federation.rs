@@ -105,6 +105,10 @@ async fn a_federated_sign_in_creates_a_passwordless_user_found_again_by_issuer_a
     let p = login_page(&mut other, &client.0, "").await?;
     let refused = other.login(&p, user.username.as_str(), "", "allow").await?;
     ensure!(refused.status == 401, "no password: {}", refused.status);
+    // Any password at all is a failed login (argon2 against the dummy hash), never a 503.
+    let p = login_page(&mut other, &client.0, "").await?;
+    let refused = other.login(&p, user.username.as_str(), PASSWORD, "allow").await?;
+    ensure!(refused.status == 401, "a password for a passwordless user: {}", refused.status);
     // A second sign-in, in another browser, finds the same user by (issuer, subject).
     let mut again = env.browser();
     let p = sign_in(&env, &mut again, &client.0, "idp").await?;

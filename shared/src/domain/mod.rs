@@ -127,10 +127,17 @@ pub struct User {
     pub username: Username,
     /// Optional e-mail address.
     pub email: Option<Email>,
-    /// argon2id PHC string.
+    /// argon2id PHC string; empty for a user an upstream provider created (no password).
     pub password_hash: String,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+impl User {
+    /// Whether the user has a password (a user created by an upstream provider has none).
+    pub fn has_password(&self) -> bool {
+        !self.password_hash.is_empty()
+    }
 }
 
 /// One value stored through `POST /api/data`.

@@ -78,8 +78,10 @@ pub async fn authenticate(
         Ok(u) => app.users.user_by_username(&u.key()).await.map_err(|e| unavailable(&e))?,
         Err(_) => None,
     };
-    // An unknown user is checked against a dummy hash: the same argon2 work either way.
-    let verified = verify_password(Secret::new(password), user.as_ref().map(|u| u.password_hash.clone())).await;
+    // An unknown user, or one without a password (created by an upstream provider), is
+    // checked against a dummy hash: the same argon2 work either way, and never a match.
+    let hash = user.as_ref().filter(|u| u.has_password()).map(|u| u.password_hash.clone());
+    let verified = verify_password(Secret::new(password), hash).await;
     let user = match (verified, user) {
         (Ok(true), Some(user)) => user,
         (Ok(_), _) => {

@@ -351,7 +351,7 @@ async fn account_page(
     let unlinked: Vec<_> = app.federation.all().filter(|u| !links.iter().any(|l| l.provider == u.config.id)).collect();
     Ok(AccountPage {
         username: user.username.as_str().to_owned(),
-        has_password: !user.password_hash.is_empty(),
+        has_password: user.has_password(),
         identities: links
             .iter()
             .map(|l| IdentityRow {

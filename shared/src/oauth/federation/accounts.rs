@@ -103,7 +103,7 @@ pub async fn link(
 /// The store failed, or the user is gone.
 pub async fn unlink(app: &App, sub: &str, key: &str) -> Result<Unlink, StoreError> {
     let user = app.users.user_by_sub(sub).await?.ok_or(StoreError::NotFound)?;
-    let outcome = app.identities.unlink_identity(sub, key, user.password_hash.is_empty()).await?;
+    let outcome = app.identities.unlink_identity(sub, key, !user.has_password()).await?;
     if outcome == Unlink::Removed {
         tracing::info!(event = "identity_unlinked", sub = %sub, "upstream identity unlinked");
     }
