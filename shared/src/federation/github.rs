@@ -3,7 +3,7 @@
 //! `GET /user/emails` (the primary address and whether GitHub verified it, as stated).
 use super::http::Auth;
 use super::id_token::UpstreamIdentity;
-use super::{Upstream, UpstreamError, Upstreams};
+use super::{Answer, Upstream, UpstreamError, Upstreams};
 use crate::config::ProviderKind;
 use crate::crypto::Secret;
 use serde::Deserialize;
@@ -45,9 +45,7 @@ pub(super) async fn sign_in(
     ups: &Upstreams,
     up: &Upstream,
     secret: &Secret,
-    code: &str,
-    verifier: &str,
-    redirect_uri: &str,
+    answer: Answer<'_>,
     now: i64,
 ) -> Result<UpstreamIdentity, UpstreamError> {
     let ProviderKind::Github { issuer, token_endpoint, api_base, .. } = &up.config.kind else {
@@ -56,14 +54,14 @@ pub(super) async fn sign_in(
     let form = [
         ("client_id", up.config.client_id.as_str()),
         ("client_secret", secret.expose()),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("code_verifier", verifier),
+        ("code", answer.code),
+        ("redirect_uri", answer.redirect_uri),
+        ("code_verifier", answer.verifier),
     ];
     let (status, body) = ups.http()?.json(token_endpoint, Some(&form), Auth::None, "application/json").await?;
     // GitHub answers a refused code with 200 and an `error` field.
-    if let Some(error) = body.get("error").and_then(|e| e.as_str()) {
-        return Err(UpstreamError::CodeRefused(format!("{status} {}", error.chars().take(64).collect::<String>())));
+    if body.get("error").is_some() {
+        return Err(super::code_refused(status, &body));
     }
     let token = body
         .get("access_token")

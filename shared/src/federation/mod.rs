@@ -13,7 +13,6 @@ mod oidc;
 use crate::config::{FederationSettings, ProviderConfig, ProviderKind, SecretRef};
 use crate::crypto::Secret;
 use arc_swap::{ArcSwap, ArcSwapOption};
-pub use http::MAX_RESPONSE_BYTES;
 use id_token::{IdTokenError, UpstreamIdentity, UpstreamKeys};
 pub use oidc::Metadata;
 use std::sync::atomic::AtomicI64;
@@ -41,6 +40,26 @@ pub enum UpstreamError {
     /// This server's configuration (the secret cannot be read).
     #[error("federation misconfigured: {0}")]
     Config(String),
+}
+
+/// The provider's answer to a sign-in, and what this server sent it: what a code exchange
+/// needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    /// The authorization code.
+    pub code: &'a str,
+    /// The PKCE verifier of the challenge sent.
+    pub verifier: &'a str,
+    /// The redirect URI the code was sent back to.
+    pub redirect_uri: &'a str,
+    /// The nonce sent (`oidc`).
+    pub nonce: &'a str,
+}
+
+/// A token endpoint's refusal of a code: its status and (at most 64 characters of) `error`.
+fn code_refused(status: u16, body: &serde_json::Value) -> UpstreamError {
+    let error = body.get("error").and_then(|e| e.as_str()).unwrap_or("no error code");
+    UpstreamError::CodeRefused(format!("{status} {}", error.chars().take(64).collect::<String>()))
 }
 
 /// One configured provider and what this container cached of it.
@@ -112,11 +131,6 @@ impl Upstreams {
         self.providers.iter()
     }
 
-    /// Whether any provider is configured.
-    pub fn is_empty(&self) -> bool {
-        self.providers.is_empty()
-    }
-
     /// The provider's authorization endpoint (an `oidc` provider's from its discovery
     /// document, fetched now unless cached).
     ///
@@ -148,28 +162,25 @@ impl Upstreams {
         up.metadata.load().as_ref().is_some_and(|m| m.iss_parameter_supported)
     }
 
-    /// Exchange `code` (with the PKCE `verifier`, sent back to `redirect_uri`) at the
-    /// provider and prove who signed in: an `oidc` provider's ID token validated exactly
-    /// (with `nonce`), GitHub's user and e-mail addresses.
+    /// Exchange the answer's code (with its PKCE verifier) at the provider and prove who
+    /// signed in: an `oidc` provider's ID token validated exactly (with the nonce), GitHub's
+    /// user and e-mail addresses.
     ///
     /// # Errors
     /// Why the provider's answer was not accepted.
     pub async fn sign_in(
         &self,
         up: &Upstream,
-        code: &str,
-        verifier: &str,
-        redirect_uri: &str,
-        nonce: &str,
+        answer: Answer<'_>,
         now: i64,
     ) -> Result<UpstreamIdentity, UpstreamError> {
         let secret = self.secret(up).await?;
         match &up.config.kind {
             ProviderKind::Oidc { .. } => {
-                let (metadata, token) = oidc::exchange(self, up, &secret, code, verifier, redirect_uri, now).await?;
-                oidc::validate(self, up, &metadata, &token, nonce, now).await
+                let (metadata, token) = oidc::exchange(self, up, &secret, answer, now).await?;
+                oidc::validate(self, up, &metadata, &token, answer.nonce, now).await
             }
-            ProviderKind::Github { .. } => github::sign_in(self, up, &secret, code, verifier, redirect_uri, now).await,
+            ProviderKind::Github { .. } => github::sign_in(self, up, &secret, answer, now).await,
         }
     }
 

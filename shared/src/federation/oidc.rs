@@ -2,8 +2,8 @@
 //! the configured one, exactly), its JWKS (cached; an unknown `kid` refreshes it at most once
 //! a minute), the code exchange and the ID token's validation.
 use super::http::Auth;
-use super::id_token::{self, Expected, IdTokenError, UpstreamIdentity, UpstreamKeys};
-use super::{JWKS_REFRESH_INTERVAL_SECONDS, METADATA_TTL_SECONDS, Upstream, UpstreamError, Upstreams};
+use super::id_token::{self, Expected, UpstreamIdentity, UpstreamKeys};
+use super::{Answer, JWKS_REFRESH_INTERVAL_SECONDS, METADATA_TTL_SECONDS, Upstream, UpstreamError, Upstreams};
 use crate::config::ProviderKind;
 use crate::crypto::Secret;
 use serde::Deserialize;
@@ -81,12 +81,14 @@ impl Upstreams {
     }
 
     /// The provider's keys for a token whose header names `kid`: the cached JWKS, fetched
-    /// when never fetched, or when it lacks `kid` and was fetched more than a minute ago.
+    /// when never fetched, older than [`METADATA_TTL_SECONDS`] (a key the provider retired
+    /// stops verifying), or when it lacks `kid` and was fetched more than a minute ago.
     async fn keys(&self, up: &Upstream, metadata: &Metadata, kid: Option<&str>, now: i64) -> Arc<UpstreamKeys> {
         let current = up.keys.load_full();
         let fetched_at = up.keys_fetched_at.load(Ordering::Acquire);
         let missing = kid.is_some_and(|k| !current.has_kid(k));
-        if fetched_at != 0 && !(missing && now - fetched_at >= JWKS_REFRESH_INTERVAL_SECONDS) {
+        let stale = now - fetched_at >= METADATA_TTL_SECONDS;
+        if fetched_at != 0 && !stale && !(missing && now - fetched_at >= JWKS_REFRESH_INTERVAL_SECONDS) {
             return current;
         }
         let _one_at_a_time = up.refreshing.lock().await;
@@ -158,17 +160,15 @@ pub(super) async fn exchange(
     ups: &Upstreams,
     up: &Upstream,
     secret: &Secret,
-    code: &str,
-    verifier: &str,
-    redirect_uri: &str,
+    answer: Answer<'_>,
     now: i64,
 ) -> Result<(Arc<Metadata>, String), UpstreamError> {
     let metadata = ups.metadata(up, now).await?;
     let mut form = vec![
         ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("code_verifier", verifier),
+        ("code", answer.code),
+        ("redirect_uri", answer.redirect_uri),
+        ("code_verifier", answer.verifier),
     ];
     let auth = if metadata.secret_in_form {
         form.push(("client_id", &up.config.client_id));
@@ -179,8 +179,7 @@ pub(super) async fn exchange(
     };
     let (status, body) = ups.http()?.json(&metadata.token_endpoint, Some(&form), auth, "application/json").await?;
     if status != 200 {
-        let error = body.get("error").and_then(|e| e.as_str()).unwrap_or("no error code");
-        return Err(UpstreamError::CodeRefused(format!("{status} {}", error.chars().take(64).collect::<String>())));
+        return Err(super::code_refused(status, &body));
     }
     let token = body
         .get("id_token")
@@ -190,8 +189,8 @@ pub(super) async fn exchange(
     Ok((metadata, token))
 }
 
-/// Validate the ID token (OIDC Core §3.1.3.7) with the provider's keys: an unknown `kid`
-/// refreshes them once (rate-limited) and is tried again.
+/// Validate the ID token (OIDC Core §3.1.3.7) with the provider's keys (an unknown `kid`
+/// has them fetched again first, at most once a minute: [`Upstreams::keys`]).
 pub(super) async fn validate(
     ups: &Upstreams,
     up: &Upstream,
@@ -203,11 +202,5 @@ pub(super) async fn validate(
     let expected = Expected { issuer: &metadata.issuer, client_id: &up.config.client_id, nonce, now };
     let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
     let keys = ups.keys(up, metadata, kid.as_deref(), now).await;
-    match id_token::validate(token, &keys, expected) {
-        Err(IdTokenError::UnknownKey) => {
-            let keys = ups.keys(up, metadata, kid.as_deref(), now).await;
-            Ok(id_token::validate(token, &keys, expected)?)
-        }
-        other => Ok(other?),
-    }
+    Ok(id_token::validate(token, &keys, expected)?)
 }

@@ -5,7 +5,7 @@
 use super::{FLOW_TTL_SECONDS, FlowState, Purpose, accounts, callback_uri};
 use crate::App;
 use crate::crypto::{ct_eq, sha256_b64};
-use crate::federation::Upstream;
+use crate::federation::{Answer, Upstream};
 use crate::oauth::account::Notice;
 use crate::oauth::authorize::{Outcome, federated};
 use crate::oauth::params::Params;
@@ -135,11 +135,9 @@ async fn proceed(
         return refuse(format!("{name} sent no sign-in. Try again.")).await;
     };
     let t = now.unix_timestamp();
-    let identity = match app
-        .federation
-        .sign_in(up, code, &flow.verifier, &callback_uri(app, &up.config.id), &flow.nonce, t)
-        .await
-    {
+    let redirect_uri = callback_uri(app, &up.config.id);
+    let answer = Answer { code, verifier: &flow.verifier, redirect_uri: &redirect_uri, nonce: &flow.nonce };
+    let identity = match app.federation.sign_in(up, answer, t).await {
         Ok(identity) => identity,
         Err(e) => {
             tracing::warn!(event = "federation_refused", provider = %up.config.id, error = %e, "upstream sign-in refused");
