@@ -1,8 +1,8 @@
 //! `GET` and `POST /account`: cookies, security headers and HTML around `oauth::account`.
 //! Never emits CORS headers.
 use super::browser::{
-    self, PageCookies, csrf_cookie, error_page, form_page, put_flow_cookie, put_session_cookie, redirect, same_origin,
-    set_csrf_cookie, unavailable_page,
+    self, PageCookies, csrf_cookie, error_page, form_page, put_session_cookie, redirect, same_origin, set_csrf_cookie,
+    unavailable_page,
 };
 use super::{Request, Response};
 use crate::oauth::OAuthError;
@@ -18,15 +18,10 @@ pub(super) fn render(app: &App, outcome: Outcome, new_cookie: Option<&str>) -> R
         Outcome::Unavailable => unavailable_page(),
         Outcome::SignIn(page, status) => form_page(app, status, html::account_sign_in(&page, &action), Some(&origin)),
         Outcome::Account(page, status) => {
-            let mut targets = vec![origin.clone()];
-            targets.extend(page.upstream_origins.iter().filter(|o| !o.is_empty()).cloned());
-            form_page(app, status, html::account(&page, &action), Some(&targets.join(" ")))
+            let targets = browser::form_targets(&origin, &page.upstream_origins);
+            form_page(app, status, html::account(&page, &action), Some(&targets))
         }
-        Outcome::Upstream { location, flow_cookie } => {
-            let mut r = redirect(&location, StatusCode::SEE_OTHER);
-            put_flow_cookie(app, &mut r, Some(&flow_cookie));
-            r
-        }
+        Outcome::Upstream { location, flow_cookie } => browser::to_upstream(app, &location, &flow_cookie),
         Outcome::Done { notice, cookie } => {
             let location = match notice {
                 Some(n) => format!("{action}?done={}", n.as_str()),

@@ -1,8 +1,8 @@
 //! `GET` and `POST /oauth/authorize`: cookies, security headers and HTML around
 //! `oauth::authorize`. Never emits CORS headers (docs/SECURITY.md A13).
 use super::browser::{
-    self, PageCookies, csrf_cookie, error_page, form_page, html_response, put_flow_cookie, put_session_cookie,
-    redirect, same_origin, session_cookie, set_csrf_cookie, unavailable_page,
+    self, PageCookies, csrf_cookie, error_page, form_page, html_response, put_session_cookie, redirect, same_origin,
+    session_cookie, set_csrf_cookie, unavailable_page,
 };
 use super::{Request, Response};
 use crate::App;
@@ -25,21 +25,11 @@ pub(super) fn render(app: &App, outcome: Outcome, redirect_status: StatusCode, n
             put_session_cookie(app, &mut r, Some(&session_cookie));
             r
         }
-        Outcome::Upstream { location, flow_cookie } => {
-            let mut r = redirect(&location, StatusCode::SEE_OTHER);
-            put_flow_cookie(app, &mut r, Some(&flow_cookie));
-            r
-        }
+        Outcome::Upstream { location, flow_cookie } => browser::to_upstream(app, &location, &flow_cookie),
         Outcome::Login(page, status) => {
             // The "Continue with" buttons post here and are redirected to the providers.
-            let mut targets = vec![page.redirect_origin.clone()];
-            targets.extend(page.upstream_origins.iter().filter(|o| !o.is_empty()).cloned());
-            form_page(
-                app,
-                status,
-                html::login(&page, &app.settings.url(crate::paths::AUTHORIZE)),
-                Some(&targets.join(" ")),
-            )
+            let targets = browser::form_targets(&page.redirect_origin, &page.upstream_origins);
+            form_page(app, status, html::login(&page, &app.settings.url(crate::paths::AUTHORIZE)), Some(&targets))
         }
     };
     if let Some(value) = new_cookie {

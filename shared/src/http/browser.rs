@@ -223,6 +223,22 @@ pub(super) fn flow_cookie<'r>(app: &App, req: &'r Request) -> Option<&'r str> {
     cookies(req, crate::oauth::federation::flow_cookie_name(app)).find(|v| !v.is_empty())
 }
 
+/// A page's CSP `form-action` sources: where its own forms lead (`first`), and the origins
+/// of the upstream providers its buttons are redirected to.
+pub(super) fn form_targets(first: &str, upstream: &[String]) -> String {
+    std::iter::once(first)
+        .chain(upstream.iter().map(String::as_str).filter(|o| !o.is_empty()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The 303 to an upstream provider's authorization endpoint, setting the flow cookie.
+pub(super) fn to_upstream(app: &App, location: &str, flow_cookie: &str) -> Response {
+    let mut r = redirect(location, StatusCode::SEE_OTHER);
+    put_flow_cookie(app, &mut r, Some(flow_cookie));
+    r
+}
+
 /// Add the `Set-Cookie` of the flow cookie: `value` for its lifetime, or `None` to clear it.
 pub(super) fn put_flow_cookie(app: &App, resp: &mut Response, value: Option<&str>) {
     let secure = if app.settings.is_https() { "; Secure" } else { "" };

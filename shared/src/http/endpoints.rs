@@ -126,10 +126,10 @@ async fn access_token(
     audience: access::Audience<'_>,
     now: time::OffsetDateTime,
 ) -> Result<crate::jwt::AccessClaims, OAuthError> {
-    let presented = crate::oauth::dpop::presented(&header_values(req, header::AUTHORIZATION))?;
+    let presented = access::presented(&header_values(req, header::AUTHORIZATION))?;
     let claims = access::authenticate(app, presented.token, audience, now).await?;
-    let htu = app.settings.url(req.uri().path());
-    crate::oauth::dpop::check_binding(app, &claims, presented, dpop_proof(req)?, (req.method().as_str(), &htu), now)
+    let htu = || app.settings.url(req.uri().path());
+    crate::oauth::dpop::check_binding(app, &claims, presented, dpop_proof(req)?, (req.method().as_str(), htu), now)
         .await?;
     Ok(claims)
 }

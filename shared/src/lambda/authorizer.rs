@@ -155,7 +155,7 @@ pub struct Request<'a> {
 /// Decide for a route: the token of `req` (Bearer, or DPoP with a proof for this request,
 /// RFC 9449 §7), for this authorizer's resource, with the route's scopes.
 pub async fn decide(app: &App, rules: &ScopeRules, req: &Request<'_>, route: &str) -> Decision {
-    let Ok(presented) = crate::oauth::dpop::presented(&req.authorization) else { return Decision::Unauthorized };
+    let Ok(presented) = access::presented(&req.authorization) else { return Decision::Unauthorized };
     let token = presented.token;
     let now = app.clock.now();
     // Only tokens for the resource this authorizer guards (`API_AUDIENCE`, RFC 8707): a
@@ -173,7 +173,7 @@ pub async fn decide(app: &App, rules: &ScopeRules, req: &Request<'_>, route: &st
         [one] => Some(*one),
         _ => return Decision::Unauthorized,
     };
-    let url = req.url.as_deref().unwrap_or_default();
+    let url = || req.url.clone().unwrap_or_default();
     if crate::oauth::dpop::check_binding(app, &claims, presented, proof, (&req.method, url), now).await.is_err() {
         return Decision::Unauthorized;
     }

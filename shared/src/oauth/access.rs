@@ -7,12 +7,34 @@ use crate::crypto::sha256;
 use crate::domain::Scope;
 use crate::jwt::{AccessClaims, MAX_TOKEN_LEN, TokenRejected, verify_access_token};
 
+/// How a request presented its access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented<'a> {
+    /// The token.
+    pub token: &'a str,
+    /// With the `DPoP` scheme (RFC 9449 §7.1), else `Bearer`.
+    pub dpop: bool,
+}
+
 /// Extract the bearer token from the `Authorization` header values of a request.
 /// The scheme is case-insensitive; exactly one header and one token are accepted.
 ///
 /// # Errors
-/// `MissingToken` when there is no header; `invalid_token` when it is malformed.
+/// `MissingToken` when there is no header; `invalid_token` when it is malformed or not Bearer.
 pub fn bearer_token<'a>(headers: &[&'a str]) -> Result<&'a str, OAuthError> {
+    match presented(headers)? {
+        Presented { token, dpop: false } => Ok(token),
+        Presented { dpop: true, .. } => Err(OAuthError::InvalidToken("the Authorization scheme must be Bearer".into())),
+    }
+}
+
+/// The access token of the `Authorization` header values: `Bearer <token>` or
+/// `DPoP <token>` (schemes case-insensitive; the same token syntax), exactly one header and
+/// one token.
+///
+/// # Errors
+/// `MissingToken` when there is no header; `invalid_token` when it is malformed.
+pub fn presented<'a>(headers: &[&'a str]) -> Result<Presented<'a>, OAuthError> {
     let value = match headers {
         [] => return Err(OAuthError::MissingToken),
         [one] => *one,
@@ -20,8 +42,9 @@ pub fn bearer_token<'a>(headers: &[&'a str]) -> Result<&'a str, OAuthError> {
     };
     let (scheme, token) =
         value.split_once(' ').ok_or_else(|| OAuthError::InvalidToken("malformed Authorization header".into()))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(OAuthError::InvalidToken("the Authorization scheme must be Bearer".into()));
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(OAuthError::InvalidToken("the Authorization scheme must be Bearer or DPoP".into()));
     }
     let token = token.trim_start_matches(' ');
     // RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -30,9 +53,9 @@ pub fn bearer_token<'a>(headers: &[&'a str]) -> Result<&'a str, OAuthError> {
         && token.len() <= MAX_TOKEN_LEN
         && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
     if !valid {
-        return Err(OAuthError::InvalidToken("malformed bearer token".into()));
+        return Err(OAuthError::InvalidToken("malformed access token".into()));
     }
-    Ok(token)
+    Ok(Presented { token, dpop })
 }
 
 /// Which audience a resource accepts.
@@ -141,5 +164,17 @@ mod tests {
             assert_eq!(got, want, "{name}");
         }
         assert!(matches!(bearer_token(&[]), Err(OAuthError::MissingToken)));
+        assert!(bearer_token(&["DPoP abc"]).is_err(), "a DPoP-scheme token is no bearer token");
+    }
+
+    #[test]
+    fn the_authorization_header_names_bearer_or_dpop() {
+        assert_eq!(presented(&["DPoP abc.def"]).ok(), Some(Presented { token: "abc.def", dpop: true }));
+        assert_eq!(presented(&["dpop abc"]).ok(), Some(Presented { token: "abc", dpop: true }));
+        assert_eq!(presented(&["Bearer abc"]).ok(), Some(Presented { token: "abc", dpop: false }));
+        for bad in [&["DPoP "][..], &["DPoP a b"], &["DPoP a\u{1}"], &["DPoP a", "DPoP b"], &["Basic YTpi"]] {
+            assert!(presented(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(presented(&[]), Err(OAuthError::MissingToken)));
     }
 }

@@ -4,37 +4,13 @@
 //! token only with the `DPoP` scheme and a proof by that key for this request and this
 //! token. Each proof is used once: its `jti` is recorded for as long as its `iat` could pass.
 //! The proof's own checks are [`crate::dpop`].
+use super::access::Presented;
 use super::{OAuthError, store_failure};
 use crate::App;
 use crate::crypto::sha256_b64;
 use crate::dpop::{self, DpopError, Expected, IAT_WINDOW_SECONDS};
 use crate::jwt::AccessClaims;
 use time::OffsetDateTime;
-
-/// How a request presented its access token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Presented<'a> {
-    /// The token.
-    pub token: &'a str,
-    /// With the `DPoP` scheme (else `Bearer`).
-    pub dpop: bool,
-}
-
-/// The access token of the `Authorization` header values: `Bearer <token>` or
-/// `DPoP <token>` (schemes case-insensitive), exactly one header and one token.
-///
-/// # Errors
-/// `MissingToken` when there is no header; `invalid_token` when it is malformed.
-pub fn presented<'a>(headers: &[&'a str]) -> Result<Presented<'a>, OAuthError> {
-    let dpop = matches!(headers, [one] if one.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("dpop ")));
-    if !dpop {
-        return super::access::bearer_token(headers).map(|token| Presented { token, dpop: false });
-    }
-    let value = headers.first().copied().unwrap_or_default();
-    let as_bearer = format!("Bearer {}", value.get(5..).unwrap_or_default());
-    super::access::bearer_token(&[&as_bearer])?;
-    Ok(Presented { token: value.get(5..).unwrap_or_default().trim_start_matches(' '), dpop: true })
-}
 
 /// The request's one `DPoP` header, if it sent one.
 ///
@@ -109,8 +85,8 @@ pub async fn at_token_endpoint(
 }
 
 /// A resource's check of how `claims` was presented (RFC 9449 §7): a bound token only with
-/// the `DPoP` scheme and a proof by its key for `htm` and `htu` carrying the token's hash,
-/// used once; an unbound token only as `Bearer`.
+/// the `DPoP` scheme and a proof by its key for `htm` and the URL `htu` gives, carrying the
+/// token's hash, used once; an unbound token only as `Bearer` (no URL is built for it).
 ///
 /// # Errors
 /// `invalid_token` (the `DPoP` challenge for a bound token sent as Bearer), or
@@ -120,7 +96,7 @@ pub async fn check_binding(
     claims: &AccessClaims,
     presented: Presented<'_>,
     proof: Option<&str>,
-    (htm, htu): (&str, &str),
+    (htm, htu): (&str, impl FnOnce() -> String),
     now: OffsetDateTime,
 ) -> Result<(), OAuthError> {
     match (&claims.cnf, presented.dpop) {
@@ -131,7 +107,8 @@ pub async fn check_binding(
         )),
         (Some(cnf), true) => {
             let proof = proof.ok_or_else(|| OAuthError::InvalidDpopProof("a DPoP proof is required".into()))?;
-            let expected = Expected { htm, htu, access_token: Some(presented.token), now: now.unix_timestamp() };
+            let htu = htu();
+            let expected = Expected { htm, htu: &htu, access_token: Some(presented.token), now: now.unix_timestamp() };
             let p = dpop::verify(proof, expected).map_err(|e| refused(&e))?;
             if !crate::crypto::ct_eq(p.jkt.as_bytes(), cnf.jkt.as_bytes()) {
                 return Err(OAuthError::InvalidDpopProof("the DPoP proof is by another key than the token's".into()));
@@ -146,14 +123,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_authorization_header_names_bearer_or_dpop() {
-        assert_eq!(presented(&["DPoP abc.def"]).ok(), Some(Presented { token: "abc.def", dpop: true }));
-        assert_eq!(presented(&["dpop abc"]).ok(), Some(Presented { token: "abc", dpop: true }));
-        assert_eq!(presented(&["Bearer abc"]).ok(), Some(Presented { token: "abc", dpop: false }));
-        for bad in [&["DPoP "][..], &["DPoP a b"], &["DPoP a\u{1}"], &["DPoP a", "DPoP b"], &["Basic YTpi"]] {
-            assert!(presented(bad).is_err(), "{bad:?}");
-        }
-        assert!(matches!(presented(&[]), Err(OAuthError::MissingToken)));
+    fn one_dpop_header_and_a_well_formed_dpop_jkt() {
         assert!(proof_header(&["a", "b"]).is_err());
         let params = |q: &str| super::super::params::Params::parse(q.as_bytes());
         let jkt = "a".repeat(43);
