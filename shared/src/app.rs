@@ -38,6 +38,8 @@ pub struct App {
     pub cimd: crate::cimd::Documents,
     /// Upstream identities linked to users.
     pub identities: Arc<dyn crate::store::IdentityStore>,
+    /// Device authorization requests.
+    pub devices: Arc<dyn crate::store::DeviceStore>,
     /// The upstream identity providers, with what this process cached of them.
     pub federation: crate::federation::Upstreams,
     /// The cached signing and verification keys.
@@ -142,6 +144,7 @@ impl App {
             resources,
             cimd: crate::cimd::Documents::default(),
             identities: stores.identities,
+            devices: stores.devices,
             federation,
             key_ring,
             clock,

@@ -16,6 +16,10 @@ pub const ACCOUNT: &str = "/account";
 /// `GET`: an upstream identity provider's redirect back (docs/API.md, "Federation"), one
 /// path per provider id.
 pub const FEDERATION_CALLBACK: &str = "/federation/{provider}/callback";
+/// `GET`, `POST`: the device verification page, where the user enters a user code (RFC 8628 §3.3).
+pub const DEVICE: &str = "/device";
+/// `POST`: the device authorization endpoint (RFC 8628 §3.1).
+pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
 /// `POST`: the token endpoint (RFC 6749 §3.2).
 pub const TOKEN: &str = "/oauth/token";
 /// `POST`: token revocation (RFC 7009).

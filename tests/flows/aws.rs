@@ -526,6 +526,7 @@ async fn the_authorize_function_reads_its_form_key_secret_and_needs_no_signing_k
         prompt_login: false,
         max_age: None,
         dpop_jkt: None,
+        device: None,
     };
     let sealed = seal(&a.form_key(), &pending)?;
     assert_eq!(open(&b.form_key(), &sealed, 0), Some(pending));
@@ -632,6 +633,7 @@ async fn a_rotated_form_key_keeps_forms_in_flight_working_across_containers() ->
         prompt_login: false,
         max_age: None,
         dpop_jkt: None,
+        device: None,
     };
     let opens = |env: &TestEnv, sealed: &str| {
         env.app.form_keys().iter().any(|k| open::<PendingRequest>(k, sealed, 0).is_some())

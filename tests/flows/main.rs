@@ -10,6 +10,7 @@ mod cimd;
 mod client_credentials;
 mod clients;
 mod conformance;
+mod device;
 mod discovery;
 mod dpop;
 mod dynamodb_replay;

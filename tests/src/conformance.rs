@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 
 pub use oauth_core::store::Stores;
 
+mod device;
+pub use device::*;
+
 /// The instant `secs` seconds after the Unix epoch (the store traits take `OffsetDateTime`).
 fn at(secs: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(secs)
@@ -69,7 +72,11 @@ macro_rules! store_conformance_tests {
             codes_and_refresh_tokens_keep_their_resources,
             federated_users_and_links_are_created_together_found_listed_and_unique,
             concurrent_first_sign_ins_of_one_identity_create_one_user,
-            unlink_never_removes_the_last_way_in_even_concurrently
+            unlink_never_removes_the_last_way_in_even_concurrently,
+            device_requests_are_stored_once_and_found_by_user_code,
+            poll_device_paces_and_slows_down_by_five_seconds,
+            concurrent_early_polls_each_add_five_seconds,
+            decide_device_once_with_its_approval_in_the_same_write
         );
     };
     (@each $stores:expr; $($case:ident),+ $(,)?) => {
@@ -919,7 +926,7 @@ mod tests {
     /// Every case function is in the macro's list, so each runs on every backend.
     #[test]
     fn every_case_is_in_the_test_list() {
-        let source = include_str!("conformance.rs");
+        let source = [include_str!("conformance.rs"), include_str!("conformance/device.rs")].concat();
         let list_start = source.find("(@each $stores:expr; $($case:ident),+ $(,)?)").unwrap_or(0);
         let list = &source[source.find("@each $stores;").unwrap_or(0)..list_start];
         let cases: Vec<&str> =

@@ -3,12 +3,12 @@
 //! write that fails without being applied, and throttling. It delegates everything else.
 use async_trait::async_trait;
 use oauth_core::domain::{
-    AuthCode, Client, ConsentGrant, DataItem, IdentityLink, RefreshFamily, RefreshRecord, ResourceId, ResourceServer,
-    ScopeSet, Session, User,
+    AuthCode, Client, ConsentGrant, DataItem, DeviceGrant, IdentityLink, Poll, RefreshFamily, RefreshRecord,
+    ResourceId, ResourceServer, ScopeSet, Session, User,
 };
 use oauth_core::store::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, IdentityStore, Issue, ResourceStore, Rotate, SessionStore,
-    StoreError, Stores, ThrottleStore, TokenStore, Unlink, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, DeviceStore, GrantStore, IdentityStore, Issue, ResourceStore, Rotate,
+    SessionStore, StoreError, Stores, ThrottleStore, TokenStore, Unlink, UserStore,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -275,5 +275,26 @@ impl IdentityStore for Faulty {
     }
     async fn unlink_identity(&self, sub: &str, key: &str, passwordless: bool) -> Result<Unlink, StoreError> {
         faulty!(self, "unlink_identity", self.inner.identities.unlink_identity(sub, key, passwordless))
+    }
+}
+
+#[async_trait]
+impl DeviceStore for Faulty {
+    async fn put_device(&self, device: &DeviceGrant) -> Result<(), StoreError> {
+        faulty!(self, "put_device", self.inner.devices.put_device(device))
+    }
+    async fn device_by_user_code(&self, user_code_hash: &str) -> Result<Option<DeviceGrant>, StoreError> {
+        faulty!(self, "device_by_user_code", self.inner.devices.device_by_user_code(user_code_hash))
+    }
+    async fn decide_device(
+        &self,
+        device_hash: &str,
+        approval: Option<&AuthCode>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        faulty!(self, "decide_device", self.inner.devices.decide_device(device_hash, approval, now))
+    }
+    async fn poll_device(&self, device_hash: &str, client_id: &str, now: OffsetDateTime) -> Result<Poll, StoreError> {
+        faulty!(self, "poll_device", self.inner.devices.poll_device(device_hash, client_id, now))
     }
 }

@@ -125,7 +125,12 @@ impl TestEnv {
         map.entry("ISSUER".into()).or_insert_with(|| ISSUER.into());
         // Every test talks from 127.0.0.1: per-address limits are raised unless a test sets
         // them (tests/flows/abuse.rs does).
-        for var in ["REGISTER_LIMIT_PER_IP", "REGISTER_CLIENT_LIMIT_PER_IP", "CLIENT_AUTH_FAILURES_PER_IP"] {
+        for var in [
+            "REGISTER_LIMIT_PER_IP",
+            "REGISTER_CLIENT_LIMIT_PER_IP",
+            "CLIENT_AUTH_FAILURES_PER_IP",
+            "DEVICE_ENTRY_LIMIT_PER_IP",
+        ] {
             map.entry(var.into()).or_insert_with(|| "100000".into());
         }
         let settings = Settings::from_lookup(|k| map.get(k).cloned())?;

@@ -6,12 +6,14 @@ use std::collections::HashMap;
 
 mod backends;
 mod cimd;
+mod device;
 mod federation;
 mod rotation;
 mod sessions;
 mod urls;
 pub use backends::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
 pub use cimd::CimdSettings;
+pub use device::DeviceSettings;
 pub use federation::{FederationSettings, ProviderConfig, ProviderKind, SecretRef, check_upstream_url};
 pub use rotation::publish_delay;
 pub use sessions::SessionLimits;
@@ -87,6 +89,8 @@ pub struct Settings {
     pub cimd: CimdSettings,
     /// Upstream identity providers (`FEDERATION_PROVIDERS`).
     pub federation: FederationSettings,
+    /// The device authorization grant.
+    pub device: DeviceSettings,
 }
 
 /// Per-source-address limits, each counted in the store over a window that restarts
@@ -137,6 +141,10 @@ pub const VARIABLES: &[&str] = &[
     "FEDERATION_SECRET_ID",
     "FEDERATION_TIMEOUT_MS",
     "DPOP_NONCE_REQUIRED",
+    "DEVICE_CODE_TTL_SECONDS",
+    "DEVICE_POLL_INTERVAL_SECONDS",
+    "DEVICE_ENTRY_LIMIT_PER_IP",
+    "DEVICE_ENTRY_LIMIT_PER_BROWSER",
 ];
 
 /// Read an integer variable in `range`, or `default` when unset.
@@ -273,6 +281,7 @@ impl Settings {
             sessions: SessionLimits::from_lookup(&get)?,
             cimd: CimdSettings::from_lookup(&get, issuer_on_loopback)?,
             federation: FederationSettings::from_lookup(&get)?,
+            device: DeviceSettings::from_lookup(&get)?,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Validated newtypes and stored records. A value of these types has passed its `parse`
 //! rules; nothing here knows about HTTP, storage backends or keys.
 mod alg;
+mod device;
 mod identity;
 mod redirect_uri;
 mod resource;
@@ -9,6 +10,9 @@ mod session;
 mod user;
 
 pub use alg::SigningAlg;
+pub use device::{
+    DeviceGrant, DeviceStatus, Poll, USER_CODE_ALPHABET, USER_CODE_LEN, display_user_code, normalize_user_code,
+};
 pub use identity::{IdentityLink, MAX_SUBJECT_LEN, identity_key};
 pub use redirect_uri::{RedirectUri, is_loopback_host};
 pub use resource::{MAX_RESOURCE_SCOPES, ResourceId, ResourceServer, ScopeDef};
@@ -17,6 +21,9 @@ pub use session::{AuthMethodRef, ConsentGrant, RefreshFamily, Session, SessionRe
 pub use user::{Email, Password, Username};
 
 use serde::{Deserialize, Serialize};
+
+/// The device authorization grant's `grant_type` (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A grant type a client may be registered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,6 +35,9 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 8628 §3.4: `urn:ietf:params:oauth:grant-type:device_code`.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -37,6 +47,7 @@ impl GrantType {
             "authorization_code" => Some(Self::AuthorizationCode),
             "refresh_token" => Some(Self::RefreshToken),
             "client_credentials" => Some(Self::ClientCredentials),
+            DEVICE_CODE_GRANT => Some(Self::DeviceCode),
             _ => None,
         }
     }

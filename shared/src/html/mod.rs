@@ -4,6 +4,7 @@
 //! assets. The only style is inline and allowed by its hash in the CSP.
 use crate::oauth::account::{AccountPage, SignInPage};
 use crate::oauth::authorize::LoginPage;
+use crate::oauth::device::verify::EntryPage;
 use crate::oauth::logout::ConfirmPage;
 use askama::Template;
 use base64::Engine;
@@ -24,7 +25,8 @@ button.secondary{background:#e2e8f0;color:#1d2330}\
 .notice{background:#f0fff4;border:1px solid #9ae6b4;color:#22543d;padding:.6rem;border-radius:.4rem}\
 h3{font-size:1rem;margin:0 0 .25rem}.item{border-top:1px solid #e2e8f0;padding:.75rem 0}\
 .item form .buttons,.item form{margin-top:.5rem}.sessions{padding-left:1.25rem;font-size:.9rem}\
-a{color:#2b6cb0}.providers button{display:block;width:100%;margin:.5rem 0}";
+a{color:#2b6cb0}.providers button{display:block;width:100%;margin:.5rem 0}\
+.user-code{font-family:ui-monospace,monospace;letter-spacing:.1em;white-space:nowrap}";
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -32,6 +34,23 @@ struct LoginTemplate<'a> {
     page: &'a LoginPage,
     action: &'a str,
     css: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DeviceTemplate<'a> {
+    page: &'a EntryPage,
+    action: &'a str,
+    account: &'a str,
+    css: &'static str,
+}
+
+/// Render the device verification page's code entry form, posting to `action`.
+///
+/// # Errors
+/// Template rendering failed.
+pub fn device(page: &EntryPage, action: &str, account: &str) -> Result<String, askama::Error> {
+    DeviceTemplate { page, action, account, css: CSS }.render()
 }
 
 #[derive(Template)]
@@ -186,6 +205,7 @@ mod tests {
             error: Some("bad & wrong".into()),
             providers: vec![("idp".into(), "<b>IdP</b>".into())],
             upstream_origins: vec!["https://idp.example".into()],
+            device: None,
         }
     }
 

@@ -92,6 +92,17 @@ pub(super) async fn token(app: &App, req: &Request) -> Result<Response, OAuthErr
     Ok(resp)
 }
 
+/// `POST /oauth/device_authorization` (RFC 8628 §3.1–3.2).
+pub(super) async fn device_authorization(app: &App, req: &Request) -> Result<Response, OAuthError> {
+    let now = app.clock.now();
+    let out = client_auth::counting_failures(app, source_ip(req), now, async {
+        let params = form_body(req)?;
+        crate::oauth::device::authorize_device(app, &credentials(req, &params)?, &params, now).await
+    })
+    .await?;
+    Ok(no_cache(json_response(StatusCode::OK, &out)))
+}
+
 pub(super) async fn revoke(app: &App, req: &Request) -> Result<Response, OAuthError> {
     let now = app.clock.now();
     client_auth::counting_failures(app, source_ip(req), now, async {

@@ -92,6 +92,9 @@ fn oauth_status(e: &OAuthError) -> StatusCode {
         | OAuthError::InvalidScope(_)
         | OAuthError::InvalidTarget(_)
         | OAuthError::AccessDenied(_)
+        | OAuthError::AuthorizationPending
+        | OAuthError::SlowDown { .. }
+        | OAuthError::ExpiredToken
         | OAuthError::LoginRequired
         | OAuthError::ConsentRequired
         | OAuthError::InteractionRequired

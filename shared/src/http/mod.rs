@@ -3,6 +3,7 @@
 mod account;
 mod authorize;
 mod browser;
+mod device;
 mod endpoints;
 pub mod error;
 mod federation;
@@ -31,9 +32,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub enum Function {
     /// `/register`, `/register_client`.
     Register,
-    /// `/oauth/authorize`, `/oauth/logout`, `/account`: every page a browser sees.
+    /// `/oauth/authorize`, `/oauth/logout`, `/account`, `/device`: every page a browser sees.
     Authorize,
-    /// `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`.
+    /// `/oauth/token`, `/oauth/device_authorization`, `/oauth/revoke`, `/oauth/introspect`.
     Token,
     /// `/api/data`, `/oauth/userinfo`.
     Protected,

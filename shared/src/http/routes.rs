@@ -2,7 +2,9 @@
 //! handler per method), and [`router`] turns the rows a function owns into the
 //! `axum::Router` both entry points serve. Adding an endpoint is adding a row.
 use super::error::{self, HttpError};
-use super::{Function, MAX_BODY_BYTES, Request, Response, account, authorize, endpoints, federation, logout, request};
+use super::{
+    Function, MAX_BODY_BYTES, Request, Response, account, authorize, device, endpoints, federation, logout, request,
+};
 use crate::oauth::OAuthError;
 use crate::{App, paths};
 use axum::body::Body;
@@ -76,7 +78,9 @@ pub static ROUTES: &[Route] = &[
     row(paths::LOGOUT, Authorize, No, h!(logout::get), h!(logout::post)),
     row(paths::ACCOUNT, Authorize, No, h!(account::get), h!(account::post)),
     row(paths::FEDERATION_CALLBACK, Authorize, No, h!(federation::callback), None),
+    row(paths::DEVICE, Authorize, No, h!(device::get), h!(device::post)),
     row(paths::TOKEN, Token, Configured, None, h!(endpoints::token)),
+    row(paths::DEVICE_AUTHORIZATION, Token, No, None, h!(endpoints::device_authorization)),
     row(paths::REVOKE, Token, Configured, None, h!(endpoints::revoke)),
     row(paths::INTROSPECT, Token, No, None, h!(endpoints::introspect)),
     row(paths::DATA, Protected, No, h!(endpoints::read_data), h!(endpoints::write_data)),

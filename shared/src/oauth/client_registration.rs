@@ -167,8 +167,11 @@ pub fn validate(body: &ClientMetadata, catalog: &Catalog) -> Result<ValidMetadat
             out
         }
     };
-    if grant_types.contains(&GrantType::RefreshToken) && !grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err(meta("refresh_token requires authorization_code"));
+    // Refresh tokens come from a user's grant: the code or the device flow.
+    if grant_types.contains(&GrantType::RefreshToken)
+        && !grant_types.iter().any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::DeviceCode))
+    {
+        return Err(meta("refresh_token requires authorization_code or urn:ietf:params:oauth:grant-type:device_code"));
     }
     if opt_str_array(body.response_types.as_ref(), "response_types")?.is_some_and(|rt| rt != ["code"]) {
         return Err(meta("response_types must be [\"code\"]"));

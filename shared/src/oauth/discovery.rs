@@ -11,6 +11,7 @@ pub fn metadata(s: &Settings) -> Value {
         "issuer": s.issuer,
         "authorization_endpoint": s.url(paths::AUTHORIZE),
         "token_endpoint": s.url(paths::TOKEN),
+        "device_authorization_endpoint": s.url(paths::DEVICE_AUTHORIZATION),
         "jwks_uri": s.url(paths::JWKS),
         "registration_endpoint": s.url(paths::REGISTER_CLIENT),
         "revocation_endpoint": s.url(paths::REVOKE),
@@ -23,7 +24,7 @@ pub fn metadata(s: &Settings) -> Value {
             .map(Scope::as_str).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", crate::domain::DEVICE_CODE_GRANT],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -45,6 +46,7 @@ pub fn welcome(s: &Settings) -> Value {
         "issuer": s.issuer,
         "metadata": s.url(paths::OAUTH_METADATA),
         "account": s.url(paths::ACCOUNT),
+        "device": s.url(paths::DEVICE),
     })
 }
 

@@ -45,6 +45,18 @@ pub enum OAuthError {
     /// RFC 6749 §4.1.2.1 `access_denied`.
     #[error("access_denied: {0}")]
     AccessDenied(Description),
+    /// RFC 8628 §3.5 `authorization_pending`: the user has not decided yet.
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5 `slow_down`: polled too early; the interval grew by 5 seconds.
+    #[error("slow_down")]
+    SlowDown {
+        /// The polling interval from now on, in seconds.
+        interval: i64,
+    },
+    /// RFC 8628 §3.5 `expired_token`: the device code expired.
+    #[error("expired_token")]
+    ExpiredToken,
     /// `prompt=none` but the user would have to sign in (OIDC Core §3.1.2.6).
     #[error("login_required")]
     LoginRequired,
@@ -121,6 +133,9 @@ impl OAuthError {
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
             Self::AccessDenied(_) => "access_denied",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown { .. } => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
@@ -157,6 +172,9 @@ impl OAuthError {
             | Self::InvalidRedirectUri(d)
             | Self::InvalidClientMetadata(d) => d.clone(),
             Self::MissingToken => "a Bearer access token is required".into(),
+            Self::AuthorizationPending => "the user has not yet allowed or denied the request; poll again".into(),
+            Self::SlowDown { interval } => format!("polling too fast: wait {interval} seconds between polls").into(),
+            Self::ExpiredToken => "the device code has expired; start again".into(),
             Self::UseDpopNonce { .. } => "the DPoP proof must carry the nonce in the DPoP-Nonce header".into(),
             Self::LoginRequired => "the user must sign in, which prompt=none does not allow".into(),
             Self::ConsentRequired => "the user must allow this request, which prompt=none does not allow".into(),
@@ -215,9 +233,12 @@ pub(crate) mod tests {
             OAuthError::InvalidDpopProof(_) => 22,
             OAuthError::UseDpopNonce { .. } => 23,
             OAuthError::InvalidDpopToken(_) => 24,
+            OAuthError::AuthorizationPending => 25,
+            OAuthError::SlowDown { .. } => 26,
+            OAuthError::ExpiredToken => 27,
         }
     }
-    const VARIANTS: usize = 25;
+    const VARIANTS: usize = 28;
 
     /// One error of every variant with the wire code docs/API.md gives it (the HTTP layer's
     /// status test uses it too).
@@ -233,6 +254,9 @@ pub(crate) mod tests {
             (OAuthError::InvalidScope("x".into()), "invalid_scope"),
             (OAuthError::InvalidTarget("x".into()), "invalid_target"),
             (OAuthError::AccessDenied("x".into()), "access_denied"),
+            (OAuthError::AuthorizationPending, "authorization_pending"),
+            (OAuthError::SlowDown { interval: 10 }, "slow_down"),
+            (OAuthError::ExpiredToken, "expired_token"),
             (OAuthError::LoginRequired, "login_required"),
             (OAuthError::ConsentRequired, "consent_required"),
             (OAuthError::InteractionRequired, "interaction_required"),

@@ -8,6 +8,7 @@ pub mod cimd;
 pub mod client_auth;
 pub mod client_registration;
 pub mod data;
+pub mod device;
 pub mod discovery;
 pub mod dpop;
 mod error;

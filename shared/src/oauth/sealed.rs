@@ -65,6 +65,21 @@ pub struct PendingRequest {
     /// `dpop_jkt` (RFC 9449 §10): the code will be bound to this DPoP key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// A device's request (RFC 8628) entered at the verification page: allowing it
+    /// approves the device instead of redirecting with a code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceRef>,
+}
+
+/// The device request a login and consent page answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRef {
+    /// SHA-256 of its device code.
+    pub hash: String,
+    /// Its user code, as shown (`XXXX-XXXX`).
+    pub user_code: String,
+    /// When it expires (unix seconds).
+    pub expires_at: i64,
 }
 
 impl Sealable for PendingRequest {
@@ -142,6 +157,7 @@ mod tests {
             prompt_login: false,
             max_age: None,
             dpop_jkt: None,
+            device: None,
         }
     }
 

@@ -12,8 +12,8 @@ pub use none::NoStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{
-    AuthCode, Client, ConsentGrant, DataItem, IdentityLink, RefreshFamily, RefreshRecord, ResourceId, ResourceServer,
-    ScopeSet, Session, User,
+    AuthCode, Client, ConsentGrant, DataItem, DeviceGrant, IdentityLink, Poll, RefreshFamily, RefreshRecord,
+    ResourceId, ResourceServer, ScopeSet, Session, User,
 };
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -41,6 +41,8 @@ pub struct Stores {
     pub resources: std::sync::Arc<dyn ResourceStore>,
     /// Upstream identities linked to users.
     pub identities: std::sync::Arc<dyn IdentityStore>,
+    /// Device authorization requests.
+    pub devices: std::sync::Arc<dyn DeviceStore>,
 }
 
 impl Stores {
@@ -57,6 +59,7 @@ impl Stores {
             + GrantStore
             + ResourceStore
             + IdentityStore
+            + DeviceStore
             + 'static,
     {
         Self {
@@ -69,7 +72,8 @@ impl Stores {
             sessions: store.clone(),
             grants: store.clone(),
             resources: store.clone(),
-            identities: store,
+            identities: store.clone(),
+            devices: store,
         }
     }
 }
@@ -372,4 +376,30 @@ pub trait IdentityStore: Send + Sync {
     /// check and the removal are one atomic write, so two concurrent unlinks cannot leave an
     /// account with no way in.
     async fn unlink_identity(&self, sub: &str, key: &str, passwordless: bool) -> Result<Unlink, StoreError>;
+}
+
+/// Device authorization requests (RFC 8628; docs/API.md, "Device authorization grant").
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Store a new request. `AlreadyExists` (nothing written) when its device code or its
+    /// user code is in use by another request, expired or not (the caller draws new codes).
+    async fn put_device(&self, device: &DeviceGrant) -> Result<(), StoreError>;
+    /// The request whose user code hashes to `user_code_hash`, whatever its state.
+    async fn device_by_user_code(&self, user_code_hash: &str) -> Result<Option<DeviceGrant>, StoreError>;
+    /// The user's decision on the request `device_hash`: allowed, with `approval` (the
+    /// authorization code the device will redeem, stored in the same atomic write), or
+    /// denied (`None`). Applies only while the request is pending and unexpired at `now`;
+    /// `false`, writing nothing, otherwise: of concurrent decisions exactly one applies.
+    async fn decide_device(
+        &self,
+        device_hash: &str,
+        approval: Option<&AuthCode>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// A poll by `client_id` at `now`, as one atomic step: a pending request polled at or
+    /// after its `next_poll` is [`Poll::Pending`] and its next poll is due `interval` seconds
+    /// later; polled earlier, it is [`Poll::SlowDown`] with the interval grown by 5 seconds
+    /// (the next poll due that long after `now`). Concurrent early polls each add 5. Other
+    /// states are reported without a write; a request of another client is `Missing`.
+    async fn poll_device(&self, device_hash: &str, client_id: &str, now: OffsetDateTime) -> Result<Poll, StoreError>;
 }

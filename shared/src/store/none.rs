@@ -2,12 +2,12 @@
 //! that was told not to check revocation (`AUTHORIZER_REVOCATION=off`). Every call fails
 //! (a 503 where one is made), so nothing can quietly succeed without data.
 use super::{
-    ClientStore, CodeStore, Consume, DataStore, GrantStore, IdentityStore, Issue, ResourceStore, Rotate, SessionStore,
-    StoreError, ThrottleStore, TokenStore, Unlink, UserStore,
+    ClientStore, CodeStore, Consume, DataStore, DeviceStore, GrantStore, IdentityStore, Issue, ResourceStore, Rotate,
+    SessionStore, StoreError, ThrottleStore, TokenStore, Unlink, UserStore,
 };
 use crate::domain::{
-    AuthCode, Client, ConsentGrant, DataItem, IdentityLink, RefreshFamily, RefreshRecord, ResourceId, ResourceServer,
-    ScopeSet, Session, User,
+    AuthCode, Client, ConsentGrant, DataItem, DeviceGrant, IdentityLink, Poll, RefreshFamily, RefreshRecord,
+    ResourceId, ResourceServer, ScopeSet, Session, User,
 };
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -193,6 +193,22 @@ impl IdentityStore for NoStore {
         none()
     }
     async fn unlink_identity(&self, _: &str, _: &str, _: bool) -> Result<Unlink, StoreError> {
+        none()
+    }
+}
+
+#[async_trait]
+impl DeviceStore for NoStore {
+    async fn put_device(&self, _: &DeviceGrant) -> Result<(), StoreError> {
+        none()
+    }
+    async fn device_by_user_code(&self, _: &str) -> Result<Option<DeviceGrant>, StoreError> {
+        none()
+    }
+    async fn decide_device(&self, _: &str, _: Option<&AuthCode>, _: OffsetDateTime) -> Result<bool, StoreError> {
+        none()
+    }
+    async fn poll_device(&self, _: &str, _: &str, _: OffsetDateTime) -> Result<Poll, StoreError> {
         none()
     }
 }

@@ -16,10 +16,26 @@ pub const CODE_TTL_SECONDS: i64 = 60;
 /// # Errors
 /// No randomness, or the store failed.
 pub async fn issue(app: &App, pending: &PendingRequest, session: &Session, now: i64) -> Result<String, OAuthError> {
-    let sub = &session.sub;
     let code = random_token().map_err(OAuthError::server)?;
-    let record = AuthCode {
-        code_hash: sha256_b64(&code),
+    let record = record(pending, session, sha256_b64(&code), now + CODE_TTL_SECONDS)?;
+    app.codes.put_code(&record).await.map_err(store_failure)?;
+    tracing::info!(event = "code_issued", sub = %session.sub, client_id = %pending.client_id, family_id = %record.family_id, "authorization code issued");
+    Ok(code)
+}
+
+/// The code record answering `pending` for the user of `session`, keyed by `code_hash`,
+/// until `expires_at`, with a new refresh family id.
+///
+/// # Errors
+/// No randomness, or a malformed sealed scope.
+pub fn record(
+    pending: &PendingRequest,
+    session: &Session,
+    code_hash: String,
+    expires_at: i64,
+) -> Result<AuthCode, OAuthError> {
+    Ok(AuthCode {
+        code_hash,
         client_id: pending.client_id.clone(),
         redirect_uri: pending.redirect_uri.clone(),
         redirect_uri_sent: pending.redirect_uri_sent,
@@ -27,18 +43,15 @@ pub async fn issue(app: &App, pending: &PendingRequest, session: &Session, now: 
         scope: ScopeSet::parse(&pending.scope)
             .map_err(|s| OAuthError::server(anyhow::anyhow!("sealed scope {s:?} is malformed")))?,
         nonce: pending.nonce.clone(),
-        sub: sub.to_owned(),
+        sub: session.sub.clone(),
         auth_time: session.auth_time,
         family_id: random_id("fam_").map_err(OAuthError::server)?,
-        expires_at: now + CODE_TTL_SECONDS,
+        expires_at,
         consumed_at: None,
         consumed_by: None,
         session: Some(SessionRef { id_hash: session.id_hash.clone(), expires_at: session.expires_at }),
         resources: pending.resources.clone(),
         amr: Some(session.method),
         dpop_jkt: pending.dpop_jkt.clone(),
-    };
-    app.codes.put_code(&record).await.map_err(store_failure)?;
-    tracing::info!(event = "code_issued", sub = %sub, client_id = %pending.client_id, family_id = %record.family_id, "authorization code issued");
-    Ok(code)
+    })
 }

@@ -3,7 +3,7 @@
 //! browser sent to the provider with the flow cookie), and, once the provider's callback has
 //! proved who the user is, the same session, consent and code as a password sign-in, or the
 //! login page again with a plain message.
-use super::{Outcome, client, error_redirect, issue_and_redirect, login_page, page, page_for_store};
+use super::{Outcome, answer, client, error_redirect, login_page, page, page_for_store};
 use crate::App;
 use crate::domain::{AuthMethodRef, ScopeSet};
 use crate::federation::id_token::LEEWAY_SECONDS;
@@ -106,7 +106,7 @@ async fn finish_inner(
         .add_grant(sub, &client.client_id, &scope, &pending.resources, now)
         .await
         .map_err(|e| page_for_store(&e))?;
-    match issue_and_redirect(app, pending, &session, now).await? {
+    match answer(app, pending, &session, now).await? {
         Outcome::Redirect(location) => Ok(Outcome::SignedIn { location, session_cookie: cookie }),
         other => Ok(other),
     }

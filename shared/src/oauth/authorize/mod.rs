@@ -101,6 +101,9 @@ pub struct LoginPage {
     pub providers: Vec<(String, String)>,
     /// The origins those buttons' form posts are redirected to (the CSP `form-action`).
     pub upstream_origins: Vec<String>,
+    /// A device's request (RFC 8628): the user code it shows, and the page warns that only
+    /// its holder should allow it.
+    pub device: Option<String>,
 }
 
 /// Build the redirect to `uri` with `params` appended to its query (percent-encoded).
@@ -155,7 +158,7 @@ fn page_for_store(e: &crate::store::StoreError) -> Outcome {
 
 /// The client: registered, or described by its metadata document (a refused document is
 /// a page naming why; never a redirect, its redirect URIs are not known to be its own).
-async fn client(app: &App, client_id: &str, now: OffsetDateTime) -> Result<Client, Outcome> {
+pub(crate) async fn client(app: &App, client_id: &str, now: OffsetDateTime) -> Result<Client, Outcome> {
     match super::cimd::lookup(app, client_id, now.unix_timestamp()).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(page("Unknown client.")),
@@ -201,6 +204,7 @@ async fn start_inner(app: &App, raw: &[u8], browser: Browser<'_>, now: OffsetDat
         prompt_login: asked.prompt.login || asked.prompt.select_account,
         max_age: asked.max_age,
         dpop_jkt: super::dpop::requested_jkt(&params).map_err(|e| refuse(app, &client, &reply, &e))?,
+        device: None,
     };
     let hint = match asked.id_token_hint.as_deref() {
         Some(h) => hint(app, h, now.unix_timestamp()).await,
@@ -291,6 +295,20 @@ async fn consent_page(
     Ok(Outcome::Login(Box::new(page), 200))
 }
 
+/// Answer `pending` for the user of `session`, who allowed it: approve the device it
+/// stands for, or redirect to the client with a code.
+async fn answer(
+    app: &App,
+    pending: &PendingRequest,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<Outcome, Outcome> {
+    match &pending.device {
+        Some(device) => super::device::verify::approve(app, pending, device, session, now).await,
+        None => issue_and_redirect(app, pending, session, now).await,
+    }
+}
+
 /// Issue a code for the user of `session` and redirect to the client with it.
 async fn issue_and_redirect(
     app: &App,
@@ -334,7 +352,7 @@ fn describe(catalog: &Catalog, scope: &ScopeSet) -> Vec<(String, String)> {
     scope.iter().map(|s| (s.to_string(), catalog.describe(s))).collect()
 }
 
-fn login_page(
+pub(crate) fn login_page(
     app: &App,
     catalog: &Catalog,
     client: &Client,
@@ -365,6 +383,7 @@ fn login_page(
         error,
         providers: app.federation.all().map(|u| (u.config.id.clone(), u.config.name.clone())).collect(),
         upstream_origins: app.federation.all().map(|u| app.federation.form_action_origin(u)).collect(),
+        device: pending.device.as_ref().map(|d| d.user_code.clone()),
     })
 }
 

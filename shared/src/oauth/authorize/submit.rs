@@ -2,8 +2,7 @@
 //! (genuine, unexpired, same origin, this browser's CSRF cookie, used once), then the
 //! password or the live session, the consent recorded, and the code.
 use super::{
-    FORM_TTL_SECONDS, LOGIN_FAILED, Outcome, ScopeSet, client, error_redirect, issue_and_redirect, login_page, page,
-    page_for_store,
+    FORM_TTL_SECONDS, LOGIN_FAILED, Outcome, ScopeSet, answer, client, error_redirect, login_page, page, page_for_store,
 };
 use crate::App;
 use crate::catalog::Catalog;
@@ -68,6 +67,9 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
     match s.form.get("decision") {
         Some("deny") => {
             use_form_once(app, &pending, now).await?;
+            if let Some(device) = &pending.device {
+                return Ok(crate::oauth::device::verify::deny(app, &pending, device, now).await);
+            }
             tracing::info!(event = "consent_denied", client_id = %client.client_id, "user denied the request");
             let denied = OAuthError::AccessDenied("the user denied the request".into());
             Ok(error_redirect(app, &pending.redirect_uri, &denied, pending.state.as_deref()))
@@ -117,7 +119,7 @@ async fn submit_inner(app: &App, s: &Submission<'_>, now: OffsetDateTime) -> Res
                 .add_grant(&session.sub, &client.client_id, &scope, &pending.resources, now)
                 .await
                 .map_err(|e| page_for_store(&e))?;
-            match (issue_and_redirect(app, &pending, &session, now).await?, session_cookie) {
+            match (answer(app, &pending, &session, now).await?, session_cookie) {
                 (Outcome::Redirect(location), Some(session_cookie)) => {
                     Ok(Outcome::SignedIn { location, session_cookie })
                 }

@@ -78,54 +78,98 @@ pub(super) async fn grant(
     if record.expires_at <= now {
         return Err(invalid_grant("the code has expired"));
     }
-    // The access token's one audience, among those the code was authorized for (RFC 8707
-    // §2.2); checked before the code is consumed, so a wrong `resource` costs nothing.
-    let audience = catalog.one_of(resource, &record.resources)?;
-    let token_scope = catalog.scope_for(&audience, &record.scope);
-    let refresh = issue_refresh(client, &record).then(|| new_refresh(app, &record, client, dpop, now)).transpose()?;
-    // Identifies this redemption, so a retried write is not mistaken for a replay (docs/SECURITY.md R2).
-    let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
-    // A used code is kept while what it issues may live, so a replay can still revoke it.
-    let family_ends = refresh.as_ref().map_or(now, |(_, r)| r.family_expires_at);
-    let until = crate::oauth::revoke::family_revocation_until(app, family_ends);
-    let retain_until = time::OffsetDateTime::from_unix_timestamp(record.expires_at).map_or(until, |e| until.max(e));
-    // The family's entry in the user's account lasts as long as its revocation would.
-    let family = refresh.as_ref().map(|(_, r)| RefreshFamily {
-        sub: r.sub.clone(),
-        client_id: r.client_id.clone(),
-        family_id: r.family_id.clone(),
-        session: r.session.clone(),
-        created_at: now,
-        expires_at: until.unix_timestamp(),
-    });
-    let issue = Issue {
-        sub: &record.sub,
-        client_id: &record.client_id,
-        refresh: refresh.as_ref().map(|(_, r)| r).zip(family.as_ref()),
-    };
-    match app.codes.consume_code(&code_hash, now_dt, retain_until, &request_id, issue).await.map_err(store_failure)? {
-        Consume::Fresh => {
-            let code = record;
-            tracing::info!(event = "token_issued", grant_type = "authorization_code", client_id = %client.client_id, sub = %code.sub, family_id = %code.family_id, "tokens issued");
-            let g = UserGrant {
-                sub: &code.sub,
-                scope: &token_scope,
-                resource: (&audience, catalog.ttl(&audience)),
-                family_id: &code.family_id,
-                auth_time: code.auth_time,
-                amr: code.amr,
-                nonce: code.nonce.as_deref(),
-                refresh_token: refresh.map(|(t, _)| t),
-                id_token: true,
-                jkt: dpop,
-            };
-            issue_user_tokens(app, client, g, now)
+    let redeem =
+        Redeem { code_hash: &code_hash, resource, dpop, grant_type: "authorization_code", revoke_on_replay: true };
+    redeem.run(app, catalog, client, record, now_dt).await
+}
+
+/// The redemption of a checked, unexpired approval (an authorization code, or a device
+/// request's approval): one atomic write consumes it with what it issues.
+pub(super) struct Redeem<'a> {
+    /// The approval's key.
+    pub code_hash: &'a str,
+    /// `resource` values.
+    pub resource: &'a [&'a str],
+    /// The key of the request's verified DPoP proof, if any.
+    pub dpop: Option<&'a str>,
+    /// The grant, for the audit event.
+    pub grant_type: &'static str,
+    /// A second valid redemption revokes what the first issued (a code delivered through
+    /// the browser); a device's concurrent polls only lose.
+    pub revoke_on_replay: bool,
+}
+
+impl Redeem<'_> {
+    /// Consume `record` for `client` and issue its tokens.
+    ///
+    /// # Errors
+    /// `invalid_grant` (used, withdrawn); `invalid_target` for a resource it was not
+    /// authorized for.
+    pub(super) async fn run(
+        self,
+        app: &App,
+        catalog: &Catalog,
+        client: &Client,
+        record: AuthCode,
+        now_dt: time::OffsetDateTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        let Redeem { code_hash, resource, dpop, grant_type, revoke_on_replay } = self;
+        let now = now_dt.unix_timestamp();
+        // The access token's one audience, among those the code was authorized for (RFC 8707
+        // §2.2); checked before the code is consumed, so a wrong `resource` costs nothing.
+        let audience = catalog.one_of(resource, &record.resources)?;
+        let token_scope = catalog.scope_for(&audience, &record.scope);
+        let refresh =
+            issue_refresh(client, &record).then(|| new_refresh(app, &record, client, dpop, now)).transpose()?;
+        // Identifies this redemption, so a retried write is not mistaken for a replay (docs/SECURITY.md R2).
+        let request_id = crate::crypto::random_id("req_").map_err(OAuthError::server)?;
+        // A used code is kept while what it issues may live, so a replay can still revoke it.
+        let family_ends = refresh.as_ref().map_or(now, |(_, r)| r.family_expires_at);
+        let until = crate::oauth::revoke::family_revocation_until(app, family_ends);
+        let retain_until = time::OffsetDateTime::from_unix_timestamp(record.expires_at).map_or(until, |e| until.max(e));
+        // The family's entry in the user's account lasts as long as its revocation would.
+        let family = refresh.as_ref().map(|(_, r)| RefreshFamily {
+            sub: r.sub.clone(),
+            client_id: r.client_id.clone(),
+            family_id: r.family_id.clone(),
+            session: r.session.clone(),
+            created_at: now,
+            expires_at: until.unix_timestamp(),
+        });
+        let issue = Issue {
+            sub: &record.sub,
+            client_id: &record.client_id,
+            refresh: refresh.as_ref().map(|(_, r)| r).zip(family.as_ref()),
+        };
+        let consumed = app.codes.consume_code(code_hash, now_dt, retain_until, &request_id, issue).await;
+        match consumed.map_err(store_failure)? {
+            Consume::Fresh => {
+                let code = record;
+                tracing::info!(event = "token_issued", grant_type, client_id = %client.client_id, sub = %code.sub, family_id = %code.family_id, "tokens issued");
+                let g = UserGrant {
+                    sub: &code.sub,
+                    scope: &token_scope,
+                    resource: (&audience, catalog.ttl(&audience)),
+                    family_id: &code.family_id,
+                    auth_time: code.auth_time,
+                    amr: code.amr,
+                    nonce: code.nonce.as_deref(),
+                    refresh_token: refresh.map(|(t, _)| t),
+                    id_token: true,
+                    jkt: dpop,
+                };
+                issue_user_tokens(app, client, g, now)
+            }
+            // Lost a race with a concurrent redemption of the same valid code: also a replay.
+            Consume::Replayed(code) if revoke_on_replay => {
+                Err(replay(app, &code.family_id, &client.client_id, now).await)
+            }
+            Consume::Replayed(_) | Consume::Missing => {
+                Err(invalid_grant("the code is invalid, expired or already used"))
+            }
+            // The user disconnected the client or signed out since the code was issued.
+            Consume::Withdrawn => Err(invalid_grant("the consent or sign-in behind the code has ended")),
         }
-        // Lost a race with a concurrent redemption of the same valid code: also a replay.
-        Consume::Replayed(code) => Err(replay(app, &code.family_id, &client.client_id, now).await),
-        Consume::Missing => Err(invalid_grant("the code is invalid, expired or already used")),
-        // The user disconnected the client or signed out since the code was issued.
-        Consume::Withdrawn => Err(invalid_grant("the consent or sign-in behind the code has ended")),
     }
 }
 

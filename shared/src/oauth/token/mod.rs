@@ -2,6 +2,7 @@
 //! then run the grant. The response shape is RFC 6749 §5.1.
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 
 use super::OAuthError;
@@ -54,6 +55,13 @@ pub enum TokenRequest<'a> {
         /// `resource` (RFC 8707), else the default API.
         resource: Vec<&'a str>,
     },
+    /// `grant_type=urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4).
+    DeviceCode {
+        /// `device_code` (required).
+        device_code: &'a str,
+        /// `resource` (RFC 8707): one of those the user allowed.
+        resource: Vec<&'a str>,
+    },
     /// `grant_type=refresh_token`.
     RefreshToken {
         /// `refresh_token` (required).
@@ -80,6 +88,9 @@ impl<'a> TokenRequest<'a> {
             },
             GrantType::ClientCredentials => {
                 Self::ClientCredentials { scope: params.get("scope"), resource: params.get_all("resource") }
+            }
+            GrantType::DeviceCode => {
+                Self::DeviceCode { device_code: params.require("device_code")?, resource: params.get_all("resource") }
             }
             GrantType::RefreshToken => Self::RefreshToken {
                 refresh_token: params.require("refresh_token")?,
@@ -133,6 +144,9 @@ pub async fn token(
         TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resource } => {
             let asked = authorization_code::Asked { redirect_uri, code_verifier, resource: &resource, dpop };
             authorization_code::grant(app, &catalog, &client, code, asked, now).await
+        }
+        TokenRequest::DeviceCode { device_code, resource } => {
+            device_code::grant(app, &catalog, &client, device_code, &resource, dpop, now).await
         }
         TokenRequest::RefreshToken { refresh_token, scope, resource } => {
             let asked = refresh_token::Asked { token: refresh_token, scope, resource: &resource, dpop };
@@ -275,6 +289,12 @@ mod tests {
                 Ok(TokenRequest::RefreshToken { refresh_token: "r1", scope: Some("openid"), resource: vec![] }),
             ),
             (GrantType::RefreshToken, "code=c1&scope=openid", Err("invalid_request")),
+            (
+                GrantType::DeviceCode,
+                "device_code=d1&code=c1&resource=https%3A%2F%2Fa.test",
+                Ok(TokenRequest::DeviceCode { device_code: "d1", resource: vec!["https://a.test"] }),
+            ),
+            (GrantType::DeviceCode, "code=c1", Err("invalid_request")),
         ];
         for (grant, body, want) in cases {
             let params = Params::parse(body.as_bytes()).map_err(|e| e.code()).expect("the form parses");

@@ -3,6 +3,7 @@
 //! key design. Records are kept as a JSON `data` attribute next to the attributes that
 //! conditions and TTL need, so conditions never parse JSON.
 mod account;
+mod device;
 mod identity;
 
 use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
@@ -12,6 +13,7 @@ pub use account::{
     grant_key, resource_set, scope_set, session_key,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
+pub use device::{DEVICE, INTERVAL, NEXT_POLL, STATUS, device_from, device_items, device_key, user_code_key};
 pub use identity::{IDENTITY_PREFIX, LINKS, account_identity_key, identity_key, link_from, link_items};
 use std::collections::HashMap;
 

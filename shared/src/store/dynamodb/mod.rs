@@ -7,6 +7,7 @@
 //! `user_by_sub`/`update_password_hash` (two) and a counter restarting its window (two).
 mod codes;
 mod data;
+mod devices;
 mod identities;
 pub mod item;
 mod resources;

@@ -3,6 +3,7 @@
 //! connection's lock, so each is atomic. Not the production store (that is DynamoDB).
 mod codes;
 mod data;
+mod devices;
 mod identities;
 mod resources;
 mod sessions;
@@ -102,6 +103,15 @@ CREATE TABLE IF NOT EXISTS identities (
     linked_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS identities_by_sub ON identities (sub);
+CREATE TABLE IF NOT EXISTS devices (
+    device_hash TEXT PRIMARY KEY,
+    user_code_hash TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL,
+    status TEXT NOT NULL,
+    interval INTEGER NOT NULL,
+    next_poll INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS families (
     sub TEXT NOT NULL,
     client_id TEXT NOT NULL,
