@@ -47,6 +47,7 @@ fn flow(now: i64) -> FlowState {
                 prompt_login: false,
                 max_age: None,
                 dpop_jkt: None,
+                device: None,
             }),
         },
     }

@@ -268,6 +268,7 @@ mod tests {
             prompt_login: false,
             max_age: None,
             dpop_jkt: None,
+            device: None,
         }
     }
 

@@ -19,7 +19,8 @@ fn paths() -> Vec<(&'static str, String)> {
 }
 
 /// The pages a browser sees: they answer HTML, the rest JSON.
-const BROWSER_PATHS: [&str; 4] = ["/oauth/authorize", "/oauth/logout", "/account", "/federation/{provider}/callback"];
+const BROWSER_PATHS: [&str; 5] =
+    ["/oauth/authorize", "/oauth/logout", "/account", "/federation/{provider}/callback", "/device"];
 
 #[tokio::test]
 async fn other_methods_get_405_with_allow() -> anyhow::Result<()> {

@@ -176,6 +176,27 @@ async fn a_device_signs_in_end_to_end_with_tokens_like_the_code_flows() -> Resul
 }
 
 #[tokio::test]
+async fn discovery_lists_the_endpoint_and_clients_register_the_grant() -> Result<()> {
+    let env = TestEnv::new().await?;
+    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+        let m: Value = env.http.get(env.url(path)).send().await?.json().await?;
+        ensure!(m["device_authorization_endpoint"] == "https://as.test/oauth/device_authorization", "{m}");
+        ensure!(m["grant_types_supported"].as_array().is_some_and(|g| g.contains(&json!(GRANT))), "{m}");
+    }
+    // Registered alone, or with refresh_token (which needs a user grant: code or device).
+    let c = env.register_client(json!({"grant_types": [GRANT], "token_endpoint_auth_method": "none"})).await?;
+    ensure!(c["grant_types"] == json!([GRANT]) && c["redirect_uris"] == json!([]), "{c}");
+    let r = env
+        .http
+        .post(env.url("/register_client"))
+        .json(&json!({"grant_types": ["refresh_token"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await?;
+    ensure!(r.status() == 400, "{}", r.status());
+    Ok(())
+}
+
+#[tokio::test]
 async fn every_polling_answer_and_the_slow_down_arithmetic() -> Result<()> {
     let env = TestEnv::new().await?;
     env.alice().await?;

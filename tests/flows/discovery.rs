@@ -83,7 +83,7 @@ async fn the_root_welcomes_and_points_at_the_metadata() -> anyhow::Result<()> {
         b,
         json!({"message": "Welcome to the Secure API!", "issuer": ISSUER,
                "metadata": format!("{ISSUER}/.well-known/oauth-authorization-server"),
-               "account": format!("{ISSUER}/account")})
+               "account": format!("{ISSUER}/account"), "device": format!("{ISSUER}/device")})
     );
     Ok(())
 }

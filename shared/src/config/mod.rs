@@ -93,16 +93,14 @@ pub struct Settings {
     pub device: DeviceSettings,
 }
 
-/// Per-source-address limits, each counted in the store over a window that restarts
-/// `window` seconds after the last counted request.
+/// Per-address limits, counted in the store over a window ending `window` s after the last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbuseLimits {
     /// `POST /register` attempts (`REGISTER_LIMIT_PER_IP`, default 20).
     pub register: u32,
     /// `POST /register_client` attempts (`REGISTER_CLIENT_LIMIT_PER_IP`, default 20).
     pub register_client: u32,
-    /// Failed client authentications at the token, revocation and introspection endpoints
-    /// (`CLIENT_AUTH_FAILURES_PER_IP`, default 20).
+    /// Failed client authentications (`CLIENT_AUTH_FAILURES_PER_IP`, default 20).
     pub client_auth_failures: u32,
     /// The window in seconds (`ABUSE_WINDOW_SECONDS`, default 900).
     pub window: i64,

@@ -146,6 +146,29 @@ pub async fn catalog(app: &crate::App, now: i64) -> Result<std::sync::Arc<Catalo
     app.resources.catalog(now).await.map_err(store_failure)
 }
 
+/// The `resource` values (RFC 8707: known, else the default API) and the `scope` (else the
+/// client's registered scope, as far as those resources define it) of a user's
+/// authorization: at the authorization endpoint and the device authorization endpoint.
+///
+/// # Errors
+/// `invalid_target`, `invalid_scope`.
+pub fn scope_and_resources(
+    client: &crate::domain::Client,
+    catalog: &Catalog,
+    params: &crate::oauth::params::Params,
+) -> Result<(ScopeSet, Vec<ResourceId>), OAuthError> {
+    let resources = catalog.targets(&params.get_all("resource"))?;
+    let scope = match params.get("scope") {
+        None => client.scope.filter(|sc| catalog.covers(&resources, sc)),
+        Some(s) => catalog.requested_scope(s)?,
+    };
+    if scope.is_empty() || !scope.is_subset_of(&client.scope) {
+        return Err(OAuthError::InvalidScope("the requested scope is not allowed for this client".into()));
+    }
+    catalog.check_scopes(&resources, &scope)?;
+    Ok((scope, resources))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,13 @@
 //! Issuing the authorization code once the user has signed in and allowed the request:
 //! 256 random bits, stored only as a hash, bound to the client, redirect URI, PKCE
 //! challenge, scope and nonce of the sealed request, single use, 60 seconds.
+use super::{Outcome, redirect_to};
 use crate::App;
 use crate::crypto::{random_id, random_token, sha256_b64};
 use crate::domain::{AuthCode, ScopeSet, Session, SessionRef};
 use crate::oauth::sealed::PendingRequest;
 use crate::oauth::{OAuthError, store_failure};
+use time::OffsetDateTime;
 
 /// How long an authorization code lives (RFC 6749 §4.1.2: "maximum ... of 10 minutes").
 pub const CODE_TTL_SECONDS: i64 = 60;
@@ -54,4 +56,37 @@ pub fn record(
         amr: Some(session.method),
         dpop_jkt: pending.dpop_jkt.clone(),
     })
+}
+
+/// Answer `pending` for the user of `session`, who allowed it: approve the device it
+/// stands for, or redirect to the client with a code.
+pub(super) async fn answer(
+    app: &App,
+    pending: &PendingRequest,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<Outcome, Outcome> {
+    match &pending.device {
+        Some(device) => crate::oauth::device::verify::approve(app, pending, device, session, now).await,
+        None => issue_and_redirect(app, pending, session, now).await,
+    }
+}
+
+/// Issue a code for the user of `session` and redirect to the client with it.
+pub(super) async fn issue_and_redirect(
+    app: &App,
+    pending: &PendingRequest,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<Outcome, Outcome> {
+    let code = issue(app, pending, session, now.unix_timestamp()).await.map_err(|e| {
+        tracing::error!(error = %e, "could not issue a code");
+        Outcome::Unavailable
+    })?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(st) = pending.state.as_deref() {
+        params.push(("state", st));
+    }
+    params.push(("iss", &app.settings.issuer));
+    Ok(Outcome::Redirect(redirect_to(&pending.redirect_uri, &params)))
 }

@@ -22,6 +22,7 @@ use crate::catalog::Catalog;
 use crate::crypto::{random_id, sha256_b64};
 use crate::domain::{Client, ConsentGrant, ScopeSet, Session};
 pub use code::CODE_TTL_SECONDS;
+use code::{answer, issue_and_redirect};
 use request::{AuthorizationRequest, Reply};
 use signed_in::{Decision, Hint};
 use std::borrow::Cow;
@@ -293,39 +294,6 @@ async fn consent_page(
     page.providers.clear();
     page.upstream_origins.clear();
     Ok(Outcome::Login(Box::new(page), 200))
-}
-
-/// Answer `pending` for the user of `session`, who allowed it: approve the device it
-/// stands for, or redirect to the client with a code.
-async fn answer(
-    app: &App,
-    pending: &PendingRequest,
-    session: &Session,
-    now: OffsetDateTime,
-) -> Result<Outcome, Outcome> {
-    match &pending.device {
-        Some(device) => super::device::verify::approve(app, pending, device, session, now).await,
-        None => issue_and_redirect(app, pending, session, now).await,
-    }
-}
-
-/// Issue a code for the user of `session` and redirect to the client with it.
-async fn issue_and_redirect(
-    app: &App,
-    pending: &PendingRequest,
-    session: &Session,
-    now: OffsetDateTime,
-) -> Result<Outcome, Outcome> {
-    let code = code::issue(app, pending, session, now.unix_timestamp()).await.map_err(|e| {
-        tracing::error!(error = %e, "could not issue a code");
-        Outcome::Unavailable
-    })?;
-    let mut params = vec![("code", code.as_str())];
-    if let Some(st) = pending.state.as_deref() {
-        params.push(("state", st));
-    }
-    params.push(("iss", &app.settings.issuer));
-    Ok(Outcome::Redirect(redirect_to(&pending.redirect_uri, &params)))
 }
 
 /// The host a redirect URI sends the user to (its scheme, for an app's URI) and the

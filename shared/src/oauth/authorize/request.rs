@@ -132,29 +132,6 @@ pub fn reply(client: &Client, params: &Params) -> Result<Reply, &'static str> {
     Ok(Reply { redirect_uri, redirect_uri_sent, state: state.map(str::to_owned) })
 }
 
-/// The `resource` values (RFC 8707: known, else the default API) and the `scope` (else the
-/// client's registered scope, as far as those resources define it) of a user's
-/// authorization: at the authorization endpoint and the device authorization endpoint.
-///
-/// # Errors
-/// `invalid_target`, `invalid_scope`.
-pub fn scope_and_resources(
-    client: &Client,
-    catalog: &Catalog,
-    params: &Params,
-) -> Result<(ScopeSet, Vec<ResourceId>), OAuthError> {
-    let resources = catalog.targets(&params.get_all("resource"))?;
-    let scope = match params.get("scope") {
-        None => client.scope.filter(|sc| catalog.covers(&resources, sc)),
-        Some(s) => catalog.requested_scope(s)?,
-    };
-    if scope.is_empty() || !scope.is_subset_of(&client.scope) {
-        return Err(OAuthError::InvalidScope("the requested scope is not allowed for this client".into()));
-    }
-    catalog.check_scopes(&resources, &scope)?;
-    Ok((scope, resources))
-}
-
 /// Step 2: everything else.
 ///
 /// # Errors
@@ -192,7 +169,7 @@ pub fn validate(
     if !pkce::valid_s256_challenge(challenge) {
         return Err(OAuthError::invalid_request("code_challenge must be 43 base64url characters"));
     }
-    let (scope, resources) = scope_and_resources(client, catalog, params)?;
+    let (scope, resources) = crate::oauth::resources::scope_and_resources(client, catalog, params)?;
     let nonce = params.get("nonce");
     if nonce.is_some_and(|n| n.len() > MAX_NONCE) {
         return Err(OAuthError::invalid_request("nonce is too long"));

@@ -46,8 +46,11 @@ pub fn new_user_code() -> Result<String, crate::crypto::RandomError> {
     let mut code = String::with_capacity(USER_CODE_LEN);
     while code.len() < USER_CODE_LEN {
         for b in random_bytes::<16>()? {
-            if usize::from(b) < limit && code.len() < USER_CODE_LEN {
-                code.push(char::from(USER_CODE_ALPHABET[usize::from(b) % n]));
+            if let Some(&letter) = USER_CODE_ALPHABET.get(usize::from(b) % n)
+                && usize::from(b) < limit
+                && code.len() < USER_CODE_LEN
+            {
+                code.push(char::from(letter));
             }
         }
     }
@@ -72,7 +75,7 @@ pub async fn authorize_device(
         return Err(OAuthError::UnauthorizedClient("this client may not use the device authorization grant".into()));
     }
     let catalog = super::resources::catalog(app, now.unix_timestamp()).await?;
-    let (scope, resources) = super::authorize::request::scope_and_resources(&client, &catalog, params)?;
+    let (scope, resources) = super::resources::scope_and_resources(&client, &catalog, params)?;
     let d = &app.settings.device;
     let now = now.unix_timestamp();
     for _ in 0..ATTEMPTS {

@@ -6,7 +6,7 @@ use crate::domain::{DeviceGrant, DeviceStatus, Poll};
 use crate::store::DeviceStore;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use item::{INTERVAL, NEXT_POLL, STATUS};
+use item::device::{self as dev, INTERVAL, NEXT_POLL, STATUS};
 
 /// How often a poll re-decides after its slow-down write lost to a concurrent change.
 const POLL_ATTEMPTS: usize = 4;
@@ -33,7 +33,7 @@ impl DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(item::device_key(device_hash)))
+                .set_key(Some(dev::device_key(device_hash)))
                 .update_expression(update)
                 .condition_expression(condition)
                 .expression_attribute_names("#st", STATUS)
@@ -60,7 +60,7 @@ impl DynamoStore {
 /// What a refused poll found in the old item, or `None` for a pending request polled early.
 fn settled(old: Option<&Item>, client_id: &str, now: i64) -> Result<Option<Poll>, StoreError> {
     let Some(old) = old else { return Ok(Some(Poll::Missing)) };
-    let d = item::device_from(old)?;
+    let d = dev::device_from(old)?;
     Ok(Some(if d.client_id != client_id {
         Poll::Missing
     } else if d.expires_at <= now {
@@ -77,7 +77,7 @@ fn settled(old: Option<&Item>, client_id: &str, now: i64) -> Result<Option<Poll>
 #[async_trait]
 impl DeviceStore for DynamoStore {
     async fn put_device(&self, d: &DeviceGrant) -> Result<(), StoreError> {
-        let (request, pointer) = item::device_items(d);
+        let (request, pointer) = dev::device_items(d);
         let items = vec![self.put_new_item(request)?, self.put_new_item(pointer)?];
         match self.transact(items, "Failed to store a device request in DynamoDB").await? {
             Transacted::Done => Ok(()),
@@ -90,9 +90,9 @@ impl DeviceStore for DynamoStore {
 
     async fn device_by_user_code(&self, user_code_hash: &str) -> Result<Option<DeviceGrant>, StoreError> {
         let what = "Failed to read a device request from DynamoDB";
-        let Some(pointer) = self.get(item::user_code_key(user_code_hash), what).await? else { return Ok(None) };
-        let device_hash = get_s(&pointer, item::DEVICE)?;
-        self.get(item::device_key(&device_hash), what).await?.as_ref().map(item::device_from).transpose()
+        let Some(pointer) = self.get(dev::user_code_key(user_code_hash), what).await? else { return Ok(None) };
+        let device_hash = get_s(&pointer, dev::DEVICE)?;
+        self.get(dev::device_key(&device_hash), what).await?.as_ref().map(dev::device_from).transpose()
     }
 
     async fn decide_device(
@@ -104,7 +104,7 @@ impl DeviceStore for DynamoStore {
         let status = if approval.is_some() { DeviceStatus::Approved } else { DeviceStatus::Denied };
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(item::device_key(device_hash)))
+            .set_key(Some(dev::device_key(device_hash)))
             .update_expression("SET #st = :st")
             .condition_expression(format!("attribute_exists(pk) AND #st = :pending AND {EXPIRES_AT} > :now"))
             .expression_attribute_names("#st", STATUS)

@@ -1,9 +1,8 @@
 //! DynamoDB item mapping, and only that: keys and attributes of every entity in the single
-//! table (`pk`, `sk`, TTL attribute `expires_at`). See `README.md` beside this file for the
-//! key design. Records are kept as a JSON `data` attribute next to the attributes that
-//! conditions and TTL need, so conditions never parse JSON.
+//! table (`pk`, `sk`, TTL `expires_at`; key design: `README.md` beside this file). Records are
+//! a JSON `data` attribute beside the attributes conditions and TTL need (never parsed there).
 mod account;
-mod device;
+pub mod device;
 mod identity;
 
 use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
@@ -13,7 +12,6 @@ pub use account::{
     grant_key, resource_set, scope_set, session_key,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
-pub use device::{DEVICE, INTERVAL, NEXT_POLL, STATUS, device_from, device_items, device_key, user_code_key};
 pub use identity::{IDENTITY_PREFIX, LINKS, account_identity_key, identity_key, link_from, link_items};
 use std::collections::HashMap;
 
