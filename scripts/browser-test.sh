@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Headless-browser test of the login page: installs Debian's chromium and the npm packages
 # (playwright-core, oidc-provider) when missing, starts oauth-local on a free port (or uses a
-# running server), runs tests/browser/login.test.mjs (the login and consent page) and
+# running server), runs tests/browser/login.test.mjs (the login and consent page),
 # tests/browser/session.test.mjs (sign-in session, remembered consent, account page, logout),
+# tests/browser/device.test.mjs (the device authorization grant: the /device code entry page,
+# the login and consent page with the device warning, Allow and Deny, the device's polls),
 # then tests/browser/federation.test.mjs (sign-in through an upstream OpenID provider, account
 # linking): a real OpenID provider (tests/browser/idp.mjs, node-oidc-provider) and a second
 # oauth-local configured with it as the provider "testidp".
@@ -33,7 +35,7 @@ else
 fi
 mkdir -p target
 shots="$PWD/target"
-for t in login.test.mjs session.test.mjs; do
+for t in login.test.mjs session.test.mjs device.test.mjs; do
   echo "== $t"
   (cd tests/browser && BASE="$BASE" REGISTRATION_TOKEN="$reg" SCREENSHOT_DIR="$shots" timeout 120 node "$t") \
     || { echo "--- server log"; tail -20 "$logs"/*.log; exit 1; }

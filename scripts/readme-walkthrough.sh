@@ -40,6 +40,19 @@ echo "redirected to: ${LOCATION%%\?*}"
 CODE=$(echo "$LOCATION" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
 LOGIN
   sed -n '/^CODE=paste-the-code-here$/,$p' "$work/codeflow.raw" | sed '1d'
+  # The device flow, with the browser step replaced by a scripted entry of the code and login.
+  sed -n '/<!-- deviceflow:start -->/,/<!-- deviceflow:end -->/p' README.md | sed '1,2d;$d' | sed '$d' | auth >"$work/deviceflow.raw"
+  grep -q '^# Open verification_uri_complete in a browser' "$work/deviceflow.raw" || { echo "README device flow lost its browser step" >&2; exit 1; }
+  sed '/^# Open verification_uri_complete in a browser/,$d' "$work/deviceflow.raw"
+  cat <<'APPROVE'
+USER_CODE=$(echo "$START" | jq -r .user_code)
+PAGE=$(curl -s -b "$JAR" -c "$JAR" --data-urlencode "user_code=$USER_CODE" "$BASE/device")
+REQ=$(echo "$PAGE" | grep -o 'name="request" value="[^"]*"' | head -1 | cut -d'"' -f4)
+LOCATION=$(curl -s -o /dev/null -w '%{redirect_url}' -b "$JAR" -c "$JAR" --data-urlencode "request=$REQ" \
+  -d username=alice --data-urlencode 'password=correct horse battery staple' -d decision=allow "$BASE/oauth/authorize")
+echo "device approved: ${LOCATION#*\?}"
+APPROVE
+  sed -n '/^# Open verification_uri_complete in a browser/,$p' "$work/deviceflow.raw"
 } | sed "1i JAR=$work/cookies" >"$work/all.sh"
 bash -euo pipefail "$work/all.sh" >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; echo "walk-through failed"; exit 1; }
 
@@ -59,6 +72,9 @@ expect 'redirected to: http://127.0.0.1:8080/callback'
 expect '"has_id_token": true'
 expect '"preferred_username": "alice"'
 expect '"scope": "openid profile offline_access data:read"'
+expect '"user_code": "[BCDFGHJKLMNPQRSTVWXZ]\{4\}-[BCDFGHJKLMNPQRSTVWXZ]\{4\}"'
+expect 'device approved: done=approved'
+expect '"device_has_refresh_token": true'
 if [ "$fail" -ne 0 ]; then cat "$work/out.txt"; echo "README walk-throughs: $passed passed, $fail failed"; exit 1; fi
 # Secrets never reach the log.
 secret=$(grep -o '"client_secret": "[^"]*"' "$work/out.txt" | head -1 | cut -d'"' -f4)

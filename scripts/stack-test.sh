@@ -28,12 +28,13 @@ idp_secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 start_idp "$port" "$work/idp.log" "$idp_secret" || { idp_pid=$IDP_PID; exit 1; }
 idp_pid=$IDP_PID idp=$IDP
 providers='[{"id":"testidp","name":"Test IdP","kind":"oidc","issuer":"'"$idp"'","client_id":"oauth-test-rp","client_secret_key":"testidp"}]'
-# The harness raises only what it must for itself: API Gateway's per-route throttles (all
+# DPoP nonces are required, so the independent client's proofs go through the nonce
+# challenge and its retry (tests/stack). The harness raises only what it must for itself: API Gateway's per-route throttles (all
 # callers together), and shortens the key cache and the publication delay (kept longer than
 # the cache, as in production) so a rotation shows within seconds. Per-address
 # limits stay at their defaults (each test talks from its own loopback address).
 .venv/bin/python infra/stack --dir "$work" --port "$port" --example-port 0 --param "FederationProviders=$providers" \
-  --param CorsAllowedOrigins=http://127.0.0.1:9999 --param KeysCacheSeconds=10 --param KeyPublishDelaySeconds=15 \
+  --param CorsAllowedOrigins=http://127.0.0.1:9999 --param DpopNonceRequired=true --param KeysCacheSeconds=10 --param KeyPublishDelaySeconds=15 \
   --param SensitiveRouteBurstLimit=1000 --param SensitiveRouteRateLimit=1000 >"$work/stack.out" 2>&1 &
 stack_pid=$!
 for _ in $(seq 600); do

@@ -1,5 +1,5 @@
 //! The device authorization grant (RFC 8628; docs/API.md, "Device authorization grant";
-//! docs/SECURITY.md G1-G5): a device starts, the user enters the code at `/device`, signs
+//! docs/SECURITY.md K1-K5): a device starts, the user enters the code at `/device`, signs
 //! in and allows, the device polls; every polling answer, the `slow_down` arithmetic, one
 //! winner among concurrent polls, the entry limits, single use; on both stores.
 use anyhow::{Context, Result, ensure};

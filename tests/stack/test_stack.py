@@ -613,3 +613,105 @@ def test_dpop_bound_tokens_from_an_independent_client_pass_the_authorizer_only_w
     r = api.get(state["example"] + "/api/data", timeout=30,
                 headers={"Authorization": f"DPoP {token.access_token}", "DPoP": str(forged)})
     assert r.status_code == 403, r.text
+
+
+def test_the_device_flow_from_an_independent_client_through_the_stack(client, new_client, state):
+    """requests-oauth2client (PyPI) is the device: it finds the device authorization endpoint
+    by discovery, starts, and polls with its own pacing; a browser (another address) enters
+    the code at /device, signs in and allows. The tokens pass the built-in API and the example
+    API's authorizer; the device's refresh token works; the code is spent."""
+    from requests_oauth2client import DeviceAuthorizationPoolingJob, OAuth2Client
+
+    user, pw = client.register_user()
+    tv = client.register_client(client_name="Stack TV", token_endpoint_auth_method="none",
+                                grant_types=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+                                scope="openid offline_access data:read")
+    device = OAuth2Client.from_discovery_endpoint(issuer=client.base, client_id=tv["client_id"],
+                                                  session=session_from(client.ip), testing=True)
+    assert device.device_authorization_endpoint == client.base + "/oauth/device_authorization"
+    started = device.authorize_device(scope="openid offline_access data:read")
+    assert started.verification_uri == client.base + "/device"
+    assert started.verification_uri_complete == f"{client.base}/device?user_code={started.user_code}"
+    job = DeviceAuthorizationPoolingJob(device, started)
+    assert job() is None, "authorization_pending until the user decides"
+    # The user, in a browser elsewhere: the link's page, the code confirmed, a sign-in, Allow.
+    browser = new_client()
+    form = browser.get("/device?" + urllib.parse.urlencode({"user_code": started.user_code}))
+    assert form.status_code == 200 and f'value="{started.user_code}"' in form.text, form.text
+    page = browser.post("/device", data={"user_code": started.user_code}, headers={"Origin": browser.base})
+    assert is_password_page(page) and "Stack TV" in page.text and started.user_code in page.text, page.text
+    assert "Only continue if you started this yourself" in page.text
+    done = browser.post("/oauth/authorize", headers={"Origin": browser.base},
+                        data={"request": hidden(page.text, "request"), "username": user, "password": pw,
+                              "decision": "allow"})
+    assert done.status_code == 303 and done.headers["location"] == client.base + "/device?done=approved"
+    token = None
+    for _ in range(3):
+        token = job()
+        if token is not None:
+            break
+    assert token is not None and token.refresh_token and token.id_token, token
+    assert jwt_claims(token.access_token)["client_id"] == tv["client_id"]
+    api = session_from(client.ip)
+    assert api.get(client.base + "/api/data", auth=token, timeout=30).status_code == 200
+    r = api.get(state["example"] + "/api/data", auth=token, timeout=30)
+    assert r.status_code == 200 and r.json()["client_id"] == tv["client_id"], r.text
+    assert device.refresh_token(token.refresh_token).access_token
+    # Redeemed once; the user code is spent.
+    r = client.post("/oauth/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                                          "client_id": tv["client_id"], "device_code": started.device_code})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    again = browser.post("/device", data={"user_code": started.user_code}, headers={"Origin": browser.base})
+    assert again.status_code == 400 and "That code is not valid" in again.text
+
+
+def test_an_independent_clients_dpop_refresh_needs_the_bound_key(client, new_client):
+    """requests-oauth2client binds a public client's tokens to its key at the code exchange;
+    it refreshes with a proof by that key, and a refresh with another key is refused."""
+    from requests_oauth2client import DPoPKey, OAuth2Client
+    from requests_oauth2client.dpop import DPoPToken
+
+    user, pw = client.register_user()
+    app = client.register_client(client_name="Stack DPoP app", token_endpoint_auth_method="none",
+                                 redirect_uris=["http://127.0.0.1:8080/callback"], scope="openid offline_access data:read")
+    resp, verifier, _ = client.login(app, user, pw, scope="openid offline_access data:read")
+    code = redirect_params(resp)["code"]
+    key = DPoPKey.generate(alg="ES256")
+    oauth = OAuth2Client(token_endpoint=client.base + "/oauth/token", client_id=app["client_id"],
+                         session=session_from(client.ip), testing=True)
+    token = oauth.authorization_code(code=code, code_verifier=verifier, redirect_uri="http://127.0.0.1:8080/callback",
+                                     dpop_key=key)
+    assert isinstance(token, DPoPToken) and jwt_claims(token.access_token)["cnf"]["jkt"] == key.dpop_jkt
+    refreshed = oauth.refresh_token(token)
+    assert isinstance(refreshed, DPoPToken) and jwt_claims(refreshed.access_token)["cnf"]["jkt"] == key.dpop_jkt
+    r = session_from(client.ip).get(client.base + "/api/data", auth=refreshed, timeout=30)
+    assert r.status_code == 200, r.text
+    # With another key: refused, and the refresh token still works with its own.
+    other = DPoPKey.generate(alg="ES256")
+    with pytest.raises(Exception) as refused:
+        oauth.token_request({"grant_type": "refresh_token", "refresh_token": refreshed.refresh_token}, dpop_key=other)
+    assert "invalid_dpop_proof" in repr(refused.value) or "InvalidDPoPProof" in repr(refused.value), refused.value
+    assert oauth.refresh_token(refreshed).access_token
+
+
+def test_dpop_nonces_are_demanded_and_an_independent_client_retries_with_them(client):
+    """The stack runs with DpopNonceRequired=true: a proof without the server's nonce gets
+    use_dpop_nonce and the nonce in DPoP-Nonce; requests-oauth2client retries with it."""
+    from requests_oauth2client import ClientSecretBasic, DPoPKey, OAuth2Client
+    from requests_oauth2client.dpop import DPoPToken
+
+    reader = client.register_client(grant_types=["client_credentials"], scope="data:read")
+    key = DPoPKey.generate(alg="ES256")
+    proof = key.proof(htm="POST", htu=client.base + "/oauth/token")
+    r = client.post("/oauth/token", data={"grant_type": "client_credentials"}, headers={"DPoP": str(proof)},
+                    auth=(reader["client_id"], reader["client_secret"]))
+    assert r.status_code == 400 and r.json()["error"] == "use_dpop_nonce", r.text
+    assert r.headers.get("DPoP-Nonce"), r.headers
+    oauth = OAuth2Client(token_endpoint=client.base + "/oauth/token",
+                         auth=ClientSecretBasic(reader["client_id"], reader["client_secret"]),
+                         session=session_from(client.ip), testing=True)
+    fresh = DPoPKey.generate(alg="ES256")
+    token = oauth.client_credentials(scope="data:read", dpop_key=fresh)
+    assert isinstance(token, DPoPToken) and fresh.as_nonce, "the client retried with the server's nonce"
+    r = session_from(client.ip).get(client.base + "/api/data", auth=token, timeout=30)
+    assert r.status_code == 200, r.text

@@ -258,7 +258,7 @@ impl SqliteStore {
         let conn = self.conn()?;
         let t = now.unix_timestamp();
         let mut n = 0;
-        for table in ["revocations", "counters", "codes", "refresh_tokens", "sessions", "families"] {
+        for table in ["revocations", "counters", "codes", "refresh_tokens", "sessions", "families", "devices"] {
             n += conn.execute(&format!("DELETE FROM {table} WHERE expires_at <= ?1"), [t]).map_err(backend)?;
         }
         n += conn.execute("DELETE FROM sessions WHERE idle_expires_at <= ?1", [t]).map_err(backend)?;
