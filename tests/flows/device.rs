@@ -287,6 +287,11 @@ async fn twenty_concurrent_polls_after_approval_get_exactly_one_set_of_tokens() 
         }
     }
     ensure!(won.len() == 1, "{} polls got tokens", won.len());
+    // A poll that read the approval just before the winner consumed it (the race above, made
+    // certain): it loses at the store's write, and revokes nothing.
+    env.faults.inject("code", oauth_tests::faults::Fault::StaleRead);
+    let (status, body) = poll(&env, &client, &device_code).await?;
+    ensure!((status, error(&body)) == (400, "invalid_grant"), "{status} {body}");
     // The losers revoked nothing: the winner's tokens work.
     let r = env.get_bearer("/api/data", &str_field(&won[0], "access_token")?).await?;
     ensure!(r.status() == 200);

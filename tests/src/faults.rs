@@ -24,6 +24,9 @@ pub enum Fault {
     FailBeforeWrite,
     /// The backend throttles: fail, as after the SDK's retries gave up.
     Throttled,
+    /// A read that raced a write: the code as it was before it was consumed (what a
+    /// concurrent redemption that read it a moment earlier holds). Only for `code`.
+    StaleRead,
 }
 
 /// The wrapper.
@@ -86,6 +89,7 @@ macro_rules! faulty {
             Some(Fault::Throttled) => {
                 Err(injected(concat!($op, " throttled (ProvisionedThroughputExceededException)")))
             }
+            Some(Fault::StaleRead) => Err(injected(concat!($op, " has no stale read"))),
         }
     }};
 }
@@ -127,6 +131,11 @@ impl CodeStore for Faulty {
         faulty!(self, "put_code", self.inner.codes.put_code(c))
     }
     async fn code(&self, h: &str) -> Result<Option<AuthCode>, StoreError> {
+        if self.faults.lock().is_ok_and(|f| f.get("code").and_then(|v| v.first()) == Some(&Fault::StaleRead)) {
+            self.enter("code");
+            let found = self.inner.codes.code(h).await?;
+            return Ok(found.map(|c| AuthCode { consumed_at: None, consumed_by: None, ..c }));
+        }
         faulty!(self, "code", self.inner.codes.code(h))
     }
     async fn consume_code(
