@@ -47,10 +47,10 @@ fn main() -> Result<()> {
     for _ in 0..count.parse::<usize>()? {
         let mut jti = [0u8; 16];
         rng.fill(&mut jti).map_err(|_| anyhow::anyhow!("no randomness"))?;
-        let mut claims = serde_json::json!({"jti": B64.encode(jti), "htm": htm, "htu": htu, "iat": iat});
-        if let Some(a) = &ath {
-            claims["ath"] = serde_json::json!(a);
-        }
+        let claims = match &ath {
+            Some(a) => serde_json::json!({"jti": B64.encode(jti), "htm": htm, "htu": htu, "iat": iat, "ath": a}),
+            None => serde_json::json!({"jti": B64.encode(jti), "htm": htm, "htu": htu, "iat": iat}),
+        };
         let input = format!("{header}.{}", B64.encode(serde_json::to_vec(&claims)?));
         let sig = pair.sign(&rng, input.as_bytes()).map_err(|_| anyhow::anyhow!("signing failed"))?;
         writeln!(out, "{input}.{}", B64.encode(sig.as_ref()))?;
