@@ -39,8 +39,22 @@ async fn start(env: &TestEnv, client_id: &str, scope: &str) -> Result<(String, S
 
 /// One poll: (status, body).
 async fn poll(env: &TestEnv, client_id: &str, device_code: &str) -> Result<(u16, Value)> {
+    poll_for(env, client_id, device_code, None).await
+}
+
+/// One poll naming `resource`, when given: (status, body).
+async fn poll_for(env: &TestEnv, client_id: &str, device_code: &str, resource: Option<&str>) -> Result<(u16, Value)> {
+    let mut form = vec![("grant_type", GRANT), ("client_id", client_id), ("device_code", device_code)];
+    form.extend(resource.map(|r| ("resource", r)));
+    let (status, body, _) = post(env, "/oauth/token", &form).await?;
+    Ok((status, body))
+}
+
+/// A public client's refresh (no proof): (status, body).
+async fn refresh(env: &TestEnv, client_id: &str, tokens: &Value) -> Result<(u16, Value)> {
+    let rt = str_field(tokens, "refresh_token")?;
     let (status, body, _) =
-        post(env, "/oauth/token", &[("grant_type", GRANT), ("client_id", client_id), ("device_code", device_code)])
+        post(env, "/oauth/token", &[("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", &rt)])
             .await?;
     Ok((status, body))
 }
@@ -134,43 +148,14 @@ async fn a_device_signs_in_end_to_end_with_tokens_like_the_code_flows() -> Resul
     let again = enter(&mut env.browser(), &user_code).await?;
     ensure!(again.status == 400 && again.html.contains(WRONG), "{}", again.html);
     // The refresh token is the device's own (not bound to the browser's session).
-    let (status, refreshed, _) = post(
-        &env,
-        "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", &client),
-            ("refresh_token", &str_field(&tokens, "refresh_token")?),
-        ],
-    )
-    .await?;
+    let (status, refreshed) = refresh(&env, &client, &tokens).await?;
     ensure!(status == 200 && refreshed["access_token"].is_string(), "{refreshed}");
     // Without offline_access there is no refresh token; `resource` is honoured.
     let (device_code, user_code) = start(&env, &client, "openid data:read").await?;
     ensure!(decide(&env, &user_code, "allow").await?.location() == Some("https://as.test/device?done=approved"));
-    let (status, body, _) = post(
-        &env,
-        "/oauth/token",
-        &[
-            ("grant_type", GRANT),
-            ("client_id", &client),
-            ("device_code", &device_code),
-            ("resource", "https://other.test"),
-        ],
-    )
-    .await?;
+    let (status, body) = poll_for(&env, &client, &device_code, Some("https://other.test")).await?;
     ensure!((status, error(&body)) == (400, "invalid_target"), "{body}");
-    let (status, tokens, _) = post(
-        &env,
-        "/oauth/token",
-        &[
-            ("grant_type", GRANT),
-            ("client_id", &client),
-            ("device_code", &device_code),
-            ("resource", "https://as.test/api"),
-        ],
-    )
-    .await?;
+    let (status, tokens) = poll_for(&env, &client, &device_code, Some("https://as.test/api")).await?;
     ensure!(status == 200 && tokens.get("refresh_token").is_none() && tokens["id_token"].is_string(), "{tokens}");
     Ok(())
 }
@@ -295,10 +280,7 @@ async fn twenty_concurrent_polls_after_approval_get_exactly_one_set_of_tokens() 
     // The losers revoked nothing: the winner's tokens work.
     let r = env.get_bearer("/api/data", &str_field(&won[0], "access_token")?).await?;
     ensure!(r.status() == 200);
-    let rt = str_field(&won[0], "refresh_token")?;
-    let (status, body, _) =
-        post(&env, "/oauth/token", &[("grant_type", "refresh_token"), ("client_id", &client), ("refresh_token", &rt)])
-            .await?;
+    let (status, body) = refresh(&env, &client, &won[0]).await?;
     ensure!(status == 200, "{body}");
     Ok(())
 }
@@ -399,16 +381,7 @@ async fn a_dpop_proof_binds_the_device_tokens_and_the_refresh_token() -> Result<
     let (_, at) = decode_unverified(&str_field(&tokens, "access_token")?)?;
     ensure!(at["cnf"]["jkt"] == key.jkt()?.as_str(), "{at}");
     // The public client's refresh token needs a proof by the same key.
-    let (status, body, _) = post(
-        &env,
-        "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", &client),
-            ("refresh_token", &str_field(&tokens, "refresh_token")?),
-        ],
-    )
-    .await?;
+    let (status, body) = refresh(&env, &client, &tokens).await?;
     ensure!((status, error(&body)) == (400, "invalid_dpop_proof"), "{body}");
     Ok(())
 }
