@@ -192,3 +192,49 @@ async fn a_full_flow_logs_every_security_event_and_no_secret() -> anyhow::Result
     assert!(text.contains(&alice), "the user's id is logged");
     Ok(())
 }
+
+/// The request ids on log lines (docs/OPERATIONS.md, "Logs"): an HTTP event's lines and the
+/// authorizer's name API Gateway's request id; the authorizer says why it denied.
+#[tokio::test]
+async fn every_log_line_of_an_api_gateway_request_names_its_request_id() -> anyhow::Result<()> {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber =
+        oauth_core::telemetry::json_subscriber(tracing_subscriber::filter::LevelFilter::INFO, move || writer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let env = TestEnv::new().await?;
+    let event: lambda_http::request::LambdaRequest =
+        serde_json::from_str(include_str!("../events/discovery-root.json"))?;
+    let resp = oauth_core::lambda::http::handle_event(
+        &oauth_core::http::router(env.app.clone(), oauth_core::http::Function::Discovery),
+        event,
+        None,
+    )
+    .await;
+    anyhow::ensure!(resp.status() == 200);
+    let rules = oauth_core::lambda::authorizer::ScopeRules::parse("GET /api/data=data:read")?;
+    let ev: Value =
+        serde_json::from_str(&include_str!("../events/authorizer-v2-valid.json").replace("REPLACE_ACCESS_TOKEN", "x"))?;
+    let _ = oauth_core::lambda::authorizer::handle_event(&env.app, &rules, ev).await;
+    let text = String::from_utf8(capture.0.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone())?;
+    let ids: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"request\""))
+        .map(|l| if l.contains("apigw_request_id") { "ok" } else { l })
+        .collect();
+    anyhow::ensure!(ids.len() >= 2 && ids.iter().all(|i| *i == "ok"), "{text}");
+    let discovery_id = serde_json::from_str::<Value>(include_str!("../events/discovery-root.json"))?["requestContext"]
+        ["requestId"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("the event has no request id"))?;
+    anyhow::ensure!(text.contains(&format!("\"apigw_request_id\":\"{discovery_id}\"")), "{text}");
+    anyhow::ensure!(text.contains("\"apigw_request_id\":\"ZxQ1aBvCIAMEbLw=\""), "{text}");
+    // The authorizer says why it denied, on a line that names the gateway's request.
+    let denied = text
+        .lines()
+        .find(|l| l.contains("\"event\":\"authorizer_denied\""))
+        .ok_or_else(|| anyhow::anyhow!("no denial line: {text}"))?;
+    anyhow::ensure!(denied.contains("\"reason\":") && denied.contains("ZxQ1aBvCIAMEbLw="), "{denied}");
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! The process's log subscriber: JSON lines on Lambda (CloudWatch reads stdout), text
 //! locally. Installed once per process, at start.
+pub mod metrics;
 mod text;
 
 /// Install the global log subscriber: JSON lines for Lambda (CloudWatch), text locally.

@@ -479,3 +479,92 @@ async fn allowed_domains_admit_only_verified_addresses_there() -> Result<()> {
     ensure!(b.session.is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_device_is_allowed_by_signing_in_with_a_provider() -> Result<()> {
+    let idp = Upstream::start(false).await?;
+    let env = server(&[("idp", "Test IdP", &idp)], &[]).await?;
+    let grant = "urn:ietf:params:oauth:grant-type:device_code";
+    let tv = env
+        .register_client(json!({"client_name": "TV app", "grant_types": [grant], "token_endpoint_auth_method": "none",
+                                "scope": "openid data:read"}))
+        .await?;
+    let tv = str_field(&tv, "client_id")?;
+    let started: Value = env
+        .http
+        .post(env.url("/oauth/device_authorization"))
+        .form(&[("client_id", tv.as_str()), ("scope", "openid data:read")])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut b = env.browser();
+    b.get("/device").await?;
+    let page = b.post("/device", &[("user_code", &str_field(&started, "user_code")?)]).await?;
+    ensure!(page.html.contains("Continue with Test IdP") && page.html.contains("Only continue if"), "{}", page.html);
+    let to = click(&mut b, &page, "idp").await?;
+    let back = upstream_answer(&env, &to).await?;
+    let done = b.get(&back).await?;
+    ensure!(done.location() == Some("https://as.test/device?done=approved"), "{} {:?}", done.status, done.location());
+    ensure!(b.session.is_some(), "the federated sign-in began a session");
+    let r = env
+        .http
+        .post(env.url("/oauth/token"))
+        .form(&[
+            ("grant_type", grant),
+            ("client_id", tv.as_str()),
+            ("device_code", &str_field(&started, "device_code")?),
+        ])
+        .send()
+        .await?;
+    let tokens: Value = r.json().await?;
+    let (_, id) = decode_unverified(&str_field(&tokens, "id_token")?)?;
+    ensure!(id["amr"] == json!(["fed"]) && id["aud"] == tv.as_str(), "{id}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_sign_up_off_a_provider_signs_in_linked_accounts_only_and_the_page_does_not_offer_sign_up() -> Result<()> {
+    let idp = Upstream::start(false).await?;
+    let open = server(&[("idp", "Test IdP", &idp)], &[]).await?;
+    let client = open.web_client("openid data:read").await?;
+    let page = login_page(&mut open.browser(), &client.0, "").await?;
+    ensure!(page.html.contains("this creates your account"), "{}", page.html);
+    let env = server(&[("idp", "Test IdP", &idp)], &[("SIGNUP_ENABLED", "false")]).await?;
+    let client = env.web_client("openid data:read").await?;
+    let mut b = env.browser();
+    let page = login_page(&mut b, &client.0, "").await?;
+    ensure!(
+        page.html.contains("Continue with Test IdP") && !page.html.contains("creates your account"),
+        "{}",
+        page.html
+    );
+    // No account is linked to the upstream identity: the login page again, 403, nobody created.
+    let to = click(&mut b, &page, "idp").await?;
+    let back = upstream_answer(&env, &to).await?;
+    let refused = b.get(&back).await?;
+    ensure!(refused.status == 403 && refused.html.contains("new accounts cannot be created here"), "{}", refused.html);
+    ensure!(b.session.is_none(), "no session began");
+    ensure!(env.app.identities.identity(&identity_key(&idp.base, "248289761001")).await?.is_none());
+    // An account the operator created, linked to that identity, signs in.
+    let user = oauth_core::domain::User {
+        sub: "usr_operator_made".into(),
+        username: oauth_core::domain::Username::parse("linked").map_err(anyhow::Error::msg)?,
+        email: None,
+        password_hash: String::new(),
+        created_at: 0,
+    };
+    let link = oauth_core::domain::IdentityLink {
+        issuer: idp.base.clone(),
+        subject: "248289761001".into(),
+        sub: user.sub.clone(),
+        provider: "idp".into(),
+        email: None,
+        email_verified: false,
+        linked_at: 0,
+    };
+    env.app.identities.create_federated_user(&user, &link).await?;
+    let p = sign_in(&env, &mut env.browser(), &client.0, "idp").await?;
+    ensure!(tokens(&env, &client, &p).await?["sub"] == json!("usr_operator_made"));
+    Ok(())
+}

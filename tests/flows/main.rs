@@ -21,6 +21,7 @@ mod forged_tokens;
 mod interop;
 mod login;
 mod logout;
+mod metrics;
 mod oidc;
 mod protected;
 mod refresh_token;

@@ -120,3 +120,20 @@ async fn the_password_never_appears_in_an_error_response() -> anyhow::Result<()>
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn with_sign_up_switched_off_register_is_403_and_nothing_is_created() -> anyhow::Result<()> {
+    let env = TestEnv::with_vars(&[("SIGNUP_ENABLED", "false")]).await?;
+    for body in [json!({"username": "alice", "password": "correct horse battery staple"}), json!({})] {
+        let r = env.http.post(env.url("/register")).json(&body).send().await?;
+        assert_eq!(r.status(), 403);
+        assert!(r.headers()["content-type"].to_str()?.starts_with("application/json"));
+        let v: Value = r.json().await?;
+        assert_eq!(v["error"], "signup_disabled", "{v}");
+        assert!(v["error_description"].as_str().is_some_and(|d| d.contains("sign-up is turned off")), "{v}");
+    }
+    assert!(env.app.users.user_by_username("alice").await?.is_none());
+    // Not counted against the address either: the switch answers before any work.
+    assert!(!env.faults.calls().contains_key("hit"), "{:?}", env.faults.calls());
+    Ok(())
+}

@@ -9,6 +9,7 @@ use oauth_core::startup::build_app;
 async fn main() -> Result<(), Error> {
     oauth_core::telemetry::init_tracing(true);
     let env = |k: &str| std::env::var(k).ok();
+    oauth_core::telemetry::metrics::init(env("METRICS_NAMESPACE").as_deref(), "authorizer");
     let rules = ScopeRules::parse(&env("AUTHORIZER_REQUIRED_SCOPES").ok_or("AUTHORIZER_REQUIRED_SCOPES is not set")?)?;
     rules.warn_about_open_routes();
     let revocation = Revocation::from_lookup(env)?;

@@ -308,3 +308,94 @@ def test_build_and_deploy_read_one_architecture_setting_and_local_builds_go_else
     # Every parameter named there exists in the template.
     t = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth", overrides)
     assert t.parameters["Architecture"] == overrides["Architecture"]
+
+
+# Every alarm: (threshold parameter, metrics as (namespace, name, dimension names)). The
+# stack's own metrics (namespace: the stack's name) are the embedded-metric-format lines the
+# code writes; tests/flows/metrics.rs checks those names against what a flow really emits.
+STACK = "stack"
+ALARMS = {
+    **{f"Http5xxRate{cap}Alarm": ("Alarm5xxRatePercent",
+                                  {(STACK, "Errors5xx", ("Function",)), (STACK, "Requests", ("Function",))})
+       for cap in ["Register", "Authorize", "Token", "Protected", "Discovery"]},
+    "LambdaErrorsAlarm": ("AlarmLambdaErrors", {("AWS/Lambda", "Errors", ("FunctionName",))}),
+    "LambdaThrottlesAlarm": ("AlarmLambdaThrottles", {("AWS/Lambda", "Throttles", ("FunctionName",))}),
+    "RotationFailuresAlarm": ("AlarmRotationFailures", {("AWS/Lambda", "Errors", ("FunctionName",))}),
+    "DynamoDbSystemErrorsAlarm": ("AlarmDynamoDbSystemErrors",
+                                  {("AWS/DynamoDB", "SystemErrors", ("Operation", "TableName"))}),
+    "DynamoDbThrottlesAlarm": ("AlarmDynamoDbThrottles",
+                               {("AWS/DynamoDB", "ReadThrottleEvents", ("TableName",)),
+                                ("AWS/DynamoDB", "WriteThrottleEvents", ("TableName",))}),
+    "AuthorizerDeniesAlarm": ("AlarmAuthorizerDenies", {(STACK, "AuthorizerDenied", ("Function",))}),
+}
+
+
+def alarm_metrics(props):
+    out = set()
+    for m in props["Metrics"]:
+        stat = m.get("MetricStat")
+        if not stat:
+            assert m.get("Expression") and m.get("ReturnData") is True, m
+            continue
+        metric = stat["Metric"]
+        ns = STACK if metric["Namespace"] == {"Ref": "AWS::StackName"} else metric["Namespace"]
+        out.add((ns, metric["MetricName"], tuple(sorted(d["Name"] for d in metric["Dimensions"]))))
+    return out
+
+
+def test_every_alarm_watches_its_metrics_with_a_threshold_parameter_and_notifies_the_topic():
+    raw = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth").cfn
+    params = raw["Parameters"]
+    alarms = {lid: r["Properties"] for lid, r in raw["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == set(ALARMS)
+    topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert raw["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+    assert params["AlarmTopicArn"]["Default"] == ""
+    for lid, props in alarms.items():
+        param, metrics = ALARMS[lid]
+        assert props["Threshold"] == {"Ref": param} and param in params, lid
+        assert props["AlarmActions"] == topic and props["OKActions"] == topic, lid
+        assert props["TreatMissingData"] == "notBreaching" and props["EvaluationPeriods"] == 1, lid
+        assert alarm_metrics(props) == metrics, lid
+        # Every metric of a function or the table names that resource, by reference.
+        for m in props["Metrics"]:
+            for d in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", []):
+                if d["Name"] == "FunctionName":
+                    assert d["Value"]["Ref"] in EXPECTED or d["Value"]["Ref"] == "RotateKeysFunction", lid
+                if d["Name"] == "TableName":
+                    assert d["Value"] == {"Fn::If": ["HasRestoredTable", {"Ref": "RestoredTableName"},
+                                                     {"Ref": "DataTable"}]}, lid
+    # The per-function 5xx alarms name their own function.
+    for cap in ["Register", "Authorize", "Token", "Protected", "Discovery"]:
+        dims = [d for m in alarms[f"Http5xxRate{cap}Alarm"]["Metrics"]
+                for d in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])]
+        assert dims and all(d == {"Name": "Function", "Value": cap.lower()} for d in dims), cap
+    # With a topic, the resolved alarms notify it.
+    t = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth",
+                 {"AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:oncall"})
+    assert t.resolve(t.cfn["Resources"]["LambdaErrorsAlarm"]["Properties"]["AlarmActions"]) == \
+        ["arn:aws:sns:us-east-1:123456789012:oncall"]
+
+
+def test_the_functions_write_metrics_into_the_stacks_namespace(template):
+    for function in ["RegisterFunction", "AuthorizeFunction", "TokenFunction", "ProtectedFunction",
+                     "DiscoveryFunction", "AuthorizerFunction"]:
+        assert environment(template, function)["METRICS_NAMESPACE"] == "oauth", function
+
+
+def test_a_restored_table_replaces_the_stacks_table_everywhere_with_the_same_grants():
+    restored = "oauth-restored-2026-12-07"
+    restored_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{restored}"
+    t = tpl.load(os.path.join(ROOT, "template.yaml"), "oauth", {"RestoredTableName": restored})
+    t.set_physical("DataTable", "oauth-DataTable-T", Arn=TABLE_ARN)
+    for s in SECRETS:
+        t.set_physical(s, f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{s}-X-abcdef")
+    t.set_physical("HttpApi", "api1234567")
+    for function, want in EXPECTED.items():
+        got, _ = grants(t, function)
+        moved = {(a, "DataTable" if r == restored_arn else r, k) for a, r, k in got}
+        assert moved == want and not any(r == "DataTable" for _, r, _ in got), function
+        env = environment(t, function)
+        assert env.get("TABLE_NAME", restored) == restored, function
+    alarm = t.resolve(t.cfn["Resources"]["DynamoDbThrottlesAlarm"]["Properties"])
+    assert {d["Value"] for m in alarm["Metrics"] for d in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])} == {restored}

@@ -11,6 +11,7 @@ mod federation;
 mod rotation;
 mod sessions;
 mod urls;
+mod variables;
 pub use backends::{BACKEND_VARIABLES, Backends, KeysChoice, StoreChoice};
 pub use cimd::CimdSettings;
 pub use device::DeviceSettings;
@@ -18,6 +19,7 @@ pub use federation::{FederationSettings, ProviderConfig, ProviderKind, SecretRef
 pub use rotation::publish_delay;
 pub use sessions::SessionLimits;
 use urls::{parse_origins, validate_issuer};
+pub use variables::VARIABLES;
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,10 @@ pub struct Settings {
     /// `OAUTH_OPEN_REGISTRATION=true`: anyone may register clients without a token, said
     /// explicitly (a Lambda register function refuses to start open otherwise).
     pub open_registration: bool,
+    /// Public self sign-up (`SIGNUP_ENABLED`, default `true`): `POST /register`, and a first
+    /// sign-in through an upstream provider creating an account. Off: 403, and only linked
+    /// upstream identities sign in.
+    pub signup_enabled: bool,
     /// `DPOP_NONCE_REQUIRED` (default `false`): a DPoP proof at the token endpoint must carry
     /// a server nonce (RFC 9449 §8).
     pub dpop_nonce_required: bool,
@@ -105,45 +111,6 @@ pub struct AbuseLimits {
     /// The window in seconds (`ABUSE_WINDOW_SECONDS`, default 900).
     pub window: i64,
 }
-
-/// The variables read by [`Settings::from_lookup`].
-pub const VARIABLES: &[&str] = &[
-    "ISSUER",
-    "API_AUDIENCE",
-    "ACCESS_TOKEN_TTL_SECONDS",
-    "ACCESS_TOKEN_ALG",
-    "OAUTH_REGISTRATION_TOKEN",
-    "OAUTH_OPEN_REGISTRATION",
-    "CLOUDFRONT_ORIGIN_SECRET",
-    "REFRESH_IDLE_SECONDS",
-    "REFRESH_ABSOLUTE_SECONDS",
-    "REFRESH_REUSE_GRACE_SECONDS",
-    "LOGIN_MAX_FAILURES",
-    "LOGIN_MAX_FAILURES_PER_IP",
-    "LOGIN_WINDOW_SECONDS",
-    "REGISTER_LIMIT_PER_IP",
-    "REGISTER_CLIENT_LIMIT_PER_IP",
-    "CLIENT_AUTH_FAILURES_PER_IP",
-    "ABUSE_WINDOW_SECONDS",
-    "CORS_ALLOWED_ORIGINS",
-    "SESSION_IDLE_SECONDS",
-    "SESSION_ABSOLUTE_SECONDS",
-    "RESOURCE_CACHE_SECONDS",
-    "CIMD_ENABLED",
-    "CIMD_ALLOWED_HOSTS",
-    "CIMD_CACHE_MIN_SECONDS",
-    "CIMD_CACHE_MAX_SECONDS",
-    "CIMD_FETCH_TIMEOUT_MS",
-    "CIMD_TEST_LOOPBACK_CA_FILE",
-    "FEDERATION_PROVIDERS",
-    "FEDERATION_SECRET_ID",
-    "FEDERATION_TIMEOUT_MS",
-    "DPOP_NONCE_REQUIRED",
-    "DEVICE_CODE_TTL_SECONDS",
-    "DEVICE_POLL_INTERVAL_SECONDS",
-    "DEVICE_ENTRY_LIMIT_PER_IP",
-    "DEVICE_ENTRY_LIMIT_PER_BROWSER",
-];
 
 /// Read an integer variable in `range`, or `default` when unset.
 fn int_var<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
@@ -247,6 +214,7 @@ impl Settings {
             Some(v) => Some(Secret::new(v)),
         };
         let open_registration = bool_var(&get, "OAUTH_OPEN_REGISTRATION", false)?;
+        let signup_enabled = bool_var(&get, "SIGNUP_ENABLED", true)?;
         let dpop_nonce_required = bool_var(&get, "DPOP_NONCE_REQUIRED", false)?;
         let cloudfront_origin_secret = match get("CLOUDFRONT_ORIGIN_SECRET") {
             None => None,
@@ -266,6 +234,7 @@ impl Settings {
             access_token_alg,
             registration_token,
             open_registration,
+            signup_enabled,
             dpop_nonce_required,
             cloudfront_origin_secret,
             refresh_idle_ttl,

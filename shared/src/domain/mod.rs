@@ -51,6 +51,16 @@ impl GrantType {
             _ => None,
         }
     }
+
+    /// Its short name in metrics and logs (`device_code` for the device grant's URN).
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "device_code",
+        }
+    }
 }
 
 /// How a client authenticates at the token endpoint (RFC 7591 §2).

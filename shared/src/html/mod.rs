@@ -206,6 +206,7 @@ mod tests {
             providers: vec![("idp".into(), "<b>IdP</b>".into())],
             upstream_origins: vec!["https://idp.example".into()],
             device: None,
+            signup: true,
         }
     }
 

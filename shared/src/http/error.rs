@@ -78,7 +78,7 @@ fn oauth_status(e: &OAuthError) -> StatusCode {
         | OAuthError::MissingToken
         | OAuthError::InvalidToken(_)
         | OAuthError::InvalidDpopToken(_) => StatusCode::UNAUTHORIZED,
-        OAuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+        OAuthError::InsufficientScope { .. } | OAuthError::SignUpDisabled => StatusCode::FORBIDDEN,
         OAuthError::UsernameTaken => StatusCode::CONFLICT,
         OAuthError::ValueTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         OAuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -206,7 +206,7 @@ mod tests {
                 | OAuthError::MissingToken
                 | OAuthError::InvalidToken(_)
                 | OAuthError::InvalidDpopToken(_) => 401,
-                OAuthError::InsufficientScope { .. } => 403,
+                OAuthError::InsufficientScope { .. } | OAuthError::SignUpDisabled => 403,
                 OAuthError::UsernameTaken => 409,
                 OAuthError::ValueTooLarge(_) => 413,
                 OAuthError::TooManyRequests { .. } => 429,

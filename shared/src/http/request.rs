@@ -89,3 +89,16 @@ pub fn source_ip<B>(req: &http::Request<B>) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+/// API Gateway's id of the request (`requestContext.requestId`, the access log's
+/// `requestId`): on every log line of the request, so a line can be matched to its gateway
+/// request. Absent on the local server.
+pub fn gateway_request_id<B>(req: &http::Request<B>) -> Option<&str> {
+    use lambda_http::request::RequestContext;
+    match req.extensions().get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.request_id.as_deref(),
+        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.as_deref(),
+        #[allow(unreachable_patterns)] // other variants exist only with other lambda_http features
+        _ => None,
+    }
+}

@@ -1,6 +1,7 @@
 //! The request log line: one `info` event per request when its response is ready (status,
 //! latency), inside a `request` span that every event of the request inherits (method,
-//! path, caller's address). The path only: a query string may carry codes or state.
+//! path, caller's address, and on Lambda API Gateway's request id; the Lambda request id is
+//! the runtime's span around it). The path only: a query string may carry codes or state.
 use super::Response;
 use axum::body::Body;
 use std::time::Duration;
@@ -32,11 +33,13 @@ fn span(req: &http::Request<Body>) -> Span {
         "request",
         method = %req.method(),
         path = %&path[..end],
-        source_ip = super::source_ip(req).map(tracing::field::display)
+        source_ip = super::source_ip(req).map(tracing::field::display),
+        apigw_request_id = super::request::gateway_request_id(req).map(|id| &id[..id.floor_char_boundary(64)])
     )
 }
 
 fn line(resp: &Response, latency: Duration, _span: &Span) {
+    crate::telemetry::metrics::request(resp.status().as_u16(), latency);
     tracing::info!(
         status = resp.status().as_u16(),
         latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),

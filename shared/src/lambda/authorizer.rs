@@ -155,7 +155,15 @@ pub struct Request<'a> {
 /// Decide for a route: the token of `req` (Bearer, or DPoP with a proof for this request,
 /// RFC 9449 §7), for this authorizer's resource, with the route's scopes.
 pub async fn decide(app: &App, rules: &ScopeRules, req: &Request<'_>, route: &str) -> Decision {
-    let Ok(presented) = access::presented(&req.authorization) else { return Decision::Unauthorized };
+    // Each refusal logs why (docs/OPERATIONS.md, "Why was this request denied"), never the token.
+    let denied = |reason: &str, claims: Option<&AccessClaims>| {
+        let (sub, client_id) = claims.map_or((None, None), |c| (Some(c.sub.as_str()), Some(c.client_id.as_str())));
+        tracing::info!(event = "authorizer_denied", route = %&route[..route.floor_char_boundary(200)], reason, sub, client_id, "request denied");
+    };
+    let Ok(presented) = access::presented(&req.authorization) else {
+        denied("no access token, or a malformed Authorization header", None);
+        return Decision::Unauthorized;
+    };
     let token = presented.token;
     let now = app.clock.now();
     // Only tokens for the resource this authorizer guards (`API_AUDIENCE`, RFC 8707): a
@@ -165,21 +173,39 @@ pub async fn decide(app: &App, rules: &ScopeRules, req: &Request<'_>, route: &st
         Revocation::Checked => access::authenticate(app, token, audience, now).await,
         Revocation::Off => access::verify_cached(app, token, audience, now).await,
     };
-    let Ok(claims) = verified else { return Decision::Unauthorized };
+    let claims = match verified {
+        Ok(c) => c,
+        Err(e) => {
+            denied(&e.description(), None);
+            return Decision::Unauthorized;
+        }
+    };
     // A bound token needs its proof, for the URL the client called; a REST TOKEN event has
     // no headers, so no proof: such a token is refused there.
     let proof = match req.dpop.as_slice() {
         [] => None,
         [one] => Some(*one),
-        _ => return Decision::Unauthorized,
+        _ => {
+            denied("two DPoP headers", Some(&claims));
+            return Decision::Unauthorized;
+        }
     };
     let url = || req.url.clone().unwrap_or_default();
-    if crate::oauth::dpop::check_binding(app, &claims, presented, proof, (&req.method, url), now).await.is_err() {
+    if let Err(e) = crate::oauth::dpop::check_binding(app, &claims, presented, proof, (&req.method, url), now).await {
+        denied(&e.description(), Some(&claims));
         return Decision::Unauthorized;
     }
-    let Some(required) = rules.required(route) else { return Decision::Forbidden(claims) };
+    let Some(required) = rules.required(route) else {
+        denied("no rule for this route in AUTHORIZER_REQUIRED_SCOPES", Some(&claims));
+        return Decision::Forbidden(claims);
+    };
     let granted = ScopeSet::parse(&claims.scope).unwrap_or_default();
-    if required.is_subset_of(&granted) { Decision::Allow(claims) } else { Decision::Forbidden(claims) }
+    if required.is_subset_of(&granted) {
+        Decision::Allow(claims)
+    } else {
+        denied("the token lacks the route's scope", Some(&claims));
+        Decision::Forbidden(claims)
+    }
 }
 
 fn context(c: &AccessClaims) -> Value {
@@ -229,8 +255,25 @@ fn iam_policy(effect: &str, method_arn: &str, claims: &AccessClaims) -> Value {
     })
 }
 
-/// Handle one authorizer event of any supported kind.
+/// Handle one authorizer event of any supported kind, its log lines in a span naming API
+/// Gateway's request id (`requestContext.requestId`) beside the runtime's Lambda request id.
 pub async fn handle_event(app: &App, rules: &ScopeRules, event: Value) -> Answer {
+    use tracing::Instrument;
+    let gateway_id = event
+        .pointer("/requestContext/requestId")
+        .and_then(Value::as_str)
+        .map(|id| id[..id.floor_char_boundary(64)].to_owned());
+    let span = tracing::info_span!("request", apigw_request_id = gateway_id.as_deref());
+    let answer = handle(app, rules, event).instrument(span).await;
+    let allowed = answer.as_ref().is_ok_and(|v| {
+        v.get("isAuthorized") == Some(&Value::Bool(true))
+            || v.pointer("/policyDocument/Statement/0/Effect").and_then(Value::as_str) == Some("Allow")
+    });
+    crate::telemetry::metrics::authorizer_decision(allowed);
+    answer
+}
+
+async fn handle(app: &App, rules: &ScopeRules, event: Value) -> Answer {
     // Like every HTTP function: reload the keys when their TTL has passed, so a key retired
     // from the (public) key document stops verifying here too.
     app.key_ring.refresh_if_stale(app.clock.now().unix_timestamp()).await;

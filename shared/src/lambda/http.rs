@@ -27,6 +27,7 @@ use std::sync::Arc;
 /// with the reason).
 pub async fn main(function: Function) -> Result<(), Error> {
     crate::telemetry::init_tracing(true);
+    crate::telemetry::metrics::init(std::env::var("METRICS_NAMESPACE").ok().as_deref(), function.name());
     // Only an id_token_hint needs the authorize function's keys: they load then.
     let app = crate::startup::app_from_env(function == Function::Authorize).await?;
     run(Arc::new(app), function).await

@@ -95,6 +95,9 @@ pub enum OAuthError {
         /// The scope the request needs.
         scope: Description,
     },
+    /// `POST /register` while public sign-up is off (`SIGNUP_ENABLED=false`): 403.
+    #[error("signup_disabled")]
+    SignUpDisabled,
     /// `POST /register`: the username exists.
     #[error("username_taken")]
     UsernameTaken,
@@ -143,6 +146,7 @@ impl OAuthError {
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::SignUpDisabled => "signup_disabled",
             Self::UsernameTaken => "username_taken",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
@@ -182,6 +186,9 @@ impl OAuthError {
                 "the user must confirm this request on a page, which prompt=none does not allow".into()
             }
             Self::InsufficientScope { scope } => format!("this request needs the {scope} scope").into(),
+            Self::SignUpDisabled => {
+                "public sign-up is turned off on this server; ask its administrator for an account".into()
+            }
             Self::UsernameTaken => "that username is already registered".into(),
             Self::TooManyRequests { .. } => "too many requests from this address; retry after the time given".into(),
             Self::TemporarilyUnavailable(_) => "the service is temporarily unavailable; retry later".into(),
@@ -236,9 +243,10 @@ pub(crate) mod tests {
             OAuthError::AuthorizationPending => 25,
             OAuthError::SlowDown { .. } => 26,
             OAuthError::ExpiredToken => 27,
+            OAuthError::SignUpDisabled => 28,
         }
     }
-    const VARIANTS: usize = 28;
+    const VARIANTS: usize = 29;
 
     /// One error of every variant with the wire code docs/API.md gives it (the HTTP layer's
     /// status test uses it too).
@@ -266,6 +274,7 @@ pub(crate) mod tests {
             (OAuthError::UseDpopNonce { nonce: "n".into() }, "use_dpop_nonce"),
             (OAuthError::InvalidDpopToken("x".into()), "invalid_token"),
             (OAuthError::InsufficientScope { scope: "data:read".into() }, "insufficient_scope"),
+            (OAuthError::SignUpDisabled, "signup_disabled"),
             (OAuthError::UsernameTaken, "username_taken"),
             (OAuthError::InvalidRedirectUri("x".into()), "invalid_redirect_uri"),
             (OAuthError::InvalidClientMetadata("x".into()), "invalid_client_metadata"),

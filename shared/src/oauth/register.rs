@@ -37,16 +37,21 @@ fn string_field<'a>(v: Option<&'a serde_json::Value>, name: &'static str) -> Res
     }
 }
 
-/// Count one registration attempt from `source_ip` against its per-address limit, before
-/// the body is even decoded (a malformed attempt counts too).
+/// Refuse at once when public sign-up is off; otherwise count one registration attempt from
+/// `source_ip` against its per-address limit, before the body is even decoded (a malformed
+/// attempt counts too).
 ///
 /// # Errors
-/// `too_many_requests` beyond the limit; a 503 when the counter cannot be updated.
+/// `signup_disabled`; `too_many_requests` beyond the limit; a 503 when the counter cannot be
+/// updated.
 pub async fn admit(
     app: &App,
     source_ip: Option<std::net::IpAddr>,
     now: time::OffsetDateTime,
 ) -> Result<(), OAuthError> {
+    if !app.settings.signup_enabled {
+        return Err(OAuthError::SignUpDisabled);
+    }
     super::abuse::count_attempt(app, super::abuse::Limit::Register, source_ip, now).await
 }
 

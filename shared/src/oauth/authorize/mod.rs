@@ -105,6 +105,8 @@ pub struct LoginPage {
     /// A device's request (RFC 8628): the user code it shows, and the page warns that only
     /// its holder should allow it.
     pub device: Option<String>,
+    /// Public sign-up is on: a first "Continue with" creates an account, and the page says so.
+    pub signup: bool,
 }
 
 /// Build the redirect to `uri` with `params` appended to its query (percent-encoded).
@@ -352,6 +354,7 @@ pub(crate) fn login_page(
         providers: app.federation.all().map(|u| (u.config.id.clone(), u.config.name.clone())).collect(),
         upstream_origins: app.federation.all().map(|u| app.federation.form_action_origin(u)).collect(),
         device: pending.device.as_ref().map(|d| d.user_code.clone()),
+        signup: app.settings.signup_enabled,
     })
 }
 

@@ -24,13 +24,22 @@ fn link_of(up: &Upstream, sub: &str, identity: &UpstreamIdentity, now: i64) -> I
 /// The local user of `identity`: the one linked to it, or a new user without a password
 /// (named `<provider>-<random>`, with the provider's e-mail address when it is one this
 /// server accepts). A concurrent first sign-in of the same identity finds the winner's user.
+/// `None` when no user is linked and public sign-up is off (`SIGNUP_ENABLED=false`).
 ///
 /// # Errors
 /// The store failed, or no randomness.
-pub async fn user_for(app: &App, up: &Upstream, identity: &UpstreamIdentity, now: i64) -> Result<String, StoreError> {
+pub async fn user_for(
+    app: &App,
+    up: &Upstream,
+    identity: &UpstreamIdentity,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
     let key = identity_key(&identity.issuer, &identity.subject);
     if let Some(link) = app.identities.identity(&key).await? {
-        return Ok(link.sub);
+        return Ok(Some(link.sub));
+    }
+    if !app.settings.signup_enabled {
+        return Ok(None);
     }
     let random = |e| StoreError::Backend(anyhow::anyhow!("no randomness: {e}"));
     for _ in 0..3 {
@@ -47,12 +56,12 @@ pub async fn user_for(app: &App, up: &Upstream, identity: &UpstreamIdentity, now
         match app.identities.create_federated_user(&user, &link_of(up, &user.sub, identity, now)).await {
             Ok(()) => {
                 tracing::info!(event = "federated_user_created", sub = %user.sub, provider = %up.config.id, "user created from an upstream identity");
-                return Ok(user.sub);
+                return Ok(Some(user.sub));
             }
             // The identity was linked meanwhile (another first sign-in), or the name is taken.
             Err(StoreError::AlreadyExists) => {
                 if let Some(link) = app.identities.identity(&key).await? {
-                    return Ok(link.sub);
+                    return Ok(Some(link.sub));
                 }
             }
             Err(e) => return Err(e),

@@ -152,9 +152,16 @@ async fn proceed(
     }
     match &flow.purpose {
         Purpose::SignIn { pending } => match accounts::user_for(app, up, &identity, t).await {
-            Ok(sub) => CallbackOutcome::Authorize(
+            Ok(Some(sub)) => CallbackOutcome::Authorize(
                 federated::finish(app, pending, &sub, identity.auth_time, cb.session, now).await,
             ),
+            Ok(None) => {
+                tracing::info!(event = "federated_sign_up_refused", provider = %up.config.id, "no linked account, and sign-up is off");
+                let why = format!(
+                    "No account here is connected to that {name} account, and new accounts cannot be created here. Sign in with your password, or ask the administrator."
+                );
+                CallbackOutcome::Authorize(federated::login_again(app, pending, why.into(), 403, now).await)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "store failed at the federation callback");
                 CallbackOutcome::Authorize(Outcome::Unavailable)

@@ -137,7 +137,7 @@ pub async fn token(
     // The resource servers, from this process's cache: no store call on the token path
     // (docs/ARCHITECTURE.md).
     let catalog = super::resources::catalog(app, now.unix_timestamp()).await?;
-    match TokenRequest::parse(grant, params)? {
+    let issued = match TokenRequest::parse(grant, params)? {
         TokenRequest::ClientCredentials { scope, resource } => {
             client_credentials::grant(app, &catalog, &client, scope, &resource, dpop, now).await
         }
@@ -152,7 +152,9 @@ pub async fn token(
             let asked = refresh_token::Asked { token: refresh_token, scope, resource: &resource, dpop };
             refresh_token::grant(app, &catalog, &client, asked, now).await
         }
-    }
+    }?;
+    crate::telemetry::metrics::token_issued(grant.metric_name());
+    Ok(issued)
 }
 
 /// What a user grant (code or refresh) issues tokens for.
