@@ -25,7 +25,9 @@ trap 'stop_server; [ -n "${NAIVE_PID:-}" ] && kill "$NAIVE_PID" 2>/dev/null; rm 
 cat >"$work/resources.json" <<'JSON'
 [{"id": "https://orders.bench.example", "name": "Orders", "scopes": [{"scope": "orders:read", "description": "Read orders"}], "access_token_ttl": 900}]
 JSON
-OAUTH_RESOURCES_FILE="$work/resources.json" start_server "$bin" "$work"
+# METRICS_NAMESPACE: the server writes the embedded-metric lines the Lambda functions write
+# (one per request, one per token), so their cost is in every figure below.
+METRICS_NAMESPACE=bench OAUTH_RESOURCES_FILE="$work/resources.json" start_server "$bin" "$work"
 target/server/naive "127.0.0.1:$(free_port)" >"$work/naive.out" 2>&1 &
 NAIVE_PID=$!
 for _ in $(seq 100); do [ "$(cat "$work/naive.out" 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
@@ -108,3 +110,6 @@ echo "ratio GET /api/data / naive verifier:      $(ratio "$data" "$naive_verify"
 echo "ratio GET /api/data DPoP / Bearer:         $(ratio "$dpop" "$data")x  (per request a proof's signature verified and its jti written; the token's verification is cached either way)"
 echo "ratio GET /api/data DPoP / naive verifier:  $(ratio "$dpop" "$naive_verify")x  (the naive verifier checks one signature and writes nothing)"
 echo "ratio cc with resource / cc without:       $(ratio "$cc_resource" "$cc")x  (target >= 0.95)"
+lines=$(grep -c '"_aws"' "$work/server.log" || true)
+[ "${lines:-0}" -gt 0 ] || { echo "the server wrote no metric line"; exit 1; }
+echo "metric lines written by the server: $lines"

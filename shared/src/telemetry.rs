@@ -168,6 +168,13 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchedStdout {
 /// shutdown or an error).
 pub struct LogFlush(BatchedStdout);
 
+impl LogFlush {
+    /// The batched writer the log lines go through (the metric lines of `oauth-local` too).
+    pub fn writer(&self) -> BatchedStdout {
+        self.0.clone()
+    }
+}
+
 impl Drop for LogFlush {
     fn drop(&mut self) {
         self.0.flush();

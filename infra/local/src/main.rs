@@ -73,6 +73,11 @@ impl Args {
 async fn main() -> anyhow::Result<()> {
     // Until the end of main: a clean shutdown writes every pending log line.
     let _log = oauth_core::telemetry::init_tracing_batched(std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json"));
+    // Metric lines as the Lambda functions write them, only when asked (bench/load.sh measures
+    // their cost this way).
+    if let Ok(namespace) = std::env::var("METRICS_NAMESPACE") {
+        oauth_core::telemetry::metrics::init_batched(&namespace, "oauth-local", _log.writer());
+    }
     let args = <Args as clap::Parser>::parse();
     let addr: std::net::SocketAddr =
         args.get("OAUTH_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into()).parse().context("Invalid --addr")?;

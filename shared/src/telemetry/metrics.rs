@@ -5,7 +5,8 @@
 //! `Function` and `GrantType`), every failed password check one (`LoginFailures`), every
 //! authorizer decision one (`AuthorizerAllowed` or `AuthorizerDenied`). The template's alarms
 //! and dashboard read exactly these names (docs/OPERATIONS.md). Nothing is written until
-//! [`init`] (the Lambda entry points) or [`capture`] (tests) chose where lines go.
+//! [`init`] (the Lambda entry points; `oauth-local` with `METRICS_NAMESPACE`) or [`capture`]
+//! (tests) chose where lines go.
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::{Mutex, OnceLock};
@@ -24,6 +25,8 @@ pub const METRICS: &[(&str, &[&str])] = &[
 
 enum Sink {
     Stdout,
+    /// The long-running local server's batched log writer (one `write` per 10 ms).
+    Batched(super::BatchedStdout),
     Capture(Mutex<Vec<String>>),
 }
 
@@ -55,6 +58,13 @@ pub fn init(namespace: Option<&str>, function: &'static str) {
         function,
         sink: Sink::Stdout,
     });
+}
+
+/// Write metric lines through `out`, the batched writer of `oauth-local`'s log lines, in
+/// `namespace` (when `METRICS_NAMESPACE` is set; the Lambda functions write each line at
+/// once, as they do their log lines).
+pub fn init_batched(namespace: &str, function: &'static str, out: super::BatchedStdout) {
+    let _ = EMITTER.set(Emitter { namespace: checked(namespace), function, sink: Sink::Batched(out) });
 }
 
 /// Keep metric lines in memory instead (tests), for `function`; what [`captured`] returns.
@@ -110,6 +120,10 @@ fn emit(dimensions: &[(&str, &str)], metrics: &[(&str, &str, f64)]) {
     match &e.sink {
         Sink::Stdout => {
             let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        }
+        Sink::Batched(out) => {
+            use tracing_subscriber::fmt::MakeWriter;
+            let _ = out.make_writer().write_all(line.as_bytes());
         }
         Sink::Capture(lines) => {
             if let Ok(mut l) = lines.lock() {
