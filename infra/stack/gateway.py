@@ -319,6 +319,9 @@ class HttpApi:
     def handle(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str):
         """One request: (status, headers, body)."""
         self._tls.error = ""
+        # One id per request, as API Gateway has: the event's requestContext.requestId, the
+        # apigw-requestid response header and the access log's $context.requestId.
+        self._tls.request_id = base64.b32encode(uuid.uuid4().bytes).decode()[:16]
         raw_path, _, raw_query = target.partition("?")
         if len(body) > MAX_BODY:
             return _json_error(413, "Request Entity Too Large"), None
@@ -329,7 +332,7 @@ class HttpApi:
         bucket = self.buckets.get(route.key)
         if bucket and not bucket.take():
             return _json_error(429, "Too Many Requests"), route
-        request_id = base64.b32encode(uuid.uuid4().bytes).decode()[:16]
+        request_id = self._tls.request_id
         event = self.build_event(route, params, method, raw_path, raw_query, headers, body, source_ip, request_id)
         if route.authorizer:
             refused = self._authorize(self.authorizers[route.authorizer], route, event, method)
@@ -391,8 +394,7 @@ class HttpApi:
                         continue
                     names.add(k.lower())
                     self.send_header(k, v)
-                request_id = uuid.uuid4().hex[:16]
-                self.send_header("apigw-requestid", request_id)
+                self.send_header("apigw-requestid", getattr(api._tls, "request_id", "") or uuid.uuid4().hex[:16])
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
@@ -418,7 +420,7 @@ class HttpApi:
         if not self.access_log:
             return
         values = {
-            "requestId": uuid.uuid4().hex, "identity.sourceIp": handler.client_address[0],
+            "requestId": getattr(self._tls, "request_id", "") or uuid.uuid4().hex, "identity.sourceIp": handler.client_address[0],
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
             "routeKey": route.key if route else "-", "status": str(status), "protocol": "HTTP/1.1",
             "responseLength": str(length), "integrationLatency": str(int((time.monotonic() - started) * 1000)),

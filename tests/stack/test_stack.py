@@ -720,3 +720,33 @@ def test_dpop_nonces_are_demanded_and_an_independent_client_retries_with_them(cl
     assert isinstance(token, DPoPToken) and fresh.as_nonce, "the client retried with the server's nonce"
     r = session_from(client.ip).get(client.base + "/api/data", auth=token, timeout=30)
     assert r.status_code == 200, r.text
+
+
+def test_function_logs_name_both_request_ids_and_carry_the_metric_lines(client, state):
+    """docs/OPERATIONS.md, "Logs" and "Metrics": the token function's lines of one request
+    carry API Gateway's request id (the access log's and the response's apigw-requestid) and
+    the Lambda request id; its embedded-metric lines are in the stack's namespace."""
+    import os
+    logs = os.path.join(os.path.dirname(os.environ["STACK_STATE"]), "logs")
+    c = client.register_client(grant_types=["client_credentials"], scope="data:read")
+    r = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(c["client_id"], c["client_secret"]))
+    assert r.status_code == 200, r.text
+    rid = r.headers["apigw-requestid"]
+    deadline = time.time() + 10
+    while True:
+        with open(os.path.join(logs, "oauth-token.log")) as f:
+            lines = [json.loads(l) for l in f if l.startswith("{")]
+        mine = [l for l in lines if any(s.get("apigw_request_id") == rid for s in l.get("spans", []))]
+        if mine or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert mine, f"no line of the token function names {rid}"
+    assert all(any(s.get("requestId") for s in l["spans"]) for l in mine), mine
+    assert any(l.get("message") == "request" and l.get("status") == 200 for l in mine), mine
+    access = [l for l in open(os.path.join(logs, "oauth-HttpApi-access.log")) if rid in l]
+    assert access and json.loads(access[0])["routeKey"] == "POST /oauth/token", access
+    metrics = [l for l in lines if "_aws" in l]
+    ours = [m for m in metrics if m["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "oauth"]
+    assert ours and all(m["Function"] == "token" for m in ours), metrics[:3]
+    assert any(m.get("TokensIssued") == 1 and m.get("GrantType") == "client_credentials" for m in ours)
+    assert any(m.get("Requests") == 1 and "Latency" in m for m in ours)
