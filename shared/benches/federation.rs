@@ -80,6 +80,7 @@ fn callback(c: &mut Criterion) {
         email: None,
         password_hash: String::new(),
         created_at: t,
+        disabled: false,
     };
     rt.block_on(store.create_federated_user(&user, &link)).unwrap();
     let expected = Expected { issuer: ISS, client_id: "our-rp", nonce: &"n".repeat(43), now: t };

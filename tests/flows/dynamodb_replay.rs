@@ -176,6 +176,7 @@ fn user() -> anyhow::Result<User> {
         email: None,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
         created_at: 1_700_000_000,
+        disabled: false,
     })
 }
 

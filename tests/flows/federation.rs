@@ -484,20 +484,7 @@ async fn allowed_domains_admit_only_verified_addresses_there() -> Result<()> {
 async fn a_device_is_allowed_by_signing_in_with_a_provider() -> Result<()> {
     let idp = Upstream::start(false).await?;
     let env = server(&[("idp", "Test IdP", &idp)], &[]).await?;
-    let grant = "urn:ietf:params:oauth:grant-type:device_code";
-    let tv = env
-        .register_client(json!({"client_name": "TV app", "grant_types": [grant], "token_endpoint_auth_method": "none",
-                                "scope": "openid data:read"}))
-        .await?;
-    let tv = str_field(&tv, "client_id")?;
-    let started: Value = env
-        .http
-        .post(env.url("/oauth/device_authorization"))
-        .form(&[("client_id", tv.as_str()), ("scope", "openid data:read")])
-        .send()
-        .await?
-        .json()
-        .await?;
+    let (tv, started) = env.device_request("openid data:read").await?;
     let mut b = env.browser();
     b.get("/device").await?;
     let page = b.post("/device", &[("user_code", &str_field(&started, "user_code")?)]).await?;
@@ -507,17 +494,8 @@ async fn a_device_is_allowed_by_signing_in_with_a_provider() -> Result<()> {
     let done = b.get(&back).await?;
     ensure!(done.location() == Some("https://as.test/device?done=approved"), "{} {:?}", done.status, done.location());
     ensure!(b.session.is_some(), "the federated sign-in began a session");
-    let r = env
-        .http
-        .post(env.url("/oauth/token"))
-        .form(&[
-            ("grant_type", grant),
-            ("client_id", tv.as_str()),
-            ("device_code", &str_field(&started, "device_code")?),
-        ])
-        .send()
-        .await?;
-    let tokens: Value = r.json().await?;
+    let (status, tokens) = env.device_poll(&tv, &str_field(&started, "device_code")?).await?;
+    ensure!(status == 200, "{tokens}");
     let (_, id) = decode_unverified(&str_field(&tokens, "id_token")?)?;
     ensure!(id["amr"] == json!(["fed"]) && id["aud"] == tv.as_str(), "{id}");
     Ok(())
@@ -553,6 +531,7 @@ async fn with_sign_up_off_a_provider_signs_in_linked_accounts_only_and_the_page_
         email: None,
         password_hash: String::new(),
         created_at: 0,
+        disabled: false,
     };
     let link = oauth_core::domain::IdentityLink {
         issuer: idp.base.clone(),

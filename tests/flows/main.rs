@@ -1,6 +1,7 @@
 //! End-to-end and integration tests: one binary (faster to link), one module per area.
 mod abuse;
 mod account;
+mod admin;
 mod authorization_code;
 mod authorize;
 mod authorizer;

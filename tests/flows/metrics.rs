@@ -6,7 +6,7 @@ use anyhow::{Context, Result, ensure};
 use oauth_core::lambda::authorizer::{ScopeRules, handle_event};
 use oauth_core::telemetry::metrics;
 use oauth_tests::harness::{CB, PASSWORD, TestEnv, VERIFIER, str_field};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 const TEMPLATE: &str = include_str!("../../template.yaml");
@@ -60,32 +60,12 @@ async fn flow(env: &TestEnv) -> Result<()> {
     ensure!(env.refresh(&id, &secret, &str_field(&tokens, "refresh_token")?, None).await?.0 == 200);
     let (svc, svc_secret) = env.service_client("data:read").await?;
     let token = env.cc_token(&svc, &svc_secret, None).await?;
-    let device = "urn:ietf:params:oauth:grant-type:device_code";
-    let tv = env.register_client(json!({"grant_types": [device], "token_endpoint_auth_method": "none"})).await?;
-    let tv = str_field(&tv, "client_id")?;
-    let started: Value = env
-        .http
-        .post(env.url("/oauth/device_authorization"))
-        .form(&[("client_id", tv.as_str()), ("scope", "openid")])
-        .send()
-        .await?
-        .json()
-        .await?;
+    let (tv, started) = env.device_request("openid").await?;
     let mut b = env.browser();
     b.get("/device").await?;
     let page = b.post("/device", &[("user_code", &str_field(&started, "user_code")?)]).await?;
     ensure!(b.login(&page, "alice", PASSWORD, "allow").await?.status == 303);
-    let polled = env
-        .http
-        .post(env.url("/oauth/token"))
-        .form(&[
-            ("grant_type", device),
-            ("client_id", tv.as_str()),
-            ("device_code", &str_field(&started, "device_code")?),
-        ])
-        .send()
-        .await?;
-    ensure!(polled.status() == 200);
+    ensure!(env.device_poll(&tv, &str_field(&started, "device_code")?).await?.0 == 200);
     let rules = ScopeRules::parse("GET /api/data=data:read")?;
     let raw = include_str!("../../events/authorizer-v2-valid.json");
     for (t, allowed) in [(token.as_str(), true), ("not-a-token", false)] {

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 
 pub use oauth_core::store::Stores;
 
+mod admin;
 mod device;
+pub use admin::*;
 pub use device::*;
 
 /// The instant `secs` seconds after the Unix epoch (the store traits take `OffsetDateTime`).
@@ -76,7 +78,9 @@ macro_rules! store_conformance_tests {
             device_requests_are_stored_once_and_found_by_user_code,
             poll_device_paces_and_slows_down_by_five_seconds,
             concurrent_early_polls_each_add_five_seconds,
-            decide_device_once_with_its_approval_in_the_same_write
+            decide_device_once_with_its_approval_in_the_same_write,
+            users_are_disabled_enabled_and_deleted_with_their_links,
+            clients_are_listed_and_deleted
         );
     };
     (@each $stores:expr; $($case:ident),+ $(,)?) => {
@@ -106,6 +110,7 @@ fn user(sub: &str, name: &str) -> Result<User> {
         email: None,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaA".into(),
         created_at: 1_800_000_000,
+        disabled: false,
     })
 }
 
@@ -926,7 +931,12 @@ mod tests {
     /// Every case function is in the macro's list, so each runs on every backend.
     #[test]
     fn every_case_is_in_the_test_list() {
-        let source = [include_str!("conformance.rs"), include_str!("conformance/device.rs")].concat();
+        let source = [
+            include_str!("conformance.rs"),
+            include_str!("conformance/device.rs"),
+            include_str!("conformance/admin.rs"),
+        ]
+        .concat();
         let list_start = source.find("(@each $stores:expr; $($case:ident),+ $(,)?)").unwrap_or(0);
         let list = &source[source.find("@each $stores;").unwrap_or(0)..list_start];
         let cases: Vec<&str> =

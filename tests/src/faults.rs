@@ -113,6 +113,12 @@ impl UserStore for Faulty {
     async fn update_password_hash(&self, sub: &str, h: &str) -> Result<(), StoreError> {
         faulty!(self, "update_password_hash", self.inner.users.update_password_hash(sub, h))
     }
+    async fn set_disabled(&self, sub: &str, disabled: bool) -> Result<(), StoreError> {
+        faulty!(self, "set_disabled", self.inner.users.set_disabled(sub, disabled))
+    }
+    async fn delete_user(&self, sub: &str) -> Result<bool, StoreError> {
+        faulty!(self, "delete_user", self.inner.users.delete_user(sub))
+    }
 }
 
 #[async_trait]
@@ -122,6 +128,12 @@ impl ClientStore for Faulty {
     }
     async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
         faulty!(self, "client", self.inner.clients.client(id))
+    }
+    async fn clients(&self) -> Result<Vec<Client>, StoreError> {
+        faulty!(self, "clients", self.inner.clients.clients())
+    }
+    async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+        faulty!(self, "delete_client", self.inner.clients.delete_client(id))
     }
 }
 

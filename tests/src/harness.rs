@@ -530,6 +530,44 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// A public client of the device grant (RFC 8628) with `scope`, and a device request it
+    /// started: (client id, the device authorization response).
+    ///
+    /// # Errors
+    /// Registration or the request failed.
+    pub async fn device_request(&self, scope: &str) -> Result<(String, Value)> {
+        let grant = "urn:ietf:params:oauth:grant-type:device_code";
+        let c = self
+            .register_client(json!({"client_name": "TV app", "grant_types": [grant, "refresh_token"],
+                                    "token_endpoint_auth_method": "none", "scope": scope}))
+            .await?;
+        let id = str_field(&c, "client_id")?;
+        let r = self
+            .http
+            .post(self.url("/oauth/device_authorization"))
+            .form(&[("client_id", id.as_str()), ("scope", scope)])
+            .send()
+            .await?;
+        ensure!(r.status() == 200, "device_authorization: {}", r.status());
+        Ok((id, r.json().await?))
+    }
+
+    /// A device's poll with `device_code`: (status, body).
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn device_poll(&self, client_id: &str, device_code: &str) -> Result<(u16, Value)> {
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client_id),
+            ("device_code", device_code),
+        ];
+        let r = self.http.post(self.url("/oauth/token")).form(&form).send().await?;
+        Ok((r.status().as_u16(), r.json().await?))
+    }
+}
+
 /// The value of the hidden field `name` of a page's form.
 pub fn hidden(html: &str, name: &str) -> Option<String> {
     let needle = format!("name=\"{name}\" value=\"");

@@ -9,13 +9,16 @@
 //!   oauth-admin put-resource  register (or replace) a resource server: an API tokens are issued for
 //!   oauth-admin list-resources / delete-resource
 //!   oauth-admin registration-token  print the registration token
+//!   oauth-admin create-user / disable-user / enable-user / delete-user / reset-password
+//!   oauth-admin list-clients / delete-client
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use oauth_core::catalog::{Catalog, Resources};
 use oauth_core::domain::{ResourceId, ResourceServer, Scope, ScopeDef};
 use oauth_core::oauth::OAuthError;
+use oauth_core::oauth::admin;
 use oauth_core::oauth::client_registration::{ClientMetadata, create_client};
-use oauth_core::store::{DynamoStore, ResourceStore};
+use oauth_core::store::{DynamoStore, ResourceStore, Stores};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -118,6 +121,78 @@ enum Command {
         /// Lifetime of its access tokens in seconds (60 to 86400)
         #[arg(long, default_value_t = 900)]
         access_token_ttl: i64,
+    },
+    /// Create a user (also with public sign-up off); the password is read from stdin with
+    /// --password-stdin, else generated and printed once
+    CreateUser {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The username
+        #[arg(long)]
+        username: String,
+        /// An e-mail address
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from stdin (one line) instead of generating one
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: no sign-in any more; its sessions, refresh tokens and consents end
+    DisableUser {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The user: its sub (usr_...) or username
+        #[arg(long)]
+        user: String,
+    },
+    /// Enable a disabled user again
+    EnableUser {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The user: its sub (usr_...) or username
+        #[arg(long)]
+        user: String,
+    },
+    /// Delete a user after ending its sessions, refresh tokens and consents; its username
+    /// becomes free
+    DeleteUser {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The user: its sub (usr_...) or username
+        #[arg(long)]
+        user: String,
+    },
+    /// Set a user's password (read from stdin with --password-stdin, else generated and
+    /// printed once); its sessions and refresh tokens end
+    ResetPassword {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The user: its sub (usr_...) or username
+        #[arg(long)]
+        user: String,
+        /// Read the password from stdin (one line) instead of generating one
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the registered clients (without their secret hashes)
+    ListClients {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+    },
+    /// Delete a client: it can no longer authenticate (its access tokens live until they expire)
+    DeleteClient {
+        /// The DynamoDB table
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The client id
+        #[arg(long)]
+        client_id: String,
     },
     /// List the registered resource servers
     ListResources {
@@ -237,9 +312,73 @@ async fn main() -> Result<()> {
         Command::RegistrationToken { registration_secret } => {
             json!({"secret": registration_secret, "token": oauth_core::aws::read_secret(&sm, &registration_secret).await?})
         }
+        Command::CreateUser { table, username, email, password_stdin } => {
+            let stores = stores(aws_sdk_dynamodb::Client::new(&cfg), table);
+            let (password, shown) = password(password_stdin)?;
+            let now = time::OffsetDateTime::now_utc();
+            let made =
+                admin::create_user(&stores, &username, &password, email.as_deref(), now).await.map_err(oauth_error)?;
+            json!({"sub": made.sub, "username": made.username, "password": shown})
+        }
+        Command::DisableUser { table, user } => {
+            let stores = stores(aws_sdk_dynamodb::Client::new(&cfg), table);
+            let user = user_named(&stores, &user).await?;
+            let ended = admin::disable_user(&stores, &user.sub, time::OffsetDateTime::now_utc()).await?;
+            json!({"sub": user.sub, "disabled": true, "ended": ended})
+        }
+        Command::EnableUser { table, user } => {
+            let stores = stores(aws_sdk_dynamodb::Client::new(&cfg), table);
+            let user = user_named(&stores, &user).await?;
+            admin::enable_user(&stores, &user.sub).await?;
+            json!({"sub": user.sub, "disabled": false})
+        }
+        Command::DeleteUser { table, user } => {
+            let stores = stores(aws_sdk_dynamodb::Client::new(&cfg), table);
+            let user = user_named(&stores, &user).await?;
+            json!({"sub": user.sub, "deleted": admin::delete_user(&stores, &user.sub, time::OffsetDateTime::now_utc()).await?})
+        }
+        Command::ResetPassword { table, user, password_stdin } => {
+            let stores = stores(aws_sdk_dynamodb::Client::new(&cfg), table);
+            let user = user_named(&stores, &user).await?;
+            let (password, shown) = password(password_stdin)?;
+            let ended = admin::reset_password(&stores, &user, &password, time::OffsetDateTime::now_utc())
+                .await
+                .map_err(oauth_error)?;
+            json!({"sub": user.sub, "password": shown, "ended": ended})
+        }
+        Command::ListClients { table } => {
+            serde_json::to_value(admin::list_clients(&stores(aws_sdk_dynamodb::Client::new(&cfg), table)).await?)?
+        }
+        Command::DeleteClient { table, client_id } => {
+            json!({"client_id": client_id, "deleted": stores(aws_sdk_dynamodb::Client::new(&cfg), table).clients.delete_client(&client_id).await?})
+        }
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// Every store, on `table`.
+fn stores(ddb: aws_sdk_dynamodb::Client, table: String) -> Stores {
+    Stores::all(Arc::new(DynamoStore::new(ddb, table)))
+}
+
+/// The user `who` names (sub or username), or an error saying there is none.
+async fn user_named(stores: &Stores, who: &str) -> Result<oauth_core::domain::User> {
+    admin::find_user(stores, who).await?.ok_or_else(|| anyhow::anyhow!("no user {who:?}"))
+}
+
+/// The password to set: one line of stdin, or a new random one (then also returned to be
+/// printed once).
+fn password(from_stdin: bool) -> Result<(String, Option<String>)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        anyhow::ensure!(!line.is_empty(), "no password on stdin");
+        return Ok((line, None));
+    }
+    let generated = oauth_core::crypto::random_token().map_err(|_| anyhow::anyhow!("no randomness"))?;
+    Ok((generated.clone(), Some(generated)))
 }
 
 /// Stands in for the issuer where only the known scopes matter (the built-in API's scopes do

@@ -100,7 +100,19 @@ fn help_lists_the_commands_and_each_flag_with_its_environment_twin() -> anyhow::
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let top = help(&["--help"])?;
-    for command in ["bootstrap", "rotate-keys", "create-client", "registration-token"] {
+    for command in [
+        "bootstrap",
+        "rotate-keys",
+        "create-client",
+        "registration-token",
+        "create-user",
+        "disable-user",
+        "enable-user",
+        "delete-user",
+        "reset-password",
+        "list-clients",
+        "delete-client",
+    ] {
         assert!(top.lines().any(|l| l.trim_start().starts_with(command)), "{command} in:\n{top}");
     }
     let rotate = help(&["rotate-keys", "--help"])?;
@@ -113,5 +125,77 @@ fn help_lists_the_commands_and_each_flag_with_its_environment_twin() -> anyhow::
         let entry = rotate.split_once(&format!("      {flag} ")).and_then(|(_, rest)| rest.split("\n      -").next());
         assert!(entry.is_some_and(|e| e.contains(&format!("[env: {env}="))), "{flag} / {env} in:\n{rotate}");
     }
+    Ok(())
+}
+
+/// `oauth-admin` with `stdin` given on its standard input.
+fn admin_with_stdin(args: &[&str], stdin: &str) -> anyhow::Result<Value> {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-admin"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?.write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "oauth-admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[test]
+fn users_and_clients_are_created_disabled_reset_deleted_and_listed_against_the_emulator() -> anyhow::Result<()> {
+    if !emulator()? {
+        return Ok(());
+    }
+    let table = format!("admin-users-{}", std::process::id());
+    admin(&["bootstrap", "--table", &table, "--keys-secret", &format!("admin-users-keys-{}", std::process::id())])?;
+    // A generated password is printed once; one from stdin is not printed.
+    let made = admin(&["create-user", "--table", &table, "--username", "Dora", "--email", "dora@example.com"])?;
+    let sub = made["sub"].as_str().unwrap_or_default().to_owned();
+    assert!(sub.starts_with("usr_") && made["password"].as_str().map(str::len) == Some(43), "{made}");
+    let other = admin_with_stdin(
+        &["create-user", "--table", &table, "--username", "eve", "--password-stdin"],
+        "eve's long passphrase\n",
+    )?;
+    assert!(other["password"].is_null(), "{other}");
+    let taken = Command::new(env!("CARGO_BIN_EXE_oauth-admin"))
+        .args(["create-user", "--table", &table, "--username", "DORA"])
+        .output()?;
+    assert!(!taken.status.success() && String::from_utf8_lossy(&taken.stderr).contains("username_taken"));
+    let weak =
+        admin_with_stdin(&["reset-password", "--table", &table, "--user", "dora", "--password-stdin"], "short\n");
+    assert!(weak.is_err_and(|e| e.to_string().contains("invalid_request")));
+    // Disable by name, enable by sub, reset, delete.
+    let disabled = admin(&["disable-user", "--table", &table, "--user", "dora"])?;
+    assert_eq!((disabled["sub"].as_str(), disabled["disabled"].as_bool()), (Some(sub.as_str()), Some(true)));
+    assert_eq!(disabled["ended"], serde_json::json!({"sessions": 0, "families": 0, "consents": 0}));
+    assert_eq!(admin(&["enable-user", "--table", &table, "--user", &sub])?["disabled"], false);
+    let reset = admin(&["reset-password", "--table", &table, "--user", "Dora"])?;
+    assert_eq!(reset["password"].as_str().map(str::len), Some(43));
+    assert_eq!(admin(&["delete-user", "--table", &table, "--user", &sub])?["deleted"], true);
+    let gone = Command::new(env!("CARGO_BIN_EXE_oauth-admin"))
+        .args(["delete-user", "--table", &table, "--user", &sub])
+        .output()?;
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("no user"));
+    let again = admin(&["create-user", "--table", &table, "--username", "dora"])?;
+    assert_ne!(again["sub"], made["sub"], "the name is free again");
+    // Clients: listed without their secret hashes, deleted once.
+    let client =
+        admin(&["create-client", "--table", &table, "--grant-type", "client_credentials", "--scope", "data:read"])?;
+    let id = client["client_id"].as_str().unwrap_or_default().to_owned();
+    let listed = admin(&["list-clients", "--table", &table])?;
+    let listed = listed.as_array().cloned().unwrap_or_default();
+    assert!(
+        listed.iter().any(|c| c["client_id"] == id.as_str()) && listed.iter().all(|c| c["secret_hash"].is_null()),
+        "{listed:?}"
+    );
+    assert_eq!(admin(&["delete-client", "--table", &table, "--client-id", &id])?["deleted"], true);
+    assert_eq!(admin(&["delete-client", "--table", &table, "--client-id", &id])?["deleted"], false);
+    assert!(
+        admin(&["list-clients", "--table", &table])?
+            .as_array()
+            .is_some_and(|l| l.iter().all(|c| c["client_id"] != id.as_str()))
+    );
     Ok(())
 }

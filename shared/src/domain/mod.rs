@@ -152,6 +152,9 @@ pub struct User {
     pub password_hash: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// An operator disabled the account (`oauth-admin disable-user`): it cannot sign in, and
+    /// what it had (sessions, consents, refresh tokens) was ended when it was disabled.
+    pub disabled: bool,
 }
 
 impl User {

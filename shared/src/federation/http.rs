@@ -6,6 +6,7 @@ use super::UpstreamError;
 use crate::crypto::Secret;
 
 /// The largest upstream response read (discovery, JWKS, token, user API).
+#[cfg_attr(not(feature = "federation"), allow(dead_code))]
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// How a request authenticates to the upstream.

@@ -87,6 +87,12 @@ pub async fn authenticate(
     let hash = user.as_ref().filter(|u| u.has_password()).map(|u| u.password_hash.clone());
     let verified = verify_password(Secret::new(password), hash).await;
     let user = match (verified, user) {
+        // A disabled account: the same refusal as a wrong password (docs/OPERATIONS.md).
+        (Ok(true), Some(user)) if user.disabled => {
+            crate::telemetry::metrics::login_failed();
+            tracing::warn!(event = "login_refused_disabled", sub = %user.sub, client_id = ?client_id, source_ip = ?source_ip, "login of a disabled user refused");
+            return Err(Refused::Failed);
+        }
         (Ok(true), Some(user)) => user,
         (Ok(_), user) => {
             crate::telemetry::metrics::login_failed();

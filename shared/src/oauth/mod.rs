@@ -3,6 +3,7 @@
 pub mod abuse;
 pub mod access;
 pub mod account;
+pub mod admin;
 pub mod authorize;
 pub mod cimd;
 pub mod client_auth;

@@ -65,6 +65,19 @@ pub async fn register_user(
     req: RegisterUser,
     now: time::OffsetDateTime,
 ) -> Result<UserRegistered, OAuthError> {
+    create_user(&*app.users, req, now).await
+}
+
+/// Create a user in `users` (the public endpoint, and the operator's `oauth-admin
+/// create-user`): the same rules, the same hash.
+///
+/// # Errors
+/// As [`register_user`].
+pub async fn create_user(
+    users: &dyn crate::store::UserStore,
+    req: RegisterUser,
+    now: time::OffsetDateTime,
+) -> Result<UserRegistered, OAuthError> {
     let username = string_field(req.username.as_ref(), "username")?
         .ok_or_else(|| OAuthError::invalid_request("username is required"))?;
     let password = string_field(req.password.as_ref(), "password")?
@@ -75,7 +88,7 @@ pub async fn register_user(
     let email = email.filter(|e| !e.is_empty()).map(Email::parse).transpose().map_err(OAuthError::invalid_request)?;
     // Cheap check first, so a taken name does not cost an argon2 hash; the insert below
     // is what actually guarantees uniqueness.
-    if app.users.user_by_username(&username.key()).await.map_err(store_failure)?.is_some() {
+    if users.user_by_username(&username.key()).await.map_err(store_failure)?.is_some() {
         return Err(OAuthError::UsernameTaken);
     }
     let password_hash = hash_password(password.into_secret()).await.map_err(|e| match e {
@@ -88,8 +101,9 @@ pub async fn register_user(
         email,
         password_hash,
         created_at: now.unix_timestamp(),
+        disabled: false,
     };
-    match app.users.create_user(&user).await {
+    match users.create_user(&user).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists) => return Err(OAuthError::UsernameTaken),
         Err(e) => return Err(store_failure(e)),

@@ -111,6 +111,12 @@ pub trait UserStore: Send + Sync {
     /// Replace a user's password hash (re-hash with stronger parameters after a login).
     /// `NotFound` if there is no such user.
     async fn update_password_hash(&self, sub: &str, password_hash: &str) -> Result<(), StoreError>;
+    /// Disable (or enable again) the user `sub`; `NotFound` if there is no such user.
+    async fn set_disabled(&self, sub: &str, disabled: bool) -> Result<(), StoreError>;
+    /// Delete the user `sub`: its username (free again), its `sub` and every upstream
+    /// identity linked to it. `false` if there was no such user. What it had in other stores
+    /// (sessions, consents, refresh families) is the caller's to end first.
+    async fn delete_user(&self, sub: &str) -> Result<bool, StoreError>;
 }
 
 /// What [`CodeStore::consume_code`] found.
@@ -219,6 +225,12 @@ pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
     /// The client with this id, if any.
     async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+    /// Every registered client, by id (the operator's listing; on DynamoDB a scan, which no
+    /// function is granted).
+    async fn clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Delete a client; `false` if there was none. Its tokens stop at the next client
+    /// authentication; its access tokens live until they expire.
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
 }
 
 /// Refresh tokens and the revocation list: revoked access-token ids and refresh families,

@@ -34,6 +34,12 @@ impl UserStore for NoStore {
     async fn update_password_hash(&self, _: &str, _: &str) -> Result<(), StoreError> {
         none()
     }
+    async fn set_disabled(&self, _: &str, _: bool) -> Result<(), StoreError> {
+        none()
+    }
+    async fn delete_user(&self, _: &str) -> Result<bool, StoreError> {
+        none()
+    }
 }
 
 #[async_trait]
@@ -42,6 +48,12 @@ impl ClientStore for NoStore {
         none()
     }
     async fn client(&self, _: &str) -> Result<Option<Client>, StoreError> {
+        none()
+    }
+    async fn clients(&self) -> Result<Vec<Client>, StoreError> {
+        none()
+    }
+    async fn delete_client(&self, _: &str) -> Result<bool, StoreError> {
         none()
     }
 }

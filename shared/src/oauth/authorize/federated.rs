@@ -95,6 +95,12 @@ async fn finish_inner(
         return Err(login_again(app, pending, why.into(), 401, now).await);
     }
     let client = client(app, &pending.client_id, now).await?;
+    // An account an operator disabled signs in no way at all.
+    if app.users.user_by_sub(sub).await.map_err(|e| page_for_store(&e))?.is_none_or(|u| u.disabled) {
+        tracing::warn!(event = "login_refused_disabled", sub = %sub, method = "fed", "federated sign-in of a disabled user refused");
+        let why = "This account is disabled. Ask the administrator.";
+        return Err(login_again(app, pending, why.into(), 403, now).await);
+    }
     let (cookie, session) =
         session::begin_at(app, earlier, sub, AuthMethodRef::Federated, auth_time, now).await.map_err(|e| {
             tracing::error!(error = %e, "could not begin a session");

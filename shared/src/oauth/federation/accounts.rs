@@ -52,6 +52,7 @@ pub async fn user_for(
             email: identity.email.as_deref().and_then(|e| Email::parse(e).ok()),
             password_hash: String::new(),
             created_at: now,
+            disabled: false,
         };
         match app.identities.create_federated_user(&user, &link_of(up, &user.sub, identity, now)).await {
             Ok(()) => {

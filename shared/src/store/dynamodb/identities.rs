@@ -24,7 +24,12 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(u).build())
     }
 
-    fn delete_item(&self, key: Item, condition: &str, sub: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn delete_item(
+        &self,
+        key: Item,
+        condition: &str,
+        sub: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut d = Delete::builder().table_name(&self.table).set_key(Some(key)).condition_expression(condition);
         if let Some(sub) = sub {
             d = d.expression_attribute_names("#sub", "sub").expression_attribute_values(":sub", s(sub));

@@ -4,8 +4,9 @@
 mod account;
 pub mod device;
 mod identity;
+mod user;
 
-use crate::domain::{AuthCode, Client, DataItem, Email, RefreshRecord, User, Username};
+use crate::domain::{AuthCode, Client, DataItem, RefreshRecord};
 use crate::store::StoreError;
 pub use account::{
     FAMILY_PREFIX, GRANT_PREFIX, IDLE_EXPIRES_AT, LAST_USED, RESOURCES, SCOPES, SESSION_PREFIX, account_pk, family_key,
@@ -14,6 +15,7 @@ pub use account::{
 use aws_sdk_dynamodb::types::AttributeValue;
 pub use identity::{IDENTITY_PREFIX, LINKS, account_identity_key, identity_key, link_from, link_items};
 use std::collections::HashMap;
+pub use user::DISABLED;
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -132,37 +134,6 @@ fn from_data<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<
     serde_json::from_str(&get_s(item, "data")?).map_err(|e| corrupt(what, e))
 }
 
-impl From<&User> for Item {
-    fn from(u: &User) -> Self {
-        let mut item = user_key(&u.username.key());
-        item.insert("sub".into(), s(&u.sub));
-        item.insert("username".into(), s(u.username.as_str()));
-        if let Some(e) = &u.email {
-            item.insert("email".into(), s(e.as_str()));
-        }
-        item.insert("password_hash".into(), s(&u.password_hash));
-        item.insert("created_at".into(), n(u.created_at));
-        item
-    }
-}
-
-impl TryFrom<Item> for User {
-    type Error = StoreError;
-    fn try_from(item: Item) -> Result<Self, StoreError> {
-        let sub = get_s(&item, "sub")?;
-        Ok(User {
-            username: Username::parse(&get_s(&item, "username")?).map_err(|e| corrupt(&format!("user {sub}"), e))?,
-            email: opt_s(&item, "email")
-                .map(|e| Email::parse(&e))
-                .transpose()
-                .map_err(|e| corrupt(&format!("user {sub}"), e))?,
-            password_hash: get_s(&item, "password_hash")?,
-            created_at: get_n(&item, "created_at")?,
-            sub,
-        })
-    }
-}
-
 impl From<&Client> for Item {
     fn from(c: &Client) -> Self {
         let mut item = client_key(&c.client_id);
@@ -277,7 +248,7 @@ impl TryFrom<Item> for DataItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AuthMethod, GrantType, RedirectUri, ScopeSet};
+    use crate::domain::{AuthMethod, Email, GrantType, RedirectUri, ScopeSet, User, Username};
 
     fn user() -> Result<User, &'static str> {
         Ok(User {
@@ -286,6 +257,7 @@ mod tests {
             email: Some(Email::parse("alice@example.com")?),
             password_hash: "$argon2id$x".into(),
             created_at: 1,
+            disabled: false,
         })
     }
 

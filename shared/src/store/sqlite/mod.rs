@@ -125,7 +125,11 @@ CREATE TABLE IF NOT EXISTS families (
 
 /// Columns added to tables after their first release: a database file created before gets
 /// them at open (`CREATE TABLE IF NOT EXISTS` leaves an existing table as it was).
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("grants", "last_used", "INTEGER"), ("grants", "resources", "TEXT")];
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("grants", "last_used", "INTEGER"),
+    ("grants", "resources", "TEXT"),
+    ("users", "disabled", "INTEGER NOT NULL DEFAULT 0"),
+];
 
 /// SQLite implementation of every store trait.
 pub struct SqliteStore {
@@ -152,6 +156,10 @@ impl ClientCache {
 
     fn get(&self, client_id: &str) -> Option<Client> {
         self.map().get(client_id).cloned()
+    }
+
+    fn remove(&self, client_id: &str) {
+        self.map().remove(client_id);
     }
 
     fn put(&self, client: &Client) {
@@ -266,17 +274,21 @@ impl SqliteStore {
     }
 }
 
-fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Option<String>, String, i64)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+/// A `users` row: sub, username, email, password hash, creation, disabled.
+type UserRow = (String, String, Option<String>, String, i64, bool);
+
+/// The columns [`row_to_user`] reads, in order.
+const USER_COLUMNS: &str = "sub, username, email, password_hash, created_at, disabled";
+
+fn row_to_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
-fn build_user(
-    (sub, username, email, password_hash, created_at): (String, String, Option<String>, String, i64),
-) -> Result<User, StoreError> {
+fn build_user((sub, username, email, password_hash, created_at, disabled): UserRow) -> Result<User, StoreError> {
     let username = Username::parse(&username).map_err(|e| StoreError::Corrupt(format!("user {sub}: {e}")))?;
     let email =
         email.map(|e| Email::parse(&e)).transpose().map_err(|e| StoreError::Corrupt(format!("user {sub}: {e}")))?;
-    Ok(User { sub, username, email, password_hash, created_at })
+    Ok(User { sub, username, email, password_hash, created_at, disabled })
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(what: &str, key: &str, json: &str) -> Result<T, StoreError> {

@@ -5,7 +5,8 @@ use super::*;
 pub(super) fn insert_user(conn: &Connection, user: &User) -> Result<(), StoreError> {
     let r = conn
         .prepare_cached(
-            "INSERT INTO users (sub, username, username_key, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO users (sub, username, username_key, email, password_hash, created_at, disabled)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .and_then(|mut st| {
             st.execute(params![
@@ -14,7 +15,8 @@ pub(super) fn insert_user(conn: &Connection, user: &User) -> Result<(), StoreErr
                 user.username.key(),
                 user.email.as_ref().map(Email::as_str),
                 user.password_hash,
-                user.created_at
+                user.created_at,
+                user.disabled
             ])
         });
     inserted(r)
@@ -30,9 +32,7 @@ impl UserStore for SqliteStore {
         let row = {
             let conn = self.conn()?;
             let mut st = conn
-                .prepare_cached(
-                    "SELECT sub, username, email, password_hash, created_at FROM users WHERE username_key = ?1",
-                )
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = ?1"))
                 .map_err(backend)?;
             st.query_row([username_key], row_to_user).optional().map_err(backend)?
         };
@@ -50,12 +50,27 @@ impl UserStore for SqliteStore {
     async fn user_by_sub(&self, sub: &str) -> Result<Option<User>, StoreError> {
         let row = {
             let conn = self.conn()?;
-            let mut st = conn
-                .prepare_cached("SELECT sub, username, email, password_hash, created_at FROM users WHERE sub = ?1")
-                .map_err(backend)?;
+            let mut st =
+                conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE sub = ?1")).map_err(backend)?;
             st.query_row([sub], row_to_user).optional().map_err(backend)?
         };
         row.map(build_user).transpose()
+    }
+
+    async fn set_disabled(&self, sub: &str, disabled: bool) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let n =
+            conn.execute("UPDATE users SET disabled = ?2 WHERE sub = ?1", params![sub, disabled]).map_err(backend)?;
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn delete_user(&self, sub: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute("DELETE FROM identities WHERE sub = ?1", [sub]).map_err(backend)?;
+        let n = tx.execute("DELETE FROM users WHERE sub = ?1", [sub]).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(n > 0)
     }
 }
 
@@ -88,6 +103,25 @@ impl ClientStore for SqliteStore {
             self.clients.put(c);
         }
         Ok(client)
+    }
+
+    async fn clients(&self) -> Result<Vec<Client>, StoreError> {
+        let conn = self.conn()?;
+        let mut st =
+            conn.prepare_cached("SELECT client_id, record FROM clients ORDER BY client_id").map_err(backend)?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, record) = row.map_err(backend)?;
+            out.push(serde_json::from_str(&record).map_err(|e| StoreError::Corrupt(format!("client {id}: {e}")))?);
+        }
+        Ok(out)
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let n = self.conn()?.execute("DELETE FROM clients WHERE client_id = ?1", [client_id]).map_err(backend)?;
+        self.clients.remove(client_id);
+        Ok(n > 0)
     }
 }
 
