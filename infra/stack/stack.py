@@ -98,6 +98,7 @@ class LocalStack:
                                         aws_secret_access_key=admin["SecretAccessKey"], region_name=REGION)
         self.ddb = session.client("dynamodb", endpoint_url=emulator_url)
         self.sm = session.client("secretsmanager", endpoint_url=emulator_url)
+        self.cw = session.client("cloudwatch", endpoint_url=emulator_url)
         self.iam = session.client("iam", endpoint_url=emulator_url)
         self.functions: dict[str, Function] = {}
         self.permissions: list[Permission] = []
@@ -282,6 +283,33 @@ class LocalStack:
                                            p.get("SourceArn"), p.get("SourceAccount")))
         dep.template.set_physical(lid, f"{lid}-{_suffix(8)}")
         dep.physical[lid] = lid
+
+    def _create_AWS_CloudWatch_Alarm(self, dep, lid, p, _ports):
+        # As CloudFormation creates it (the emulator keeps it; nothing evaluates it here).
+        name = p.get("AlarmName") or f"{dep.name}-{lid}-{_suffix()}"
+        args = {k: p[k] for k in ("AlarmDescription", "ComparisonOperator", "TreatMissingData", "AlarmActions",
+                                  "OKActions") if k in p}
+        metrics = []
+        for m in p["Metrics"]:
+            q = {"Id": m["Id"], "ReturnData": str(m.get("ReturnData", "false")).lower() == "true"}
+            for k in ("Expression", "Label"):
+                if k in m:
+                    q[k] = m[k]
+            if "MetricStat" in m:
+                st = m["MetricStat"]
+                q["MetricStat"] = {"Metric": st["Metric"], "Period": int(st["Period"]), "Stat": st["Stat"]}
+            metrics.append(q)
+        self.cw.put_metric_alarm(AlarmName=name, Metrics=metrics, Threshold=float(p["Threshold"]),
+                                 EvaluationPeriods=int(p["EvaluationPeriods"]),
+                                 DatapointsToAlarm=int(p.get("DatapointsToAlarm", p["EvaluationPeriods"])), **args)
+        dep.template.set_physical(lid, name, Arn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}")
+        dep.physical[lid] = name
+
+    def _create_AWS_CloudWatch_Dashboard(self, dep, lid, p, _ports):
+        name = p.get("DashboardName") or f"{dep.name}-{lid}"
+        self.cw.put_dashboard(DashboardName=name, DashboardBody=p["DashboardBody"])
+        dep.template.set_physical(lid, name)
+        dep.physical[lid] = name
 
     def _create_AWS_Logs_LogGroup(self, dep, lid, p, _ports):
         name = p.get("LogGroupName") or f"/aws/{dep.name}/{lid}"

@@ -750,3 +750,29 @@ def test_function_logs_name_both_request_ids_and_carry_the_metric_lines(client, 
     assert ours and all(m["Function"] == "token" for m in ours), metrics[:3]
     assert any(m.get("TokensIssued") == 1 and m.get("GrantType") == "client_credentials" for m in ours)
     assert any(m.get("Requests") == 1 and "Latency" in m for m in ours)
+
+
+def test_the_stack_has_its_alarms_and_dashboard_with_the_parameters_thresholds(state):
+    """The alarms and the dashboard as CloudFormation created them in the local stack: every
+    threshold its parameter's default, no action without AlarmTopicArn, every metric of the
+    stack's own in its namespace, and the dashboard's body valid JSON naming the functions."""
+    cw = admin_client(state, "cloudwatch")
+    alarms = {a["AlarmName"]: a for page in cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix="oauth-")
+              for a in page["MetricAlarms"]}
+    want = {"oauth-register-5xx-rate": 5, "oauth-authorize-5xx-rate": 5, "oauth-token-5xx-rate": 5,
+            "oauth-protected-5xx-rate": 5, "oauth-discovery-5xx-rate": 5, "oauth-lambda-errors": 1,
+            "oauth-lambda-throttles": 1, "oauth-key-rotation-failures": 1, "oauth-dynamodb-system-errors": 1,
+            "oauth-dynamodb-throttles": 1, "oauth-authorizer-denies": 100}
+    assert {n: a["Threshold"] for n, a in alarms.items()} == want, sorted(alarms)
+    for name, a in alarms.items():
+        assert a.get("AlarmActions", []) == [] and a.get("OKActions", []) == [], name
+        for m in a["Metrics"]:
+            metric = m.get("MetricStat", {}).get("Metric")
+            if metric and metric["Namespace"] not in ("AWS/Lambda", "AWS/DynamoDB"):
+                assert metric["Namespace"] == "oauth", (name, metric)
+    table = next(d["Value"] for m in alarms["oauth-dynamodb-throttles"]["Metrics"]
+                 for d in m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", []))
+    assert table == state["stacks"]["oauth"]["outputs"]["TableName"]
+    body = json.loads(cw.get_dashboard(DashboardName="oauth-oauth")["DashboardBody"])
+    names = {m[3] for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] == "oauth" and len(m) > 3}
+    assert {"register", "authorize", "token", "protected", "discovery", "authorizer"} <= names, names
