@@ -102,7 +102,7 @@ pub fn normalize_user_code(typed: &str) -> Option<String> {
     (code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b))).then_some(code)
 }
 
-/// A canonical user code as shown: `XXXX-XXXX`.
+/// A canonical user code as shown: two groups of four letters, `BCDF-GHJK`.
 pub fn display_user_code(code: &str) -> String {
     let (a, b) = code.split_at(code.len().min(USER_CODE_LEN / 2));
     format!("{a}-{b}")

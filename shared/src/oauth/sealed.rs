@@ -76,7 +76,7 @@ pub struct PendingRequest {
 pub struct DeviceRef {
     /// SHA-256 of its device code.
     pub hash: String,
-    /// Its user code, as shown (`XXXX-XXXX`).
+    /// Its user code, as shown (`BCDF-GHJK`).
     pub user_code: String,
     /// When it expires (unix seconds).
     pub expires_at: i64,

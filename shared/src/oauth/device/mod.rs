@@ -19,7 +19,7 @@ use serde::Serialize;
 pub struct DeviceAuthorization {
     /// The device's secret: 256 random bits, stored only as a hash.
     pub device_code: String,
-    /// What the user types, `XXXX-XXXX`.
+    /// What the user types: two groups of four letters (`BCDF-GHJK`).
     pub user_code: String,
     /// Where the user types it.
     pub verification_uri: String,
