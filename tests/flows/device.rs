@@ -39,7 +39,7 @@ async fn start(env: &TestEnv, client_id: &str, scope: &str) -> Result<(String, S
 
 /// One poll: (status, body).
 async fn poll(env: &TestEnv, client_id: &str, device_code: &str) -> Result<(u16, Value)> {
-    poll_for(env, client_id, device_code, None).await
+    env.device_poll(client_id, device_code).await
 }
 
 /// One poll naming `resource`, when given: (status, body).

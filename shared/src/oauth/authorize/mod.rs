@@ -71,6 +71,15 @@ pub enum Outcome {
     },
 }
 
+impl LoginPage {
+    /// Make it the consent page of the signed-in `user`: their name, no sign-in buttons.
+    pub(crate) fn show_signed_in(&mut self, user: &crate::domain::User) {
+        self.signed_in_as = Some(user.username.as_str().to_owned());
+        self.providers.clear();
+        self.upstream_origins.clear();
+    }
+}
+
 /// Everything the login and consent page shows.
 #[derive(Debug)]
 pub struct LoginPage {
@@ -292,9 +301,7 @@ async fn consent_page(
     if !new.is_empty() {
         page.scopes = describe(catalog, &new);
     }
-    page.signed_in_as = Some(user.username.as_str().to_owned());
-    page.providers.clear();
-    page.upstream_origins.clear();
+    page.show_signed_in(&user);
     Ok(Outcome::Login(Box::new(page), 200))
 }
 

@@ -168,9 +168,7 @@ async fn page_for(
     let mut page =
         authorize::login_page(app, &catalog, &client, &pending, "", None).map_err(|_| Outcome::Unavailable)?;
     if let Some(user) = user {
-        page.signed_in_as = Some(user.username.as_str().to_owned());
-        page.providers.clear();
-        page.upstream_origins.clear();
+        page.show_signed_in(&user);
     }
     Ok(Outcome::Login(Box::new(page), 200))
 }

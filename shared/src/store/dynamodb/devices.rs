@@ -123,8 +123,19 @@ impl DeviceStore for DynamoStore {
             Transacted::ConditionFailed(_) => {
                 Err(StoreError::Backend(anyhow::anyhow!("the approval of a device request already exists")))
             }
-            // Another decision was in flight: it decided.
-            Transacted::Conflicted => Ok(false),
+            // Other writes kept conflicting: nothing of this one applied. Whether a decision
+            // did is read, never assumed.
+            Transacted::Conflicted => {
+                let now_s = now.unix_timestamp();
+                let found =
+                    self.get(dev::device_key(device_hash), "Failed to read a device request from DynamoDB").await?;
+                match found.as_ref().map(dev::device_from).transpose()? {
+                    Some(d) if d.status == DeviceStatus::Pending && d.expires_at > now_s => {
+                        Err(StoreError::Backend(anyhow::anyhow!("deciding a device request kept conflicting")))
+                    }
+                    _ => Ok(false),
+                }
+            }
         }
     }
 
