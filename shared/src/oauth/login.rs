@@ -70,12 +70,9 @@ pub async fn authenticate(
         Some(key) => app.throttle.hit(key, window, now).await.map_err(|e| unavailable(&e))?,
         None => 0,
     };
-    // The name as typed (bounded, control characters dropped) on the refusals' lines, so an
-    // operator can find one user's failed logins (docs/OPERATIONS.md); never the password.
-    let typed: String = username.chars().filter(|c| !c.is_control()).take(64).collect();
     if user_count > app.settings.login_max_failures || ip_count > app.settings.login_max_failures_per_ip {
         crate::telemetry::metrics::login_failed();
-        tracing::warn!(event = "login_throttled", username = %typed, client_id = ?client_id, source_ip = ?source_ip, "login throttled");
+        tracing::warn!(event = "login_throttled", client_id = ?client_id, source_ip = ?source_ip, "login throttled");
         return Err(Refused::Throttled);
     }
     let user = match Username::parse(username) {
@@ -96,8 +93,11 @@ pub async fn authenticate(
         (Ok(true), Some(user)) => user,
         (Ok(_), user) => {
             crate::telemetry::metrics::login_failed();
-            let sub = user.as_ref().map(|u| u.sub.as_str());
-            tracing::warn!(event = "login_failed", username = %typed, sub = ?sub, client_id = ?client_id, source_ip = ?source_ip, "login failed");
+            // The account's stored name, when there is one, so an operator finds one user's
+            // failed logins (docs/OPERATIONS.md); never the text typed, which may be a
+            // password typed into the wrong field.
+            let (sub, name) = user.as_ref().map_or((None, None), |u| (Some(u.sub.as_str()), Some(u.username.as_str())));
+            tracing::warn!(event = "login_failed", username = name, sub = sub, client_id = ?client_id, source_ip = ?source_ip, "login failed");
             return Err(Refused::Failed);
         }
         (Err(e), _) => {
